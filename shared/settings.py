@@ -1,0 +1,115 @@
+"""Settings from environment variables and an optional `.env` file.
+
+One object, built once at start-up and passed to whatever needs it, so a wrong
+value stops the process before it accepts work, with one line naming the
+setting at fault.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message names it in one line."""
+
+
+class Settings(BaseSettings):
+    """Everything alert-dispatch reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    data_dir: Path = Field(default=Path("data"), alias="DATA_DIR")
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    plivo_auth_id: str = Field(default="MASIMULATOR000000000", alias="PLIVO_AUTH_ID")
+    plivo_auth_token: str = Field(default="simulator-auth-token", alias="PLIVO_AUTH_TOKEN")
+    plivo_base_url: str = Field(default="http://127.0.0.1:8010", alias="PLIVO_BASE_URL")
+    plivo_from: str = Field(default="+14155550000", alias="PLIVO_FROM")
+    plivo_connect_timeout: float = Field(default=3.05, gt=0, alias="PLIVO_CONNECT_TIMEOUT")
+    plivo_read_timeout: float = Field(default=10.0, gt=0, alias="PLIVO_READ_TIMEOUT")
+    public_base_url: str = Field(default="http://127.0.0.1:8000", alias="PUBLIC_BASE_URL")
+    api_tokens: str = Field(default="dev-token", alias="API_TOKENS")
+    config_file: Path | None = Field(default=None, alias="CONFIG_FILE")
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0, alias="MAX_BODY_BYTES")
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+
+    @field_validator("plivo_auth_id")
+    @classmethod
+    def _auth_id_shape(cls, value: str) -> str:
+        if len(value) != 20 or not value[:2] in ("MA", "SA") or not value.isalnum():
+            raise ValueError("must be 20 letters and digits starting with MA or SA")
+        return value
+
+    @field_validator("plivo_base_url", "public_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL such as https://example.com")
+        return value.rstrip("/")
+
+    @field_validator("plivo_from")
+    @classmethod
+    def _sender_e164(cls, value: str) -> str:
+        from shared.phone import InvalidPhoneNumber, normalize_e164
+
+        try:
+            return normalize_e164(value)
+        except InvalidPhoneNumber as exc:
+            raise ValueError(str(exc)) from exc
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _tokens_present(cls, value: str) -> str:
+        if not [t for t in value.split(",") if t.strip()]:
+            raise ValueError("must hold at least one token (comma-separated)")
+        return value
+
+    @field_validator("config_file")
+    @classmethod
+    def _config_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @property
+    def ingest_tokens(self) -> tuple[str, ...]:
+        return tuple(t.strip() for t in self.api_tokens.split(",") if t.strip())
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'alert-dispatch.db').resolve()}"
+
+    @property
+    def plivo_api_root(self) -> str:
+        return f"{self.plivo_base_url}/v1/Account/{self.plivo_auth_id}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning pydantic's report into one line per wrong setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "settings"
+            field = Settings.model_fields.get(name)
+            env_name = field.alias if field and field.alias else name.upper()
+            problems.append(f"{env_name}: {error['msg']}")
+        raise SettingsError("; ".join(problems)) from None
