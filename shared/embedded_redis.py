@@ -75,6 +75,7 @@ def ensure_embedded_redis(data_dir: Path, *, timeout: float = 10.0) -> EmbeddedR
     The server keeps nothing on disk: the database is the source of truth and
     the sweeper re-enqueues whatever a lost broker held.
     """
+    data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     socket_path = data_dir / "redis.sock"
     if _answers(socket_path):
@@ -85,13 +86,20 @@ def ensure_embedded_redis(data_dir: Path, *, timeout: float = 10.0) -> EmbeddedR
     process = subprocess.Popen(
         [
             _redis_server_binary(),
-            "--port", "0",
-            "--unixsocket", str(socket_path),
-            "--unixsocketperm", "700",
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(data_dir),
-            "--logfile", str(log_file),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket_path),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data_dir),
+            "--logfile",
+            str(log_file),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

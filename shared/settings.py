@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     @field_validator("plivo_auth_id")
     @classmethod
     def _auth_id_shape(cls, value: str) -> str:
-        if len(value) != 20 or not value[:2] in ("MA", "SA") or not value.isalnum():
+        if len(value) != 20 or value[:2] not in ("MA", "SA") or not value.isalnum():
             raise ValueError("must be 20 letters and digits starting with MA or SA")
         return value
 

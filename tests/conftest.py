@@ -34,3 +34,27 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     yield client
     client.flushdb()
     client.close()
+
+
+def _reset_postgres(url: str) -> None:
+    from sqlalchemy import text
+
+    from shared.db import get_engine
+
+    with get_engine(url).begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """A migrated, empty database: PostgreSQL when TEST_DATABASE_URL is set, else SQLite."""
+    from shared.db import upgrade
+
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        _reset_postgres(url)
+    else:
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+    upgrade(url)
+    return url

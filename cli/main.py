@@ -1,0 +1,129 @@
+"""`alert-dispatch`: the one entry point for people."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from shared.settings import Settings, SettingsError, load_settings
+
+
+def _settings() -> Settings:
+    """Settings, or one clear line and exit status 2 when a setting is wrong."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        click.echo(f"alert-dispatch: configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _logging(settings: Settings) -> None:
+    from shared.logging_setup import configure_logging
+
+    configure_logging(settings.log_level)
+
+
+@click.group()
+def cli() -> None:
+    """On-call paging over SMS and voice through Plivo."""
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the newest version."""
+    settings = _settings()
+    from shared.db import upgrade
+
+    upgrade(settings.effective_database_url)
+    click.echo("database schema is up to date")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def web(host: str, port: int) -> None:
+    """Run the HTTP receiver (development server; use gunicorn in production)."""
+    settings = _settings()
+    _logging(settings)
+    from werkzeug.serving import make_server
+
+    from shared.db import upgrade
+    from webhooks.app import create_app
+
+    upgrade(settings.effective_database_url)
+    server = make_server(host, port, create_app(settings), threaded=True)
+    click.echo(f"receiver listening on http://{host}:{server.server_port}")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command()
+@click.option("--concurrency", "-c", default=2, show_default=True, type=int)
+@click.option("--queues", "-Q", default="ingest,notify,callbacks", show_default=True)
+@click.option("--name", default="worker", show_default=True, help="Node name (unique per host).")
+@click.option("--beat/--no-beat", default=False, help="Also run the scheduler in this worker.")
+def worker(concurrency: int, queues: str, name: str, beat: bool) -> None:
+    """Run a Celery worker process pool."""
+    settings = _settings()
+    _logging(settings)
+    from worker.celery_app import app
+
+    argv = ["worker", "-Q", queues, "-c", str(concurrency), "-n", f"{name}@%h",
+            "--loglevel", settings.log_level]
+    if beat:
+        argv += ["--beat", "--schedule", str(Path(settings.data_dir) / "beat-schedule")]
+    app.worker_main(argv)
+
+
+@cli.command()
+def beat() -> None:
+    """Run the scheduler (exactly one per deployment)."""
+    settings = _settings()
+    _logging(settings)
+    from worker.celery_app import app
+
+    app.start(
+        ["beat", "--loglevel", settings.log_level,
+         "--schedule", str(Path(settings.data_dir) / "beat-schedule")]
+    )
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8010, show_default=True, type=int)
+@click.option("--auth-id", envvar="PLIVO_AUTH_ID", default="MASIMULATOR000000000")
+@click.option("--auth-token", envvar="PLIVO_AUTH_TOKEN", default="simulator-auth-token")
+def simulator(host: str, port: int, auth_id: str, auth_token: str) -> None:
+    """Run the Plivo simulator: the Plivo of development, the demo and the tests."""
+    from shared.logging_setup import configure_logging
+    from simulator.config import SimulatorConfig
+    from simulator.server import serve
+
+    configure_logging("INFO")
+    click.echo(f"Plivo simulator on http://{host}:{port} (account {auth_id})")
+    serve(SimulatorConfig(auth_id=auth_id, auth_token=auth_token), host=host, port=port)
+
+
+@cli.command()
+@click.option("--serve", is_flag=True, help="Keep everything running after the demo alert.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Where the demo keeps its database and logs (default: a new temporary one).")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for delivery.")
+def demo(serve: bool, data_dir: Path | None, timeout: float) -> None:
+    """Start embedded Redis, a worker, the receiver and the simulator; page once."""
+    from cli.demo import run_demo
+
+    sys.exit(run_demo(serve=serve, data_dir=data_dir, timeout=timeout))
+
+
+if __name__ == "__main__":
+    cli()

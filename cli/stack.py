@@ -1,0 +1,206 @@
+"""Start and stop the whole system as real processes: the demo and the tests use it.
+
+Redis (embedded unless a URL is given), the Plivo simulator, the receiver,
+workers and beat each run as their own OS process, talking over real sockets,
+exactly as they would in production.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from shared.embedded_redis import EmbeddedRedis, ensure_embedded_redis
+
+SIMULATOR_AUTH_ID = "MASIMULATOR000000000"
+SIMULATOR_AUTH_TOKEN = "simulator-auth-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path
+    database_url: str | None = None
+    redis_url: str | None = None
+    api_token: str = "demo-token"
+    worker_concurrency: int = 2
+    workers: int = 1
+    with_beat: bool = False
+    log_level: str = "INFO"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class Stack:
+    """The running system; `stop()` (or the context manager) ends every process."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.data_dir = config.data_dir.resolve()
+        self.logs_dir = self.data_dir / "logs"
+        self.web_port = free_port()
+        self.simulator_port = free_port()
+        self.processes: dict[str, subprocess.Popen] = {}
+        self._log_files: list[object] = []
+        self._redis: EmbeddedRedis | None = None
+        self.redis_url = config.redis_url or ""
+
+    # -- addresses ----------------------------------------------------------
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def simulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.simulator_port}"
+
+    @property
+    def database_url(self) -> str:
+        return self.config.database_url or f"sqlite:///{self.data_dir / 'alert-dispatch.db'}"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.data_dir / "metrics"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "DATA_DIR": str(self.data_dir),
+                "REDIS_URL": self.redis_url,
+                "DATABASE_URL": self.database_url,
+                "PLIVO_AUTH_ID": SIMULATOR_AUTH_ID,
+                "PLIVO_AUTH_TOKEN": SIMULATOR_AUTH_TOKEN,
+                "PLIVO_BASE_URL": self.simulator_url,
+                "PLIVO_FROM": "+14155550000",
+                "PUBLIC_BASE_URL": self.web_url,
+                "API_TOKENS": self.config.api_token,
+                "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+                "LOG_LEVEL": self.config.log_level,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.config.extra_env)
+        return env
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self) -> Stack:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        self.metrics_dir.mkdir(parents=True)
+        if not self.redis_url:
+            self._redis = ensure_embedded_redis(self.data_dir)
+            self.redis_url = self._redis.url
+        try:
+            from shared.db import upgrade
+
+            upgrade(self.database_url)
+            self._spawn("simulator", ["simulator", "--port", str(self.simulator_port)])
+            self._spawn("web", ["web", "--port", str(self.web_port)])
+            for index in range(self.config.workers):
+                self.start_worker(f"worker{index + 1}")
+            if self.config.with_beat:
+                self.start_beat()
+            self._wait_http(f"{self.simulator_url}/_sim/requests", "simulator")
+            self._wait_http(f"{self.web_url}/healthz", "web")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_worker(self, name: str = "worker1") -> None:
+        self._spawn(name, ["worker", "-c", str(self.config.worker_concurrency), "--name", name])
+
+    def start_beat(self) -> None:
+        self._spawn("beat", ["beat"])
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log_file = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
+        self._log_files.append(log_file)
+        command = [sys.executable, "-m", "cli", *args]
+        self.processes[name] = subprocess.Popen(
+            command,
+            env=self.env(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def _wait_http(self, url: str, name: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            process = self.processes.get(name)
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"{name} exited at start; see {self.logs_dir / name}.log")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(url, timeout=1).status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} did not answer within {timeout:.0f}s")
+
+    def wait_for_workers(self, timeout: float = 30.0) -> None:
+        """Until every worker answers a ping over the broker."""
+        from celery import Celery
+
+        from worker.celery_app import broker_url_for
+
+        names = {n for n in self.processes if n.startswith("worker")}
+        probe = Celery(broker=broker_url_for(self.redis_url))
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                replies = probe.control.ping(timeout=0.5) or []
+                answered = {next(iter(r)).split("@")[0] for r in replies}
+                if names <= answered:
+                    return
+                time.sleep(0.2)
+        finally:
+            probe.close()
+        raise RuntimeError(f"workers {sorted(names)} did not answer within {timeout:.0f}s")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Kill a process and its children (a worker's pool), as a crash would."""
+        process = self.processes.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        process.wait(timeout=15)
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            process = self.processes.pop(name)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+        for log_file in self._log_files:
+            log_file.close()  # type: ignore[attr-defined]
+        self._log_files.clear()
+        if self._redis is not None:
+            self._redis.stop()
+            self._redis = None
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

@@ -1,0 +1,65 @@
+"""Prometheus metrics, shared by the web process and every worker process.
+
+Prefork workers and gunicorn workers are separate processes: each would show
+only its own counts. With PROMETHEUS_MULTIPROC_DIR set (the CLI and Procfile
+set it) every process writes its samples to files there and /metrics adds
+them up, so the counters tell the truth for the whole system.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    generate_latest,
+)
+
+ALERTS_ACCEPTED = Counter(
+    "alert_dispatch_alerts_accepted",
+    "Alert events accepted and stored, by source and outcome (created or deduplicated).",
+    ["source", "outcome"],
+)
+SMS_SENT = Counter(
+    "alert_dispatch_sms_sent",
+    "SMS send attempts to Plivo, by result (accepted, retry, failed, ambiguous, skipped).",
+    ["result"],
+)
+DELIVERY_REPORTS = Counter(
+    "alert_dispatch_delivery_reports",
+    "Plivo SMS delivery reports received, by status and what applying them did.",
+    ["status", "outcome"],
+)
+CALLBACKS_REJECTED = Counter(
+    "alert_dispatch_callbacks_rejected",
+    "Plivo callbacks refused, by endpoint and reason (bad signature, bad form).",
+    ["endpoint", "reason"],
+)
+INGEST_REJECTED = Counter(
+    "alert_dispatch_ingest_rejected",
+    "Ingestion requests refused, by HTTP status.",
+    ["status"],
+)
+
+
+def render_metrics() -> tuple[bytes, str]:
+    """The exposition text for /metrics and its content type."""
+    multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if multiproc_dir:
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a dead worker child's live gauges (counters stay, as they should)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)

@@ -1,0 +1,178 @@
+"""Planning notifications and moving them through their state machine in the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.events import record_event
+from shared.models import Alert, Event, Notification, utcnow
+from shared.notification_state import NotificationState, sources_for, state_for_sms_status
+
+
+def plan_notification(
+    session: Session,
+    *,
+    alert_id: int,
+    channel: str,
+    destination: str,
+    text: str,
+    step: int = 0,
+    round: int = 0,
+) -> Notification | None:
+    """Insert a pending notification; None when that exact one was planned before.
+
+    The unique (alert, step, round, channel, destination) key is what keeps a
+    routing task that runs twice from paging anyone twice.
+    """
+    notification = Notification(
+        alert_id=alert_id,
+        channel=channel,
+        destination=destination,
+        text=text,
+        step=step,
+        round=round,
+        state=NotificationState.PENDING.value,
+    )
+    try:
+        with session.begin_nested():
+            session.add(notification)
+            session.flush()
+    except IntegrityError:
+        return None
+    record_event(
+        session,
+        "notification.planned",
+        alert_id=alert_id,
+        notification_id=notification.id,
+        detail={"channel": channel, "step": step, "round": round},
+    )
+    return notification
+
+
+def move(
+    session: Session,
+    notification_id: int,
+    target: NotificationState,
+    *,
+    reason: str,
+    detail: dict[str, Any] | None = None,
+    only_while_alert_triggered: bool = False,
+    **fields: Any,
+) -> bool:
+    """Compare-and-set the state; True only for the one caller whose move applied.
+
+    The WHERE on every allowed source state makes concurrent workers and
+    repeated callbacks safe without row locks, on SQLite and PostgreSQL alike.
+    `only_while_alert_triggered` guards a send: an acknowledgement cancels
+    pending rows in its own transaction, so a send either claimed its row
+    before the ack or finds it cancelled, never both.
+    """
+    values: dict[str, Any] = {"state": target.value, "state_changed_at": utcnow(), **fields}
+    if target is NotificationState.SENDING:
+        values["send_attempts"] = Notification.send_attempts + 1
+    conditions = [
+        Notification.id == notification_id,
+        Notification.state.in_([s.value for s in sources_for(target)]),
+    ]
+    if only_while_alert_triggered:
+        conditions.append(
+            Notification.alert_id.in_(select(Alert.id).where(Alert.status == "triggered"))
+        )
+    result = session.execute(update(Notification).where(*conditions).values(**values))
+    if result.rowcount != 1:
+        return False
+    alert_id = session.scalar(
+        select(Notification.alert_id).where(Notification.id == notification_id)
+    )
+    record_event(
+        session,
+        f"notification.{target.value}",
+        alert_id=alert_id,
+        notification_id=notification_id,
+        detail={"reason": reason, **(detail or {})},
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What applying a delivery report did, for logs and metrics."""
+
+    result: str  # applied | stale | unknown_status
+    notification_id: int | None = None
+    state: str | None = None
+
+
+def find_notification(
+    session: Session, *, notification_id: int | None, provider_uuid: str | None
+) -> Notification | None:
+    """By our id (carried in the callback URL) first: it is known before Plivo's uuid is."""
+    if notification_id is not None:
+        found = session.get(Notification, notification_id)
+        if found is not None and (
+            not provider_uuid or found.provider_uuid in (None, provider_uuid)
+        ):
+            return found
+    if provider_uuid:
+        return session.scalars(
+            select(Notification).where(Notification.provider_uuid == provider_uuid)
+        ).first()
+    return None
+
+
+def record_sms_report(
+    session: Session, notification: Notification, params: dict[str, str]
+) -> int | None:
+    """Log a delivery report once; the event id, or None when this report was seen before.
+
+    Plivo may post the same report more than once; (uuid, status) identifies it.
+    """
+    uuid = params.get("MessageUUID", "")
+    status = params.get("Status", "").strip().lower()
+    event_key = f"sms-status:{uuid or notification.id}:{status}"
+    detail = {k: v for k, v in params.items() if k not in ("To", "From")}
+    if not record_event(
+        session,
+        "callback.sms_status",
+        alert_id=notification.alert_id,
+        notification_id=notification.id,
+        detail=detail,
+        dedup_key=event_key,
+    ):
+        return None
+    return session.scalar(select(Event.id).where(Event.dedup_key == event_key))
+
+
+def apply_sms_report(
+    session: Session, notification_id: int, params: dict[str, str]
+) -> ReportOutcome:
+    """Move a notification as a recorded report says; never backwards, safe to repeat."""
+    uuid = params.get("MessageUUID", "")
+    status = params.get("Status", "")
+    target = state_for_sms_status(status)
+    if target is None:
+        return ReportOutcome("unknown_status", notification_id)
+    error_code = params.get("ErrorCode") or None
+    # Learn Plivo's uuid from the report when our own send never heard back.
+    if uuid:
+        session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id, Notification.provider_uuid.is_(None))
+            .values(provider_uuid=uuid)
+        )
+    fields: dict[str, Any] = {"error_code": error_code} if error_code else {}
+    moved = move(
+        session,
+        notification_id,
+        target,
+        reason=f"plivo status {status.lower()}",
+        detail={"error_code": error_code} if error_code else None,
+        **fields,
+    )
+    current = session.scalar(select(Notification.state).where(Notification.id == notification_id))
+    return ReportOutcome("applied" if moved else "stale", notification_id, current)

@@ -1,0 +1,226 @@
+"""The one Plivo API client: pooled, bounded in time, explicit about failures."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from shared.phone import mask, plivo_format
+from shared.plivo.errors import (
+    PlivoAuthError,
+    PlivoBadResponse,
+    PlivoClientError,
+    PlivoConnectionError,
+    PlivoError,
+    PlivoNotFound,
+    PlivoRateLimited,
+    PlivoServerError,
+    PlivoTimeout,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_BULK_DESTINATIONS = 1000
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What Plivo answered to a send: one uuid per valid destination."""
+
+    api_id: str
+    message_uuids: list[str]
+    invalid_numbers: list[str]
+
+
+@dataclass(frozen=True)
+class CallResult:
+    api_id: str
+    request_uuid: str
+    message: str
+
+
+class PlivoClient:
+    """Talks to `https://api.plivo.com/v1/Account/{auth_id}/...` or a simulator.
+
+    It never retries by itself: whether a retry is safe depends on what the
+    caller knows (a message that may already be queued must be reconciled
+    first), so every failure is raised as a typed PlivoError instead.
+    """
+
+    def __init__(
+        self,
+        *,
+        auth_id: str,
+        auth_token: str,
+        base_url: str = "https://api.plivo.com",
+        connect_timeout: float = 3.05,
+        read_timeout: float = 10.0,
+        pool_size: int = 10,
+    ) -> None:
+        self.auth_id = auth_id
+        self._root = f"{base_url.rstrip('/')}/v1/Account/{auth_id}"
+        self._timeout = (connect_timeout, read_timeout)
+        self._session = requests.Session()
+        self._session.auth = (auth_id, auth_token)
+        self._session.headers.update({"User-Agent": "alert-dispatch", "Accept": "application/json"})
+        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- messages -----------------------------------------------------------
+
+    def send_sms(
+        self,
+        *,
+        src: str | None,
+        dst: str | Iterable[str],
+        text: str,
+        callback_url: str | None = None,
+        powerpack_uuid: str | None = None,
+    ) -> SendResult:
+        """Send one SMS, or one per destination when `dst` holds several (joined with `<`)."""
+        if (src is None) == (powerpack_uuid is None):
+            raise ValueError("give exactly one of src and powerpack_uuid")
+        destinations = [dst] if isinstance(dst, str) else list(dict.fromkeys(dst))
+        if not destinations or len(destinations) > MAX_BULK_DESTINATIONS:
+            raise ValueError(f"between 1 and {MAX_BULK_DESTINATIONS} destinations per request")
+        body: dict[str, Any] = {
+            "dst": "<".join(plivo_format(d) for d in destinations),
+            "text": text,
+            "type": "sms",
+        }
+        if src is not None:
+            body["src"] = plivo_format(src)
+        else:
+            body["powerpack_uuid"] = powerpack_uuid
+        if callback_url:
+            body["url"] = callback_url
+            body["method"] = "POST"
+        data = self._request("POST", "/Message/", json=body, expect=(202,))
+        uuids = data.get("message_uuid")
+        if not isinstance(uuids, list) or not all(isinstance(u, str) for u in uuids):
+            raise PlivoBadResponse("send answer has no message_uuid list", body=data)
+        log.info(
+            "plivo accepted sms to %s: %s",
+            ", ".join(mask(d) for d in destinations),
+            ", ".join(uuids),
+        )
+        return SendResult(
+            api_id=str(data.get("api_id", "")),
+            message_uuids=uuids,
+            invalid_numbers=list(data.get("invalid_number") or []),
+        )
+
+    def get_message(self, message_uuid: str) -> dict[str, Any]:
+        return self._request("GET", f"/Message/{message_uuid}/", expect=(200,))
+
+    # -- calls --------------------------------------------------------------
+
+    def place_call(
+        self,
+        *,
+        src: str,
+        dst: str | Iterable[str],
+        answer_url: str,
+        hangup_url: str | None = None,
+        machine_detection_url: str | None = None,
+        ring_timeout: int = 30,
+        time_limit: int = 300,
+        caller_name: str | None = None,
+    ) -> CallResult:
+        destinations = [dst] if isinstance(dst, str) else list(dict.fromkeys(dst))
+        body: dict[str, Any] = {
+            "from": plivo_format(src),
+            "to": "<".join(plivo_format(d) for d in destinations),
+            "answer_url": answer_url,
+            "answer_method": "POST",
+            "ring_timeout": ring_timeout,
+            "time_limit": time_limit,
+        }
+        if hangup_url:
+            body["hangup_url"] = hangup_url
+            body["hangup_method"] = "POST"
+        if machine_detection_url:
+            body["machine_detection"] = "true"
+            body["machine_detection_url"] = machine_detection_url
+            body["machine_detection_method"] = "POST"
+        if caller_name:
+            body["caller_name"] = caller_name
+        data = self._request("POST", "/Call/", json=body, expect=(200, 201))
+        request_uuid = data.get("request_uuid")
+        if not isinstance(request_uuid, str):
+            raise PlivoBadResponse("call answer has no request_uuid", body=data)
+        log.info("plivo accepted call to %s: %s", mask(destinations[0]), request_uuid)
+        return CallResult(
+            api_id=str(data.get("api_id", "")),
+            request_uuid=request_uuid,
+            message=str(data.get("message", "")),
+        )
+
+    def get_call(self, call_uuid: str) -> dict[str, Any]:
+        return self._request("GET", f"/Call/{call_uuid}/", expect=(200,))
+
+    # -- transport ----------------------------------------------------------
+
+    def _request(
+        self, method: str, path: str, *, json: dict[str, Any] | None = None, expect: tuple[int, ...]
+    ) -> dict[str, Any]:
+        url = self._root + path
+        try:
+            response = self._session.request(method, url, json=json, timeout=self._timeout)
+        except requests.ConnectTimeout as exc:
+            raise PlivoConnectionError(f"connect timeout to Plivo: {exc}") from None
+        except requests.Timeout as exc:
+            raise PlivoTimeout(f"no answer from Plivo within {self._timeout[1]}s: {exc}") from None
+        except requests.ConnectionError as exc:
+            # A connection reset after the body was sent is as ambiguous as a
+            # timeout; a refused connection is not. requests cannot tell them
+            # apart reliably, so only a refused connect counts as "never sent".
+            if _never_connected(exc):
+                raise PlivoConnectionError(f"cannot reach Plivo: {exc}") from None
+            raise PlivoTimeout(f"connection to Plivo lost: {exc}") from None
+        return _decode(response, expect)
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    text = repr(exc)
+    return any(
+        marker in text
+        for marker in ("NewConnectionError", "Connection refused", "NameResolutionError")
+    )
+
+
+def _decode(response: requests.Response, expect: tuple[int, ...]) -> dict[str, Any]:
+    status = response.status_code
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if status in expect:
+        if not isinstance(data, dict):
+            raise PlivoBadResponse(f"HTTP {status} with a body that is not JSON", status=status)
+        return data
+    reason = data.get("error") if isinstance(data, dict) else None
+    message = f"Plivo answered HTTP {status}: {reason or response.reason}"
+    error_class: type[PlivoError]
+    if status == 429:
+        error_class = PlivoRateLimited
+    elif status >= 500:
+        error_class = PlivoServerError
+    elif status in (401, 403):
+        error_class = PlivoAuthError
+    elif status == 404:
+        error_class = PlivoNotFound
+    elif 400 <= status < 500:
+        error_class = PlivoClientError
+    else:
+        error_class = PlivoBadResponse
+    raise error_class(message, status=status, body=data)

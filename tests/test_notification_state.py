@@ -1,0 +1,36 @@
+from shared.notification_state import (
+    TERMINAL,
+    NotificationState as S,
+    can_move,
+    sources_for,
+    state_for_sms_status,
+)
+
+
+def test_terminal_states_never_move():
+    for state in TERMINAL:
+        for target in S:
+            assert not can_move(state, target)
+
+
+def test_a_report_cannot_move_a_delivered_message_back_to_sent():
+    assert can_move(S.SENT, S.DELIVERED)
+    assert not can_move(S.DELIVERED, S.SENT)
+    assert not can_move(S.SENT, S.QUEUED)
+
+
+def test_only_pending_can_be_claimed_for_sending():
+    assert sources_for(S.SENDING) == {S.PENDING}
+
+
+def test_ambiguous_send_is_never_claimed_again_directly():
+    # An UNKNOWN send must be reconciled (back to PENDING) before any resend.
+    assert not can_move(S.UNKNOWN, S.SENDING)
+    assert can_move(S.UNKNOWN, S.PENDING)
+    assert can_move(S.UNKNOWN, S.DELIVERED)
+
+
+def test_plivo_statuses_map_case_insensitively():
+    assert state_for_sms_status("Delivered") is S.DELIVERED
+    assert state_for_sms_status("rejected") is S.FAILED
+    assert state_for_sms_status("bogus") is None

@@ -1,0 +1,156 @@
+"""Alert and notification storage on a real database (SQLite, or PostgreSQL in CI)."""
+
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from shared.alert_store import accept_alert, mark_dispatched
+from shared.db import session_scope
+from shared.models import Alert, Event, Notification
+from shared.notification_state import NotificationState as S
+from shared.notification_store import (
+    apply_sms_report,
+    move,
+    plan_notification,
+    record_sms_report,
+)
+from shared.schemas import AlertIn
+
+
+def _alert(**overrides):
+    data = {"summary": "disk full", "severity": "critical", "recipients": ["+14155550101"]}
+    data.update(overrides)
+    return AlertIn.model_validate(data)
+
+
+def _planned(url):
+    with session_scope(url) as session:
+        alert_id = accept_alert(session, _alert()).alert_id
+        notification = plan_notification(
+            session, alert_id=alert_id, channel="sms", destination="+14155550101", text="x"
+        )
+        return alert_id, notification.id
+
+
+def test_same_dedup_key_while_open_is_an_occurrence(database_url):
+    with session_scope(database_url) as session:
+        first = accept_alert(session, _alert(dedup_key="k1"))
+        second = accept_alert(session, _alert(dedup_key="k1"))
+        other = accept_alert(session, _alert(dedup_key="k2"))
+    assert first.created and not second.created and other.created
+    assert second.alert_id == first.alert_id
+    with session_scope(database_url) as session:
+        assert session.get(Alert, first.alert_id).occurrences == 2
+
+
+def test_resolved_alert_key_can_open_a_new_alert(database_url):
+    with session_scope(database_url) as session:
+        first = accept_alert(session, _alert(dedup_key="k"))
+        session.get(Alert, first.alert_id).status = "resolved"
+    with session_scope(database_url) as session:
+        again = accept_alert(session, _alert(dedup_key="k"))
+    assert again.created and again.alert_id != first.alert_id
+
+
+def test_racing_producers_with_one_key_make_one_alert(database_url):
+    results = []
+
+    def post():
+        with session_scope(database_url) as session:
+            results.append(accept_alert(session, _alert(dedup_key="race")))
+
+    threads = [threading.Thread(target=post) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({r.alert_id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+
+
+def test_planning_twice_plans_once(database_url):
+    alert_id, _ = _planned(database_url)
+    with session_scope(database_url) as session:
+        assert mark_dispatched(session, alert_id)
+        assert not mark_dispatched(session, alert_id)
+        again = plan_notification(
+            session, alert_id=alert_id, channel="sms", destination="+14155550101", text="x"
+        )
+        assert again is None
+        count = session.scalar(select(func.count()).select_from(Notification))
+    assert count == 1
+
+
+def test_only_one_claim_wins(database_url):
+    _, notification_id = _planned(database_url)
+    with session_scope(database_url) as session:
+        assert move(session, notification_id, S.SENDING, reason="a")
+    with session_scope(database_url) as session:
+        assert not move(session, notification_id, S.SENDING, reason="b")
+        assert session.get(Notification, notification_id).send_attempts == 1
+
+
+def test_claim_refused_once_alert_is_acknowledged(database_url):
+    alert_id, notification_id = _planned(database_url)
+    with session_scope(database_url) as session:
+        session.get(Alert, alert_id).status = "acknowledged"
+    with session_scope(database_url) as session:
+        assert not move(
+            session, notification_id, S.SENDING, reason="x", only_while_alert_triggered=True
+        )
+
+
+def _report(notification_id, status, uuid="uuid-1", **extra):
+    return {"MessageUUID": uuid, "Status": status, "To": "14155550101", **extra}
+
+
+def test_same_report_twice_changes_nothing_the_second_time(database_url):
+    _, nid = _planned(database_url)
+    with session_scope(database_url) as session:
+        move(session, nid, S.SENDING, reason="t")
+        move(session, nid, S.QUEUED, reason="t", provider_uuid="uuid-1")
+    params = _report(nid, "delivered")
+    with session_scope(database_url) as session:
+        notification = session.get(Notification, nid)
+        first = record_sms_report(session, notification, params)
+        outcome = apply_sms_report(session, nid, params)
+    assert first is not None and outcome.result == "applied"
+    with session_scope(database_url) as session:
+        events_before = session.scalar(select(func.count()).select_from(Event))
+        second = record_sms_report(session, session.get(Notification, nid), params)
+        events_after = session.scalar(select(func.count()).select_from(Event))
+    assert second is None
+    assert events_after == events_before
+    with session_scope(database_url) as session:
+        assert session.get(Notification, nid).state == "delivered"
+
+
+def test_late_sent_report_does_not_undo_delivered(database_url):
+    _, nid = _planned(database_url)
+    with session_scope(database_url) as session:
+        move(session, nid, S.SENDING, reason="t")
+        apply_sms_report(session, nid, _report(nid, "delivered"))
+        outcome = apply_sms_report(session, nid, _report(nid, "sent"))
+    assert outcome.result == "stale"
+    with session_scope(database_url) as session:
+        notification = session.get(Notification, nid)
+        # The report overtook our own bookkeeping and taught us Plivo's uuid.
+        assert notification.state == "delivered" and notification.provider_uuid == "uuid-1"
+
+
+def test_undelivered_report_keeps_error_code(database_url):
+    _, nid = _planned(database_url)
+    with session_scope(database_url) as session:
+        move(session, nid, S.SENDING, reason="t")
+        apply_sms_report(session, nid, _report(nid, "undelivered", ErrorCode="80"))
+    with session_scope(database_url) as session:
+        notification = session.get(Notification, nid)
+        assert (notification.state, notification.error_code) == ("undelivered", "80")
+
+
+@pytest.mark.parametrize("status", ["weird", ""])
+def test_unknown_status_is_not_applied(database_url, status):
+    _, nid = _planned(database_url)
+    with session_scope(database_url) as session:
+        assert apply_sms_report(session, nid, _report(nid, status)).result == "unknown_status"

@@ -1,0 +1,35 @@
+"""The Flask receiver: ingestion, Plivo callbacks, operations."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from flask import Flask
+
+from shared.embedded_redis import resolve_redis_url
+from shared.settings import Settings, load_settings
+from webhooks import ingest, ops, plivo_callbacks
+from webhooks.errors import register_error_handlers
+
+
+def create_app(settings: Settings | None = None, *, enqueue: ModuleType | None = None) -> Flask:
+    """Build the app from one settings object; nothing is read from globals later.
+
+    `enqueue` is the module that hands work to the broker (worker.enqueue);
+    it is a parameter so the app can be built without importing the worker.
+    """
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings
+    app.config["REDIS_URL"] = resolve_redis_url(settings.redis_url, settings.data_dir)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    if enqueue is None:
+        from worker import enqueue as worker_enqueue
+
+        enqueue = worker_enqueue
+    app.config["ENQUEUE"] = enqueue
+    app.register_blueprint(ingest.bp)
+    app.register_blueprint(plivo_callbacks.bp)
+    app.register_blueprint(ops.bp)
+    register_error_handlers(app)
+    return app

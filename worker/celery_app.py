@@ -1,0 +1,64 @@
+"""The Celery application: `celery -A worker.celery_app worker`.
+
+Delivery semantics are chosen for paging: a task is acknowledged only after
+it ran (`acks_late`), a killed child's task goes back to the queue
+(`task_reject_on_worker_lost`), and a worker holds one task at a time
+(prefetch 1) so a crash strands nothing else. That means any task can run
+twice; every task is written to be idempotent.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_process_shutdown
+
+from shared.embedded_redis import resolve_redis_url
+from shared.metrics import mark_process_dead
+from worker import context
+from worker.queues import NOTIFY, QUEUES, ROUTES
+
+
+def broker_url_for(redis_url: str) -> str:
+    """kombu spells a unix-socket Redis `redis+socket://`; redis-py spells it `unix://`."""
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url[len("unix://") :]
+    return redis_url
+
+
+def create_celery_app() -> Celery:
+    settings = context.settings()
+    redis_url = resolve_redis_url(settings.redis_url, settings.data_dir)
+    app = Celery("alert_dispatch")
+    app.conf.update(
+        broker_url=broker_url_for(redis_url),
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 600},
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_queues=QUEUES,
+        task_default_queue=NOTIFY,
+        task_routes=ROUTES,
+        timezone="UTC",
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "sweep-stuck-work": {"task": "maintenance.sweep", "schedule": 15.0},
+        },
+    )
+    return app
+
+
+app = create_celery_app()
+
+# Import for registration: one task per module under worker/tasks/.
+import worker.tasks  # noqa: E402,F401
+
+
+@worker_process_shutdown.connect
+def _forget_dead_child(pid: int | None = None, **_: object) -> None:
+    if pid:
+        mark_process_dead(pid)

@@ -1,0 +1,45 @@
+"""Per-process resources of a worker: settings, database URL, Plivo client.
+
+Built lazily and keyed by process id, because prefork children must not
+share the parent's sockets (a pooled HTTP connection used by two processes
+interleaves their bytes).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from shared.plivo.client import PlivoClient
+from shared.settings import Settings, load_settings
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return load_settings()
+
+
+def database_url() -> str:
+    return settings().effective_database_url
+
+
+@lru_cache(maxsize=4)
+def _plivo_client_for(pid: int) -> PlivoClient:
+    s = settings()
+    return PlivoClient(
+        auth_id=s.plivo_auth_id,
+        auth_token=s.plivo_auth_token,
+        base_url=s.plivo_base_url,
+        connect_timeout=s.plivo_connect_timeout,
+        read_timeout=s.plivo_read_timeout,
+    )
+
+
+def plivo_client() -> PlivoClient:
+    return _plivo_client_for(os.getpid())
+
+
+def sms_callback_url(notification_id: int) -> str:
+    """Our notification id rides in the callback URL: a report that overtakes
+    our own bookkeeping of Plivo's uuid still finds its notification."""
+    return f"{settings().public_base_url}/plivo/sms/status?n={notification_id}"

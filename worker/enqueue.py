@@ -1,0 +1,40 @@
+"""Handing work to the broker, after the database holds it.
+
+Callers commit first and enqueue second: if the broker is down the work is
+still in the database and the sweeper hands it over later. These functions
+therefore report failure instead of raising, so an accepted alert is never
+answered with an error.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kombu.exceptions import OperationalError
+
+log = logging.getLogger(__name__)
+
+_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+
+def _send(name: str, args: list[object], countdown: float | None = None) -> bool:
+    from worker.celery_app import app
+
+    try:
+        app.send_task(name, args=args, countdown=countdown, retry=True, retry_policy=_PUBLISH_RETRY)
+    except (OperationalError, OSError) as exc:
+        log.warning("broker unavailable, %s(%s) left for the sweeper: %s", name, args, exc)
+        return False
+    return True
+
+
+def dispatch_alert(alert_id: int) -> bool:
+    return _send("ingest.dispatch_alert", [alert_id])
+
+
+def send_sms(notification_id: int, countdown: float | None = None) -> bool:
+    return _send("notify.send_sms", [notification_id], countdown)
+
+
+def apply_delivery_report(event_id: int) -> bool:
+    return _send("callbacks.apply_delivery_report", [event_id])

@@ -1,0 +1,36 @@
+"""Apply a recorded Plivo delivery report to its notification."""
+
+from __future__ import annotations
+
+import logging
+
+from shared.db import session_scope
+from shared.models import Event
+from shared.notification_store import apply_sms_report
+from worker import context
+from worker.celery_app import app
+
+log = logging.getLogger(__name__)
+
+
+@app.task(name="callbacks.apply_delivery_report")
+def apply_delivery_report(event_id: int) -> str:
+    """The web receiver stored the report as an event; this moves the state.
+
+    Safe to run twice: the move is a compare-and-set that never goes
+    backwards, so a second run finds nothing to do.
+    """
+    with session_scope(context.database_url()) as session:
+        event = session.get(Event, event_id)
+        if event is None or event.notification_id is None:
+            log.warning("delivery report event %s not found", event_id)
+            return "missing"
+        outcome = apply_sms_report(session, event.notification_id, dict(event.detail))
+    log.info(
+        "delivery report %s for notification %s: %s (now %s)",
+        event.detail.get("Status"),
+        outcome.notification_id,
+        outcome.result,
+        outcome.state,
+    )
+    return outcome.result
