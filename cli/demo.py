@@ -111,8 +111,8 @@ def run_demo(*, serve: bool, data_dir: Path | None, timeout: float) -> int:
             click.echo(
                 "\nEverything keeps running. Try:\n"
                 f"  curl -H 'Authorization: Bearer {stack.config.api_token}' "
-                f"-H 'Content-Type: application/json' -d '{{\"summary\":\"disk full\","
-                f"\"recipients\":[\"+14155550102\"]}}' {stack.web_url}/api/v1/alerts\n"
+                f'-H \'Content-Type: application/json\' -d \'{{"summary":"disk full",'
+                f'"recipients":["+14155550102"]}}\' {stack.web_url}/api/v1/alerts\n'
                 f"  curl {stack.simulator_url}/_sim/messages\n"
                 "Press Ctrl-C to stop."
             )

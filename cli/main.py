@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -60,10 +61,8 @@ def web(host: str, port: int) -> None:
     upgrade(settings.effective_database_url)
     server = make_server(host, port, create_app(settings), threaded=True)
     click.echo(f"receiver listening on http://{host}:{server.server_port}")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 @cli.command()
@@ -77,8 +76,17 @@ def worker(concurrency: int, queues: str, name: str, beat: bool) -> None:
     _logging(settings)
     from worker.celery_app import app
 
-    argv = ["worker", "-Q", queues, "-c", str(concurrency), "-n", f"{name}@%h",
-            "--loglevel", settings.log_level]
+    argv = [
+        "worker",
+        "-Q",
+        queues,
+        "-c",
+        str(concurrency),
+        "-n",
+        f"{name}@%h",
+        "--loglevel",
+        settings.log_level,
+    ]
     if beat:
         argv += ["--beat", "--schedule", str(Path(settings.data_dir) / "beat-schedule")]
     app.worker_main(argv)
@@ -92,8 +100,13 @@ def beat() -> None:
     from worker.celery_app import app
 
     app.start(
-        ["beat", "--loglevel", settings.log_level,
-         "--schedule", str(Path(settings.data_dir) / "beat-schedule")]
+        [
+            "beat",
+            "--loglevel",
+            settings.log_level,
+            "--schedule",
+            str(Path(settings.data_dir) / "beat-schedule"),
+        ]
     )
 
 
@@ -115,8 +128,12 @@ def simulator(host: str, port: int, auth_id: str, auth_token: str) -> None:
 
 @cli.command()
 @click.option("--serve", is_flag=True, help="Keep everything running after the demo alert.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Where the demo keeps its database and logs (default: a new temporary one).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the demo keeps its database and logs (default: a new temporary one).",
+)
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for delivery.")
 def demo(serve: bool, data_dir: Path | None, timeout: float) -> None:
     """Start embedded Redis, a worker, the receiver and the simulator; page once."""

@@ -46,15 +46,69 @@ def _reset_postgres(url: str) -> None:
         connection.execute(text("CREATE SCHEMA public"))
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """A migrated, empty database: PostgreSQL when TEST_DATABASE_URL is set, else SQLite."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database: SQLite always, PostgreSQL too when TEST_DATABASE_URL is set."""
     from shared.db import upgrade
 
-    url = os.environ.get("TEST_DATABASE_URL")
-    if url:
+    if request.param == "postgresql":
+        url = os.environ.get("TEST_DATABASE_URL")
+        if not url:
+            pytest.skip("TEST_DATABASE_URL is not set")
         _reset_postgres(url)
     else:
         url = f"sqlite:///{tmp_path / 'test.db'}"
     upgrade(url)
     return url
+
+
+@pytest.fixture(scope="session")
+def broker_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Point this process's Celery producer at the test Redis before it is first imported."""
+    os.environ["REDIS_URL"] = redis_url
+    os.environ.setdefault("DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    return redis_url
+
+
+class ServedApp:
+    """A WSGI app served over real HTTP on loopback, in a thread."""
+
+    def __init__(self, app, port: int) -> None:  # type: ignore[no-untyped-def]
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", port, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def receiver(database_url: str, broker_env: str, tmp_path: Path) -> Iterator[ServedApp]:
+    """The Flask receiver over HTTP, on a real database and the real broker."""
+    from cli.stack import SIMULATOR_AUTH_TOKEN, free_port
+    from shared.settings import load_settings
+    from webhooks.app import create_app
+    from worker import enqueue
+
+    port = free_port()
+    settings = load_settings(
+        DATABASE_URL=database_url,
+        REDIS_URL=broker_env,
+        DATA_DIR=str(tmp_path),
+        API_TOKENS="token-one,token-two",
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+        PLIVO_AUTH_TOKEN=SIMULATOR_AUTH_TOKEN,
+        MAX_BODY_BYTES=1024 * 1024,
+    )
+    served = ServedApp(create_app(settings, enqueue=enqueue), port)
+    served.settings = settings  # type: ignore[attr-defined]
+    yield served
+    served.stop()

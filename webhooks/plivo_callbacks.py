@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, current_app, request
-from shared.plivo.signature import verify_v3
 
 from shared.db import session_scope
 from shared.events import record_event
 from shared.metrics import CALLBACKS_REJECTED, DELIVERY_REPORTS
 from shared.notification_store import apply_sms_report, find_notification, record_sms_report
+from shared.plivo.signature import verify_v3
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,13 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY shared ./shared
+COPY worker ./worker
+COPY webhooks ./webhooks
+COPY simulator ./simulator
+COPY cli ./cli
+RUN pip install --no-cache-dir . && useradd --create-home dispatch
+USER dispatch
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/metrics DATA_DIR=/tmp/data
+EXPOSE 8000
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "webhooks.wsgi:app"]

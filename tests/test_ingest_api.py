@@ -1,0 +1,121 @@
+"""POST /api/v1/alerts over real HTTP: what producers see."""
+
+import json
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from shared.db import session_scope
+from shared.models import Alert
+
+AUTH = {"Authorization": "Bearer token-two"}
+GOOD = {
+    "summary": "Primary database unreachable",
+    "severity": "critical",
+    "source": "prometheus",
+    "dedup_key": "db-down",
+    "details": {"host": "db1"},
+    "recipients": ["+14155550101"],
+}
+
+
+def post(receiver, body=None, *, data=None, headers=AUTH):
+    return requests.post(
+        f"{receiver.url}/api/v1/alerts",
+        json=body,
+        data=data,
+        headers={**headers, **({"Content-Type": "application/json"} if data else {})},
+        timeout=10,
+    )
+
+
+def alert_count(receiver):
+    with session_scope(receiver.settings.effective_database_url) as session:
+        return session.scalar(select(func.count()).select_from(Alert))
+
+
+def test_valid_alert_is_stored_and_answered_202_with_its_id(receiver):
+    response = post(receiver, GOOD)
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "created" and body["queued"] is True
+    with session_scope(receiver.settings.effective_database_url) as session:
+        alert = session.get(Alert, body["id"])
+        assert alert.summary == GOOD["summary"] and alert.recipients == ["+14155550101"]
+
+
+def test_same_dedup_key_joins_the_open_alert(receiver):
+    first = post(receiver, GOOD).json()
+    second = post(receiver, GOOD).json()
+    assert second == {"id": first["id"], "status": "deduplicated", "queued": False}
+    assert alert_count(receiver) == 1
+
+
+def test_malformed_json_is_400(receiver):
+    response = post(receiver, data=b'{"summary": ')
+    assert response.status_code == 400
+    assert response.json()["error"] == "body is not valid JSON"
+
+
+def test_missing_and_wrong_fields_are_422_naming_each(receiver):
+    response = post(receiver, {"severity": "apocalyptic", "recipients": ["+14155550101"]})
+    assert response.status_code == 422
+    fields = {f["field"] for f in response.json()["fields"]}
+    assert fields == {"summary", "severity"}
+    assert alert_count(receiver) == 0
+
+
+@pytest.mark.parametrize("number", ["4155550101", "+1415555", "+999123", "call me"])
+def test_number_that_is_not_e164_is_422(receiver, number):
+    response = post(receiver, {**GOOD, "recipients": [number]})
+    assert response.status_code == 422
+    assert response.json()["fields"][0]["field"] == "recipients.0"
+
+
+def test_no_recipients_is_422(receiver):
+    response = post(receiver, {**GOOD, "recipients": []})
+    assert response.status_code == 422
+    assert response.json()["fields"] == [
+        {"field": "recipients", "message": "at least one is required"}
+    ]
+
+
+def test_body_that_is_not_an_object_is_422(receiver):
+    assert post(receiver, data=b"[1, 2]").status_code == 422
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic token-one"}],
+)
+def test_missing_or_wrong_token_is_401(receiver, headers):
+    assert post(receiver, GOOD, headers=headers).status_code == 401
+    assert alert_count(receiver) == 0
+
+
+def test_body_over_one_mib_is_413(receiver):
+    big = {**GOOD, "details": {"blob": "x" * (1024 * 1024)}}
+    response = post(receiver, data=json.dumps(big).encode())
+    assert response.status_code == 413
+    assert alert_count(receiver) == 0
+
+
+def test_unknown_route_and_method_answer_json(receiver):
+    assert requests.get(f"{receiver.url}/nope", timeout=5).json()["status"] == 404
+    assert requests.get(f"{receiver.url}/api/v1/alerts", timeout=5).status_code == 405
+
+
+def test_alert_view_shows_timeline(receiver):
+    alert_id = post(receiver, GOOD).json()["id"]
+    view = requests.get(f"{receiver.url}/api/v1/alerts/{alert_id}", headers=AUTH, timeout=5)
+    assert view.status_code == 200
+    assert view.json()["timeline"][0]["kind"] == "alert.accepted"
+    missing = requests.get(f"{receiver.url}/api/v1/alerts/999999", headers=AUTH, timeout=5)
+    assert missing.status_code == 404
+
+
+def test_healthz_checks_database_and_redis(receiver):
+    response = requests.get(f"{receiver.url}/healthz", timeout=5)
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
