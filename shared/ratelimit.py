@@ -1,0 +1,430 @@
+"""One rate limiter for every worker: GCRA in a single Redis Lua script.
+
+Celery's `rate_limit` counts per worker instance, so ten workers send ten times
+the rate Plivo allows (5 SMS and 2 calls per second per account) and carriers
+flag the sending number. The state therefore lives in Redis, and every decision
+is one atomic script call: no lock, no read-modify-write race between hosts,
+one round trip.
+
+GCRA (the generic cell rate algorithm) keeps one number per limit, the
+"theoretical arrival time" (TAT): when the limit would be idle again if every
+request so far had been spaced exactly at the limit's rate. That makes each
+limit one small string key whose TTL is the time until it is idle, so idle keys
+vanish on their own and an expired key means exactly the same as an absent one.
+
+Semantics of `Limit(name, count, period_s, burst)`:
+
+* Long-run rate is `count / period_s`; requests are spaced by the emission
+  interval `period_s / count` once the burst is used up.
+* `burst` is how many requests may go back to back from idle (default: `count`).
+* Because this is a token bucket, a window of length `period_s` can hold up to
+  `count + burst - 1` requests (a full burst, then the refills). `max_in_window`
+  gives the exact bound for any window.
+
+Two shapes cover alert-dispatch:
+
+* Account pacing, `Limit("plivo-sms", 5, 1.0, burst=1)`: no burst at all, one
+  SMS every 0.2 s, so no one-second window ever holds more than 5.
+* A person's throttle, `Limit("sms-15m", 5, 900)`: five pages at once when an
+  incident starts, then one every three minutes. When the number must be a
+  hard cap on any window instead (GoAlert's "at most 5 per 15 minutes"), build
+  it with `Limit.at_most("sms-15m", 5, 900)`, which trades long-run rate for
+  that guarantee.
+
+`acquire` answers "now or not", for callers whose next step depends on the
+answer rather than on a wait: a person's throttle, where a blocked page is
+deferred, merged or dropped by policy, and anything synchronous such as a web
+request that cannot sleep.
+
+`reserve` books the next slot and returns the delay until it, so a send task
+can be re-queued with that countdown and fire exactly on its slot instead of
+polling; a booked slot is spent even if the task never runs, which only ever
+makes the limiter slower, never faster. A limit has no memory of gaps (one TAT,
+not a schedule), so booking a slot far ahead holds every limit in the call busy
+until then. `reserve` therefore refuses, booking nothing, when the slot would
+hold any limit idle for more than one of its intervals: a person throttled for
+three minutes must not stall the account's pacing for everyone else. The
+refusal carries the delay, so the task comes back exactly when it can book.
+
+Several limits (account, person per 15 min, person per hour) are checked in
+one call and are all-or-nothing: a page blocked by a person's throttle does not
+burn the account's slot that another person's page could have used.
+
+All keys of one call must live on one Redis node (true of a single Redis; on a
+cluster, put a common hash tag in the keys).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis
+
+DEFAULT_PREFIX = "ratelimit:"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """`count` requests per `period_s` seconds, up to `burst` back to back from idle.
+
+    `name` is part of the Redis key and is what `blocked_by` reports, so keep it
+    short and low-cardinality (fit for a metrics label): "plivo-sms", "sms-15m".
+    """
+
+    name: str
+    count: int
+    period_s: float
+    burst: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("a limit needs a name")
+        if self.count < 1:
+            raise ValueError(f"limit {self.name}: count must be at least 1")
+        if not (self.period_s > 0 and math.isfinite(self.period_s)):
+            raise ValueError(f"limit {self.name}: period_s must be a positive number")
+        if self.burst is not None and self.burst < 1:
+            raise ValueError(f"limit {self.name}: burst must be at least 1")
+
+    @classmethod
+    def at_most(cls, name: str, count: int, window_s: float, burst: int | None = None) -> Limit:
+        """A limit that never lets more than `count` through in any `window_s` window.
+
+        A plain `Limit(count, window_s)` can pass `count + burst - 1` in one
+        window; a hard cap needs a slower refill: with `burst` requests allowed
+        at once, only `count - burst + 1` more may refill per window. The
+        default burst of `count` therefore refills one per window; a smaller
+        burst buys a faster long-run rate under the same cap.
+        """
+        burst = count if burst is None else burst
+        if not 1 <= burst <= count:
+            raise ValueError(f"limit {name}: burst must be between 1 and count")
+        return cls(name, count - burst + 1, window_s, burst)
+
+    @property
+    def max_burst(self) -> int:
+        """Requests allowed back to back from idle."""
+        return self.count if self.burst is None else self.burst
+
+    @property
+    def interval_s(self) -> float:
+        """Spacing between requests once the burst is used up."""
+        return self.period_s / self.count
+
+
+def max_in_window(limit: Limit, window_s: float) -> int:
+    """Most requests `limit` can ever let through inside any window [t, t + window_s).
+
+    Requests i < j always satisfy t_j - t_i >= (j - i - (burst - 1)) * interval,
+    so n requests span at least (n - burst) * interval, which must be < window_s.
+    Used to state what a configuration really guarantees, and by the tests.
+    """
+    if window_s <= 0:
+        return 0
+    return math.ceil(window_s / limit.interval_s - 1e-9) + limit.max_burst - 1
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Outcome of `acquire`.
+
+    `retry_after_s` is 0 when allowed; when blocked it is the wait until every
+    failing limit would allow this request (the largest of their waits), valid
+    if nobody else gets in first. `blocked_by` names that slowest limit.
+    `at` is the limiter's clock at the decision (Redis server time unless `now`
+    was passed), so callers on several hosts can compare decisions.
+    """
+
+    allowed: bool
+    retry_after_s: float
+    blocked_by: str | None
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Outcome of `reserve`.
+
+    When `booked`, the slot is taken: run the work `delay_s` seconds after `at`
+    (e.g. a Celery countdown). `blocked_by` names the limit that set the slot
+    (None when it is immediate). When not booked, nothing was consumed: the
+    slot lay beyond `max_delay_s`, or booking it would have held another limit
+    idle; `delay_s` is when to ask again and `blocked_by` the limit to blame.
+    """
+
+    booked: bool
+    delay_s: float
+    blocked_by: str | None
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the script decides for one call, in microseconds.
+
+    `delay_us` is the wait until the slot, `binding` the index of the limit that
+    set it (None when immediate), `new_tats_us` None when nothing is booked.
+    """
+
+    booked: bool
+    delay_us: int
+    binding: int | None
+    new_tats_us: tuple[int, ...] | None
+
+
+def to_us(seconds: float) -> int:
+    """Seconds to the script's whole microseconds."""
+    return round(seconds * 1_000_000)
+
+
+def interval_us(limit: Limit, factor: float = 1.0) -> int:
+    """The limit's spacing in whole microseconds, stretched by a penalty `factor`.
+
+    Rounded up, so rounding can only make a limit slower, never faster than
+    configured (the 1e-6 absorbs float noise such as 0.07 * 1e6 = 70000.00000000001).
+    """
+    base = max(1, math.ceil(limit.period_s * 1_000_000 / limit.count - 1e-6))
+    return base if factor <= 1 else math.ceil(base * factor)
+
+
+def plan(
+    tats_us: Sequence[int | None],
+    limits: Sequence[Limit],
+    factors: Sequence[float],
+    now_us: int,
+    cost: int = 1,
+    max_delay_us: int | None = 0,
+) -> Plan:
+    """The GCRA decision of the Lua script, in Python, for reasoning and testing.
+
+    Must stay step-for-step identical to `_SCRIPT`; the tests run both on the
+    same inputs. Time is in whole microseconds, so a thousand bookings in a row
+    do not drift and "exactly on the slot" is exactly on it. `tats_us` are the
+    stored TATs (None for absent keys), `factors` the penalty factors (1.0 when
+    none), `max_delay_us` 0 for `acquire` and None for an unbounded `reserve`.
+
+    A penalty stretches the interval but not the tolerance (which stays
+    `(burst - 1) * interval` of the unpenalized limit), so slowing a limit down
+    also shrinks its burst instead of briefly letting more through. The
+    tolerance is never less than one request's own size, so a request always
+    fits an idle limit eventually.
+
+    Nothing is booked when the slot is more than `max_delay_us` away, or when
+    it lies more than one interval past some limit's own earliest slot (that
+    limit would sit idle until the slot; see the module docstring).
+    """
+    slot = now_us
+    binding: int | None = None
+    bases: list[int] = []
+    intervals: list[int] = []
+    earliests: list[int] = []
+    for i, (tat, limit, factor) in enumerate(zip(tats_us, limits, factors, strict=True)):
+        base_interval = interval_us(limit)
+        interval = interval_us(limit, factor)
+        tolerance = max((limit.max_burst - 1) * base_interval, (cost - 1) * interval)
+        base = now_us if tat is None or tat < now_us else tat
+        earliest = base + (cost - 1) * interval - tolerance
+        if earliest > slot:
+            slot = earliest
+            binding = i
+        bases.append(base)
+        intervals.append(interval)
+        earliests.append(max(earliest, now_us))
+    delay = slot - now_us
+    if max_delay_us is not None and delay > max_delay_us:
+        return Plan(False, delay, binding, None)
+    if any(slot - e > iv for e, iv in zip(earliests, intervals, strict=True)):
+        return Plan(False, delay, binding, None)
+    new_tats = tuple(max(b, slot) + cost * iv for b, iv in zip(bases, intervals, strict=True))
+    return Plan(True, delay, binding, new_tats)
+
+
+# Time is whole microseconds throughout: exact in a double up to 2**53 (year 2255),
+# and Redis returns Lua numbers as integers anyway.
+# KEYS: per check, its TAT key then its penalty key.
+# ARGV: now ("" for Redis server time), cost, max_delay (negative: unbounded),
+#       then per check its unpenalized interval and its burst.
+# Returns: {booked 0/1, delay, binding index (0: none), now}.
+_SCRIPT = """
+if redis.replicate_commands then redis.replicate_commands() end
+local now
+if ARGV[1] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+else
+  now = tonumber(ARGV[1])
+end
+local cost = tonumber(ARGV[2])
+local max_delay = tonumber(ARGV[3])
+local n = #KEYS / 2
+local slot = now
+local binding = 0
+local bases = {}
+local intervals = {}
+local earliests = {}
+for i = 1, n do
+  local base_interval = tonumber(ARGV[2 + 2 * i])
+  local burst = tonumber(ARGV[3 + 2 * i])
+  local factor = tonumber(redis.call('GET', KEYS[2 * i]) or '1') or 1
+  local interval = base_interval
+  if factor > 1 then interval = math.ceil(base_interval * factor) end
+  local tolerance = math.max((burst - 1) * base_interval, (cost - 1) * interval)
+  local base = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '')
+  if base == nil or base < now then base = now end
+  local earliest = base + (cost - 1) * interval - tolerance
+  if earliest > slot then
+    slot = earliest
+    binding = i
+  end
+  bases[i] = base
+  intervals[i] = interval
+  earliests[i] = math.max(earliest, now)
+end
+local delay = slot - now
+local refuse = max_delay >= 0 and delay > max_delay
+for i = 1, n do
+  if slot - earliests[i] > intervals[i] then refuse = true end
+end
+if refuse then
+  return {0, delay, binding, now}
+end
+for i = 1, n do
+  local new_tat = math.max(bases[i], slot) + cost * intervals[i]
+  local ttl_ms = math.ceil((new_tat - now) / 1000)
+  redis.call('SET', KEYS[2 * i - 1], string.format('%.0f', new_tat), 'PX', ttl_ms)
+end
+return {1, delay, binding, now}
+"""
+
+# KEYS: the penalty key. ARGV: factor, duration in ms. Keeps the larger factor
+# so a mild penalty cannot undo a severe one; every call restarts the duration.
+_PENALIZE_SCRIPT = """
+local factor = tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '1') or 1
+if current > factor then factor = current end
+redis.call('SET', KEYS[1], string.format('%.17g', factor), 'PX', ARGV[2])
+return string.format('%.17g', factor)
+"""
+
+
+class RateLimiter:
+    """Global limits shared by every process that talks to the same Redis.
+
+    Cheap to build (it only registers the scripts, which are sent by SHA and
+    re-sent if the server lost them); one per process is plenty.
+    """
+
+    def __init__(self, redis_client: redis.Redis, prefix: str = DEFAULT_PREFIX) -> None:
+        self._redis = redis_client
+        self._prefix = prefix
+        self._script = redis_client.register_script(_SCRIPT)
+        self._penalize_script = redis_client.register_script(_PENALIZE_SCRIPT)
+
+    def tat_key(self, key: str, limit: Limit) -> str:
+        """Redis key holding the TAT; one per (key, limit name) so limits never share state."""
+        return f"{self._prefix}{key}:{limit.name}"
+
+    def penalty_key(self, key: str, limit: Limit) -> str:
+        """Redis key holding the slowdown factor of `penalize`, if any."""
+        return f"{self._prefix}{key}:{limit.name}:penalty"
+
+    def acquire(
+        self,
+        checks: Sequence[tuple[str, Limit]],
+        now: float | None = None,
+        cost: int = 1,
+    ) -> Decision:
+        """Take `cost` units from every limit now, or from none of them.
+
+        `checks` pairs a subject (e.g. "plivo:sms", "person:42:sms") with a
+        limit. `now` replaces Redis server time, for tests; in production leave
+        it None so every host shares one clock.
+        """
+        booked, delay, blocked_by, at = self._run(checks, now, cost, 0.0)
+        if booked:
+            return Decision(True, 0.0, None, at)
+        return Decision(False, delay, blocked_by, at)
+
+    def reserve(
+        self,
+        checks: Sequence[tuple[str, Limit]],
+        now: float | None = None,
+        cost: int = 1,
+        max_delay_s: float | None = None,
+    ) -> Reservation:
+        """Book the earliest slot at which every limit allows `cost` units.
+
+        Once the burst is spent every call books a later slot than the one
+        before, so N tasks reserving at once get start times spaced exactly as
+        the limits require, with no polling. Use it in send tasks; use
+        `acquire` where waiting makes no sense.
+
+        Books nothing when the slot is more than `max_delay_s` away (work that
+        is pointless after a while, such as a page for an alert since
+        resolved), or when the slot is set by a slow limit so far ahead that
+        booking would hold a faster one idle (a throttled person stalling the
+        account); either way, ask again after `delay_s`.
+        """
+        if max_delay_s is not None and max_delay_s < 0:
+            raise ValueError("max_delay_s must not be negative")
+        booked, delay, blocked_by, at = self._run(checks, now, cost, max_delay_s)
+        return Reservation(booked, delay, blocked_by, at)
+
+    def penalize(self, key: str, limit: Limit, factor: float, duration_s: float) -> float:
+        """Stretch `limit`'s spacing for `key` by `factor` for `duration_s` seconds.
+
+        Meant for Plivo's 429: our idea of the account's rate was too generous
+        (another sender on the account, a stricter carrier), so back off for a
+        while and return to normal on our own when the key expires. Calls
+        during a penalty keep the larger factor and restart the duration, so a
+        run of 429s keeps the account slow until it has been quiet for
+        `duration_s`. Returns the factor now in force.
+        """
+        if not (factor >= 1 and math.isfinite(factor)):
+            raise ValueError("factor must be a number of at least 1")
+        if not duration_s > 0:
+            raise ValueError("duration_s must be positive")
+        duration_ms = max(1, math.ceil(duration_s * 1000))
+        result = self._penalize_script(
+            keys=[self.penalty_key(key, limit)], args=[repr(float(factor)), duration_ms]
+        )
+        return float(result)
+
+    def penalty(self, key: str, limit: Limit) -> float:
+        """The slowdown factor in force for `key` and `limit` (1.0 when none), e.g. for metrics."""
+        value = self._redis.get(self.penalty_key(key, limit))
+        return 1.0 if value is None else max(1.0, float(value))
+
+    def _run(
+        self,
+        checks: Sequence[tuple[str, Limit]],
+        now: float | None,
+        cost: int,
+        max_delay_s: float | None,
+    ) -> tuple[bool, float, str | None, float]:
+        if not checks:
+            raise ValueError("nothing to check")
+        if cost < 1:
+            raise ValueError("cost must be at least 1")
+        keys: list[str] = []
+        args: list[str | int] = [
+            "" if now is None else to_us(now),
+            cost,
+            -1 if max_delay_s is None else to_us(max_delay_s),
+        ]
+        seen: set[str] = set()
+        for key, limit in checks:
+            if cost > limit.max_burst:
+                # Could never be allowed: the request is bigger than the bucket.
+                raise ValueError(f"cost {cost} exceeds the burst of limit {limit.name}")
+            tat_key = self.tat_key(key, limit)
+            if tat_key in seen:
+                raise ValueError(f"limit {limit.name} on {key} is checked twice")
+            seen.add(tat_key)
+            keys += [tat_key, self.penalty_key(key, limit)]
+            args += [interval_us(limit), limit.max_burst]
+        booked, delay, binding, at = self._script(keys=keys, args=args)
+        blocked_by = checks[int(binding) - 1][1].name if int(binding) else None
+        return bool(booked), int(delay) / 1_000_000, blocked_by, int(at) / 1_000_000
