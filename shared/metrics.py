@@ -63,3 +63,43 @@ def mark_process_dead(pid: int) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)
+
+ALERT_ACTIONS = Counter(
+    "alert_dispatch_alert_actions",
+    "Alerts acknowledged or resolved, by action and channel (api, cli, sms, voice, producer).",
+    ["action", "via"],
+)
+ESCALATION_STEPS = Counter(
+    "alert_dispatch_escalation_steps",
+    "Escalation steps fired, by policy.",
+    ["policy"],
+)
+ESCALATIONS_EXHAUSTED = Counter(
+    "alert_dispatch_escalations_exhausted",
+    "Alerts whose whole chain (with repeats) ran out without an acknowledgement.",
+    ["policy"],
+)
+CALLS_PLACED = Counter(
+    "alert_dispatch_calls_placed",
+    "Voice call attempts to Plivo, by result (accepted, retry, failed, ambiguous, skipped).",
+    ["result"],
+)
+CALL_OUTCOMES = Counter(
+    "alert_dispatch_call_outcomes",
+    "How calls ended: acknowledged, escalated, not_reached (busy, no answer, machine...).",
+    ["outcome"],
+)
+SMS_REPLIES = Counter(
+    "alert_dispatch_sms_replies",
+    "Inbound SMS, by what they asked for (ack, escalate, stop, start, help, unknown).",
+    ["action"],
+)
+OPTED_OUT_SKIPS = Counter(
+    "alert_dispatch_opted_out_skips",
+    "SMS not sent because the on-call number opted out with STOP: a hole in the rota.",
+)
+SENDS_DELAYED = Counter(
+    "alert_dispatch_sends_delayed",
+    "Sends rescheduled to wait for a rate-limit slot, by the limit that held them.",
+    ["limit"],
+)

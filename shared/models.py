@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -58,6 +59,14 @@ class Alert(Base):
     # Set once the routing task has planned its notifications; the sweeper
     # re-enqueues open alerts where this stays empty (broker lost the task).
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Escalation: the policy chosen by routing, the next step to fire and when.
+    # The due time lives here, not in a broker countdown, so a restarted worker
+    # or beat carries on where the chain was.
+    policy: Mapped[str | None] = mapped_column(String(200))
+    esc_step: Mapped[int] = mapped_column(Integer, default=0)
+    esc_round: Mapped[int] = mapped_column(Integer, default=0)
+    next_fire_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    escalation: Mapped[str] = mapped_column(String(16), default="pending")
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
     acknowledged_via: Mapped[str | None] = mapped_column(String(32))
@@ -70,7 +79,13 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         UniqueConstraint(
-            "alert_id", "step", "round", "channel", "destination", name="uq_notification_plan"
+            "alert_id",
+            "step",
+            "round",
+            "attempt",
+            "channel",
+            "destination",
+            name="uq_notification_plan",
         ),
         Index("ix_notifications_state_updated", "state", "state_changed_at"),
     )
@@ -81,6 +96,8 @@ class Notification(Base):
     destination: Mapped[str] = mapped_column(String(32))  # E.164
     step: Mapped[int] = mapped_column(Integer, default=0)
     round: Mapped[int] = mapped_column(Integer, default=0)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)  # re-calls of one step
+    contact: Mapped[str | None] = mapped_column(String(200))
     state: Mapped[str] = mapped_column(String(16), default="pending")
     text: Mapped[str] = mapped_column(Text, default="")
     sender: Mapped[str | None] = mapped_column(String(32))
@@ -88,6 +105,10 @@ class Notification(Base):
     send_attempts: Mapped[int] = mapped_column(Integer, default=0)
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # Not sent before `due_at`; `enqueued_at` tells the tick what it already handed over.
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(32))  # voice: acknowledged, machine, ...
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     state_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -108,3 +129,36 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     dedup_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+
+
+class AckCode(Base):
+    """The short code a person replies with to acknowledge one of their open alerts."""
+
+    __tablename__ = "ack_codes"
+    __table_args__ = (
+        Index(
+            "uq_ack_codes_active",
+            "destination",
+            "code",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+        UniqueConstraint("destination", "alert_id", name="uq_ack_code_alert"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    destination: Mapped[str] = mapped_column(String(32))
+    code: Mapped[int] = mapped_column(Integer)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OptOut(Base):
+    """A number that replied STOP: Plivo will not deliver to it, so we must not pretend."""
+
+    __tablename__ = "opt_outs"
+
+    destination: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opted_out_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

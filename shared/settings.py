@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     config_file: Path | None = Field(default=None, alias="CONFIG_FILE")
     max_body_bytes: int = Field(default=1024 * 1024, gt=0, alias="MAX_BODY_BYTES")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    # Rate limits, global across every worker (shared.send_limits).
+    sms_per_second: float = Field(default=5.0, gt=0, alias="SMS_PER_SECOND")
+    calls_per_second: float = Field(default=2.0, gt=0, alias="CALLS_PER_SECOND")
+    sender_sms_per_second: float = Field(default=5.0, gt=0, alias="SENDER_SMS_PER_SECOND")
+    person_sms_per_15m: int = Field(default=5, ge=1, alias="PERSON_SMS_PER_15M")
+    person_sms_per_hour: int = Field(default=11, ge=1, alias="PERSON_SMS_PER_HOUR")
+    person_calls_per_15m: int = Field(default=3, ge=1, alias="PERSON_CALLS_PER_15M")
 
     @field_validator("plivo_auth_id")
     @classmethod

@@ -10,7 +10,11 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
+import redis
+
 from shared.plivo.client import PlivoClient
+from shared.ratelimit import RateLimiter
+from shared.send_limits import SendLimits
 from shared.settings import Settings, load_settings
 
 
@@ -43,3 +47,21 @@ def sms_callback_url(notification_id: int) -> str:
     """Our notification id rides in the callback URL: a report that overtakes
     our own bookkeeping of Plivo's uuid still finds its notification."""
     return f"{settings().public_base_url}/plivo/sms/status?n={notification_id}"
+
+
+@lru_cache(maxsize=4)
+def _limiter_for(pid: int) -> RateLimiter:
+    from shared.embedded_redis import resolve_redis_url
+
+    s = settings()
+    client = redis.Redis.from_url(resolve_redis_url(s.redis_url, s.data_dir))
+    return RateLimiter(client)
+
+
+def limiter() -> RateLimiter:
+    return _limiter_for(os.getpid())
+
+
+@lru_cache(maxsize=1)
+def send_limits() -> SendLimits:
+    return SendLimits.from_settings(settings())

@@ -17,11 +17,23 @@ log = logging.getLogger(__name__)
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
-def _send(name: str, args: list[object], countdown: float | None = None) -> bool:
+def _send(
+    name: str,
+    args: list[object],
+    countdown: float | None = None,
+    kwargs: dict[str, object] | None = None,
+) -> bool:
     from worker.celery_app import app
 
     try:
-        app.send_task(name, args=args, countdown=countdown, retry=True, retry_policy=_PUBLISH_RETRY)
+        app.send_task(
+            name,
+            args=args,
+            kwargs=kwargs,
+            countdown=countdown,
+            retry=True,
+            retry_policy=_PUBLISH_RETRY,
+        )
     except (OperationalError, OSError) as exc:
         log.warning("broker unavailable, %s(%s) left for the sweeper: %s", name, args, exc)
         return False
@@ -32,8 +44,10 @@ def dispatch_alert(alert_id: int) -> bool:
     return _send("ingest.dispatch_alert", [alert_id])
 
 
-def send_sms(notification_id: int, countdown: float | None = None) -> bool:
-    return _send("notify.send_sms", [notification_id], countdown)
+def send_sms(
+    notification_id: int, countdown: float | None = None, *, slot_booked: bool = False
+) -> bool:
+    return _send("notify.send_sms", [notification_id], countdown, {"slot_booked": slot_booked})
 
 
 def apply_delivery_report(event_id: int) -> bool:

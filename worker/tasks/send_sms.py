@@ -10,16 +10,17 @@ from shared.models import Notification
 from shared.notification_state import NotificationState as S
 from shared.notification_store import move
 from shared.phone import mask
-from shared.plivo.errors import PlivoError
+from shared.plivo.errors import PlivoError, PlivoRateLimited
 from shared.retry_policy import may_retry, retry_delay
 from worker import context, enqueue
 from worker.celery_app import app
+from worker.send_gate import is_due, pass_gate, slow_down_account
 
 log = logging.getLogger(__name__)
 
 
 @app.task(name="notify.send_sms")
-def send_sms(notification_id: int) -> str:
+def send_sms(notification_id: int, slot_booked: bool = False) -> str:
     """Claim the notification (pending → sending), call Plivo, record what happened.
 
     The claim is a compare-and-set committed before the HTTP request, so a
@@ -27,7 +28,22 @@ def send_sms(notification_id: int) -> str:
     no longer pending and does nothing.
     """
     url = context.database_url()
-    sender = context.settings().plivo_from
+    settings = context.settings()
+    sender = settings.plivo_from
+    with session_scope(url) as session:
+        notification = session.get(Notification, notification_id)
+        if notification is None or notification.state != S.PENDING.value:
+            SMS_SENT.labels(result="skipped").inc()
+            return "skipped"
+        if not is_due(notification):
+            return "not-due"  # a scheduled re-send; the tick hands it over when due
+        checks = context.send_limits().sms_checks(
+            settings.plivo_auth_id, sender, notification.destination
+        )
+    gate = pass_gate(checks, slot_booked=slot_booked)
+    if not gate.go:
+        enqueue.send_sms(notification_id, countdown=gate.delay_s, slot_booked=gate.slot_booked)
+        return "delayed"
     with session_scope(url) as session:
         claimed = move(
             session,
@@ -100,6 +116,8 @@ def _record_failure(
     url: str, notification_id: int, destination: str, attempts: int, exc: PlivoError
 ) -> str:
     error = {"error": type(exc).__name__, "status": exc.status, "message": str(exc)[:300]}
+    if isinstance(exc, PlivoRateLimited):
+        slow_down_account(context.send_limits().account_sms)
     with session_scope(url) as session:
         if exc.ambiguous:
             # Never resend blindly: the message may be queued at Plivo already.

@@ -1,0 +1,92 @@
+"""Acknowledge and resolve: the moments paging must stop, at once and for good."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from shared.events import record_event
+from shared.models import AckCode, Alert, Notification, utcnow
+from shared.notification_state import NotificationState
+
+
+@dataclass(frozen=True)
+class LifecycleResult:
+    """Whether this call changed the alert, and the status it has now."""
+
+    changed: bool
+    status: str | None  # None: no such alert
+    cancelled: int = 0  # notifications that will now never be sent
+
+
+def _stop_paging(session: Session, alert_id: int, reason: str) -> int:
+    """Cancel every notification not yet handed to Plivo and every future step.
+
+    Runs in the same transaction as the status change: a send task claims its
+    row only while the row is pending and the alert triggered, so after this
+    commits no queued SMS, call or next step can leave for this alert.
+    """
+    cancelled = session.execute(
+        update(Notification)
+        .where(
+            Notification.alert_id == alert_id,
+            Notification.state == NotificationState.PENDING.value,
+        )
+        .values(state=NotificationState.CANCELLED.value, state_changed_at=utcnow())
+    ).rowcount
+    session.execute(
+        update(Alert)
+        .where(Alert.id == alert_id)
+        .values(next_fire_at=None, escalation="stopped")
+    )
+    session.execute(
+        update(AckCode).where(AckCode.alert_id == alert_id).values(active=False)
+    )
+    if cancelled:
+        record_event(
+            session, "notifications.cancelled", alert_id=alert_id,
+            detail={"count": cancelled, "reason": reason},
+        )
+    return cancelled
+
+
+def acknowledge(session: Session, alert_id: int, *, by: str, via: str) -> LifecycleResult:
+    """Acknowledge a triggered alert; repeating it (two people pressing 1) changes nothing."""
+    now = utcnow()
+    changed = session.execute(
+        update(Alert)
+        .where(Alert.id == alert_id, Alert.status == "triggered")
+        .values(status="acknowledged", acknowledged_at=now, acknowledged_by=by,
+                acknowledged_via=via)
+    ).rowcount == 1
+    status = session.scalar(select(Alert.status).where(Alert.id == alert_id))
+    if not changed:
+        return LifecycleResult(False, status)
+    cancelled = _stop_paging(session, alert_id, "acknowledged")
+    record_event(session, "alert.acknowledged", alert_id=alert_id, detail={"by": by, "via": via})
+    return LifecycleResult(True, status, cancelled)
+
+
+def resolve(session: Session, alert_id: int, *, by: str, via: str) -> LifecycleResult:
+    """Resolve an open alert (triggered or acknowledged); its dedup key is free again."""
+    changed = session.execute(
+        update(Alert)
+        .where(Alert.id == alert_id, Alert.status.in_(("triggered", "acknowledged")))
+        .values(status="resolved", resolved_at=utcnow())
+    ).rowcount == 1
+    status = session.scalar(select(Alert.status).where(Alert.id == alert_id))
+    if not changed:
+        return LifecycleResult(False, status)
+    cancelled = _stop_paging(session, alert_id, "resolved")
+    record_event(session, "alert.resolved", alert_id=alert_id, detail={"by": by, "via": via})
+    return LifecycleResult(True, status, cancelled)
+
+
+def open_alert_id_for_key(session: Session, dedup_key: str) -> int | None:
+    return session.scalar(
+        select(Alert.id).where(
+            Alert.dedup_key == dedup_key, Alert.status.in_(("triggered", "acknowledged"))
+        )
+    )

@@ -1,0 +1,66 @@
+"""Acknowledge and resolve over the API: POST /api/v1/alerts/<id>/ack and /resolve."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, jsonify, request
+
+from shared.alert_lifecycle import LifecycleResult, acknowledge, resolve
+from shared.db import session_scope
+from shared.metrics import ALERT_ACTIONS
+from webhooks.auth import require_bearer_token
+from webhooks.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("alert_actions", __name__)
+
+
+def _actor() -> str:
+    """Who acts: `by` from an optional JSON body, else the API."""
+    payload = request.get_json(silent=True) if request.content_length else None
+    if payload is not None and not isinstance(payload, dict):
+        raise ApiError(
+            422, "body must be a JSON object", [{"field": "", "message": "not an object"}]
+        )
+    by = (payload or {}).get("by", "api")
+    if not isinstance(by, str) or not by.strip() or len(by) > 200:
+        raise ApiError(422, "invalid request", [{"field": "by", "message": "1 to 200 characters"}])
+    return by.strip()
+
+
+def _answer(alert_id: int, action: str, result: LifecycleResult):  # type: ignore[no-untyped-def]
+    if result.status is None:
+        raise ApiError(404, f"no alert {alert_id}")
+    if result.changed:
+        ALERT_ACTIONS.labels(action=action, via="api").inc()
+        log.info("alert %s %s via api", alert_id, action)
+    return jsonify(
+        {
+            "id": alert_id,
+            "status": result.status,
+            "changed": result.changed,
+            "cancelled_notifications": result.cancelled,
+        }
+    )
+
+
+@bp.post("/api/v1/alerts/<int:alert_id>/ack")
+def ack(alert_id: int):  # type: ignore[no-untyped-def]
+    settings = current_app.config["SETTINGS"]
+    require_bearer_token(settings.ingest_tokens)
+    by = _actor()
+    with session_scope(settings.effective_database_url) as session:
+        result = acknowledge(session, alert_id, by=by, via="api")
+    return _answer(alert_id, "acknowledged", result)
+
+
+@bp.post("/api/v1/alerts/<int:alert_id>/resolve")
+def resolve_alert(alert_id: int):  # type: ignore[no-untyped-def]
+    settings = current_app.config["SETTINGS"]
+    require_bearer_token(settings.ingest_tokens)
+    by = _actor()
+    with session_scope(settings.effective_database_url) as session:
+        result = resolve(session, alert_id, by=by, via="api")
+    return _answer(alert_id, "resolved", result)

@@ -1,0 +1,65 @@
+"""Wait for a rate-limit slot without holding a worker: book it, come back at it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC
+
+from shared.metrics import SENDS_DELAYED
+from shared.models import Notification, utcnow
+from shared.ratelimit import Limit
+from shared.send_limits import Checks
+from worker import context
+
+log = logging.getLogger(__name__)
+
+# A task never sits in the broker longer than this: Redis redelivers ETA tasks
+# after its visibility timeout, and a page for a resolved alert must be able to
+# notice soon. A longer wait is taken in several hops.
+MAX_COUNTDOWN_S = 60.0
+GO_NOW_S = 0.005
+
+
+@dataclass(frozen=True)
+class Gate:
+    go: bool
+    delay_s: float = 0.0
+    slot_booked: bool = False
+
+
+def pass_gate(checks: Checks, *, slot_booked: bool) -> Gate:
+    """Go now, or the delay to come back after (with the slot already ours or not)."""
+    if slot_booked:
+        return Gate(go=True)
+    reservation = context.limiter().reserve(checks, max_delay_s=MAX_COUNTDOWN_S)
+    if reservation.booked and reservation.delay_s <= GO_NOW_S:
+        return Gate(go=True)
+    SENDS_DELAYED.labels(limit=reservation.blocked_by or "unknown").inc()
+    return Gate(
+        go=False,
+        delay_s=min(MAX_COUNTDOWN_S, max(GO_NOW_S, reservation.delay_s)),
+        slot_booked=reservation.booked,
+    )
+
+
+def is_due(notification: Notification) -> bool:
+    due = notification.due_at
+    if due.tzinfo is None:  # SQLite hands back naive UTC
+        due = due.replace(tzinfo=UTC)
+    return due <= utcnow()
+
+
+PENALTY_FACTOR = 2.0
+PENALTY_S = 30.0
+
+
+def slow_down_account(limit: Limit) -> None:
+    """Plivo said 429: halve our pace for the account for a while, then recover."""
+    settings = context.settings()
+    factor = context.limiter().penalize(
+        f"account:{settings.plivo_auth_id}", limit, PENALTY_FACTOR, PENALTY_S
+    )
+    log.warning(
+        "Plivo rate-limited us: %s pace slowed by x%.1f for %.0fs", limit.name, factor, PENALTY_S
+    )
