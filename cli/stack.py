@@ -158,7 +158,7 @@ class Stack:
         """Until every worker answers a ping over the broker."""
         from celery import Celery
 
-        from worker.celery_app import broker_url_for
+        from shared.embedded_redis import broker_url_for
 
         names = {n for n in self.processes if n.startswith("worker")}
         probe = Celery(broker=broker_url_for(self.redis_url))

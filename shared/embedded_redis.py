@@ -126,3 +126,10 @@ def resolve_redis_url(configured: str | None, data_dir: Path) -> str:
     url = ensure_embedded_redis(data_dir).url
     os.environ.setdefault("REDIS_URL", url)  # child processes share the same server
     return url
+
+
+def broker_url_for(redis_url: str) -> str:
+    """kombu spells a unix-socket Redis `redis+socket://`; redis-py spells it `unix://`."""
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url[len("unix://") :]
+    return redis_url

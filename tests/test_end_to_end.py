@@ -15,8 +15,8 @@ from shared.plivo.signature import sign_request_headers
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, redis_url):
-    with Stack(StackConfig(data_dir=tmp_path_factory.mktemp("stack"), redis_url=redis_url)) as s:
+def stack(tmp_path_factory, broker_env):
+    with Stack(StackConfig(data_dir=tmp_path_factory.mktemp("stack"), redis_url=broker_env)) as s:
         s.wait_for_workers()
         yield s
 
@@ -143,7 +143,7 @@ def test_callback_for_unknown_message_is_200_and_counted(stack):
     assert after == before + 1
 
 
-def test_tasks_that_run_twice_do_not_send_twice(stack, broker_env):
+def test_tasks_that_run_twice_do_not_send_twice(stack):
     from worker import enqueue
 
     number = "+14155550113"

@@ -12,17 +12,10 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import worker_process_shutdown
 
-from shared.embedded_redis import resolve_redis_url
+from shared.embedded_redis import broker_url_for, resolve_redis_url
 from shared.metrics import mark_process_dead
 from worker import context
 from worker.queues import NOTIFY, QUEUES, ROUTES
-
-
-def broker_url_for(redis_url: str) -> str:
-    """kombu spells a unix-socket Redis `redis+socket://`; redis-py spells it `unix://`."""
-    if redis_url.startswith("unix://"):
-        return "redis+socket://" + redis_url[len("unix://") :]
-    return redis_url
 
 
 def create_celery_app() -> Celery:

@@ -6,17 +6,25 @@ workers, so a backlog of one kind never delays another.
 
 from __future__ import annotations
 
-from kombu import Queue
+from kombu import Exchange, Queue
 
 INGEST = "ingest"
 NOTIFY = "notify"
 CALLBACKS = "callbacks"
 
-QUEUES = (Queue(INGEST), Queue(NOTIFY), Queue(CALLBACKS))
+
+
+def _queue(name: str) -> Queue:
+    """A queue with its own direct exchange and key, so a message lands in exactly one queue."""
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+
+
+QUEUES = (_queue(INGEST), _queue(NOTIFY), _queue(CALLBACKS))
 
 ROUTES = {
-    "ingest.*": {"queue": INGEST},
-    "notify.*": {"queue": NOTIFY},
-    "callbacks.*": {"queue": CALLBACKS},
-    "maintenance.*": {"queue": INGEST},
+    "ingest.*": {"queue": INGEST, "routing_key": INGEST},
+    "escalation.*": {"queue": INGEST, "routing_key": INGEST},
+    "maintenance.*": {"queue": INGEST, "routing_key": INGEST},
+    "notify.*": {"queue": NOTIFY, "routing_key": NOTIFY},
+    "callbacks.*": {"queue": CALLBACKS, "routing_key": CALLBACKS},
 }
