@@ -1,0 +1,169 @@
+"""The answered part of a call: fetch the application's XML and act it out.
+
+This is where an application's voice logic meets "the phone": what it says is
+recorded, the scenario's keypresses go to the GetInput/GetDigits action URL,
+and whatever XML comes back is followed, up to a bounded number of documents
+so a Redirect loop cannot run forever.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+from simulator.callbacks import CallbackResult, CallbackSender
+from simulator.state import CallRecord, SimulatorState
+from simulator.voicexml import Verb, VoiceXmlError, parse_response
+
+MAX_LOGGED_XML = 4000
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """The next document to request: where, how, with which parameters."""
+
+    url: str
+    method: str
+    params: dict[str, str]
+    kind: str
+
+
+HANGUP = "hangup"
+
+
+@dataclass
+class CallFlow:
+    """One answered call's walk through the application's XML."""
+
+    call_uuid: str
+    base_params: dict[str, str]
+    digits: list[str]
+    state: SimulatorState
+    sender: CallbackSender
+    max_documents: int
+    fallback_url: str | None = None
+    fallback_method: str = "POST"
+    documents: int = field(default=0, init=False)
+
+    def run(self, first: Fetch, before_walk: Callable[[], None] | None = None) -> None:
+        """Fetch `first`, call `before_walk` (machine detection), then follow the XML."""
+        document = self._fetch(first, allow_fallback=True)
+        if before_walk is not None:
+            before_walk()
+        while document is not None:
+            verbs, source = document
+            next_fetch = self._execute(verbs, source)
+            if next_fetch is None or next_fetch == HANGUP:
+                return
+            if self.documents >= self.max_documents:
+                self._error(f"stopped after {self.max_documents} XML documents")
+                return
+            assert isinstance(next_fetch, Fetch)
+            document = self._fetch(next_fetch, allow_fallback=False)
+
+    # -- fetching ---------------------------------------------------------------
+
+    def _fetch(self, fetch: Fetch, *, allow_fallback: bool) -> tuple[list[Verb], str] | None:
+        self.documents += 1
+        result = self.sender.send(fetch.url, fetch.params, fetch.method, kind=fetch.kind)
+        self._log_xml(fetch, result)
+        if not result.ok and allow_fallback and self.fallback_url:
+            fetch = Fetch(self.fallback_url, self.fallback_method, fetch.params, "voice:fallback")
+            result = self.sender.send(fetch.url, fetch.params, fetch.method, kind=fetch.kind)
+            self._log_xml(fetch, result)
+        if not result.ok:
+            self._error(f"{fetch.kind} {fetch.url} failed: {result.error or result.status}")
+            return None
+        try:
+            return parse_response(result.body), fetch.url
+        except VoiceXmlError as exc:
+            self._error(f"{fetch.kind} {fetch.url} returned bad XML: {exc}")
+            return None
+
+    def _log_xml(self, fetch: Fetch, result: CallbackResult) -> None:
+        entry = {
+            "kind": fetch.kind,
+            "url": fetch.url,
+            "method": fetch.method,
+            "status": result.status,
+            "xml": result.body[:MAX_LOGGED_XML],
+        }
+        self.state.update_call(self.call_uuid, lambda call: call.xml.append(entry))
+
+    # -- acting the XML out -----------------------------------------------------
+
+    def _execute(self, verbs: list[Verb], source: str) -> Fetch | str | None:
+        """Play verbs in order; a Fetch to follow, HANGUP, or None at the end of the document."""
+        for verb in verbs:
+            if verb.name in ("Speak", "Play"):
+                self._say(verb)
+            elif verb.name == "Wait":
+                self._event("wait", length=verb.attr("length", "1"))
+            elif verb.name in ("GetInput", "GetDigits"):
+                outcome = self._gather(verb, source)
+                if outcome is not None:
+                    return outcome
+            elif verb.name == "Redirect":
+                if not verb.text:
+                    self._error("Redirect without a URL")
+                    return HANGUP
+                url = urljoin(source, verb.text)
+                method = verb.attr("method", "POST").upper()
+                return Fetch(url, method, self._call_params(), "voice:redirect")
+            elif verb.name == "Hangup":
+                self._event("hangup_verb", reason=verb.attr("reason"))
+                return HANGUP
+            elif verb.name == "PreAnswer":
+                for child in verb.children:
+                    if child.name in ("Speak", "Play"):
+                        self._say(child)
+            else:
+                self._event("unsupported_verb", verb=verb.name)
+        return None
+
+    def _say(self, verb: Verb) -> None:
+        text = verb.text if verb.name == "Speak" else f"[play] {verb.text}"
+        self.state.update_call(self.call_uuid, lambda call: call.spoken.append(text))
+
+    def _gather(self, verb: Verb, source: str) -> Fetch | None:
+        """Speak the prompts, then press the scenario's next keys (if any) and post them."""
+        for child in verb.children:
+            if child.name in ("Speak", "Play"):
+                self._say(child)
+        accepts_dtmf = verb.name == "GetDigits" or "dtmf" in verb.attr("inputType", "dtmf")
+        if not self.digits or not accepts_dtmf:
+            self._event("no_input", verb=verb.name)
+            return None
+        pressed = self.digits.pop(0)
+        limit = verb.attr("numDigits")
+        if limit.isdigit() and int(limit) > 0:
+            pressed = pressed[: int(limit)]
+        self.state.update_call(self.call_uuid, lambda call: call.digits.append(pressed))
+        params = self._call_params()
+        params["Digits"] = pressed
+        if verb.name == "GetInput":
+            params["InputType"] = "dtmf"
+        action = urljoin(source, verb.attr("action") or source)
+        fetch = Fetch(action, verb.attr("method", "POST").upper(), params, "voice:action")
+        if verb.attr("redirect", "true").lower() == "false":
+            # The action is told about the input, but the call goes on with this document.
+            self.documents += 1
+            result = self.sender.send(fetch.url, fetch.params, fetch.method, kind=fetch.kind)
+            self._log_xml(fetch, result)
+            return None
+        return fetch
+
+    def _call_params(self) -> dict[str, str]:
+        return {**self.base_params, "CallStatus": "in-progress"}
+
+    def _event(self, name: str, **detail: str) -> None:
+        entry = {"event": name, "time": time.time(), **detail}
+        self.state.update_call(self.call_uuid, lambda call: call.events.append(entry))
+
+    def _error(self, message: str) -> None:
+        def add(call: CallRecord) -> None:
+            call.errors.append(message)
+
+        self.state.update_call(self.call_uuid, add)

@@ -1,0 +1,170 @@
+"""What the simulator has seen and done, safe to share between threads.
+
+Request threads create messages and calls, the callback workers move them
+along, and tests read everything through /_sim/*: one lock around plain
+records, and copies handed out, so a reader never sees a half-made change.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+
+# Enough for a long demo; oldest entries go first so memory stays bounded.
+MAX_LOG_ENTRIES = 20_000
+
+T = TypeVar("T")
+
+
+@dataclass
+class MessageRecord:
+    """One outbound SMS (one destination of a send request)."""
+
+    message_uuid: str
+    src: str
+    dst: str
+    text: str
+    type: str
+    units: int
+    url: str | None
+    method: str
+    log: bool
+    powerpack_uuid: str | None
+    created: float
+    status: str = "queued"
+    error_code: int | None = None
+    sent_time: float | None = None
+    final_time: float | None = None
+    updated: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CallRecord:
+    """One outbound call leg and everything that happened on it."""
+
+    request_uuid: str
+    call_uuid: str
+    from_number: str
+    to_number: str
+    params: dict[str, Any]
+    created: float
+    status: str = "queued"
+    hangup_cause: str | None = None
+    ring_time: float | None = None
+    answer_time: float | None = None
+    end_time: float | None = None
+    machine: bool = False
+    spoken: list[str] = field(default_factory=list)
+    digits: list[str] = field(default_factory=list)
+    xml: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["from"] = data["from_number"]
+        data["to"] = data["to_number"]
+        return data
+
+
+class SimulatorState:
+    """All records of one simulator, behind one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._messages: dict[str, MessageRecord] = {}
+        self._calls: dict[str, CallRecord] = {}
+        self._requests: deque[dict[str, Any]] = deque(maxlen=MAX_LOG_ENTRIES)
+        self._callbacks: deque[dict[str, Any]] = deque(maxlen=MAX_LOG_ENTRIES)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._messages.clear()
+            self._calls.clear()
+            self._requests.clear()
+            self._callbacks.clear()
+
+    # -- messages -------------------------------------------------------------
+
+    def add_message(self, record: MessageRecord) -> None:
+        with self._lock:
+            record.updated = record.created
+            record.history.append({"status": record.status, "time": record.created})
+            self._messages[record.message_uuid] = record
+
+    def transition_message(
+        self, message_uuid: str, status: str, error_code: int | None = None
+    ) -> MessageRecord | None:
+        """Move a message to `status` now; None if it was reset away meanwhile."""
+        now = time.time()
+        with self._lock:
+            record = self._messages.get(message_uuid)
+            if record is None:
+                return None
+            record.status = status
+            record.updated = now
+            if status == "sent":
+                record.sent_time = now
+            elif status in ("delivered", "undelivered", "failed"):
+                record.final_time = now
+                record.error_code = error_code
+            record.history.append({"status": status, "time": now})
+            return copy.deepcopy(record)
+
+    def message(self, message_uuid: str) -> MessageRecord | None:
+        with self._lock:
+            record = self._messages.get(message_uuid)
+            return copy.deepcopy(record) if record else None
+
+    def messages(self) -> list[MessageRecord]:
+        with self._lock:
+            return copy.deepcopy(list(self._messages.values()))
+
+    # -- calls ----------------------------------------------------------------
+
+    def add_call(self, record: CallRecord) -> None:
+        with self._lock:
+            record.events.append({"event": "queued", "time": record.created})
+            self._calls[record.call_uuid] = record
+
+    def update_call(self, call_uuid: str, change: Callable[[CallRecord], T]) -> T | None:
+        """Apply `change` to the live record under the lock; None if the call is gone."""
+        with self._lock:
+            record = self._calls.get(call_uuid)
+            return change(record) if record is not None else None
+
+    def call(self, call_uuid: str) -> CallRecord | None:
+        with self._lock:
+            record = self._calls.get(call_uuid)
+            return copy.deepcopy(record) if record else None
+
+    def calls(self) -> list[CallRecord]:
+        with self._lock:
+            return copy.deepcopy(list(self._calls.values()))
+
+    # -- logs -----------------------------------------------------------------
+
+    def add_request(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._requests.append(entry)
+
+    def requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._requests))
+
+    def add_callback(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._callbacks.append(entry)
+
+    def callbacks(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._callbacks))
