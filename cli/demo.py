@@ -40,6 +40,8 @@ def describe(event: dict[str, Any]) -> str | None:
         status = detail.get("Status")
         extra = f" (error {detail['ErrorCode']})" if detail.get("ErrorCode") else ""
         return f"delivery report: {status}{extra}"
+    if kind.startswith("notification.") and str(detail.get("reason", "")).startswith("plivo"):
+        return None  # the delivery report line already says it
     if kind.startswith("notification."):
         return f"notification {kind.split('.', 1)[1]} ({detail.get('reason')})"
     return kind
