@@ -107,6 +107,11 @@ class Receiver:
             return ANSWER_XML.format(base=self.url), 200, {"Content-Type": "application/xml"}
         if name == "ack":
             return ACK_XML, 200, {"Content-Type": "application/xml"}
+        if name == "broken":
+            return "down", 503
+        if name == "loop":
+            xml = f"<Response><Speak>again</Speak><Redirect>{self.url}/loop</Redirect></Response>"
+            return xml, 200, {"Content-Type": "application/xml"}
         return "ok", 200
 
     def at(self, path: str) -> list[dict[str, Any]]:
@@ -258,6 +263,46 @@ def test_duplicate_final_callback_when_configured(
     send_sms(sim, "14155550101", url=f"{receiver.url}/sms-status")
     records = wait_for(lambda: len(receiver.at("/sms-status")) >= 4 and receiver.at("/sms-status"))
     assert [r["form"]["Status"] for r in records] == ["queued", "sent", "delivered", "delivered"]
+
+
+def test_failed_scenario_skips_sent(sim: RunningSimulator, receiver: Receiver) -> None:
+    set_scenario(sim, number="14155550198", sms="failed:50")
+    send_sms(sim, "14155550198", url=f"{receiver.url}/sms-status")
+    records = wait_for(lambda: len(receiver.at("/sms-status")) >= 2 and receiver.at("/sms-status"))
+    assert [r["form"]["Status"] for r in records] == ["queued", "failed"]
+    assert records[-1]["form"]["ErrorCode"] == "50"
+
+
+def test_no_callback_scenario_stays_sent_in_silence(
+    sim: RunningSimulator, receiver: Receiver
+) -> None:
+    set_scenario(sim, number="14155550197", sms="no-callback")
+    [uuid] = send_sms(sim, "14155550197", url=f"{receiver.url}/sms-status").json()["message_uuid"]
+    url = f"{sim.api_root}/Message/{uuid}/"
+    wait_for(lambda: requests.get(url, auth=AUTH, timeout=5).json()["message_state"] == "sent")
+    wait_for(
+        lambda: requests.get(f"{sim.url}/_sim/health", timeout=5).json()["pending_events"] == 0
+    )
+    assert receiver.at("/sms-status") == []
+
+
+def test_get_callbacks_carry_signed_params_in_the_query(
+    sim: RunningSimulator, receiver: Receiver
+) -> None:
+    send_sms(sim, "14155550101", url=f"{receiver.url}/sms-get?n=9", method="GET")
+    records = wait_for(lambda: len(receiver.at("/sms-get")) >= 3 and receiver.at("/sms-get"))
+    assert [r["args"]["Status"] for r in records] == ["queued", "sent", "delivered"]
+    assert all(r["method"] == "GET" and r["args"]["n"] == "9" and r["v3_ok"] for r in records)
+
+
+def test_shuffled_callbacks_all_arrive(
+    make_sim: Callable[..., RunningSimulator], receiver: Receiver
+) -> None:
+    sim = make_sim(shuffle_callbacks=True, seed=3)
+    send_sms(sim, "14155550101", url=f"{receiver.url}/sms-status")
+    records = wait_for(lambda: len(receiver.at("/sms-status")) >= 3 and receiver.at("/sms-status"))
+    assert sorted(r["form"]["Status"] for r in records) == ["delivered", "queued", "sent"]
+    assert all(r["v3_ok"] for r in records)
 
 
 def test_failed_callback_is_retried_once(sim: RunningSimulator, receiver: Receiver) -> None:
@@ -480,6 +525,32 @@ def test_machine_detection_hangup_skips_the_answer_url(
     )
     wait_for(lambda: receiver.at("/hangup"), what="hangup callback")
     assert [r["path"] for r in receiver.records] == ["/machine", "/hangup"]
+
+
+def test_failing_answer_url_falls_back(sim: RunningSimulator, receiver: Receiver) -> None:
+    place_call(
+        sim,
+        "14155550154",
+        answer_url=f"{receiver.url}/broken",
+        fallback_url=f"{receiver.url}/answer",
+        hangup_url=f"{receiver.url}/hangup",
+    )
+    wait_for(lambda: receiver.at("/hangup"), what="hangup callback")
+    assert [r["path"] for r in receiver.records] == ["/broken", "/broken", "/answer", "/hangup"]
+
+
+def test_redirect_loops_are_bounded(
+    make_sim: Callable[..., RunningSimulator], receiver: Receiver
+) -> None:
+    sim = make_sim(max_xml_steps=3)
+    place_call(
+        sim, "14155550155", answer_url=f"{receiver.url}/loop", hangup_url=f"{receiver.url}/hangup"
+    )
+    wait_for(lambda: receiver.at("/hangup"), what="hangup callback")
+    assert len(receiver.at("/loop")) == 3
+    [call] = requests.get(f"{sim.url}/_sim/calls", timeout=5).json()
+    assert call["spoken"] == ["again"] * 3
+    assert call["errors"] == ["stopped after 3 XML documents"]
 
 
 def test_calls_over_the_rate_are_queued(sim: RunningSimulator, receiver: Receiver) -> None:
