@@ -1,9 +1,11 @@
 from shared.notification_state import (
     TERMINAL,
-    NotificationState as S,
     can_move,
     sources_for,
     state_for_sms_status,
+)
+from shared.notification_state import (
+    NotificationState as S,
 )
 
 
