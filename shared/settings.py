@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     plivo_read_timeout: float = Field(default=10.0, gt=0, alias="PLIVO_READ_TIMEOUT")
     public_base_url: str = Field(default="http://127.0.0.1:8000", alias="PUBLIC_BASE_URL")
     api_tokens: str = Field(default="dev-token", alias="API_TOKENS")
+    # Per-integration tokens: "alertmanager=tok1,grafana=tok2,pagerduty=tok3".
+    integration_tokens: str = Field(default="", alias="INTEGRATION_TOKENS")
+    grafana_hmac_secret: str | None = Field(default=None, alias="GRAFANA_HMAC_SECRET")
     config_file: Path | None = Field(default=None, alias="CONFIG_FILE")
     max_body_bytes: int = Field(default=1024 * 1024, gt=0, alias="MAX_BODY_BYTES")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")

@@ -76,9 +76,9 @@ def test_number_that_is_not_e164_is_422(receiver, number):
 def test_no_recipients_is_422(receiver):
     response = post(receiver, {**GOOD, "recipients": []})
     assert response.status_code == 422
-    assert response.json()["fields"] == [
-        {"field": "recipients", "message": "at least one is required"}
-    ]
+    [field] = response.json()["fields"]
+    assert field["field"] == "recipients"
+    assert field["message"].startswith("at least one is required")
 
 
 def test_body_that_is_not_an_object_is_422(receiver):

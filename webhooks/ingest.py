@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from pydantic import ValidationError
 
-from shared.alert_store import accept_alert
 from shared.alert_view import alert_view
 from shared.db import session_scope
+from shared.ingest import IngestResult, ingest
 from shared.metrics import ALERTS_ACCEPTED
-from shared.schemas import AlertIn
+from shared.schemas import AlertAction, AlertIn
 from webhooks.auth import require_bearer_token
 from webhooks.errors import ApiError
 
@@ -43,6 +44,51 @@ def validation_fields(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
+@dataclass(frozen=True)
+class Accepted:
+    result: IngestResult
+    queued: bool  # False: stored, but the broker was down; the tick hands it over
+
+
+def accept_event(alert_in: AlertIn, *, via: str) -> Accepted:
+    """Store the event, count it, then enqueue routing for a new alert.
+
+    Every ingestion endpoint ends here. The database commit comes first, so
+    a 2xx always means stored; a broker outage only delays routing (the tick
+    hands over alerts never dispatched).
+    """
+    settings = current_app.config["SETTINGS"]
+    with session_scope(settings.effective_database_url) as session:
+        result = ingest(session, alert_in, via=via)
+    ALERTS_ACCEPTED.labels(source=alert_in.source, outcome=result.outcome).inc()
+    queued = False
+    if result.needs_dispatch and result.alert_id is not None:
+        queued = current_app.config["ENQUEUE"].dispatch_alert(result.alert_id)
+    log.info("alert event from %s: %s (alert %s)", alert_in.source, result.outcome, result.alert_id)
+    return Accepted(result, queued)
+
+
+def require_route_or_recipients(alert_in: AlertIn) -> None:
+    """Without an on-call configuration, a new alert must say who to page."""
+    settings = current_app.config["SETTINGS"]
+    if (
+        alert_in.action is AlertAction.TRIGGER
+        and not alert_in.recipients
+        and settings.config_file is None
+    ):
+        raise ApiError(
+            422,
+            "invalid alert",
+            [
+                {
+                    "field": "recipients",
+                    "message": "at least one is required when no on-call "
+                    "configuration (CONFIG_FILE) routes alerts",
+                }
+            ],
+        )
+
+
 @bp.post("/api/v1/alerts")
 def post_alert():  # type: ignore[no-untyped-def]
     settings = current_app.config["SETTINGS"]
@@ -52,21 +98,14 @@ def post_alert():  # type: ignore[no-untyped-def]
         alert_in = AlertIn.model_validate(payload)
     except ValidationError as exc:
         raise ApiError(422, "invalid alert", validation_fields(exc)) from None
-    if not alert_in.recipients:
-        raise ApiError(
-            422, "invalid alert", [{"field": "recipients", "message": "at least one is required"}]
-        )
-    with session_scope(settings.effective_database_url) as session:
-        accepted = accept_alert(session, alert_in)
-    outcome = "created" if accepted.created else "deduplicated"
-    ALERTS_ACCEPTED.labels(source=alert_in.source, outcome=outcome).inc()
-    queued = (
-        current_app.config["ENQUEUE"].dispatch_alert(accepted.alert_id)
-        if accepted.created
-        else False
-    )
-    log.info("alert %s %s from %s", accepted.alert_id, outcome, alert_in.source)
-    return jsonify({"id": accepted.alert_id, "status": outcome, "queued": queued}), 202
+    require_route_or_recipients(alert_in)
+    accepted = accept_event(alert_in, via="api")
+    body = {
+        "id": accepted.result.alert_id,
+        "status": accepted.result.outcome,
+        "queued": accepted.queued,
+    }
+    return jsonify(body), 202
 
 
 @bp.get("/api/v1/alerts/<int:alert_id>")
