@@ -8,7 +8,7 @@ from flask import Flask
 
 from shared.embedded_redis import resolve_redis_url
 from shared.settings import Settings, load_settings
-from webhooks import ingest, ops, plivo_callbacks
+from webhooks import alert_actions, ingest, ops, plivo_callbacks
 from webhooks.errors import register_error_handlers
 
 
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None, *, enqueue: ModuleType | None =
         enqueue = worker_enqueue
     app.config["ENQUEUE"] = enqueue
     app.register_blueprint(ingest.bp)
+    app.register_blueprint(alert_actions.bp)
     app.register_blueprint(plivo_callbacks.bp)
     app.register_blueprint(ops.bp)
     register_error_handlers(app)
