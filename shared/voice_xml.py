@@ -1,0 +1,134 @@
+"""Plivo XML for alert calls: say the alert, take one key, confirm.
+
+Built with ElementTree rather than string templates: an alert summary is
+producer text and may hold `<`, `&` or quotes, and a single unescaped one
+would make Plivo reject the answer and the call end in silence. Control
+characters, which XML 1.0 cannot carry even escaped, are dropped for the
+same reason. Spoken text stays short and the alert id is said digit by
+digit, so a sleepy listener can act on it.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from typing import Final
+
+VOICE: Final = "WOMAN"
+LANGUAGE: Final = "en-US"
+SPOKEN_SUMMARY_MAX: Final = 200
+
+ACK_DIGIT: Final = "1"
+ESCALATE_DIGIT: Final = "2"
+REPEAT_DIGIT: Final = "9"
+
+_MENU = "Press 1 to acknowledge, 2 to escalate, or 9 to repeat."
+_NO_INPUT = "We did not receive any input. Goodbye."
+_CONFIRMATIONS: Final = {
+    ACK_DIGIT: "Acknowledged. Thank you.",
+    ESCALATE_DIGIT: "Escalating to the next person.",
+}
+_NOT_AN_OPTION = "Sorry, that is not an option."
+# Characters XML 1.0 does not allow at all, escaped or not.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def say_digits(n: int) -> str:
+    """427 -> "4 2 7": a text-to-speech voice reads "427" as a quantity."""
+    if n < 0:
+        raise ValueError(f"alert ids are not negative, got {n}")
+    return " ".join(str(n))
+
+
+def alert_call_xml(
+    alert_id: int, severity: str, service: str, summary: str, action_url: str
+) -> str:
+    """The answer to a call's answer_url: the alert, then a one-key menu.
+
+    Pressing a key posts `Digits` to `action_url`; with no key the call says
+    goodbye and ends, so an unattended phone is not kept on the line.
+    """
+    root = ET.Element("Response")
+    get_input = ET.SubElement(
+        root,
+        "GetInput",
+        action=action_url,
+        method="POST",
+        inputType="dtmf",
+        numDigits="1",
+        executionTimeout="15",
+        digitEndTimeout="5",
+        redirect="true",
+    )
+    _speak(get_input, f"{_announcement(alert_id, severity, service, summary)} {_MENU}")
+    _speak(root, _NO_INPUT)
+    return _xml(root)
+
+
+def keypress_response_xml(digit: str, repeat_url: str) -> str:
+    """The answer to the GetInput action: confirm 1 or 2, replay on 9 or a wrong key.
+
+    Recording the acknowledgement or escalation is the caller's job; this
+    only says what the person hears. No digit (a timeout) ends the call
+    rather than replaying forever.
+    """
+    pressed = (digit or "").strip()
+    root = ET.Element("Response")
+    if pressed in _CONFIRMATIONS:
+        _speak(root, _CONFIRMATIONS[pressed])
+        ET.SubElement(root, "Hangup")
+    elif not pressed:
+        _speak(root, _NO_INPUT)
+        ET.SubElement(root, "Hangup")
+    else:
+        if pressed != REPEAT_DIGIT:
+            _speak(root, _NOT_AN_OPTION)
+        redirect = ET.SubElement(root, "Redirect", method="POST")
+        redirect.text = repeat_url
+    return _xml(root)
+
+
+def machine_message_xml(alert_id: int, severity: str, summary: str) -> str:
+    """What an answering machine records: enough to act on later, then hang up.
+
+    No menu: nobody can press a key on a voicemail.
+    """
+    root = ET.Element("Response")
+    text = f"This is an on-call page. {_announcement(alert_id, severity, '', summary)}"
+    _speak(root, f"{text} Please check your alerts to acknowledge it. Goodbye.")
+    ET.SubElement(root, "Hangup")
+    return _xml(root)
+
+
+def _announcement(alert_id: int, severity: str, service: str, summary: str) -> str:
+    level = _speakable(severity, 20).capitalize() or "New"
+    place = _speakable(service, 60)
+    where = f" on {place}" if place else ""
+    parts = (f"{level} alert{where}.", _sentence(summary), f"Alert {say_digits(alert_id)}.")
+    return " ".join(part for part in parts if part)
+
+
+def _sentence(text: str) -> str:
+    """The summary, short and ending in a full stop, so the voice pauses before the id."""
+    spoken = _speakable(text, SPOKEN_SUMMARY_MAX).rstrip(" .,;:-")
+    return f"{spoken}." if spoken else ""
+
+
+def _speakable(text: str, limit: int) -> str:
+    """`text` on one line, without characters XML cannot hold, cut at a word within `limit`."""
+    clean = " ".join(_NOT_XML.sub(" ", text or "").split())
+    if len(clean) <= limit:
+        return clean
+    cut = clean[:limit]
+    space = cut.rfind(" ")
+    return cut[:space] if space > limit // 2 else cut
+
+
+def _speak(parent: ET.Element, text: str) -> ET.Element:
+    speak = ET.SubElement(parent, "Speak", voice=VOICE, language=LANGUAGE)
+    speak.text = text
+    return speak
+
+
+def _xml(root: ET.Element) -> str:
+    return ET.tostring(root, encoding="unicode")
