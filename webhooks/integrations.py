@@ -1,0 +1,163 @@
+"""Producer integrations over HTTP: Alertmanager, Grafana, PagerDuty Events API v2.
+
+Each endpoint authenticates with its integration's token, converts the body
+with `shared.formats`, and hands every event to `accept_event`, which stores
+it and enqueues routing. The answer follows the commit and never waits on
+Plivo: paging happens in the workers.
+
+Integrations do not demand recipients: who is paged is decided by the on-call
+routing from labels, severity and source, and an alert nobody is routed to is
+still stored (the dispatcher reports it as unroutable).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask.blueprints import BlueprintSetupState
+
+from shared.formats import FormatError, alertmanager, grafana, pagerduty
+from shared.integration_auth import (
+    GRAFANA_SIGNATURE_HEADER,
+    GRAFANA_TIMESTAMP_HEADERS,
+    parse_integration_tokens,
+    token_matches,
+    tokens_for,
+    verify_grafana_signature,
+)
+from shared.metrics import INGEST_REJECTED
+from shared.schemas import AlertIn
+from webhooks.auth import require_bearer_token
+from webhooks.errors import ApiError
+from webhooks.ingest import accept_event, read_json_object
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("integrations", __name__)
+
+
+@bp.record_once
+def _check_tokens(state: BlueprintSetupState) -> None:
+    """A typo in INTEGRATION_TOKENS stops start-up instead of silently using API_TOKENS."""
+    parse_integration_tokens(state.app.config["SETTINGS"].integration_tokens)
+
+
+@bp.after_request
+def _count_rejections(response: Response) -> Response:
+    if 400 <= response.status_code < 500:
+        INGEST_REJECTED.labels(status=str(response.status_code)).inc()
+    return response
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    return current_app.config["SETTINGS"]
+
+
+def _convert(convert: Callable[[Mapping[str, Any]], list[AlertIn]], payload: dict[str, Any]):  # type: ignore[no-untyped-def]
+    try:
+        return convert(payload)
+    except FormatError as exc:
+        raise ApiError(422, exc.message, exc.fields) from None
+
+
+def _accept_all(events: list[AlertIn], *, via: str) -> Response:
+    """Store each event in order; 202 with what each one did."""
+    results = []
+    for alert_in in events:
+        accepted = accept_event(alert_in, via=via)
+        results.append(
+            {
+                "dedup_key": alert_in.dedup_key,
+                "action": alert_in.action.value,
+                "id": accepted.result.alert_id,
+                "status": accepted.result.outcome,
+                "queued": accepted.queued,
+            }
+        )
+    response = jsonify({"accepted": len(results), "alerts": results})
+    response.status_code = 202
+    return response
+
+
+@bp.post("/api/v1/integrations/alertmanager")
+def alertmanager_webhook() -> Response:
+    """Alertmanager `webhook_configs` receiver, authorized with `http_config.authorization`."""
+    require_bearer_token(tokens_for(_settings(), "alertmanager"))
+    events = _convert(alertmanager.to_alerts, read_json_object())
+    return _accept_all(events, via="alertmanager")
+
+
+@bp.route("/api/v1/integrations/grafana", methods=["POST", "PUT"])
+def grafana_webhook() -> Response:
+    """Grafana webhook contact point (POST or PUT, as configured there)."""
+    settings = _settings()
+    require_bearer_token(tokens_for(settings, "grafana"))
+    if settings.grafana_hmac_secret:
+        timestamp = next(
+            (request.headers[h] for h in GRAFANA_TIMESTAMP_HEADERS if h in request.headers), None
+        )
+        check = verify_grafana_signature(
+            settings.grafana_hmac_secret,
+            request.get_data(cache=True),
+            request.headers.get(GRAFANA_SIGNATURE_HEADER),
+            timestamp,
+        )
+        if not check.ok:
+            log.warning("Grafana webhook refused: %s", check.reason)
+            raise ApiError(
+                401,
+                "invalid Grafana signature",
+                [{"field": GRAFANA_SIGNATURE_HEADER, "message": check.reason}],
+            )
+    events = _convert(grafana.to_alerts, read_json_object())
+    return _accept_all(events, via="grafana")
+
+
+def _pagerduty_invalid(errors: list[str]) -> Response:
+    """PagerDuty's own 400 body, so its clients report our errors as they report its own."""
+    response = jsonify(
+        {"status": "invalid event", "message": "Event object is invalid", "errors": errors}
+    )
+    response.status_code = 400
+    return response
+
+
+@bp.post("/v2/enqueue")
+def pagerduty_enqueue() -> Response:
+    """PagerDuty Events API v2: the routing key is the credential, as at PagerDuty."""
+    try:
+        payload = json.loads(request.get_data(cache=True))
+    except (ValueError, UnicodeDecodeError):
+        return _pagerduty_invalid(["Event object is not valid JSON"])
+    if not isinstance(payload, dict):
+        return _pagerduty_invalid(["Event object must be a JSON object"])
+    routing_key = payload.get("routing_key")
+    header_key = request.headers.get("X-Routing-Key")
+    if routing_key is None and header_key:
+        # Older PagerDuty client libraries send the key as a header only.
+        payload = {**payload, "routing_key": header_key}
+        routing_key = header_key
+    if (
+        isinstance(routing_key, str)
+        and routing_key.strip()
+        and not token_matches(routing_key.strip(), tokens_for(_settings(), "pagerduty"))
+    ):
+        return _pagerduty_invalid(["Invalid routing key"])
+    try:
+        event = pagerduty.parse(payload)
+    except FormatError as exc:
+        return _pagerduty_invalid(pagerduty.error_strings(exc))
+    try:
+        alert_in = pagerduty.event_to_alert(event)
+    except FormatError as exc:
+        return _pagerduty_invalid(pagerduty.error_strings(exc))
+    accept_event(alert_in, via="pagerduty")
+    response = jsonify(
+        {"status": "success", "message": "Event processed", "dedup_key": alert_in.dedup_key}
+    )
+    response.status_code = 202
+    return response

@@ -1,0 +1,531 @@
+"""GET /openapi.json: the OpenAPI 3.0 description of every endpoint producers and operators use.
+
+Written out by hand, next to the code it describes, rather than generated:
+the document is a contract, and the contract test (tests/test_openapi_contract.py)
+fuzzes the served receiver against it, so the two cannot drift apart silently.
+Plivo's callbacks are left out: Plivo, not a producer, calls them, signed.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from shared.settings import Settings
+
+bp = Blueprint("openapi", __name__)
+
+NON_BLANK = r"\S"  # Text is trimmed before it is checked: it needs a non-space character.
+
+
+def _text(max_length: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "string", "minLength": 1, "maxLength": max_length, "pattern": NON_BLANK, **extra
+    }
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERROR = _ref("Error")
+ALERT_ID = {
+    "name": "alert_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647},
+}
+BAD_JSON = _json(ERROR, "The body is not valid JSON.")
+UNAUTHORIZED = _json(ERROR, "Missing or wrong bearer token.")
+TOO_LARGE = _json(ERROR, "The body is larger than MAX_BODY_BYTES.")
+INVALID = _json(ERROR, "The body is not an object, or fields are missing or wrong: each is named.")
+NOT_FOUND = _json(ERROR, "No alert with that id.")
+EVENT_STATUS = {
+    "type": "string",
+    "enum": ["created", "deduplicated", "acknowledged", "resolved", "ignored"],
+    "description": "What the event did. `ignored`: acknowledge or resolve with no open alert.",
+}
+LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
+TEXT_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "status"],
+        "properties": {
+            "error": {"type": "string"},
+            "status": {"type": "integer"},
+            "fields": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["field", "message"],
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
+        },
+    },
+    "AlertIn": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["summary"],
+        "properties": {
+            "summary": _text(1024),
+            "severity": {
+                "type": "string",
+                "enum": ["critical", "error", "warning", "info"],
+                "default": "error",
+            },
+            "source": _text(200, default="api"),
+            "dedup_key": {
+                **_text(255),
+                "nullable": True,
+                "description": "While an alert with this key is open, a trigger adds an "
+                "occurrence and pages nobody; acknowledge and resolve find the alert by it.",
+            },
+            "details": {"type": "object"},
+            "labels": LABELS,
+            "action": {
+                "type": "string",
+                "enum": ["trigger", "acknowledge", "resolve"],
+                "default": "trigger",
+            },
+            "recipients": {
+                "type": "array",
+                "maxItems": 100,
+                "items": {
+                    "type": "string",
+                    "format": "e164",
+                    "pattern": r"^\+[1-9][0-9]{7,14}$",
+                    "description": "E.164, and a valid number for its country",
+                },
+            },
+        },
+    },
+    "AlertAccepted": {
+        "type": "object",
+        "required": ["id", "status", "queued"],
+        "properties": {
+            "id": {"type": "integer", "nullable": True},
+            "status": EVENT_STATUS,
+            "queued": {
+                "type": "boolean",
+                "description": "false: stored, but the broker was down; the tick hands it over",
+            },
+        },
+    },
+    "AlertView": {
+        "type": "object",
+        "required": ["id", "summary", "severity", "source", "status", "occurrences",
+                     "created_at", "notifications", "timeline"],
+        "properties": {
+            "id": {"type": "integer"},
+            "summary": {"type": "string"},
+            "severity": {"type": "string"},
+            "source": {"type": "string"},
+            "dedup_key": {"type": "string", "nullable": True},
+            "status": {"type": "string", "enum": ["triggered", "acknowledged", "resolved"]},
+            "occurrences": {"type": "integer"},
+            "created_at": {"type": "string"},
+            "acknowledged_at": {"type": "string", "nullable": True},
+            "acknowledged_by": {"type": "string", "nullable": True},
+            "acknowledged_via": {"type": "string", "nullable": True},
+            "resolved_at": {"type": "string", "nullable": True},
+            "notifications": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "channel", "to", "state"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "channel": {"type": "string"},
+                        "to": {"type": "string", "description": "masked number"},
+                        "state": {"type": "string"},
+                    },
+                },
+            },
+            "timeline": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "at", "kind", "detail"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "at": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "detail": {"type": "object"},
+                    },
+                },
+            },
+        },
+    },
+    "ActionBy": {
+        "type": "object",
+        "properties": {"by": {**_text(200), "default": "api"}},
+    },
+    "LifecycleResult": {
+        "type": "object",
+        "required": ["id", "status", "changed", "cancelled_notifications"],
+        "properties": {
+            "id": {"type": "integer"},
+            "status": {"type": "string", "enum": ["triggered", "acknowledged", "resolved"]},
+            "changed": {"type": "boolean", "description": "false: it already was"},
+            "cancelled_notifications": {"type": "integer", "minimum": 0},
+        },
+    },
+    "WebhookAlert": {
+        "type": "object",
+        "required": ["status", "labels", "fingerprint"],
+        "properties": {
+            "status": {"type": "string", "enum": ["firing", "resolved"]},
+            "labels": LABELS,
+            "annotations": TEXT_MAP,
+            "startsAt": {"type": "string"},
+            "endsAt": {"type": "string"},
+            "generatorURL": {"type": "string"},
+            "fingerprint": {"type": "string", "minLength": 1, "maxLength": 128},
+        },
+    },
+    "AlertmanagerWebhook": {
+        "type": "object",
+        "description": "Alertmanager's webhook body, version 4.",
+        "required": ["version", "receiver", "status", "alerts"],
+        "properties": {
+            "version": {"type": "string", "enum": ["4"]},
+            "receiver": {"type": "string", "minLength": 1, "maxLength": 200},
+            "status": {"type": "string", "enum": ["firing", "resolved"]},
+            "alerts": {"type": "array", "minItems": 1, "items": _ref("WebhookAlert")},
+            "groupLabels": TEXT_MAP,
+            "commonLabels": TEXT_MAP,
+            "commonAnnotations": TEXT_MAP,
+            "externalURL": {"type": "string"},
+            "groupKey": {"type": "string"},
+            "truncatedAlerts": {"type": "integer", "minimum": 0},
+        },
+    },
+    "GrafanaAlert": {
+        "allOf": [
+            _ref("WebhookAlert"),
+            {
+                "type": "object",
+                "properties": {
+                    "silenceURL": {"type": "string"},
+                    "dashboardURL": {"type": "string"},
+                    "panelURL": {"type": "string"},
+                    "imageURL": {"type": "string"},
+                    "values": {
+                        "type": "object",
+                        "nullable": True,
+                        "additionalProperties": {"type": "number", "nullable": True},
+                    },
+                    "valueString": {"type": "string"},
+                },
+            },
+        ]
+    },
+    "GrafanaWebhook": {
+        "type": "object",
+        "description": "Grafana Alerting's webhook contact point body, version 1.",
+        "required": ["version", "receiver", "status", "alerts"],
+        "properties": {
+            "version": {"type": "string", "enum": ["1"]},
+            "receiver": {"type": "string", "minLength": 1, "maxLength": 200},
+            "status": {"type": "string", "enum": ["firing", "resolved"]},
+            "orgId": {"type": "integer"},
+            "alerts": {"type": "array", "minItems": 1, "items": _ref("GrafanaAlert")},
+            "groupLabels": TEXT_MAP,
+            "commonLabels": TEXT_MAP,
+            "commonAnnotations": TEXT_MAP,
+            "externalURL": {"type": "string"},
+            "groupKey": {"type": "string"},
+            "truncatedAlerts": {"type": "integer", "minimum": 0},
+            "title": {"type": "string"},
+            "state": {"type": "string"},
+            "message": {"type": "string"},
+        },
+    },
+    "IntegrationAccepted": {
+        "type": "object",
+        "required": ["accepted", "alerts"],
+        "properties": {
+            "accepted": {"type": "integer", "minimum": 1},
+            "alerts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["dedup_key", "action", "id", "status", "queued"],
+                    "properties": {
+                        "dedup_key": {"type": "string"},
+                        "action": {"type": "string", "enum": ["trigger", "acknowledge", "resolve"]},
+                        "id": {"type": "integer", "nullable": True},
+                        "status": EVENT_STATUS,
+                        "queued": {"type": "boolean"},
+                    },
+                },
+            },
+        },
+    },
+    "PagerDutyPayload": {
+        "type": "object",
+        "required": ["summary", "source", "severity"],
+        "properties": {
+            "summary": _text(1024),
+            "source": _text(1024),
+            "severity": {"type": "string", "enum": ["critical", "error", "warning", "info"]},
+            "timestamp": {"type": "string"},
+            "component": {"type": "string", "maxLength": 1024},
+            "group": {"type": "string", "maxLength": 1024},
+            "class": {"type": "string", "maxLength": 1024},
+            "custom_details": {},
+        },
+    },
+    "PagerDutyEvent": {
+        "type": "object",
+        "description": "A PagerDuty Events API v2 alert event. `payload` is required to "
+        "trigger, `dedup_key` to acknowledge or resolve.",
+        "required": ["routing_key", "event_action"],
+        "properties": {
+            "routing_key": {
+                **_text(1024),
+                "description": "One of the pagerduty tokens (INTEGRATION_TOKENS), else API_TOKENS.",
+            },
+            "event_action": {"type": "string", "enum": ["trigger", "acknowledge", "resolve"]},
+            "dedup_key": _text(255),
+            "payload": _ref("PagerDutyPayload"),
+            "client": {"type": "string"},
+            "client_url": {"type": "string"},
+            "images": {"type": "array", "items": {"type": "object"}},
+            "links": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "PagerDutyAccepted": {
+        "type": "object",
+        "required": ["status", "message", "dedup_key"],
+        "properties": {
+            "status": {"type": "string", "enum": ["success"]},
+            "message": {"type": "string", "enum": ["Event processed"]},
+            "dedup_key": {"type": "string"},
+        },
+    },
+    "PagerDutyInvalid": {
+        "type": "object",
+        "required": ["status", "message", "errors"],
+        "properties": {
+            "status": {"type": "string", "enum": ["invalid event"]},
+            "message": {"type": "string", "enum": ["Event object is invalid"]},
+            "errors": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "checks"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "unavailable"]},
+            "checks": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "enum": ["ok", "unavailable"]},
+            },
+        },
+    },
+}
+
+BEARER = [{"bearerAuth": []}]
+
+
+def _webhook_operation(summary: str, schema: str, extra_parameters: list[Any]) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "security": BEARER,
+        "parameters": extra_parameters,
+        "requestBody": _body(_ref(schema)),
+        "responses": {
+            "202": _json(_ref("IntegrationAccepted"), "Every alert of the group stored."),
+            "400": BAD_JSON,
+            "401": _json(ERROR, "Missing or wrong bearer token, or (Grafana) signature."),
+            "413": TOO_LARGE,
+            "422": INVALID,
+        },
+    }
+
+
+GRAFANA_HEADERS = [
+    {
+        "name": "X-Grafana-Alerting-Signature",
+        "in": "header",
+        "required": False,
+        "description": "Hex HMAC-SHA256 of the body (or of `timestamp:body`) with "
+        "GRAFANA_HMAC_SECRET; required when that secret is set.",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "X-Grafana-Alerting-Signature-Timestamp",
+        "in": "header",
+        "required": False,
+        "description": "Unix seconds, signed with the body; at most 5 minutes off.",
+        "schema": {"type": "string"},
+    },
+]
+
+PATHS: dict[str, Any] = {
+    "/api/v1/alerts": {
+        "post": {
+            "summary": "Trigger, acknowledge or resolve an alert",
+            "security": BEARER,
+            "requestBody": _body(_ref("AlertIn")),
+            "responses": {
+                "202": _json(_ref("AlertAccepted"), "Stored; routing is queued."),
+                "400": BAD_JSON,
+                "401": UNAUTHORIZED,
+                "413": TOO_LARGE,
+                "422": INVALID,
+            },
+        }
+    },
+    "/api/v1/alerts/{alert_id}": {
+        "get": {
+            "summary": "An alert, its notifications (numbers masked) and its timeline",
+            "security": BEARER,
+            "parameters": [ALERT_ID],
+            "responses": {
+                "200": _json(_ref("AlertView"), "The alert."),
+                "401": UNAUTHORIZED,
+                "404": NOT_FOUND,
+            },
+        }
+    },
+    "/api/v1/integrations/alertmanager": {
+        "post": _webhook_operation(
+            "Prometheus Alertmanager webhook receiver", "AlertmanagerWebhook", []
+        )
+    },
+    "/api/v1/integrations/grafana": {
+        "post": _webhook_operation(
+            "Grafana Alerting webhook contact point", "GrafanaWebhook", GRAFANA_HEADERS
+        ),
+    },
+    "/v2/enqueue": {
+        "post": {
+            "summary": "PagerDuty Events API v2 compatible: trigger, acknowledge, resolve",
+            "description": "The routing key is the credential, as at PagerDuty; a wrong one is "
+            "answered 400 with the error `Invalid routing key`.",
+            "requestBody": _body(_ref("PagerDutyEvent")),
+            "responses": {
+                "202": _json(_ref("PagerDutyAccepted"), "Event processed."),
+                "400": _json(_ref("PagerDutyInvalid"), "Malformed, incomplete or unauthorized."),
+                "413": TOO_LARGE,
+            },
+        }
+    },
+    "/healthz": {
+        "get": {
+            "summary": "Database and Redis reachable",
+            "responses": {
+                "200": _json(_ref("Health"), "Healthy."),
+                "503": _json(_ref("Health"), "A dependency is down; `checks` names it."),
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics",
+            "responses": {
+                "200": {
+                    "description": "Prometheus text exposition format.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "responses": {
+                "200": {
+                    "description": "OpenAPI 3.0 document.",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    },
+}
+
+for _action, _word in (("ack", "Acknowledge"), ("resolve", "Resolve")):
+    PATHS[f"/api/v1/alerts/{{alert_id}}/{_action}"] = {
+        "post": {
+            "summary": f"{_word} an alert: paging for it stops at once",
+            "security": BEARER,
+            "parameters": [ALERT_ID],
+            "requestBody": _body(_ref("ActionBy"), required=False),
+            "responses": {
+                "200": _json(_ref("LifecycleResult"), "Done, or it already was (`changed` false)."),
+                "401": UNAUTHORIZED,
+                "404": NOT_FOUND,
+                "413": TOO_LARGE,
+                "422": INVALID,
+            },
+        }
+    }
+PATHS["/api/v1/integrations/grafana"]["put"] = {
+    **PATHS["/api/v1/integrations/grafana"]["post"],
+    "summary": "Grafana Alerting webhook contact point (HTTP method PUT)",
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "alert-dispatch",
+        "version": "1",
+        "description": "On-call paging over SMS and voice. Producers post alerts here; "
+        "docs/producers.md maps each format. Every 2xx means the alert is stored; paging "
+        "happens in the workers.",
+    },
+    "paths": PATHS,
+    "components": {
+        "schemas": SCHEMAS,
+        "securitySchemes": {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "API_TOKENS for /api/v1/alerts; each integration's token from "
+                "INTEGRATION_TOKENS (falling back to API_TOKENS) for the integrations.",
+            }
+        },
+    },
+}
+
+
+def document_for(settings: Settings) -> dict[str, Any]:
+    """The document as this receiver is configured.
+
+    Without an on-call configuration (CONFIG_FILE) nothing routes a new alert,
+    so a trigger must name its recipients; acknowledge and resolve need none.
+    """
+    document = copy.deepcopy(DOCUMENT)
+    if settings.config_file is None:
+        alert_in = document["components"]["schemas"]["AlertIn"]
+        alert_in["anyOf"] = [
+            {"required": ["recipients"], "properties": {"recipients": {"minItems": 1}}},
+            {
+                "required": ["action"],
+                "properties": {"action": {"enum": ["acknowledge", "resolve"]}},
+            },
+        ]
+        alert_in["properties"]["recipients"]["description"] = (
+            "Required to trigger while no on-call configuration (CONFIG_FILE) routes alerts."
+        )
+    return document
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> Response:
+    return jsonify(document_for(current_app.config["SETTINGS"]))
