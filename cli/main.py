@@ -142,5 +142,9 @@ def demo(serve: bool, data_dir: Path | None, timeout: float) -> None:
     sys.exit(run_demo(serve=serve, data_dir=data_dir, timeout=timeout))
 
 
+from cli.bridge_command import bridge  # noqa: E402
+
+cli.add_command(bridge)
+
 if __name__ == "__main__":
     cli()

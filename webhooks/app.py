@@ -10,6 +10,8 @@ from shared.embedded_redis import resolve_redis_url
 from shared.settings import Settings, load_settings
 from webhooks import alert_actions, ingest, ops, plivo_callbacks
 from webhooks.errors import register_error_handlers
+from webhooks.integrations import bp as integrations_bp
+from webhooks.openapi import bp as openapi_bp
 
 
 def create_app(settings: Settings | None = None, *, enqueue: ModuleType | None = None) -> Flask:
@@ -32,5 +34,7 @@ def create_app(settings: Settings | None = None, *, enqueue: ModuleType | None =
     app.register_blueprint(alert_actions.bp)
     app.register_blueprint(plivo_callbacks.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(integrations_bp)
+    app.register_blueprint(openapi_bp)
     register_error_handlers(app)
     return app
