@@ -142,6 +142,14 @@ def demo(serve: bool, data_dir: Path | None, timeout: float) -> None:
     sys.exit(run_demo(serve=serve, data_dir=data_dir, timeout=timeout))
 
 
+from cli.alert_commands import ack, list_alerts, resolve  # noqa: E402
+from cli.config_commands import config  # noqa: E402
+
+cli.add_command(list_alerts)
+cli.add_command(ack)
+cli.add_command(resolve)
+cli.add_command(config)
+
 from cli.bridge_command import bridge  # noqa: E402
 
 cli.add_command(bridge)

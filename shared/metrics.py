@@ -103,3 +103,7 @@ SENDS_DELAYED = Counter(
     "Sends rescheduled to wait for a rate-limit slot, by the limit that held them.",
     ["limit"],
 )
+ALERTS_UNROUTED = Counter(
+    "alert_dispatch_alerts_unrouted",
+    "Alerts with no recipients and no matching route: nobody was paged.",
+)

@@ -17,11 +17,35 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps that are always timezone-aware UTC in Python.
+
+    PostgreSQL keeps the offset; SQLite hands back naive values. Without this,
+    comparing a loaded due time with `utcnow()` would work on one database and
+    raise on the other.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 class Base(DeclarativeBase):
@@ -54,23 +78,23 @@ class Alert(Base):
     recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="triggered", index=True)
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_occurrence_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_occurrence_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Set once the routing task has planned its notifications; the sweeper
     # re-enqueues open alerts where this stays empty (broker lost the task).
-    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Escalation: the policy chosen by routing, the next step to fire and when.
     # The due time lives here, not in a broker countdown, so a restarted worker
     # or beat carries on where the chain was.
     policy: Mapped[str | None] = mapped_column(String(200))
     esc_step: Mapped[int] = mapped_column(Integer, default=0)
     esc_round: Mapped[int] = mapped_column(Integer, default=0)
-    next_fire_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    next_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     escalation: Mapped[str] = mapped_column(String(16), default="pending")
-    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
     acknowledged_via: Mapped[str | None] = mapped_column(String(32))
-    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Notification(Base):
@@ -106,11 +130,11 @@ class Notification(Base):
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
     # Not sent before `due_at`; `enqueued_at` tells the tick what it already handed over.
-    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[str | None] = mapped_column(String(32))  # voice: acknowledged, machine, ...
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    state_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Event(Base):
@@ -123,7 +147,7 @@ class Event(Base):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
     notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"))
     kind: Mapped[str] = mapped_column(String(64))
@@ -152,7 +176,7 @@ class AckCode(Base):
     code: Mapped[int] = mapped_column(Integer)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class OptOut(Base):
@@ -161,4 +185,4 @@ class OptOut(Base):
     __tablename__ = "opt_outs"
 
     destination: Mapped[str] = mapped_column(String(32), primary_key=True)
-    opted_out_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

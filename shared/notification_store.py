@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -10,8 +11,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.events import record_event
-from shared.models import Alert, Event, Notification, utcnow
-from shared.notification_state import NotificationState, sources_for, state_for_sms_status
+from shared.models import Alert, Event, Notification, OptOut, utcnow
+from shared.notification_state import (
+    RETRYABLE_SMS_ERROR_CODES,
+    NotificationState,
+    sources_for,
+    state_for_sms_status,
+)
 
 
 def plan_notification(
@@ -23,6 +29,10 @@ def plan_notification(
     text: str,
     step: int = 0,
     round: int = 0,
+    attempt: int = 0,
+    contact: str | None = None,
+    due_at: datetime | None = None,
+    enqueued_at: datetime | None = None,
 ) -> Notification | None:
     """Insert a pending notification; None when that exact one was planned before.
 
@@ -36,6 +46,10 @@ def plan_notification(
         text=text,
         step=step,
         round=round,
+        attempt=attempt,
+        contact=contact,
+        due_at=due_at or utcnow(),
+        enqueued_at=enqueued_at,
         state=NotificationState.PENDING.value,
     )
     try:
@@ -49,7 +63,13 @@ def plan_notification(
         "notification.planned",
         alert_id=alert_id,
         notification_id=notification.id,
-        detail={"channel": channel, "step": step, "round": round},
+        detail={
+            "channel": channel,
+            "step": step,
+            "round": round,
+            "attempt": attempt,
+            "contact": contact,
+        },
     )
     return notification
 
@@ -176,3 +196,38 @@ def apply_sms_report(
     )
     current = session.scalar(select(Notification.state).where(Notification.id == notification_id))
     return ReportOutcome("applied" if moved else "stale", notification_id, current)
+
+
+def is_opted_out(session: Session, destination: str) -> bool:
+    return session.get(OptOut, destination) is not None
+
+
+MAX_SMS_REDELIVERIES = 2
+SMS_REDELIVERY_DELAY = timedelta(seconds=30)
+
+
+def plan_sms_retry(
+    session: Session, notification_id: int, report: dict[str, str]
+) -> Notification | None:
+    """A new attempt after a temporary carrier failure (ErrorCode 20 or 80), due later.
+
+    A new row, not a reset of the old one: the failed attempt stays in the
+    record as it happened. None when the error is permanent or attempts ran out.
+    """
+    if str(report.get("ErrorCode", "")) not in RETRYABLE_SMS_ERROR_CODES:
+        return None
+    failed = session.get(Notification, notification_id)
+    if failed is None or failed.attempt >= MAX_SMS_REDELIVERIES:
+        return None
+    return plan_notification(
+        session,
+        alert_id=failed.alert_id,
+        channel=failed.channel,
+        destination=failed.destination,
+        text=failed.text,
+        step=failed.step,
+        round=failed.round,
+        attempt=failed.attempt + 1,
+        contact=failed.contact,
+        due_at=utcnow() + SMS_REDELIVERY_DELAY,
+    )

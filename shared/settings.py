@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     plivo_from: str = Field(default="+14155550000", alias="PLIVO_FROM")
     plivo_connect_timeout: float = Field(default=3.05, gt=0, alias="PLIVO_CONNECT_TIMEOUT")
     plivo_read_timeout: float = Field(default=10.0, gt=0, alias="PLIVO_READ_TIMEOUT")
+    call_ring_timeout: int = Field(default=30, ge=5, le=120, alias="CALL_RING_TIMEOUT")
     public_base_url: str = Field(default="http://127.0.0.1:8000", alias="PUBLIC_BASE_URL")
     api_tokens: str = Field(default="dev-token", alias="API_TOKENS")
     # Per-integration tokens: "alertmanager=tok1,grafana=tok2,pagerduty=tok3".

@@ -132,3 +132,12 @@ def _speak(parent: ET.Element, text: str) -> ET.Element:
 
 def _xml(root: ET.Element) -> str:
     return ET.tostring(root, encoding="unicode")
+
+
+def spoken_xml(text: str) -> str:
+    """A call that only needs to be told something (an alert already acknowledged,
+    one that no longer exists) and then ended."""
+    root = ET.Element("Response")
+    _speak(root, _speakable(text, SPOKEN_SUMMARY_MAX))
+    ET.SubElement(root, "Hangup")
+    return _xml(root)

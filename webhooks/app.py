@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from types import ModuleType
 
+import redis
 from flask import Flask
 
 from shared.embedded_redis import resolve_redis_url
 from shared.settings import Settings, load_settings
-from webhooks import alert_actions, ingest, ops, plivo_callbacks
+from webhooks import (
+    alert_actions,
+    ingest,
+    ops,
+    plivo_callbacks,
+    plivo_sms_inbound,
+    plivo_voice,
+)
 from webhooks.errors import register_error_handlers
 from webhooks.integrations import bp as integrations_bp
 from webhooks.openapi import bp as openapi_bp
@@ -24,6 +32,7 @@ def create_app(settings: Settings | None = None, *, enqueue: ModuleType | None =
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
     app.config["REDIS_URL"] = resolve_redis_url(settings.redis_url, settings.data_dir)
+    app.config["REDIS"] = redis.Redis.from_url(app.config["REDIS_URL"], socket_timeout=5)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     if enqueue is None:
         from worker import enqueue as worker_enqueue
@@ -33,6 +42,8 @@ def create_app(settings: Settings | None = None, *, enqueue: ModuleType | None =
     app.register_blueprint(ingest.bp)
     app.register_blueprint(alert_actions.bp)
     app.register_blueprint(plivo_callbacks.bp)
+    app.register_blueprint(plivo_voice.bp)
+    app.register_blueprint(plivo_sms_inbound.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(integrations_bp)
     app.register_blueprint(openapi_bp)

@@ -39,7 +39,7 @@ def create_celery_app() -> Celery:
         timezone="UTC",
         worker_hijack_root_logger=False,
         beat_schedule={
-            "sweep-stuck-work": {"task": "maintenance.sweep", "schedule": 15.0},
+            "tick": {"task": "escalation.tick", "schedule": 1.0, "options": {"expires": 5}},
         },
     )
     return app

@@ -52,3 +52,31 @@ def send_sms(
 
 def apply_delivery_report(event_id: int) -> bool:
     return _send("callbacks.apply_delivery_report", [event_id])
+
+
+def place_call(
+    notification_id: int, countdown: float | None = None, *, slot_booked: bool = False
+) -> bool:
+    return _send("notify.place_call", [notification_id], countdown, {"slot_booked": slot_booked})
+
+
+def send_notification(notification_id: int, channel: str) -> bool:
+    """Hand a planned notification to the task for its channel."""
+    if channel == "voice":
+        return place_call(notification_id)
+    return send_sms(notification_id)
+
+
+def fire_step(alert_id: int, step: int, round: int) -> bool:
+    return _send("escalation.fire_step", [alert_id, step, round])
+
+
+def notification_ended(notification_id: int) -> bool:
+    """A notification ended without reaching anyone: recall, next channel or next step."""
+    return _send("escalation.notification_ended", [notification_id])
+
+
+def send_reply(
+    destination: str, text: str, countdown: float | None = None, *, slot_booked: bool = False
+) -> bool:
+    return _send("notify.send_reply", [destination, text], countdown, {"slot_booked": slot_booked})

@@ -13,7 +13,6 @@ NOTIFY = "notify"
 CALLBACKS = "callbacks"
 
 
-
 def _queue(name: str) -> Queue:
     """A queue with its own direct exchange and key, so a message lands in exactly one queue."""
     return Queue(name, Exchange(name, type="direct"), routing_key=name)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC
 
 from shared.metrics import SENDS_DELAYED
 from shared.models import Notification, utcnow
@@ -44,10 +43,7 @@ def pass_gate(checks: Checks, *, slot_booked: bool) -> Gate:
 
 
 def is_due(notification: Notification) -> bool:
-    due = notification.due_at
-    if due.tzinfo is None:  # SQLite hands back naive UTC
-        due = due.replace(tzinfo=UTC)
-    return due <= utcnow()
+    return notification.due_at <= utcnow()
 
 
 PENALTY_FACTOR = 2.0

@@ -1,3 +1,12 @@
 """One Celery task per module; importing this package registers them all."""
 
-from worker.tasks import apply_delivery_report, dispatch_alert, send_sms, sweep  # noqa: F401
+from worker.tasks import (  # noqa: F401
+    apply_delivery_report,
+    dispatch_alert,
+    fire_step,
+    notification_ended,
+    place_call,
+    send_reply,
+    send_sms,
+    tick,
+)

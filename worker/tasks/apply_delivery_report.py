@@ -6,8 +6,8 @@ import logging
 
 from shared.db import session_scope
 from shared.models import Event
-from shared.notification_store import apply_sms_report
-from worker import context
+from shared.notification_store import apply_sms_report, plan_sms_retry
+from worker import context, enqueue
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,19 @@ def apply_delivery_report(event_id: int) -> str:
             log.warning("delivery report event %s not found", event_id)
             return "missing"
         outcome = apply_sms_report(session, event.notification_id, dict(event.detail))
+        follow_up = None
+        if outcome.result == "applied" and outcome.state in ("failed", "undelivered"):
+            follow_up = plan_sms_retry(session, event.notification_id, event.detail)
+    if (
+        follow_up is None
+        and outcome.result == "applied"
+        and outcome.state
+        in (
+            "failed",
+            "undelivered",
+        )
+    ):
+        enqueue.notification_ended(event.notification_id)
     log.info(
         "delivery report %s for notification %s: %s (now %s)",
         event.detail.get("Status"),

@@ -1,47 +1,49 @@
-"""Route an accepted alert: plan its notifications, then hand them to senders."""
+"""Route an accepted alert to its escalation policy and fire the first step at once."""
 
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
-
 from shared.alert_store import mark_dispatched
 from shared.db import session_scope
-from shared.models import Alert, Notification
-from shared.notification_store import plan_notification
-from shared.sms_text import alert_sms_text
-from worker import context, enqueue
+from shared.escalation import start
+from shared.escalation_plan import START
+from shared.events import record_event
+from shared.metrics import ALERTS_UNROUTED
+from shared.models import Alert, utcnow
+from shared.oncall_routing import policy_name_for
+from worker import context
 from worker.celery_app import app
+from worker.escalation_runner import fire_and_hand_over
 
 log = logging.getLogger(__name__)
 
 
 @app.task(name="ingest.dispatch_alert")
-def dispatch_alert(alert_id: int) -> int:
-    """Plan one SMS per recipient; returns how many sends were enqueued.
+def dispatch_alert(alert_id: int) -> str:
+    """Choose the policy, put the alert on its chain, fire step 0 without waiting for a tick.
 
-    Running twice is harmless: planning is keyed uniquely, and a send task
-    only acts on a notification that is still pending.
+    Running twice is harmless: `mark_dispatched` and `start` are
+    compare-and-sets, and firing a step is one too.
     """
     with session_scope(context.database_url()) as session:
         alert = session.get(Alert, alert_id)
         if alert is None:
             log.warning("dispatch for unknown alert %s ignored", alert_id)
-            return 0
-        if mark_dispatched(session, alert_id) and alert.status == "triggered":
-            text = alert_sms_text(alert)
-            for destination in alert.recipients:
-                plan_notification(
-                    session, alert_id=alert_id, channel="sms", destination=destination, text=text
-                )
-        pending = list(
-            session.scalars(
-                select(Notification.id).where(
-                    Notification.alert_id == alert_id, Notification.state == "pending"
-                )
+            return "unknown"
+        if not mark_dispatched(session, alert_id) or alert.status != "triggered":
+            return "already"
+        policy = policy_name_for(alert, context.settings().config_file)
+        if policy is None:
+            record_event(
+                session,
+                "alert.unrouted",
+                alert_id=alert_id,
+                detail={"reason": "no recipients and no matching route"},
             )
-        )
-    for notification_id in pending:
-        enqueue.send_sms(notification_id)
-    return len(pending)
+            ALERTS_UNROUTED.inc()
+            log.error("alert %s has no recipients and no route: nobody will be paged", alert_id)
+            return "unrouted"
+        start(session, alert_id, policy, utcnow())
+    result = fire_and_hand_over(alert_id, START)
+    return "fired" if result.fired else "not-fired"

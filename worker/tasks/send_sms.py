@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 
 from shared.db import session_scope
-from shared.metrics import SMS_SENT
+from shared.metrics import OPTED_OUT_SKIPS, SMS_SENT
 from shared.models import Notification
 from shared.notification_state import NotificationState as S
-from shared.notification_store import move
+from shared.notification_store import is_opted_out, move
 from shared.phone import mask
-from shared.plivo.errors import PlivoError, PlivoRateLimited
-from shared.retry_policy import may_retry, retry_delay
+from shared.plivo.errors import PlivoError
 from worker import context, enqueue
 from worker.celery_app import app
-from worker.send_gate import is_due, pass_gate, slow_down_account
+from worker.send_failures import record_send_failure
+from worker.send_gate import is_due, pass_gate
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,21 @@ def send_sms(notification_id: int, slot_booked: bool = False) -> str:
             return "skipped"
         if not is_due(notification):
             return "not-due"  # a scheduled re-send; the tick hands it over when due
+        if is_opted_out(session, notification.destination):
+            move(session, notification_id, S.CANCELLED, reason="number opted out with STOP")
+            opted_out = True
+        else:
+            opted_out = False
         checks = context.send_limits().sms_checks(
             settings.plivo_auth_id, sender, notification.destination
         )
+    if opted_out:
+        OPTED_OUT_SKIPS.inc()
+        log.error(
+            "notification %s not sent: the on-call number opted out with STOP", notification_id
+        )
+        enqueue.notification_ended(notification_id)
+        return "opted-out"
     gate = pass_gate(checks, slot_booked=slot_booked)
     if not gate.go:
         enqueue.send_sms(notification_id, countdown=gate.delay_s, slot_booked=gate.slot_booked)
@@ -73,7 +85,16 @@ def send_sms(notification_id: int, slot_booked: bool = False) -> str:
             callback_url=context.sms_callback_url(notification_id),
         )
     except PlivoError as exc:
-        return _record_failure(url, notification_id, destination, attempts, exc)
+        return record_send_failure(
+            database_url=url,
+            notification_id=notification_id,
+            destination=destination,
+            attempts=attempts,
+            exc=exc,
+            counter=SMS_SENT,
+            account_limit=context.send_limits().account_sms,
+            requeue=lambda nid, delay: enqueue.send_sms(nid, countdown=delay),
+        )
 
     uuid = result.message_uuids[0] if result.message_uuids else None
     with session_scope(url) as session:
@@ -110,51 +131,3 @@ def send_sms(notification_id: int, slot_booked: bool = False) -> str:
 def _cancel_if_alert_closed(session, notification_id: int) -> None:  # type: ignore[no-untyped-def]
     """A pending row whose alert was acknowledged or resolved will never be sent."""
     move(session, notification_id, S.CANCELLED, reason="alert no longer triggered")
-
-
-def _record_failure(
-    url: str, notification_id: int, destination: str, attempts: int, exc: PlivoError
-) -> str:
-    error = {"error": type(exc).__name__, "status": exc.status, "message": str(exc)[:300]}
-    if isinstance(exc, PlivoRateLimited):
-        slow_down_account(context.send_limits().account_sms)
-    with session_scope(url) as session:
-        if exc.ambiguous:
-            # Never resend blindly: the message may be queued at Plivo already.
-            # Its status callback (which carries our id) or a reconcile settles it.
-            move(
-                session,
-                notification_id,
-                S.UNKNOWN,
-                reason="outcome unknown",
-                detail=error,
-                error_message=str(exc)[:500],
-            )
-            result = "ambiguous"
-        elif exc.retryable and may_retry(attempts):
-            move(
-                session,
-                notification_id,
-                S.PENDING,
-                reason="retryable error",
-                detail=error,
-                error_message=str(exc)[:500],
-            )
-            result = "retry"
-        else:
-            move(
-                session,
-                notification_id,
-                S.FAILED,
-                reason="permanent error",
-                detail=error,
-                error_message=str(exc)[:500],
-            )
-            result = "failed"
-    SMS_SENT.labels(result=result).inc()
-    log.warning(
-        "sms for notification %s to %s: %s (%s)", notification_id, mask(destination), result, exc
-    )
-    if result == "retry":
-        enqueue.send_sms(notification_id, countdown=retry_delay(attempts))
-    return result

@@ -1,0 +1,96 @@
+"""`alert-dispatch alerts | ack ID | resolve ID`: the on-call engineer's view from a shell."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+
+import click
+from sqlalchemy import func, select
+
+from cli.main import _settings
+
+
+def _by_default() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+@click.command("alerts")
+@click.option("--all", "show_all", is_flag=True, help="Include resolved alerts.")
+@click.option("--limit", default=50, show_default=True)
+def list_alerts(show_all: bool, limit: int) -> None:
+    """Open alerts with their escalation state."""
+    from shared.db import session_scope
+    from shared.models import Alert, Notification
+
+    settings = _settings()
+    with session_scope(settings.effective_database_url) as session:
+        query = select(Alert).order_by(Alert.id.desc()).limit(limit)
+        if not show_all:
+            query = query.where(Alert.status.in_(("triggered", "acknowledged")))
+        alerts = list(session.scalars(query))
+        counts = dict(
+            session.execute(
+                select(Notification.alert_id, func.count())
+                .where(Notification.alert_id.in_([a.id for a in alerts]))
+                .group_by(Notification.alert_id)
+            ).all()
+        )
+        if not alerts:
+            click.echo("no open alerts")
+            return
+        click.echo(
+            f"{'ID':>5}  {'STATUS':<12} {'SEVERITY':<9} {'ESCALATION':<26} {'PAGES':>5}  SUMMARY"
+        )
+        for alert in alerts:
+            if alert.status == "acknowledged":
+                escalation = f"ack by {alert.acknowledged_by} ({alert.acknowledged_via})"
+            elif alert.escalation == "active":
+                due = alert.next_fire_at.strftime("%H:%M:%S") if alert.next_fire_at else "-"
+                escalation = f"{alert.policy} step {alert.esc_step + 1} at {due}"
+            else:
+                escalation = f"{alert.policy or '-'} {alert.escalation}"
+            click.echo(
+                f"{alert.id:>5}  {alert.status:<12} {alert.severity:<9} "
+                f"{escalation[:26]:<26} {counts.get(alert.id, 0):>5}  {alert.summary[:60]}"
+            )
+
+
+def _lifecycle(action: str, alert_id: int, by: str) -> None:
+    from shared.alert_lifecycle import acknowledge, resolve
+    from shared.db import session_scope
+    from shared.metrics import ALERT_ACTIONS
+
+    settings = _settings()
+    act = acknowledge if action == "acknowledged" else resolve
+    with session_scope(settings.effective_database_url) as session:
+        result = act(session, alert_id, by=by, via="cli")
+    if result.status is None:
+        click.echo(f"alert-dispatch: no alert {alert_id}", err=True)
+        sys.exit(1)
+    if result.changed:
+        ALERT_ACTIONS.labels(action=action, via="cli").inc()
+        click.echo(
+            f"alert {alert_id} {action} by {by}; {result.cancelled} pending notifications cancelled"
+        )
+    else:
+        click.echo(f"alert {alert_id} is already {result.status}; nothing changed")
+
+
+@click.command("ack")
+@click.argument("alert_id", type=int)
+@click.option("--by", default=_by_default, show_default="your user name")
+def ack(alert_id: int, by: str) -> None:
+    """Acknowledge an alert: paging for it stops at once."""
+    _lifecycle("acknowledged", alert_id, by)
+
+
+@click.command("resolve")
+@click.argument("alert_id", type=int)
+@click.option("--by", default=_by_default, show_default="your user name")
+def resolve(alert_id: int, by: str) -> None:
+    """Resolve an alert: paging stops and its dedup key may open a new alert."""
+    _lifecycle("resolved", alert_id, by)

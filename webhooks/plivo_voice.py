@@ -1,0 +1,229 @@
+"""Plivo's voice callbacks: what to say when answered, keypresses, machines, hang-ups.
+
+Answer and keypress are handled here, synchronously: Plivo waits on the call
+for our XML, and an acknowledgement must stop paging the moment 1 is
+pressed, not after a queue. Hang-ups are recorded here and their follow-up
+(re-call or next step) runs in a worker.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, request
+
+from shared.alert_lifecycle import acknowledge
+from shared.db import session_scope
+from shared.escalation_plan import Position
+from shared.events import record_event
+from shared.metrics import ALERT_ACTIONS, CALL_OUTCOMES
+from shared.models import Alert, Notification
+from shared.notification_state import NotificationState as S
+from shared.notification_store import move
+from shared.oncall_routing import escalate_alert_now
+from shared.phone import mask
+from shared.voice_xml import (
+    alert_call_xml,
+    keypress_response_xml,
+    machine_message_xml,
+    spoken_xml,
+)
+from webhooks.plivo_callbacks import forbidden, verified_params
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("plivo_voice", __name__)
+
+NOT_REACHED_STATUSES = {"busy", "failed", "timeout", "no-answer", "cancel"}
+
+
+def _xml(body: str) -> Response:
+    return Response(body, status=200, mimetype="application/xml")
+
+
+def _notification_id() -> int | None:
+    raw = request.args.get("n", "")
+    return int(raw) if raw.isdigit() else None
+
+
+def _urls(notification_id: int) -> tuple[str, str]:
+    """The keypress URL, and the answer URL again for "repeat" (flagged so it is not
+    counted as a second answer)."""
+    base = f"{current_app.config['SETTINGS'].public_base_url}/plivo/voice"
+    return f"{base}/input?n={notification_id}", f"{base}/answer?n={notification_id}&repeat=1"
+
+
+def _speak_alert(alert: Alert, notification_id: int) -> str:
+    action_url, _repeat_url = _urls(notification_id)
+    service = alert.labels.get("service") or alert.source
+    return alert_call_xml(alert.id, alert.severity, service, alert.summary, action_url)
+
+
+def _goodbye(text: str) -> str:
+    return spoken_xml(text)
+
+
+@bp.post("/plivo/voice/answer")
+def answer() -> Response:
+    params = verified_params("voice_answer")
+    if params is None:
+        return forbidden()
+    notification_id = _notification_id()
+    with session_scope(current_app.config["SETTINGS"].effective_database_url) as session:
+        notification = session.get(Notification, notification_id) if notification_id else None
+        if notification is None:
+            return _xml(_goodbye("This alert is no longer available. Goodbye."))
+        alert = session.get(Alert, notification.alert_id)
+        assert alert is not None
+        if not request.args.get("repeat"):
+            record_event(
+                session,
+                "call.answered",
+                alert_id=alert.id,
+                notification_id=notification.id,
+                detail={"CallUUID": params.get("CallUUID")},
+                dedup_key=f"call-answered:{params.get('CallUUID') or notification.id}",
+            )
+            move(
+                session,
+                notification.id,
+                S.SENT,
+                reason="call answered",
+                detail={"call_uuid": params.get("CallUUID")},
+            )
+        if notification.outcome == "machine":
+            return _xml(machine_message_xml(alert.id, alert.severity, alert.summary))
+        if alert.status != "triggered":
+            who = alert.acknowledged_by or "someone else"
+            return _xml(_goodbye(f"This alert was already {alert.status} by {who}. Goodbye."))
+        return _xml(_speak_alert(alert, notification.id))
+
+
+@bp.post("/plivo/voice/input")
+def keypress() -> Response:
+    params = verified_params("voice_input")
+    if params is None:
+        return forbidden()
+    digit = (params.get("Digits") or "").strip()[:1]
+    notification_id = _notification_id()
+    _action_url, repeat_url = _urls(notification_id or 0)
+    settings = current_app.config["SETTINGS"]
+    due = None
+    with session_scope(settings.effective_database_url) as session:
+        notification = session.get(Notification, notification_id) if notification_id else None
+        if notification is None:
+            return _xml(_goodbye("This alert is no longer available. Goodbye."))
+        alert = session.get(Alert, notification.alert_id)
+        assert alert is not None
+        record_event(
+            session,
+            "call.keypress",
+            alert_id=alert.id,
+            notification_id=notification.id,
+            detail={"digit": digit},
+        )
+        who = notification.contact or mask(notification.destination)
+        if digit == "1":
+            result = acknowledge(session, alert.id, by=who, via="voice")
+            _set_outcome(session, notification.id, "acknowledged")
+            if result.changed:
+                ALERT_ACTIONS.labels(action="acknowledged", via="voice").inc()
+                log.info("alert %s acknowledged by %s on a call", alert.id, who)
+        elif digit == "2":
+            _set_outcome(session, notification.id, "escalated")
+            due = escalate_alert_now(
+                session,
+                alert,
+                after=Position(notification.step, notification.round),
+                config_path=settings.config_file,
+                reason=f"{who} pressed 2",
+            )
+        alert_id = alert.id
+    if due is not None:
+        current_app.config["ENQUEUE"].fire_step(alert_id, due.step, due.round)
+    return _xml(keypress_response_xml(digit, repeat_url))
+
+
+@bp.post("/plivo/voice/machine")
+def machine() -> Response:
+    params = verified_params("voice_machine")
+    if params is None:
+        return forbidden()
+    notification_id = _notification_id()
+    if params.get("Machine", "").lower() == "true" and notification_id:
+        with session_scope(current_app.config["SETTINGS"].effective_database_url) as session:
+            if _set_outcome(session, notification_id, "machine"):
+                record_event(
+                    session,
+                    "call.machine",
+                    notification_id=notification_id,
+                    alert_id=session.get(Notification, notification_id).alert_id,
+                )
+    return Response("ok\n", mimetype="text/plain")
+
+
+@bp.post("/plivo/voice/hangup")
+def hangup() -> Response:
+    params = verified_params("voice_hangup")
+    if params is None:
+        return forbidden()
+    notification_id = _notification_id()
+    status = params.get("CallStatus", "").lower()
+    ended_unreached = False
+    with session_scope(current_app.config["SETTINGS"].effective_database_url) as session:
+        notification = session.get(Notification, notification_id) if notification_id else None
+        if notification is None:
+            log.warning("hangup for unknown call %s", params.get("CallUUID"))
+            return Response("unknown call\n", mimetype="text/plain")
+        first = record_event(
+            session,
+            "call.hangup",
+            alert_id=notification.alert_id,
+            notification_id=notification.id,
+            detail={
+                k: params.get(k)
+                for k in ("CallUUID", "CallStatus", "HangupCause", "Duration", "AnswerTime")
+            },
+            dedup_key=f"call-hangup:{params.get('CallUUID') or notification.id}",
+        )
+        if not first:
+            return Response("duplicate\n", mimetype="text/plain")
+        outcome = notification.outcome
+        if outcome in ("acknowledged", "escalated"):
+            move(session, notification.id, S.DELIVERED, reason=f"call ended: {outcome}")
+        else:
+            outcome = (
+                "machine"
+                if outcome == "machine"
+                else (status if status in NOT_REACHED_STATUSES else "no_keypress")
+            )
+            move(
+                session,
+                notification.id,
+                S.UNDELIVERED,
+                reason=f"not reached: {outcome}",
+                error_code=outcome,
+            )
+            _set_outcome(session, notification.id, "not_reached")
+            ended_unreached = True
+    CALL_OUTCOMES.labels(outcome="not_reached" if ended_unreached else outcome).inc()
+    if ended_unreached:
+        current_app.config["ENQUEUE"].notification_ended(notification.id)
+    return Response("ok\n", mimetype="text/plain")
+
+
+def _set_outcome(session, notification_id: int, outcome: str) -> bool:  # type: ignore[no-untyped-def]
+    """Record how a call went; the first decisive outcome (ack, escalate) is kept."""
+    from sqlalchemy import update
+
+    return (
+        session.execute(
+            update(Notification)
+            .where(
+                Notification.id == notification_id,
+                Notification.outcome.is_(None) | (Notification.outcome == "machine"),
+            )
+            .values(outcome=outcome)
+        ).rowcount
+        == 1
+    )

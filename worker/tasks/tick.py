@@ -1,0 +1,69 @@
+"""The heartbeat (beat, about every second): hand over whatever is due or was lost.
+
+Due escalation steps, scheduled notifications (re-calls), and anything the
+broker lost (an alert never routed, a notification enqueued long ago and still
+pending) all live in the database; the tick finds them and enqueues them.
+Every task it feeds is idempotent, so enqueueing twice is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+
+from shared.db import session_scope
+from shared.escalation import due_alerts
+from shared.models import Alert, Notification, utcnow
+from worker import context, enqueue
+from worker.celery_app import app
+
+log = logging.getLogger(__name__)
+
+# Longer than the longest send backoff and rate-limit countdown, so a
+# notification waiting for its slot is not hurried.
+LOST_AFTER = timedelta(seconds=90)
+# An alert is normally routed within milliseconds of being stored.
+UNROUTED_AFTER = timedelta(seconds=10)
+
+
+@app.task(name="escalation.tick")
+def tick() -> dict[str, int]:
+    now = utcnow()
+    with session_scope(context.database_url()) as session:
+        steps = due_alerts(session, now)
+        undispatched = list(
+            session.scalars(
+                select(Alert.id).where(
+                    Alert.dispatched_at.is_(None),
+                    Alert.status == "triggered",
+                    Alert.created_at < now - UNROUTED_AFTER,
+                )
+            )
+        )
+        due = session.execute(
+            select(Notification.id, Notification.channel).where(
+                Notification.state == "pending",
+                Notification.due_at <= now,
+                or_(
+                    Notification.enqueued_at.is_(None),
+                    Notification.enqueued_at < now - LOST_AFTER,
+                ),
+            )
+        ).all()
+        if due:
+            session.execute(
+                update(Notification)
+                .where(Notification.id.in_([row[0] for row in due]))
+                .values(enqueued_at=now)
+            )
+    for alert_id, step, round in steps:
+        enqueue.fire_step(alert_id, step, round)
+    for alert_id in undispatched:
+        enqueue.dispatch_alert(alert_id)
+    for notification_id, channel in due:
+        enqueue.send_notification(notification_id, channel)
+    if undispatched:
+        log.warning("tick re-enqueued %d alerts never routed", len(undispatched))
+    return {"steps": len(steps), "alerts": len(undispatched), "notifications": len(due)}
