@@ -15,6 +15,33 @@ from cli.stack import Stack, StackConfig
 
 DEMO_RECIPIENT = "+14155550101"
 
+# The chain part of the demo: Alice does not answer, Bob answers and presses 1,
+# Carol (the lead) is never called.
+DEMO_ONCALL = """
+contacts:
+  alice: {phone: "+14155550111", channels: [voice]}
+  bob:   {phone: "+14155550112", channels: [voice, sms]}
+  carol: {phone: "+14155550113", channels: [voice]}
+policies:
+  database:
+    steps:
+      - {targets: [alice], channels: [voice], wait: 5m}
+      - {targets: [bob], channels: [sms, voice], wait: 5m}
+      - {targets: [carol], channels: [voice], wait: 5m}
+default_policy: database
+"""
+DEMO_SCENARIOS = {
+    "+14155550111": {"voice": "no-answer"},
+    "+14155550112": {"voice": "answer:1"},
+    "+14155550113": {"voice": "answer:1"},
+}
+CHAIN_ALERT = {
+    "summary": "Replica lag over 5 minutes",
+    "severity": "critical",
+    "source": "demo",
+    "labels": {"service": "db-cluster-1"},
+}
+
 DEMO_ALERT = {
     "summary": "Primary database unreachable",
     "severity": "critical",
@@ -33,22 +60,48 @@ def describe(event: dict[str, Any]) -> str | None:
     if kind == "notification.planned":
         return f"{detail.get('channel', 'sms').upper()} planned"
     if kind == "notification.sending":
-        return "SMS handed to Plivo"
+        return (
+            "call requested from Plivo"
+            if detail.get("reason") == "call attempt"
+            else ("SMS handed to Plivo")
+        )
+    if kind == "notification.queued" and detail.get("request_uuid"):
+        return f"Plivo is ringing: request {detail['request_uuid']}"
     if kind == "notification.queued" and detail.get("reason") == "plivo accepted":
         return f"Plivo accepted it: message {detail.get('message_uuid')}"
     if kind == "callback.sms_status":
         status = detail.get("Status")
         extra = f" (error {detail['ErrorCode']})" if detail.get("ErrorCode") else ""
         return f"delivery report: {status}{extra}"
-    if kind.startswith("notification.") and str(detail.get("reason", "")).startswith("plivo"):
-        return None  # the delivery report line already says it
+    if kind == "escalation.step_fired":
+        targets = ", ".join(detail["targets"])
+        return f"step {detail['step'] + 1} of {detail['policy']}: paging {targets}"
+    if kind == "escalation.hurried":
+        return f"moving on at once: {detail.get('reason')}"
+    if kind == "call.answered":
+        return "call answered"
+    if kind == "call.keypress":
+        return f"key pressed: {detail.get('digit')}"
+    if kind == "call.hangup":
+        return f"call ended: {detail.get('CallStatus')} ({detail.get('HangupCause')})"
+    if kind == "alert.acknowledged":
+        return f"ACKNOWLEDGED by {detail.get('by')} via {detail.get('via')}"
+    if kind == "notifications.cancelled":
+        return f"{detail.get('count')} queued notification(s) cancelled"
+    if kind.startswith("notification.") and (
+        str(detail.get("reason", "")).startswith(("plivo", "call", "not reached"))
+    ):
+        return None  # the callback line already says it
     if kind.startswith("notification."):
         return f"notification {kind.split('.', 1)[1]} ({detail.get('reason')})"
     return kind
 
 
-def follow_timeline(stack: Stack, alert_id: int, timeout: float) -> str | None:
-    """Print the alert's timeline as it happens; the final notification state."""
+def follow_timeline(
+    stack: Stack, alert_id: int, timeout: float, *, until_acknowledged: bool = False
+) -> str | None:
+    """Print the alert's timeline as it happens; the final notification state
+    (or the alert's status, when following a chain to its acknowledgement)."""
     headers = {"Authorization": f"Bearer {stack.config.api_token}"}
     seen: set[int] = set()
     started: datetime | None = None
@@ -67,6 +120,13 @@ def follow_timeline(stack: Stack, alert_id: int, timeout: float) -> str | None:
             line = describe(event)
             if line:
                 click.echo(f"  +{(at - started).total_seconds():6.2f}s  {line}")
+        if until_acknowledged:
+            if view["status"] == "acknowledged" and not any(
+                n["state"] in ("sending", "queued", "sent") for n in view["notifications"]
+            ):
+                return view["status"]
+            time.sleep(0.2)
+            continue
         states = {n["state"] for n in view["notifications"]}
         if states and states <= {"delivered", "undelivered", "failed", "cancelled"}:
             final = states.pop() if len(states) == 1 else ",".join(sorted(states))
@@ -75,13 +135,43 @@ def follow_timeline(stack: Stack, alert_id: int, timeout: float) -> str | None:
     return final
 
 
+def run_chain(stack: Stack, timeout: float) -> bool:
+    """The escalation part: a routed alert, an unanswered call, a keypress that ends it."""
+    for number, scenario in DEMO_SCENARIOS.items():
+        requests.post(
+            f"{stack.simulator_url}/_sim/scenarios", json={"number": number, **scenario}, timeout=5
+        ).raise_for_status()
+    click.echo("\nNow an alert with no recipients: routing picks the 'database' policy")
+    click.echo("(alice: call; bob: SMS + call; carol: call). Alice will not answer; Bob presses 1.")
+    response = requests.post(
+        f"{stack.web_url}/api/v1/alerts",
+        json=CHAIN_ALERT,
+        headers={"Authorization": f"Bearer {stack.config.api_token}"},
+        timeout=10,
+    )
+    alert_id = response.json()["id"]
+    click.echo(f"202 Accepted: alert #{alert_id}\n\nTimeline:")
+    status = follow_timeline(stack, alert_id, timeout, until_acknowledged=True)
+    calls = requests.get(f"{stack.simulator_url}/_sim/calls", timeout=5).json()
+    called = sorted({c["to"] for c in calls})
+    click.echo(f"\nCalls Plivo placed: {', '.join(called) or 'none'} (carol's number never rang)")
+    if status != "acknowledged":
+        click.echo(f"The chain did not end acknowledged (status: {status}).")
+        return False
+    return True
+
+
 def run_demo(*, serve: bool, data_dir: Path | None, timeout: float) -> int:
     owned_tmp = None
     if data_dir is None:
         owned_tmp = tempfile.TemporaryDirectory(prefix="alert-dispatch-demo-")
         data_dir = Path(owned_tmp.name)
-    click.echo("Starting embedded Redis, the Plivo simulator, the receiver and a worker...")
-    stack = Stack(StackConfig(data_dir=data_dir, with_beat=serve))
+    click.echo("Starting embedded Redis, the Plivo simulator, the receiver, a worker and beat...")
+    config_file = data_dir / "oncall.yaml"
+    config_file.write_text(DEMO_ONCALL)
+    stack = Stack(
+        StackConfig(data_dir=data_dir, with_beat=True, extra_env={"CONFIG_FILE": str(config_file)})
+    )
     try:
         stack.start()
         stack.wait_for_workers()
@@ -109,6 +199,8 @@ def run_demo(*, serve: bool, data_dir: Path | None, timeout: float) -> int:
             click.echo(f"\nThe SMS did not reach 'delivered' (final: {final}).")
             return 1
         click.echo("\nThe SMS was delivered.")
+        if not run_chain(stack, timeout):
+            return 1
         if serve:
             click.echo(
                 "\nEverything keeps running. Try:\n"

@@ -126,7 +126,7 @@ def fire(
             "policy": policy.name,
             "step": position.step,
             "round": position.round,
-            "targets": [item.contact.name for item in plan.notifications],
+            "targets": list(dict.fromkeys(item.contact.name for item in plan.notifications)),
             "next_at": plan.due_at.isoformat(),
         },
     )
