@@ -227,12 +227,13 @@ class Bridge:
                     min_idle_time=self.config.claim_idle_ms,
                     start_id=start,
                     count=self.config.batch,
-                    justid=True,
                 )
-                start, ids = _text(reply[0]), reply[1]
-                if ids:
+                # The entries are now pending for us; the pending read that
+                # follows handles them on the one path every entry takes.
+                start, entries = _text(reply[0]), reply[1]
+                if entries:
                     claimed_any = True
-                    log.info("bridge: claimed %d abandoned entries of %s", len(ids), stream)
+                    log.info("bridge: claimed %d abandoned entries of %s", len(entries), stream)
                 if start == "0-0":
                     break
         return claimed_any
