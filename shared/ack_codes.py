@@ -1,28 +1,37 @@
-"""Reply codes in the database: one per (person, open alert), unique among their open ones."""
+"""Reply codes in the database: one per person per open alert, or per bundle of alerts.
+
+A code is unique among the person's active codes. It stays active while
+any alert it answers for is still triggered, so "7A" keeps meaning the same
+bundle until every alert in it is closed.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared.models import AckCode
+from shared.models import AckCode, Alert
 from shared.reply_codes import allocate_code
 
 MAX_TRIES = 5
 
 
-def code_for(session: Session, alert_id: int, destination: str) -> int:
-    """The person's code for this alert, allocating the smallest free one the first time.
+def code_for(session: Session, alert_ids: Sequence[int], destination: str) -> int:
+    """The person's code for exactly these alerts, allocating the smallest free one.
 
-    Two alerts paging one person at once may pick the same number; the partial
+    Two sends to one person at once may pick the same number; the partial
     unique index rejects the second, which then takes the next free code.
     """
-    existing = session.scalar(
-        select(AckCode.code).where(AckCode.alert_id == alert_id, AckCode.destination == destination)
+    wanted = sorted(set(alert_ids))
+    active = list(
+        session.scalars(select(AckCode).where(AckCode.destination == destination, AckCode.active))
     )
-    if existing is not None:
-        return existing
+    for row in active:
+        if sorted(row.alert_ids or [row.alert_id]) == wanted:
+            return row.code
     for _ in range(MAX_TRIES):
         in_use = set(
             session.scalars(
@@ -32,7 +41,11 @@ def code_for(session: Session, alert_id: int, destination: str) -> int:
         code = allocate_code(in_use)
         try:
             with session.begin_nested():
-                session.add(AckCode(alert_id=alert_id, destination=destination, code=code))
+                session.add(
+                    AckCode(
+                        alert_id=wanted[0], alert_ids=wanted, destination=destination, code=code
+                    )
+                )
                 session.flush()
             return code
         except IntegrityError:
@@ -40,10 +53,25 @@ def code_for(session: Session, alert_id: int, destination: str) -> int:
     raise RuntimeError("could not allocate a reply code")
 
 
-def alert_for_code(session: Session, destination: str, code: int | None) -> int | None:
-    """The open alert a reply means: by its code, or the only open one when no code is given."""
-    query = select(AckCode.alert_id).where(AckCode.destination == destination, AckCode.active)
+def alerts_for_code(session: Session, destination: str, code: int | None) -> list[int]:
+    """The open alerts a reply means: those of its code, or of the person's only code."""
+    query = select(AckCode).where(AckCode.destination == destination, AckCode.active)
     if code is not None:
-        return session.scalar(query.where(AckCode.code == code))
-    alerts = list(session.scalars(query))
-    return alerts[0] if len(alerts) == 1 else None
+        query = query.where(AckCode.code == code)
+    rows = list(session.scalars(query))
+    if len(rows) != 1:
+        return []
+    return list(rows[0].alert_ids or [rows[0].alert_id])
+
+
+def retire_codes_of(session: Session, alert_id: int) -> None:
+    """Deactivate the codes that answered for `alert_id` and now answer for nothing open."""
+    for row in session.scalars(select(AckCode).where(AckCode.active)):
+        ids = row.alert_ids or [row.alert_id]
+        if alert_id not in ids:
+            continue
+        still_open = session.scalar(
+            select(Alert.id).where(Alert.id.in_(ids), Alert.status == "triggered").limit(1)
+        )
+        if still_open is None:
+            session.execute(update(AckCode).where(AckCode.id == row.id).values(active=False))

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from shared.ack_codes import retire_codes_of
 from shared.events import record_event
-from shared.models import AckCode, Alert, Notification, utcnow
+from shared.models import Alert, Notification, utcnow
 from shared.notification_state import NotificationState
 
 
@@ -37,16 +38,14 @@ def _stop_paging(session: Session, alert_id: int, reason: str) -> int:
         .values(state=NotificationState.CANCELLED.value, state_changed_at=utcnow())
     ).rowcount
     session.execute(
-        update(Alert)
-        .where(Alert.id == alert_id)
-        .values(next_fire_at=None, escalation="stopped")
+        update(Alert).where(Alert.id == alert_id).values(next_fire_at=None, escalation="stopped")
     )
-    session.execute(
-        update(AckCode).where(AckCode.alert_id == alert_id).values(active=False)
-    )
+    retire_codes_of(session, alert_id)
     if cancelled:
         record_event(
-            session, "notifications.cancelled", alert_id=alert_id,
+            session,
+            "notifications.cancelled",
+            alert_id=alert_id,
             detail={"count": cancelled, "reason": reason},
         )
     return cancelled
@@ -55,12 +54,16 @@ def _stop_paging(session: Session, alert_id: int, reason: str) -> int:
 def acknowledge(session: Session, alert_id: int, *, by: str, via: str) -> LifecycleResult:
     """Acknowledge a triggered alert; repeating it (two people pressing 1) changes nothing."""
     now = utcnow()
-    changed = session.execute(
-        update(Alert)
-        .where(Alert.id == alert_id, Alert.status == "triggered")
-        .values(status="acknowledged", acknowledged_at=now, acknowledged_by=by,
-                acknowledged_via=via)
-    ).rowcount == 1
+    changed = (
+        session.execute(
+            update(Alert)
+            .where(Alert.id == alert_id, Alert.status == "triggered")
+            .values(
+                status="acknowledged", acknowledged_at=now, acknowledged_by=by, acknowledged_via=via
+            )
+        ).rowcount
+        == 1
+    )
     status = session.scalar(select(Alert.status).where(Alert.id == alert_id))
     if not changed:
         return LifecycleResult(False, status)
@@ -71,11 +74,14 @@ def acknowledge(session: Session, alert_id: int, *, by: str, via: str) -> Lifecy
 
 def resolve(session: Session, alert_id: int, *, by: str, via: str) -> LifecycleResult:
     """Resolve an open alert (triggered or acknowledged); its dedup key is free again."""
-    changed = session.execute(
-        update(Alert)
-        .where(Alert.id == alert_id, Alert.status.in_(("triggered", "acknowledged")))
-        .values(status="resolved", resolved_at=utcnow())
-    ).rowcount == 1
+    changed = (
+        session.execute(
+            update(Alert)
+            .where(Alert.id == alert_id, Alert.status.in_(("triggered", "acknowledged")))
+            .values(status="resolved", resolved_at=utcnow())
+        ).rowcount
+        == 1
+    )
     status = session.scalar(select(Alert.status).where(Alert.id == alert_id))
     if not changed:
         return LifecycleResult(False, status)

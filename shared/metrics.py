@@ -15,6 +15,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     generate_latest,
 )
 
@@ -106,4 +107,19 @@ SENDS_DELAYED = Counter(
 ALERTS_UNROUTED = Counter(
     "alert_dispatch_alerts_unrouted",
     "Alerts with no recipients and no matching route: nobody was paged.",
+)
+BUNDLES_SENT = Counter(
+    "alert_dispatch_bundles_sent",
+    "Messages or calls that carried more than one alert, by channel.",
+    ["channel"],
+)
+BUNDLED_ALERTS = Counter(
+    "alert_dispatch_bundled_alerts",
+    "Alerts delivered inside bundles, by channel (divide by bundles for the mean size).",
+    ["channel"],
+)
+SEND_DELAY = Gauge(
+    "alert_dispatch_send_delay_seconds",
+    "The most recent wait a rate limit imposed on a send (largest across processes).",
+    multiprocess_mode="max",
 )

@@ -133,6 +133,9 @@ class Notification(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[str | None] = mapped_column(String(32))  # voice: acknowledged, machine, ...
+    # Sent as part of another notification's message or call (a bundle): that
+    # one holds Plivo's uuid, and its reports move this one too.
+    bundle_lead_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -156,7 +159,7 @@ class Event(Base):
 
 
 class AckCode(Base):
-    """The short code a person replies with to acknowledge one of their open alerts."""
+    """The short code a person replies with to acknowledge one open alert, or a bundle of them."""
 
     __tablename__ = "ack_codes"
     __table_args__ = (
@@ -168,13 +171,14 @@ class AckCode(Base):
             sqlite_where=text("active"),
             postgresql_where=text("active"),
         ),
-        UniqueConstraint("destination", "alert_id", name="uq_ack_code_alert"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     destination: Mapped[str] = mapped_column(String(32))
     code: Mapped[int] = mapped_column(Integer)
-    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)  # the first
+    # Every alert the code answers for: one, or all alerts of a bundled message.
+    alert_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -194,6 +194,10 @@ def apply_sms_report(
         detail={"error_code": error_code} if error_code else None,
         **fields,
     )
+    if moved:
+        move_members(
+            session, notification_id, target, reason=f"bundle: plivo status {status}", **fields
+        )
     current = session.scalar(select(Notification.state).where(Notification.id == notification_id))
     return ReportOutcome("applied" if moved else "stale", notification_id, current)
 
@@ -231,3 +235,91 @@ def plan_sms_retry(
         contact=failed.contact,
         due_at=utcnow() + SMS_REDELIVERY_DELAY,
     )
+
+
+MAX_BUNDLE = 50
+
+
+def claim_bundle(
+    session: Session, lead_id: int, channel: str, destination: str, now: datetime
+) -> list[Notification]:
+    """Claim the lead and every other due, pending notification for the same person
+    and channel: one message or call then carries them all.
+
+    Each is claimed with the same compare-and-set as a single send, so a
+    notification is in exactly one bundle, and a send task that later finds
+    its own notification taken by a bundle simply does nothing.
+    """
+    if not move(
+        session,
+        lead_id,
+        NotificationState.SENDING,
+        reason="send attempt",
+        only_while_alert_triggered=True,
+    ):
+        return []
+    lead = session.get(Notification, lead_id)
+    assert lead is not None
+    candidates = session.scalars(
+        select(Notification.id)
+        .join(Alert, Alert.id == Notification.alert_id)
+        .where(
+            Notification.destination == destination,
+            Notification.channel == channel,
+            Notification.state == NotificationState.PENDING.value,
+            Notification.due_at <= now,
+            Notification.id != lead_id,
+            Alert.status == "triggered",
+        )
+        .order_by(Notification.id)
+        .limit(MAX_BUNDLE - 1)
+    ).all()
+    members = [
+        candidate
+        for candidate in candidates
+        if move(
+            session,
+            candidate,
+            NotificationState.SENDING,
+            reason=f"bundled with {lead_id}",
+            only_while_alert_triggered=True,
+            bundle_lead_id=lead_id,
+        )
+    ]
+    session.expire_all()
+    return [lead, *(session.get(Notification, m) for m in members)]  # type: ignore[list-item]
+
+
+def members_of(session: Session, lead_id: int) -> list[int]:
+    return list(
+        session.scalars(select(Notification.id).where(Notification.bundle_lead_id == lead_id))
+    )
+
+
+def move_members(
+    session: Session,
+    lead_id: int,
+    target: NotificationState,
+    *,
+    reason: str,
+    **fields: Any,
+) -> list[int]:
+    """Move a bundle's members as their lead moved; the ids that moved."""
+    return [
+        member
+        for member in members_of(session, lead_id)
+        if move(session, member, target, reason=reason, **fields)
+    ]
+
+
+def release_members(session: Session, lead_id: int) -> None:
+    """The lead's send failed before reaching Plivo: members go back to wait on their own."""
+    for member in members_of(session, lead_id):
+        move(
+            session,
+            member,
+            NotificationState.PENDING,
+            reason="bundle send failed",
+            bundle_lead_id=None,
+            enqueued_at=None,
+        )

@@ -6,6 +6,7 @@ all paced by the same rules and the same Redis keys.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ class SendLimits:
         )
 
     def sms_checks(self, account: str, sender: str, destination: str) -> Checks:
+        """Account pacing, the sender number's own pace, and the person's caps."""
         return [
             (f"account:{account}", self.account_sms),
             (f"sender:{sender}", self.sender_sms),
@@ -51,3 +53,12 @@ class SendLimits:
             (f"account:{account}", self.account_calls),
             *((f"person:{destination}", limit) for limit in self.person_calls),
         ]
+
+
+def sender_for(destination: str, senders: Sequence[str]) -> str:
+    """Spread people over the sender pool, each person always texted from the same number.
+
+    A stable hash (not Python's salted `hash`) so every worker picks the same
+    sender for a person: replies and carrier reputation stay with one number.
+    """
+    return senders[zlib.crc32(destination.encode()) % len(senders)]

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     plivo_auth_token: str = Field(default="simulator-auth-token", alias="PLIVO_AUTH_TOKEN")
     plivo_base_url: str = Field(default="http://127.0.0.1:8010", alias="PLIVO_BASE_URL")
     plivo_from: str = Field(default="+14155550000", alias="PLIVO_FROM")
+    # Send SMS through a Plivo Powerpack (its number pool) instead of PLIVO_FROM.
+    plivo_powerpack_uuid: str | None = Field(default=None, alias="PLIVO_POWERPACK_UUID")
+    # A person paged within this many seconds gets further alerts bundled into one message.
+    bundle_window_s: float = Field(default=60.0, ge=0, le=600, alias="BUNDLE_WINDOW_S")
     plivo_connect_timeout: float = Field(default=3.05, gt=0, alias="PLIVO_CONNECT_TIMEOUT")
     plivo_read_timeout: float = Field(default=10.0, gt=0, alias="PLIVO_READ_TIMEOUT")
     call_ring_timeout: int = Field(default=30, ge=5, le=120, alias="CALL_RING_TIMEOUT")
@@ -69,10 +73,14 @@ class Settings(BaseSettings):
     @field_validator("plivo_from")
     @classmethod
     def _sender_e164(cls, value: str) -> str:
+        """One sender number, or a pool of them separated by commas."""
         from shared.phone import InvalidPhoneNumber, normalize_e164
 
+        numbers = [part.strip() for part in value.split(",") if part.strip()]
+        if not numbers:
+            raise ValueError("give at least one sender number")
         try:
-            return normalize_e164(value)
+            return ",".join(dict.fromkeys(normalize_e164(n) for n in numbers))
         except InvalidPhoneNumber as exc:
             raise ValueError(str(exc)) from exc
 
@@ -96,6 +104,10 @@ class Settings(BaseSettings):
         if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value.upper()
+
+    @property
+    def sender_numbers(self) -> tuple[str, ...]:
+        return tuple(self.plivo_from.split(","))
 
     @property
     def ingest_tokens(self) -> tuple[str, ...]:

@@ -48,6 +48,11 @@ def alert_call_xml(
     Pressing a key posts `Digits` to `action_url`; with no key the call says
     goodbye and ends, so an unattended phone is not kept on the line.
     """
+    return _menu_call(f"{_announcement(alert_id, severity, service, summary)} {_MENU}", action_url)
+
+
+def _menu_call(text: str, action_url: str) -> str:
+    """`text` spoken inside a one-digit GetInput, then goodbye if no key comes."""
     root = ET.Element("Response")
     get_input = ET.SubElement(
         root,
@@ -60,7 +65,7 @@ def alert_call_xml(
         digitEndTimeout="5",
         redirect="true",
     )
-    _speak(get_input, f"{_announcement(alert_id, severity, service, summary)} {_MENU}")
+    _speak(get_input, text)
     _speak(root, _NO_INPUT)
     return _xml(root)
 
@@ -141,3 +146,19 @@ def spoken_xml(text: str) -> str:
     _speak(root, _speakable(text, SPOKEN_SUMMARY_MAX))
     ET.SubElement(root, "Hangup")
     return _xml(root)
+
+
+def bundle_call_xml(
+    count: int, alert_id: int, severity: str, service: str, summary: str, action_url: str
+) -> str:
+    """A call for several alerts: how many, then the most severe one, then the menu.
+
+    Pressing 1 acknowledges them all; reading every alert would keep a person
+    on the line for minutes in a storm.
+    """
+    most_severe = _announcement(alert_id, severity, service, summary)
+    return _menu_call(
+        f"{count} alerts are firing. The most severe: {most_severe} "
+        "Press 1 to acknowledge all of them, 2 to escalate, or 9 to repeat.",
+        action_url,
+    )

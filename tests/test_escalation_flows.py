@@ -69,6 +69,7 @@ def stack(tmp_path_factory, broker_env):
         redis_url=broker_env,
         with_beat=True,
         extra_env={"CONFIG_FILE": str(config_file), "PERSON_SMS_PER_15M": "50",
+                   "BUNDLE_WINDOW_S": "0.5",
                    "PERSON_SMS_PER_HOUR": "100"},
     )
     with Stack(config) as running:

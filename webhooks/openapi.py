@@ -17,7 +17,13 @@ from shared.settings import Settings
 
 bp = Blueprint("openapi", __name__)
 
-NON_BLANK = r"\S"  # Text is trimmed before it is checked: it needs a non-space character.
+# Text is trimmed before it is checked, so it needs one character that is not
+# white space as Python's str.strip() sees it (ECMA's \s differs, so it is spelled out).
+SPACES = (
+    r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f"
+    r"\u205f\u3000"
+)
+NON_BLANK = f"[^{SPACES}]"
 
 
 def _text(max_length: int, **extra: Any) -> dict[str, Any]:
@@ -106,8 +112,9 @@ SCHEMAS: dict[str, Any] = {
                 "items": {
                     "type": "string",
                     "format": "e164",
-                    "pattern": r"^\+[1-9][0-9]{7,14}$",
-                    "description": "E.164, and a valid number for its country",
+                    "pattern": f"^[{SPACES}]*\\+",
+                    "description": "An international number: + and the country code, valid "
+                    "for its country (spaces and punctuation are ignored); stored as E.164.",
                 },
             },
         },
@@ -190,8 +197,8 @@ SCHEMAS: dict[str, Any] = {
             "status": {"type": "string", "enum": ["firing", "resolved"]},
             "labels": LABELS,
             "annotations": TEXT_MAP,
-            "startsAt": {"type": "string"},
-            "endsAt": {"type": "string"},
+            "startsAt": {"type": "string", "nullable": True},
+            "endsAt": {"type": "string", "nullable": True},
             "generatorURL": {"type": "string"},
             "fingerprint": {"type": "string", "minLength": 1, "maxLength": 128},
         },
@@ -294,6 +301,13 @@ SCHEMAS: dict[str, Any] = {
         "description": "A PagerDuty Events API v2 alert event. `payload` is required to "
         "trigger, `dedup_key` to acknowledge or resolve.",
         "required": ["routing_key", "event_action"],
+        "anyOf": [
+            {"properties": {"event_action": {"enum": ["trigger"]}}, "required": ["payload"]},
+            {
+                "properties": {"event_action": {"enum": ["acknowledge", "resolve"]}},
+                "required": ["dedup_key"],
+            },
+        ],
         "properties": {
             "routing_key": {
                 **_text(1024),

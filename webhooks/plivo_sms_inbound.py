@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, Response, current_app
 from sqlalchemy import delete, select
 
-from shared.ack_codes import alert_for_code
+from shared.ack_codes import alerts_for_code
 from shared.alert_lifecycle import acknowledge
 from shared.db import session_scope
 from shared.escalation_plan import Position
@@ -75,23 +75,29 @@ def _act(session, sender: str, action: str, reply: Reply | None) -> str | None: 
     if action in ("help", "unknown"):
         return HELP_TEXT if _may_send_help(sender) else None
     assert reply is not None
-    alert_id = alert_for_code(session, sender, reply.code)
-    if alert_id is None:
+    alert_ids = alerts_for_code(session, sender, reply.code)
+    if not alert_ids:
         return (
             f"No open alert with code {reply.code} for this number."
             if reply.code is not None
             else "Several alerts are open: reply with the code from the one you mean."
         )
     if action == "ack":
-        result = acknowledge(session, alert_id, by=mask(sender), via="sms")
-        if result.changed:
-            ALERT_ACTIONS.labels(action="acknowledged", via="sms").inc()
-        return (
-            f"Alert #{alert_id} acknowledged."
-            if result.changed
-            else (f"Alert #{alert_id} is already {result.status}.")
-        )
-    return _escalate(session, alert_id, sender)
+        acked = []
+        for alert_id in alert_ids:
+            if acknowledge(session, alert_id, by=mask(sender), via="sms").changed:
+                ALERT_ACTIONS.labels(action="acknowledged", via="sms").inc()
+                acked.append(alert_id)
+        if not acked:
+            return "Already acknowledged or resolved: nothing changed."
+        return f"{_list_alerts(acked).capitalize()} acknowledged."
+    return " ".join(_escalate(session, alert_id, sender) for alert_id in alert_ids)[:300]
+
+
+def _list_alerts(alert_ids: list[int]) -> str:
+    shown = ", ".join(f"#{i}" for i in alert_ids[:10])
+    more = f" and {len(alert_ids) - 10} more" if len(alert_ids) > 10 else ""
+    return f"alert{'s' if len(alert_ids) > 1 else ''} {shown}{more}"
 
 
 def _escalate(session, alert_id: int, sender: str) -> str:  # type: ignore[no-untyped-def]

@@ -13,17 +13,19 @@ import logging
 from flask import Blueprint, Response, current_app, request
 
 from shared.alert_lifecycle import acknowledge
+from shared.bundling import most_severe_first
 from shared.db import session_scope
 from shared.escalation_plan import Position
 from shared.events import record_event
 from shared.metrics import ALERT_ACTIONS, CALL_OUTCOMES
 from shared.models import Alert, Notification
 from shared.notification_state import NotificationState as S
-from shared.notification_store import move
+from shared.notification_store import members_of, move, move_members
 from shared.oncall_routing import escalate_alert_now
 from shared.phone import mask
 from shared.voice_xml import (
     alert_call_xml,
+    bundle_call_xml,
     keypress_response_xml,
     machine_message_xml,
     spoken_xml,
@@ -53,10 +55,26 @@ def _urls(notification_id: int) -> tuple[str, str]:
     return f"{base}/input?n={notification_id}", f"{base}/answer?n={notification_id}&repeat=1"
 
 
-def _speak_alert(alert: Alert, notification_id: int) -> str:
+def _speak_alerts(alerts: list[Alert], notification_id: int) -> str:
+    """One alert read out, or for a bundle the count and the most severe one."""
     action_url, _repeat_url = _urls(notification_id)
-    service = alert.labels.get("service") or alert.source
-    return alert_call_xml(alert.id, alert.severity, service, alert.summary, action_url)
+    worst = most_severe_first(alerts)[0]
+    service = worst.labels.get("service") or worst.source
+    if len(alerts) == 1:
+        return alert_call_xml(worst.id, worst.severity, service, worst.summary, action_url)
+    return bundle_call_xml(
+        len(alerts), worst.id, worst.severity, service, worst.summary, action_url
+    )
+
+
+def _call_alerts(session, lead: Notification) -> list[Alert]:  # type: ignore[no-untyped-def]
+    """The open alerts a call is about: its own, and its bundle members'."""
+    ids = [
+        lead.alert_id,
+        *(session.get(Notification, m).alert_id for m in members_of(session, lead.id)),
+    ]
+    alerts = [session.get(Alert, i) for i in dict.fromkeys(ids)]
+    return [a for a in alerts if a is not None and a.status == "triggered"]
 
 
 def _goodbye(text: str) -> str:
@@ -93,10 +111,11 @@ def answer() -> Response:
             )
         if notification.outcome == "machine":
             return _xml(machine_message_xml(alert.id, alert.severity, alert.summary))
-        if alert.status != "triggered":
+        open_alerts = _call_alerts(session, notification)
+        if not open_alerts:
             who = alert.acknowledged_by or "someone else"
             return _xml(_goodbye(f"This alert was already {alert.status} by {who}. Goodbye."))
-        return _xml(_speak_alert(alert, notification.id))
+        return _xml(_speak_alerts(open_alerts, notification.id))
 
 
 @bp.post("/plivo/voice/input")
@@ -124,11 +143,11 @@ def keypress() -> Response:
         )
         who = notification.contact or mask(notification.destination)
         if digit == "1":
-            result = acknowledge(session, alert.id, by=who, via="voice")
+            for target in _call_alerts(session, notification) or [alert]:
+                if acknowledge(session, target.id, by=who, via="voice").changed:
+                    ALERT_ACTIONS.labels(action="acknowledged", via="voice").inc()
+                    log.info("alert %s acknowledged by %s on a call", target.id, who)
             _set_outcome(session, notification.id, "acknowledged")
-            if result.changed:
-                ALERT_ACTIONS.labels(action="acknowledged", via="voice").inc()
-                log.info("alert %s acknowledged by %s on a call", alert.id, who)
         elif digit == "2":
             _set_outcome(session, notification.id, "escalated")
             due = escalate_alert_now(
@@ -170,6 +189,7 @@ def hangup() -> Response:
     notification_id = _notification_id()
     status = params.get("CallStatus", "").lower()
     ended_unreached = False
+    unreached: list[int] = []
     with session_scope(current_app.config["SETTINGS"].effective_database_url) as session:
         notification = session.get(Notification, notification_id) if notification_id else None
         if notification is None:
@@ -191,24 +211,23 @@ def hangup() -> Response:
         outcome = notification.outcome
         if outcome in ("acknowledged", "escalated"):
             move(session, notification.id, S.DELIVERED, reason=f"call ended: {outcome}")
+            move_members(session, notification.id, S.DELIVERED, reason=f"bundle: {outcome}")
         else:
-            outcome = (
-                "machine"
-                if outcome == "machine"
-                else (status if status in NOT_REACHED_STATUSES else "no_keypress")
+            if outcome != "machine":
+                outcome = status if status in NOT_REACHED_STATUSES else "no_keypress"
+            reason = f"not reached: {outcome}"
+            move(session, notification.id, S.UNDELIVERED, reason=reason, error_code=outcome)
+            members = move_members(
+                session, notification.id, S.UNDELIVERED, reason=reason, error_code=outcome
             )
-            move(
-                session,
-                notification.id,
-                S.UNDELIVERED,
-                reason=f"not reached: {outcome}",
-                error_code=outcome,
-            )
-            _set_outcome(session, notification.id, "not_reached")
+            unreached = [notification.id, *members]
+            for nid in unreached:
+                _set_outcome(session, nid, "not_reached")
             ended_unreached = True
     CALL_OUTCOMES.labels(outcome="not_reached" if ended_unreached else outcome).inc()
     if ended_unreached:
-        current_app.config["ENQUEUE"].notification_ended(notification.id)
+        for nid in unreached:
+            current_app.config["ENQUEUE"].notification_ended(nid)
     return Response("ok\n", mimetype="text/plain")
 
 

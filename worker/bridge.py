@@ -127,7 +127,9 @@ class Bridge:
             thread.start()
         log.info(
             "bridge consuming streams %s (group %s, consumer %s) and channels %s",
-            ", ".join(self.config.streams) or "-", self.config.group, self.config.consumer,
+            ", ".join(self.config.streams) or "-",
+            self.config.group,
+            self.config.consumer,
             ", ".join(self.config.channel_patterns) or "-",
         )
         while any(thread.is_alive() for thread in threads):
@@ -276,8 +278,11 @@ class Bridge:
     ) -> None:
         """Park the entry with its reason and acknowledge it, in one transaction."""
         payload = {
-            _text(name) if isinstance(name, str) else name.decode(errors="backslashreplace"):
-            _text(value) if isinstance(value, str) else value.decode(errors="backslashreplace")
+            _text(name) if isinstance(name, str) else name.decode(errors="backslashreplace"): _text(
+                value
+            )
+            if isinstance(value, str)
+            else value.decode(errors="backslashreplace")
             for name, value in fields.items()
         }
         pipe = client.pipeline(transaction=True)

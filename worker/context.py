@@ -50,12 +50,20 @@ def sms_callback_url(notification_id: int) -> str:
 
 
 @lru_cache(maxsize=4)
-def _limiter_for(pid: int) -> RateLimiter:
+def _redis_for(pid: int) -> redis.Redis:
     from shared.embedded_redis import resolve_redis_url
 
     s = settings()
-    client = redis.Redis.from_url(resolve_redis_url(s.redis_url, s.data_dir))
-    return RateLimiter(client)
+    return redis.Redis.from_url(resolve_redis_url(s.redis_url, s.data_dir), socket_timeout=5)
+
+
+def redis_client() -> redis.Redis:
+    return _redis_for(os.getpid())
+
+
+@lru_cache(maxsize=4)
+def _limiter_for(pid: int) -> RateLimiter:
+    return RateLimiter(_redis_for(pid))
 
 
 def limiter() -> RateLimiter:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from shared.ack_codes import code_for
 from shared.db import session_scope
 from shared.escalation import FireResult, fire
 from shared.escalation_plan import Position
@@ -31,9 +30,9 @@ def fire_and_hand_over(alert_id: int, position: Position) -> FireResult:
         config, policy = found
 
         def text_for(contact: Contact, channel: str) -> str:
-            if channel != "sms":
-                return ""
-            return alert_sms_text(alert, reply_code=code_for(session, alert_id, contact.phone))
+            # The final words (with the reply code, or as part of a bundle) are
+            # composed when the message leaves; this is the alert's own line.
+            return alert_sms_text(alert) if channel == "sms" else ""
 
         result = fire(
             session,

@@ -111,8 +111,13 @@ def store_event(
         from worker import enqueue
 
         queued = enqueue.dispatch_alert(result.alert_id)
-    log.info("alert event from %s via %s: %s (alert %s)",
-             alert_in.source, via, result.outcome, result.alert_id)
+    log.info(
+        "alert event from %s via %s: %s (alert %s)",
+        alert_in.source,
+        via,
+        result.outcome,
+        result.alert_id,
+    )
     return StoredEvent(result, queued)
 
 
@@ -145,8 +150,13 @@ def submit_alert(alert: AlertIn | Mapping[str, Any], *, settings: Settings | Non
     if not alert_in.recipients and settings.config_file is None:
         raise InvalidAlert(
             "invalid alert",
-            [{"field": "recipients", "message": "at least one is required when no on-call "
-              "configuration (CONFIG_FILE) routes alerts"}],
+            [
+                {
+                    "field": "recipients",
+                    "message": "at least one is required when no on-call "
+                    "configuration (CONFIG_FILE) routes alerts",
+                }
+            ],
         )
     stored = store_event(alert_in, settings=settings, via="producer")
     assert stored.result.alert_id is not None  # a trigger always lands on an alert
@@ -157,8 +167,12 @@ def _close(
     action: AlertAction, dedup_key: str, source: str, settings: Settings | None
 ) -> int | None:
     alert_in = _validated(
-        {"summary": f"{action.value} {dedup_key}", "dedup_key": dedup_key, "source": source,
-         "action": action.value}
+        {
+            "summary": f"{action.value} {dedup_key}",
+            "dedup_key": dedup_key,
+            "source": source,
+            "action": action.value,
+        }
     )
     stored = store_event(alert_in, settings=settings, via="producer")
     return stored.result.alert_id if stored.result.outcome != "ignored" else None

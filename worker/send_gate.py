@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from shared.metrics import SENDS_DELAYED
+from shared.metrics import SEND_DELAY, SENDS_DELAYED
 from shared.models import Notification, utcnow
 from shared.ratelimit import Limit
 from shared.send_limits import Checks
@@ -32,6 +32,7 @@ def pass_gate(checks: Checks, *, slot_booked: bool) -> Gate:
     if slot_booked:
         return Gate(go=True)
     reservation = context.limiter().reserve(checks, max_delay_s=MAX_COUNTDOWN_S)
+    SEND_DELAY.set(reservation.delay_s)
     if reservation.booked and reservation.delay_s <= GO_NOW_S:
         return Gate(go=True)
     SENDS_DELAYED.labels(limit=reservation.blocked_by or "unknown").inc()
@@ -59,3 +60,32 @@ def slow_down_account(limit: Limit) -> None:
     log.warning(
         "Plivo rate-limited us: %s pace slowed by x%.1f for %.0fs", limit.name, factor, PENALTY_S
     )
+
+
+def _window_key(channel: str, destination: str) -> str:
+    return f"bundle-window:{channel}:{destination}"
+
+
+def bundle_hold(channel: str, destination: str) -> float:
+    """0 when this send may go now (and opens the person's bundle window), else the
+    seconds until the window closes.
+
+    SET NX makes "am I first?" one atomic step, so two sends for the same
+    person racing through here cannot both go out as separate messages.
+    """
+    window = context.settings().bundle_window_s
+    if window <= 0:
+        return 0.0
+    client = context.redis_client()
+    key = _window_key(channel, destination)
+    if client.set(key, "1", nx=True, px=int(window * 1000)):
+        return 0.0
+    remaining_ms = client.pttl(key)
+    if remaining_ms is None or remaining_ms < 0:
+        return 0.0
+    return min(MAX_COUNTDOWN_S, max(GO_NOW_S, remaining_ms / 1000))
+
+
+def release_bundle_window(channel: str, destination: str) -> None:
+    """The send failed: nobody was paged, so nothing should wait behind it."""
+    context.redis_client().delete(_window_key(channel, destination))

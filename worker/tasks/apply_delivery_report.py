@@ -6,7 +6,7 @@ import logging
 
 from shared.db import session_scope
 from shared.models import Event
-from shared.notification_store import apply_sms_report, plan_sms_retry
+from shared.notification_store import apply_sms_report, members_of, plan_sms_retry
 from worker import context, enqueue
 from worker.celery_app import app
 
@@ -26,19 +26,15 @@ def apply_delivery_report(event_id: int) -> str:
             log.warning("delivery report event %s not found", event_id)
             return "missing"
         outcome = apply_sms_report(session, event.notification_id, dict(event.detail))
-        follow_up = None
+        ended: list[int] = []
         if outcome.result == "applied" and outcome.state in ("failed", "undelivered"):
-            follow_up = plan_sms_retry(session, event.notification_id, event.detail)
-    if (
-        follow_up is None
-        and outcome.result == "applied"
-        and outcome.state
-        in (
-            "failed",
-            "undelivered",
-        )
-    ):
-        enqueue.notification_ended(event.notification_id)
+            # Each alert of a bundle follows its own chain: a retry when the
+            # carrier error is temporary, else the chain moves on.
+            for nid in [event.notification_id, *members_of(session, event.notification_id)]:
+                if plan_sms_retry(session, nid, event.detail) is None:
+                    ended.append(nid)
+    for nid in ended:
+        enqueue.notification_ended(nid)
     log.info(
         "delivery report %s for notification %s: %s (now %s)",
         event.detail.get("Status"),

@@ -1,0 +1,162 @@
+"""The one path every page takes to Plivo, for SMS and calls alike.
+
+1. Load and guard: only a pending, due notification of a triggered alert goes.
+2. Bundle window: a person paged moments ago waits for the window to close,
+   and whatever else piles up for them meanwhile leaves as one message.
+3. Rate limits: a slot is booked in the global limiter; a wait is taken by
+   re-enqueueing with a countdown, never by holding the worker.
+4. Claim: the notification and the person's other due notifications on the
+   channel, each by compare-and-set, committed before the request.
+5. Deliver, then record the outcome on the lead and its bundle members.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from prometheus_client import Counter
+from sqlalchemy.orm import Session
+
+from shared.db import session_scope
+from shared.metrics import BUNDLED_ALERTS, BUNDLES_SENT, OPTED_OUT_SKIPS
+from shared.models import Alert, Notification, utcnow
+from shared.notification_state import NotificationState as S
+from shared.notification_store import claim_bundle, is_opted_out, move, move_members
+from shared.phone import mask
+from shared.plivo.errors import PlivoError
+from shared.ratelimit import Limit
+from shared.send_limits import Checks
+from worker import context, enqueue
+from worker.send_failures import record_send_failure
+from worker.send_gate import bundle_hold, is_due, pass_gate, release_bundle_window
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What Plivo answered: its uuid for the lead (None: the destination was refused)."""
+
+    provider_uuid: str | None
+    detail: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ChannelOps:
+    """What differs between SMS and calls; everything else is shared."""
+
+    name: str  # "sms" | "voice"
+    counter: Counter
+    account_limit: Callable[[], Limit]
+    checks: Callable[[Notification], Checks]
+    requeue: Callable[[int, float, bool], bool]  # (notification id, countdown, slot booked)
+    # Builds the request from the claimed bundle (lead first) inside the claiming
+    # transaction; returns a callable that performs it outside any transaction.
+    prepare: Callable[[Session, Sequence[Notification]], Callable[[], Delivery]]
+
+
+def run_send(notification_id: int, slot_booked: bool, ops: ChannelOps) -> str:
+    url = context.database_url()
+    with session_scope(url) as session:
+        notification = session.get(Notification, notification_id)
+        if notification is None or notification.state != S.PENDING.value:
+            ops.counter.labels(result="skipped").inc()
+            return "skipped"
+        if not is_due(notification):
+            return "not-due"  # a scheduled re-send; the tick hands it over when due
+        destination = notification.destination
+        opted_out = ops.name == "sms" and is_opted_out(session, destination)
+        if opted_out:
+            move(session, notification_id, S.CANCELLED, reason="number opted out with STOP")
+        checks = ops.checks(notification)
+    if opted_out:
+        OPTED_OUT_SKIPS.inc()
+        log.error(
+            "notification %s not sent: on-call number %s opted out with STOP",
+            notification_id,
+            mask(destination),
+        )
+        enqueue.notification_ended(notification_id)
+        return "opted-out"
+
+    if not slot_booked:
+        hold = bundle_hold(ops.name, destination)
+        if hold > 0:
+            ops.requeue(notification_id, hold, False)
+            return "held-for-bundle"
+    gate = pass_gate(checks, slot_booked=slot_booked)
+    if not gate.go:
+        ops.requeue(notification_id, gate.delay_s, gate.slot_booked)
+        return "delayed"
+
+    with session_scope(url) as session:
+        bundle = claim_bundle(session, notification_id, ops.name, destination, utcnow())
+        if not bundle:
+            # Not claimable: taken by another send, or its alert was closed.
+            move(session, notification_id, S.CANCELLED, reason="alert no longer triggered")
+            ops.counter.labels(result="skipped").inc()
+            return "skipped"
+        attempts = bundle[0].send_attempts
+        perform = ops.prepare(session, bundle)
+        alert_count = len({n.alert_id for n in bundle})
+    if alert_count > 1:
+        BUNDLES_SENT.labels(channel=ops.name).inc()
+        BUNDLED_ALERTS.labels(channel=ops.name).inc(alert_count)
+
+    try:
+        delivery = perform()
+    except PlivoError as exc:
+        release_bundle_window(ops.name, destination)
+        return record_send_failure(
+            database_url=url,
+            notification_id=notification_id,
+            destination=destination,
+            attempts=attempts,
+            exc=exc,
+            counter=ops.counter,
+            account_limit=ops.account_limit(),
+            requeue=lambda nid, delay: ops.requeue(nid, delay, False),
+        )
+    with session_scope(url) as session:
+        if delivery.provider_uuid is None:
+            move(
+                session,
+                notification_id,
+                S.FAILED,
+                reason="plivo refused the destination",
+                error_message="invalid_number",
+            )
+            move_members(session, notification_id, S.FAILED, reason="bundle refused")
+            result = "failed"
+        else:
+            if not move(
+                session,
+                notification_id,
+                S.QUEUED,
+                reason="plivo accepted",
+                detail=delivery.detail,
+                provider_uuid=delivery.provider_uuid,
+            ):
+                log.info("notification %s already advanced by a report", notification_id)
+            move_members(session, notification_id, S.QUEUED, reason="bundle accepted by plivo")
+            result = "accepted"
+    ops.counter.labels(result=result).inc()
+    if result == "failed":
+        enqueue.notification_ended(notification_id)
+    log.info(
+        "%s for notification %s to %s: %s (%d alerts)",
+        ops.name,
+        notification_id,
+        mask(destination),
+        result,
+        alert_count,
+    )
+    return result
+
+
+def alerts_of(session: Session, bundle: Sequence[Notification]) -> list[Alert]:
+    """The distinct alerts a bundle pages for, in claim order."""
+    ids = list(dict.fromkeys(n.alert_id for n in bundle))
+    return [a for a in (session.get(Alert, i) for i in ids) if a is not None]
