@@ -30,7 +30,13 @@ from shared.ratelimit import Limit
 from shared.send_limits import Checks
 from worker import context, enqueue
 from worker.send_failures import record_send_failure
-from worker.send_gate import bundle_hold, is_due, pass_gate, release_bundle_window
+from worker.send_gate import (
+    bundle_hold,
+    hold_send_spacing,
+    is_due,
+    pass_gate,
+    release_bundle_window,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,7 @@ class ChannelOps:
     counter: Counter
     account_limit: Callable[[], Limit]
     checks: Callable[[Notification], Checks]
+    spacing: Callable[[Notification], Checks]  # checked again just before the request
     requeue: Callable[[int, float, bool], bool]  # (notification id, countdown, slot booked)
     # Builds the request from the claimed bundle (lead first) inside the claiming
     # transaction; returns a callable that performs it outside any transaction.
@@ -99,12 +106,14 @@ def run_send(notification_id: int, slot_booked: bool, ops: ChannelOps) -> str:
             ops.counter.labels(result="skipped").inc()
             return "skipped"
         attempts = bundle[0].send_attempts
+        spacing = ops.spacing(bundle[0])
         perform = ops.prepare(session, bundle)
         alert_count = len({n.alert_id for n in bundle})
     if alert_count > 1:
         BUNDLES_SENT.labels(channel=ops.name).inc()
         BUNDLED_ALERTS.labels(channel=ops.name).inc(alert_count)
 
+    hold_send_spacing(spacing)
     try:
         delivery = perform()
     except PlivoError as exc:

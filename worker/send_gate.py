@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from shared.metrics import SEND_DELAY, SENDS_DELAYED
@@ -89,3 +90,20 @@ def bundle_hold(channel: str, destination: str) -> float:
 def release_bundle_window(channel: str, destination: str) -> None:
     """The send failed: nobody was paged, so nothing should wait behind it."""
     context.redis_client().delete(_window_key(channel, destination))
+
+
+MAX_SPACING_SLEEP_S = 1.0
+
+
+def hold_send_spacing(checks: Checks) -> float:
+    """Sleep until the request may leave, keeping sent requests spaced; the wait.
+
+    The booked slot already put this send within milliseconds of its turn,
+    so the sleep is short and bounded; it is what turns "booked 200 ms apart"
+    into "arrived at Plivo at least 200 ms apart".
+    """
+    reservation = context.limiter().reserve(checks)
+    delay = min(MAX_SPACING_SLEEP_S, max(0.0, reservation.delay_s))
+    if delay > 0:
+        time.sleep(delay)
+    return delay

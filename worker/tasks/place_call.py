@@ -19,6 +19,10 @@ def _checks(notification: Notification) -> Checks:
     return context.send_limits().call_checks(settings.plivo_auth_id, notification.destination)
 
 
+def _spacing(notification: Notification) -> Checks:
+    return context.send_limits().call_spacing_checks(context.settings().plivo_auth_id)
+
+
 def _prepare(session: Session, bundle: Sequence[Notification]) -> Callable[[], Delivery]:
     """What is said on the call is decided when it is answered (answer URL)."""
     settings = context.settings()
@@ -47,6 +51,7 @@ VOICE = ChannelOps(
     counter=CALLS_PLACED,
     account_limit=lambda: context.send_limits().account_calls,
     checks=_checks,
+    spacing=_spacing,
     requeue=lambda nid, delay, booked: enqueue.place_call(nid, countdown=delay, slot_booked=booked),
     prepare=_prepare,
 )

@@ -30,6 +30,12 @@ def _checks(notification: Notification) -> Checks:
     )
 
 
+def _spacing(notification: Notification) -> Checks:
+    settings = context.settings()
+    sender = settings.plivo_powerpack_uuid or _sender(notification.destination)
+    return context.send_limits().sms_spacing_checks(settings.plivo_auth_id, sender)
+
+
 def _prepare(session: Session, bundle: Sequence[Notification]) -> Callable[[], Delivery]:
     """The words, composed at send time: one alert with its reply code, or a bundle."""
     lead = bundle[0]
@@ -66,6 +72,7 @@ SMS = ChannelOps(
     counter=SMS_SENT,
     account_limit=lambda: context.send_limits().account_sms,
     checks=_checks,
+    spacing=_spacing,
     requeue=lambda nid, delay, booked: enqueue.send_sms(nid, countdown=delay, slot_booked=booked),
     prepare=_prepare,
 )
