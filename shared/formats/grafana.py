@@ -22,15 +22,18 @@ raw body, before this module sees it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, FiniteFloat, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from shared.formats import FormatError, fields_of
 from shared.formats.alertmanager import WebhookAlert, WebhookBody, group_to_alerts
 from shared.schemas import AlertIn
 
 SOURCE = "grafana"
+
+# A query value: a finite number (not a quoted one, not a boolean), or null for no data.
+QueryValue = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class GrafanaAlert(WebhookAlert):
@@ -40,7 +43,7 @@ class GrafanaAlert(WebhookAlert):
     dashboard_url: str = Field(default="", alias="dashboardURL")
     panel_url: str = Field(default="", alias="panelURL")
     image_url: str = Field(default="", alias="imageURL")
-    values: dict[str, FiniteFloat | None] | None = None
+    values: dict[str, QueryValue | None] | None = None
     value_string: str = Field(default="", alias="valueString")
 
     def details(self) -> dict[str, Any]:
