@@ -15,7 +15,7 @@ Envelope mapping (docs/producers.md has the full tables):
   part of `event_type` (`RESOLVE_WORDS`, `ACKNOWLEDGE_WORDS`); trigger otherwise.
 - `dedup_key`: `data.dedup_key`, else
   `if.bus:<entity_type>:<entity_id>:<event_type less a lifecycle suffix>`, so
-  `db.health.down` and `db.health.resolved` name the same alert.
+  `backup.failed.triggered` and `backup.failed.resolved` name the same alert.
 - `summary`: `data.summary`, `data.message` or `data.description`, else
   `<entity_type> <entity_id>: <event_type> (<status>)`.
 - `severity`: `data.severity` or `data.priority` through `SEVERITY_WORDS`,
