@@ -123,3 +123,13 @@ SEND_DELAY = Gauge(
     "The most recent wait a rate limit imposed on a send (largest across processes).",
     multiprocess_mode="max",
 )
+PROVIDER_REQUESTS = Counter(
+    "alert_dispatch_provider_requests",
+    "Send requests to each Plivo account (primary, backup), by result.",
+    ["provider", "result"],
+)
+BREAKER_TRANSITIONS = Counter(
+    "alert_dispatch_breaker_transitions",
+    "Circuit breaker of the primary Plivo account opening and closing.",
+    ["provider", "state"],
+)

@@ -126,6 +126,7 @@ class Notification(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     sender: Mapped[str | None] = mapped_column(String(32))
     provider_uuid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    provider: Mapped[str | None] = mapped_column(String(16))  # primary | backup account
     send_attempts: Mapped[int] = mapped_column(Integer, default=0)
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)

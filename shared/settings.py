@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     plivo_auth_token: str = Field(default="simulator-auth-token", alias="PLIVO_AUTH_TOKEN")
     plivo_base_url: str = Field(default="http://127.0.0.1:8010", alias="PLIVO_BASE_URL")
     plivo_from: str = Field(default="+14155550000", alias="PLIVO_FROM")
+    # A second Plivo account (or region) used while the primary's circuit is open.
+    plivo_backup_auth_id: str | None = Field(default=None, alias="PLIVO_BACKUP_AUTH_ID")
+    plivo_backup_auth_token: str | None = Field(default=None, alias="PLIVO_BACKUP_AUTH_TOKEN")
+    plivo_backup_base_url: str | None = Field(default=None, alias="PLIVO_BACKUP_BASE_URL")
+    breaker_failures: int = Field(default=5, ge=1, alias="BREAKER_FAILURES")
+    breaker_open_s: float = Field(default=30.0, gt=0, alias="BREAKER_OPEN_S")
     # Send SMS through a Plivo Powerpack (its number pool) instead of PLIVO_FROM.
     plivo_powerpack_uuid: str | None = Field(default=None, alias="PLIVO_POWERPACK_UUID")
     # A person paged within this many seconds gets further alerts bundled into one message.
@@ -55,16 +61,20 @@ class Settings(BaseSettings):
     person_sms_per_hour: int = Field(default=11, ge=1, alias="PERSON_SMS_PER_HOUR")
     person_calls_per_15m: int = Field(default=3, ge=1, alias="PERSON_CALLS_PER_15M")
 
-    @field_validator("plivo_auth_id")
+    @field_validator("plivo_auth_id", "plivo_backup_auth_id")
     @classmethod
-    def _auth_id_shape(cls, value: str) -> str:
+    def _auth_id_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if len(value) != 20 or value[:2] not in ("MA", "SA") or not value.isalnum():
             raise ValueError("must be 20 letters and digits starting with MA or SA")
         return value
 
-    @field_validator("plivo_base_url", "public_base_url")
+    @field_validator("plivo_base_url", "public_base_url", "plivo_backup_base_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s) URL such as https://example.com")
@@ -120,8 +130,16 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'alert-dispatch.db').resolve()}"
 
     @property
-    def plivo_api_root(self) -> str:
-        return f"{self.plivo_base_url}/v1/Account/{self.plivo_auth_id}"
+    def has_backup_account(self) -> bool:
+        return bool(self.plivo_backup_auth_id and self.plivo_backup_auth_token)
+
+    @property
+    def callback_tokens(self) -> tuple[str, ...]:
+        """Every auth token whose signature a Plivo callback may carry."""
+        tokens = [self.plivo_auth_token]
+        if self.has_backup_account and self.plivo_backup_auth_token:
+            tokens.append(self.plivo_backup_auth_token)
+        return tuple(tokens)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -34,7 +34,12 @@ def verified_params(endpoint: str) -> dict[str, str] | None:
         CALLBACKS_REJECTED.labels(endpoint=endpoint, reason="unsigned").inc()
         log.warning("unsigned callback to %s refused", endpoint)
         return None
-    if not verify_v3(settings.plivo_auth_token, public_url(), nonce, params, signature, "POST"):
+    url = public_url()
+    # Signed with the primary account's token, or the backup's for sends it carried.
+    if not any(
+        verify_v3(token, url, nonce, params, signature, "POST")
+        for token in settings.callback_tokens
+    ):
         CALLBACKS_REJECTED.labels(endpoint=endpoint, reason="bad_signature").inc()
         log.warning("callback to %s with a wrong signature refused", endpoint)
         return None

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import Counter
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from shared.db import session_scope
@@ -25,10 +26,12 @@ from shared.models import Alert, Notification, utcnow
 from shared.notification_state import NotificationState as S
 from shared.notification_store import claim_bundle, is_opted_out, move, move_members
 from shared.phone import mask
+from shared.plivo.client import PlivoClient
 from shared.plivo.errors import PlivoError
 from shared.ratelimit import Limit
 from shared.send_limits import Checks
 from worker import context, enqueue
+from worker.providers import choose_provider, report
 from worker.send_failures import record_send_failure
 from worker.send_gate import (
     bundle_hold,
@@ -60,8 +63,9 @@ class ChannelOps:
     spacing: Callable[[Notification], Checks]  # checked again just before the request
     requeue: Callable[[int, float, bool], bool]  # (notification id, countdown, slot booked)
     # Builds the request from the claimed bundle (lead first) inside the claiming
-    # transaction; returns a callable that performs it outside any transaction.
-    prepare: Callable[[Session, Sequence[Notification]], Callable[[], Delivery]]
+    # transaction; returns a callable that performs it, with the chosen
+    # account's client, outside any transaction.
+    prepare: Callable[[Session, Sequence[Notification]], Callable[[PlivoClient], Delivery]]
 
 
 def run_send(notification_id: int, slot_booked: bool, ops: ChannelOps) -> str:
@@ -98,6 +102,7 @@ def run_send(notification_id: int, slot_booked: bool, ops: ChannelOps) -> str:
         ops.requeue(notification_id, gate.delay_s, gate.slot_booked)
         return "delayed"
 
+    provider = choose_provider()
     with session_scope(url) as session:
         bundle = claim_bundle(session, notification_id, ops.name, destination, utcnow())
         if not bundle:
@@ -106,6 +111,11 @@ def run_send(notification_id: int, slot_booked: bool, ops: ChannelOps) -> str:
             ops.counter.labels(result="skipped").inc()
             return "skipped"
         attempts = bundle[0].send_attempts
+        session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id)
+            .values(provider=provider.name)
+        )
         spacing = ops.spacing(bundle[0])
         perform = ops.prepare(session, bundle)
         alert_count = len({n.alert_id for n in bundle})
@@ -115,8 +125,9 @@ def run_send(notification_id: int, slot_booked: bool, ops: ChannelOps) -> str:
 
     hold_send_spacing(spacing)
     try:
-        delivery = perform()
+        delivery = perform(provider.client)
     except PlivoError as exc:
+        report(provider, exc)
         release_bundle_window(ops.name, destination)
         return record_send_failure(
             database_url=url,
@@ -128,6 +139,7 @@ def run_send(notification_id: int, slot_booked: bool, ops: ChannelOps) -> str:
             account_limit=ops.account_limit(),
             requeue=lambda nid, delay: ops.requeue(nid, delay, False),
         )
+    report(provider, None)
     with session_scope(url) as session:
         if delivery.provider_uuid is None:
             move(

@@ -122,6 +122,15 @@ class PlivoClient:
     def get_message(self, message_uuid: str) -> dict[str, Any]:
         return self._request("GET", f"/Message/{message_uuid}/", expect=(200,))
 
+    def list_messages(self, *, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+        """One page of the account's messages, newest first (Plivo pages by 20 at most)."""
+        data = self._request(
+            "GET",
+            f"/Message/?limit={limit}&offset={offset}&message_direction=outbound",
+            expect=(200,),
+        )
+        return list(data.get("objects") or [])
+
     # -- calls --------------------------------------------------------------
 
     def place_call(
@@ -167,6 +176,11 @@ class PlivoClient:
 
     def get_call(self, call_uuid: str) -> dict[str, Any]:
         return self._request("GET", f"/Call/{call_uuid}/", expect=(200,))
+
+    def list_calls(self, *, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+        """One page of the account's calls, newest first."""
+        data = self._request("GET", f"/Call/?limit={limit}&offset={offset}", expect=(200,))
+        return list(data.get("objects") or [])
 
     # -- transport ----------------------------------------------------------
 

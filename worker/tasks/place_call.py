@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from shared.metrics import CALLS_PLACED
 from shared.models import Notification
+from shared.plivo.client import PlivoClient
 from shared.send_limits import Checks, sender_for
 from worker import context, enqueue
 from worker.celery_app import app
@@ -23,7 +24,7 @@ def _spacing(notification: Notification) -> Checks:
     return context.send_limits().call_spacing_checks(context.settings().plivo_auth_id)
 
 
-def _prepare(session: Session, bundle: Sequence[Notification]) -> Callable[[], Delivery]:
+def _prepare(session: Session, bundle: Sequence[Notification]) -> Callable[[PlivoClient], Delivery]:
     """What is said on the call is decided when it is answered (answer URL)."""
     settings = context.settings()
     lead = bundle[0]
@@ -32,8 +33,8 @@ def _prepare(session: Session, bundle: Sequence[Notification]) -> Callable[[], D
     source = sender_for(lead.destination, settings.sender_numbers)
     destination = lead.destination
 
-    def perform() -> Delivery:
-        result = context.plivo_client().place_call(
+    def perform(client: PlivoClient) -> Delivery:
+        result = client.place_call(
             src=source,
             dst=destination,
             answer_url=f"{base}/answer{query}",

@@ -11,6 +11,7 @@ from shared.ack_codes import code_for
 from shared.bundling import bundle_sms_text
 from shared.metrics import SMS_SENT
 from shared.models import Notification
+from shared.plivo.client import PlivoClient
 from shared.send_limits import Checks, sender_for
 from shared.sms_text import alert_sms_text
 from worker import context, enqueue
@@ -36,7 +37,7 @@ def _spacing(notification: Notification) -> Checks:
     return context.send_limits().sms_spacing_checks(settings.plivo_auth_id, sender)
 
 
-def _prepare(session: Session, bundle: Sequence[Notification]) -> Callable[[], Delivery]:
+def _prepare(session: Session, bundle: Sequence[Notification]) -> Callable[[PlivoClient], Delivery]:
     """The words, composed at send time: one alert with its reply code, or a bundle."""
     lead = bundle[0]
     alerts = alerts_of(session, bundle)
@@ -53,8 +54,8 @@ def _prepare(session: Session, bundle: Sequence[Notification]) -> Callable[[], D
     )
     destination, lead_id = lead.destination, lead.id
 
-    def perform() -> Delivery:
-        result = context.plivo_client().send_sms(
+    def perform(client: PlivoClient) -> Delivery:
+        result = client.send_sms(
             src=sender,
             powerpack_uuid=settings.plivo_powerpack_uuid,
             dst=destination,
