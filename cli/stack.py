@@ -24,6 +24,8 @@ from shared.embedded_redis import EmbeddedRedis, ensure_embedded_redis
 
 SIMULATOR_AUTH_ID = "MASIMULATOR000000000"
 SIMULATOR_AUTH_TOKEN = "simulator-auth-token"
+BACKUP_AUTH_ID = "MABACKUPSIMULATOR000"
+BACKUP_AUTH_TOKEN = "backup-simulator-token"
 
 
 def free_port() -> int:
@@ -41,6 +43,8 @@ class StackConfig:
     worker_concurrency: int = 2
     workers: int = 1
     with_beat: bool = False
+    # A second simulated Plivo account, configured as the backup provider.
+    backup_simulator: bool = False
     log_level: str = "INFO"
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -54,6 +58,7 @@ class Stack:
         self.logs_dir = self.data_dir / "logs"
         self.web_port = free_port()
         self.simulator_port = free_port()
+        self.backup_port = free_port()
         self.processes: dict[str, subprocess.Popen] = {}
         self._log_files: list[object] = []
         self._redis: EmbeddedRedis | None = None
@@ -68,6 +73,10 @@ class Stack:
     @property
     def simulator_url(self) -> str:
         return f"http://127.0.0.1:{self.simulator_port}"
+
+    @property
+    def backup_simulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.backup_port}"
 
     @property
     def database_url(self) -> str:
@@ -95,6 +104,14 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.config.backup_simulator:
+            env.update(
+                {
+                    "PLIVO_BACKUP_AUTH_ID": BACKUP_AUTH_ID,
+                    "PLIVO_BACKUP_AUTH_TOKEN": BACKUP_AUTH_TOKEN,
+                    "PLIVO_BACKUP_BASE_URL": self.backup_simulator_url,
+                }
+            )
         env.update(self.config.extra_env)
         return env
 
@@ -112,12 +129,27 @@ class Stack:
 
             upgrade(self.database_url)
             self._spawn("simulator", ["simulator", "--port", str(self.simulator_port)])
+            if self.config.backup_simulator:
+                self._spawn(
+                    "simulator-backup",
+                    [
+                        "simulator",
+                        "--port",
+                        str(self.backup_port),
+                        "--auth-id",
+                        BACKUP_AUTH_ID,
+                        "--auth-token",
+                        BACKUP_AUTH_TOKEN,
+                    ],
+                )
             self._spawn("web", ["web", "--port", str(self.web_port)])
             for index in range(self.config.workers):
                 self.start_worker(f"worker{index + 1}")
             if self.config.with_beat:
                 self.start_beat()
             self._wait_http(f"{self.simulator_url}/_sim/requests", "simulator")
+            if self.config.backup_simulator:
+                self._wait_http(f"{self.backup_simulator_url}/_sim/requests", "simulator-backup")
             self._wait_http(f"{self.web_url}/healthz", "web")
         except BaseException:
             self.stop()

@@ -133,3 +133,8 @@ BREAKER_TRANSITIONS = Counter(
     "Circuit breaker of the primary Plivo account opening and closing.",
     ["provider", "state"],
 )
+RECONCILED = Counter(
+    "alert_dispatch_reconciled",
+    "Sends of unknown outcome looked up at Plivo: found there, or resent.",
+    ["result"],
+)

@@ -8,6 +8,7 @@ began means it got through.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,11 +19,12 @@ from shared.phone import plivo_format
 
 
 def parse_plivo_time(value: str | None) -> datetime | None:
-    """'2017-05-22 21:36:14+05:30' (or with fractions of a second) as aware UTC."""
+    """'2017-05-22 21:36:14+05:30' (or with fractions of a second, or ' +0000') as aware UTC."""
     if not value:
         return None
+    text = re.sub(r"\s+([+-]\d)", r"\1", value.strip())  # callbacks write " +0000"
     try:
-        parsed = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
+        parsed = datetime.fromisoformat(text.replace(" ", "T", 1))
     except ValueError:
         return None
     if parsed.tzinfo is None:

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     plivo_backup_auth_id: str | None = Field(default=None, alias="PLIVO_BACKUP_AUTH_ID")
     plivo_backup_auth_token: str | None = Field(default=None, alias="PLIVO_BACKUP_AUTH_TOKEN")
     plivo_backup_base_url: str | None = Field(default=None, alias="PLIVO_BACKUP_BASE_URL")
+    # How long an unknown send waits for its own status callback before Plivo is asked.
+    reconcile_grace_s: float = Field(default=20.0, ge=0, alias="RECONCILE_GRACE_S")
     breaker_failures: int = Field(default=5, ge=1, alias="BREAKER_FAILURES")
     breaker_open_s: float = Field(default=30.0, gt=0, alias="BREAKER_OPEN_S")
     # Send SMS through a Plivo Powerpack (its number pool) instead of PLIVO_FROM.

@@ -80,3 +80,8 @@ def send_reply(
     destination: str, text: str, countdown: float | None = None, *, slot_booked: bool = False
 ) -> bool:
     return _send("notify.send_reply", [destination, text], countdown, {"slot_booked": slot_booked})
+
+
+def reconcile(notification_id: int, countdown: float | None = None) -> bool:
+    """Look an unknown send up at Plivo (after a grace period for its callback)."""
+    return _send("notify.reconcile", [notification_id], countdown)

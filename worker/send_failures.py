@@ -12,16 +12,18 @@ from collections.abc import Callable
 from prometheus_client import Counter
 
 from shared.db import session_scope
+from shared.models import utcnow
 from shared.notification_state import NotificationState as S
-from shared.notification_store import move
+from shared.notification_store import move, move_members, release_members
 from shared.phone import mask
 from shared.plivo.errors import PlivoError, PlivoRateLimited
 from shared.ratelimit import Limit
 from shared.retry_policy import may_retry, retry_delay
-from worker import enqueue
+from worker import context, enqueue
 from worker.send_gate import slow_down_account
 
 log = logging.getLogger(__name__)
+
 
 
 def record_send_failure(
@@ -51,6 +53,7 @@ def record_send_failure(
         target, result = S.PENDING, "retry"
     else:
         target, result = S.FAILED, "failed"
+    ended = [notification_id]
     with session_scope(database_url) as session:
         move(
             session,
@@ -59,11 +62,22 @@ def record_send_failure(
             reason=f"{result} error",
             detail=error,
             error_message=str(exc)[:500],
+            **({"enqueued_at": utcnow()} if result == "retry" else {}),
         )
+        # A bundle's members share the lead's fate: with it while the outcome is
+        # unknown, failed with it, or free to go again on their own on a retry.
+        if result == "retry":
+            release_members(session, notification_id)
+        elif result == "failed":
+            ended += move_members(session, notification_id, S.FAILED, reason="bundle failed")
     counter.labels(result=result).inc()
     log.warning("notification %s to %s: %s (%s)", notification_id, mask(destination), result, exc)
     if result == "retry":
         requeue(notification_id, retry_delay(attempts))
+    elif result == "ambiguous":
+        # Time for the message's own status callback (it carries our id) first.
+        enqueue.reconcile(notification_id, countdown=context.settings().reconcile_grace_s)
     elif result == "failed":
-        enqueue.notification_ended(notification_id)
+        for nid in ended:
+            enqueue.notification_ended(nid)
     return result

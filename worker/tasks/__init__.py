@@ -6,6 +6,7 @@ from worker.tasks import (  # noqa: F401
     fire_step,
     notification_ended,
     place_call,
+    reconcile,
     send_reply,
     send_sms,
     tick,

@@ -9,13 +9,16 @@ Every task it feeds is idempotent, so enqueueing twice is harmless.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from shared.db import session_scope
 from shared.escalation import due_alerts
 from shared.models import Alert, Notification, utcnow
+from shared.notification_state import NotificationState
+from shared.notification_store import move
 from worker import context, enqueue
 from worker.celery_app import app
 
@@ -58,12 +61,60 @@ def tick() -> dict[str, int]:
                 .where(Notification.id.in_([row[0] for row in due]))
                 .values(enqueued_at=now)
             )
+        unsettled = settle_stuck_sends(session, now)
     for alert_id, step, round in steps:
         enqueue.fire_step(alert_id, step, round)
     for alert_id in undispatched:
         enqueue.dispatch_alert(alert_id)
     for notification_id, channel in due:
         enqueue.send_notification(notification_id, channel)
+    for notification_id in unsettled:
+        enqueue.reconcile(notification_id)
     if undispatched:
         log.warning("tick re-enqueued %d alerts never routed", len(undispatched))
-    return {"steps": len(steps), "alerts": len(undispatched), "notifications": len(due)}
+    return {
+        "steps": len(steps),
+        "alerts": len(undispatched),
+        "notifications": len(due),
+        "reconcile": len(unsettled),
+    }
+
+
+# A send holds "sending" for one request (bounded by the client's timeouts) and
+# at most a second of spacing; far longer means the worker died mid-request.
+STUCK_SENDING_AFTER = timedelta(seconds=60)
+RECONCILE_AGAIN_AFTER = timedelta(seconds=60)
+
+
+def settle_stuck_sends(session: Session, now: datetime) -> list[int]:
+    """Sends whose worker died mid-request become unknown; unknown ones get a
+    reconcile at most once a minute until settled. The ids to reconcile."""
+    stuck = session.scalars(
+        select(Notification.id).where(
+            Notification.state == "sending",
+            Notification.state_changed_at < now - STUCK_SENDING_AFTER,
+        )
+    ).all()
+    for notification_id in stuck:
+        move(
+            session,
+            notification_id,
+            NotificationState.UNKNOWN,
+            reason="worker lost during the request",
+            enqueued_at=now,
+        )
+    unknown = session.scalars(
+        select(Notification.id).where(
+            Notification.state == "unknown",
+            Notification.state_changed_at < now - RECONCILE_AGAIN_AFTER,
+            or_(
+                Notification.enqueued_at.is_(None),
+                Notification.enqueued_at < now - RECONCILE_AGAIN_AFTER,
+            ),
+        )
+    ).all()
+    if unknown:
+        session.execute(
+            update(Notification).where(Notification.id.in_(unknown)).values(enqueued_at=now)
+        )
+    return [*stuck, *unknown]
