@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,12 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
         messages = {413: "request body too large", 405: "method not allowed", 404: "not found"}
         return error_body(exc.code or 500, messages.get(exc.code or 0, exc.name.lower()))
+
+    @app.errorhandler(SQLAlchemyError)
+    def _database_down(exc: SQLAlchemyError):  # type: ignore[no-untyped-def]
+        # Never a 2xx for something not stored: the producer must retry.
+        log.error("database unavailable: %s", type(exc).__name__)
+        return error_body(503, "storage unavailable, retry later")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]

@@ -35,7 +35,10 @@ def _send(
             retry_policy=_PUBLISH_RETRY,
         )
     except (OperationalError, OSError) as exc:
-        log.warning("broker unavailable, %s(%s) left for the sweeper: %s", name, args, exc)
+        log.warning("broker unavailable, %s(%s) left for the tick: %s", name, args, exc)
+        return False
+    except Exception:  # whatever the transport raised: the work is in the database already
+        log.exception("could not enqueue %s(%s); left for the tick", name, args)
         return False
     return True
 
