@@ -26,7 +26,8 @@ def auth(stack):
 
 
 def post_alert(stack, number, **extra):
-    body = {"summary": "disk full on db1", "severity": "critical", "recipients": [number], **extra}
+    body = {"summary": "disk full on db1", "severity": "critical", "recipients": [number]}
+    body.update(extra)
     response = requests.post(f"{stack.web_url}/api/v1/alerts", json=body, headers=auth(stack),
                              timeout=10)
     assert response.status_code == 202, response.text
@@ -171,3 +172,30 @@ def test_undelivered_report_is_recorded_with_its_error(stack):
     alert_id = post_alert(stack, number)
     notification = final_notification(stack, alert_id)
     assert (notification["state"], notification["error_code"]) == ("undelivered", "70")
+
+
+def test_critical_first_page_overtakes_a_queue_of_warnings(tmp_path):
+    """With the only worker down, 12 warnings then 1 critical pile up; once a worker
+    starts, the critical page leaves among the first, not last. (Its own Redis:
+    no other test's worker may take these tasks.)"""
+    with Stack(StackConfig(data_dir=tmp_path, workers=0, worker_concurrency=1,
+                           extra_env={"SMS_PER_SECOND": "50", "SENDER_SMS_PER_SECOND": "50"})) as s:
+        numbers = [f"+1415555{n:04d}" for n in range(400, 413)]
+        for number in numbers[:-1]:
+            post_alert(s, number, severity="warning")
+        post_alert(s, numbers[-1], severity="critical")
+        # Routing runs first (ingest queue); the sends queue up by priority behind it.
+        s.start_worker("worker1")
+        wait_for(lambda: len(sent_messages_to_any(s, numbers)) == len(numbers), timeout=60)
+        order = sent_messages_to_any(s, numbers)
+        assert order.index(numbers[-1].lstrip("+")) < 4, order
+
+
+def sent_messages_to_any(stack, numbers):
+    wanted = {n.lstrip("+") for n in numbers}
+    seen = requests.get(f"{stack.simulator_url}/_sim/requests", timeout=5).json()
+    return [
+        str(r["body"]["dst"]) for r in seen
+        if r["method"] == "POST" and r["path"].endswith("/Message/")
+        and str((r.get("body") or {}).get("dst")) in wanted
+    ]

@@ -14,6 +14,7 @@ from shared.alert_view import alert_view
 from shared.db import session_scope
 from shared.ingest import IngestResult, ingest
 from shared.metrics import ALERTS_ACCEPTED
+from shared.priority import page_priority
 from shared.schemas import AlertAction, AlertIn
 from webhooks.auth import require_bearer_token
 from webhooks.errors import ApiError
@@ -63,7 +64,9 @@ def accept_event(alert_in: AlertIn, *, via: str) -> Accepted:
     ALERTS_ACCEPTED.labels(source=alert_in.source, outcome=result.outcome).inc()
     queued = False
     if result.needs_dispatch and result.alert_id is not None:
-        queued = current_app.config["ENQUEUE"].dispatch_alert(result.alert_id)
+        queued = current_app.config["ENQUEUE"].dispatch_alert(
+            result.alert_id, priority=page_priority(alert_in.severity)
+        )
     log.info("alert event from %s: %s (alert %s)", alert_in.source, result.outcome, result.alert_id)
     return Accepted(result, queued)
 

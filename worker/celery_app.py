@@ -25,7 +25,14 @@ def create_celery_app() -> Celery:
     app.conf.update(
         broker_url=broker_url_for(redis_url),
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 600},
+        # Priorities 0 (first) to 9, in sub-queues per step: see shared.priority.
+        # A worker reads every queue's priority-0 messages before any priority-3
+        # one, so a critical first page overtakes a backlog of anything else.
+        broker_transport_options={
+            "visibility_timeout": 600,
+            "priority_steps": [0, 3, 6, 9],
+        },
+        task_default_priority=6,
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",

@@ -22,6 +22,7 @@ def _send(
     args: list[object],
     countdown: float | None = None,
     kwargs: dict[str, object] | None = None,
+    priority: int | None = None,
 ) -> bool:
     from worker.celery_app import app
 
@@ -31,6 +32,7 @@ def _send(
             args=args,
             kwargs=kwargs,
             countdown=countdown,
+            priority=priority,
             retry=True,
             retry_policy=_PUBLISH_RETRY,
         )
@@ -43,14 +45,21 @@ def _send(
     return True
 
 
-def dispatch_alert(alert_id: int) -> bool:
-    return _send("ingest.dispatch_alert", [alert_id])
+def dispatch_alert(alert_id: int, priority: int | None = None) -> bool:
+    """Routing comes before paging: a new critical alert is routed ahead of a backlog."""
+    return _send("ingest.dispatch_alert", [alert_id], priority=priority)
 
 
 def send_sms(
-    notification_id: int, countdown: float | None = None, *, slot_booked: bool = False
+    notification_id: int,
+    countdown: float | None = None,
+    *,
+    slot_booked: bool = False,
+    priority: int | None = None,
 ) -> bool:
-    return _send("notify.send_sms", [notification_id], countdown, {"slot_booked": slot_booked})
+    return _send(
+        "notify.send_sms", [notification_id], countdown, {"slot_booked": slot_booked}, priority
+    )
 
 
 def apply_delivery_report(event_id: int) -> bool:
@@ -58,16 +67,22 @@ def apply_delivery_report(event_id: int) -> bool:
 
 
 def place_call(
-    notification_id: int, countdown: float | None = None, *, slot_booked: bool = False
+    notification_id: int,
+    countdown: float | None = None,
+    *,
+    slot_booked: bool = False,
+    priority: int | None = None,
 ) -> bool:
-    return _send("notify.place_call", [notification_id], countdown, {"slot_booked": slot_booked})
+    return _send(
+        "notify.place_call", [notification_id], countdown, {"slot_booked": slot_booked}, priority
+    )
 
 
-def send_notification(notification_id: int, channel: str) -> bool:
-    """Hand a planned notification to the task for its channel."""
+def send_notification(notification_id: int, channel: str, priority: int | None = None) -> bool:
+    """Hand a planned notification to the task for its channel (see shared.priority)."""
     if channel == "voice":
-        return place_call(notification_id)
-    return send_sms(notification_id)
+        return place_call(notification_id, priority=priority)
+    return send_sms(notification_id, priority=priority)
 
 
 def fire_step(alert_id: int, step: int, round: int) -> bool:

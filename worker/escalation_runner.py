@@ -11,6 +11,7 @@ from shared.metrics import ESCALATION_STEPS, ESCALATIONS_EXHAUSTED
 from shared.models import Alert, utcnow
 from shared.oncall_config import Contact
 from shared.oncall_routing import DIRECT_POLICY, config_and_policy
+from shared.priority import page_priority
 from shared.sms_text import alert_sms_text
 from worker import context, enqueue
 
@@ -28,6 +29,7 @@ def fire_and_hand_over(alert_id: int, position: Position) -> FireResult:
             log.error("alert %s: policy %r is not in the configuration", alert_id, alert.policy)
             return FireResult(fired=False)
         config, policy = found
+        severity = alert.severity
 
         def text_for(contact: Contact, channel: str) -> str:
             # The final words (with the reply code, or as part of a bundle) are
@@ -56,6 +58,7 @@ def fire_and_hand_over(alert_id: int, position: Position) -> FireResult:
             policy.name,
             len(result.planned),
         )
+    priority = page_priority(severity, round=result.round or 0)
     for planned in result.planned:
-        enqueue.send_notification(planned.notification_id, planned.channel)
+        enqueue.send_notification(planned.notification_id, planned.channel, priority)
     return result

@@ -25,7 +25,6 @@ from worker.send_gate import slow_down_account
 log = logging.getLogger(__name__)
 
 
-
 def record_send_failure(
     *,
     database_url: str,

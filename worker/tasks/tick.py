@@ -19,6 +19,7 @@ from shared.escalation import due_alerts
 from shared.models import Alert, Notification, utcnow
 from shared.notification_state import NotificationState
 from shared.notification_store import move
+from shared.priority import page_priority
 from worker import context, enqueue
 from worker.celery_app import app
 
@@ -46,7 +47,15 @@ def tick() -> dict[str, int]:
             )
         )
         due = session.execute(
-            select(Notification.id, Notification.channel).where(
+            select(
+                Notification.id,
+                Notification.channel,
+                Alert.severity,
+                Notification.round,
+                Notification.attempt,
+            )
+            .join(Alert, Alert.id == Notification.alert_id)
+            .where(
                 Notification.state == "pending",
                 Notification.due_at <= now,
                 or_(
@@ -66,8 +75,9 @@ def tick() -> dict[str, int]:
         enqueue.fire_step(alert_id, step, round)
     for alert_id in undispatched:
         enqueue.dispatch_alert(alert_id)
-    for notification_id, channel in due:
-        enqueue.send_notification(notification_id, channel)
+    for notification_id, channel, severity, round, attempt in due:
+        priority = page_priority(severity, round=round, attempt=attempt)
+        enqueue.send_notification(notification_id, channel, priority)
     for notification_id in unsettled:
         enqueue.reconcile(notification_id)
     if undispatched:
