@@ -193,11 +193,16 @@ def test_killed_mid_stream_and_restarted_loses_and_duplicates_nothing(
 
 
 def test_entries_of_a_dead_consumer_are_claimed_and_a_stored_one_is_not_stored_twice(
-    start_bridge, redis_client, database_url, names
+    start_bridge, redis_client, database_url, names, monkeypatch
 ):
     from shared.formats import bounded_key, bus
     from shared.settings import load_settings
+    from worker import enqueue
     from worker.producer import store_event
+
+    # The ghost stores without routing: this process publishes nothing to the
+    # broker that other tests' workers share.
+    monkeypatch.setattr(enqueue, "dispatch_alert", lambda alert_id: False)
 
     stream, group = names["stream"], names["group"]
     redis_client.xgroup_create(stream, group, id="0", mkstream=True)
