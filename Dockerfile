@@ -6,6 +6,7 @@ COPY worker ./worker
 COPY webhooks ./webhooks
 COPY simulator ./simulator
 COPY cli ./cli
+COPY config ./config
 RUN pip install --no-cache-dir . && useradd --create-home dispatch
 USER dispatch
 ENV PROMETHEUS_MULTIPROC_DIR=/tmp/metrics DATA_DIR=/tmp/data
