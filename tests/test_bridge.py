@@ -7,9 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -18,18 +18,12 @@ from sqlalchemy import func, select
 
 from shared.db import session_scope
 from shared.models import Alert
+from tests.polling import wait_for as poll
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
+wait_for = partial(poll, timeout=20.0, interval=0.05)
 
 
 class BridgeProcess:
@@ -86,17 +80,28 @@ def start_bridge(
     }
     started: list[BridgeProcess] = []
 
-    def start(consumer: str = "bridge-a", claim_idle_ms: int = 60_000, batch: int = 10,
-              channels: str = "if.bus:*") -> BridgeProcess:
+    def start(
+        consumer: str = "bridge-a",
+        claim_idle_ms: int = 60_000,
+        batch: int = 10,
+        channels: str = "if.bus:*",
+    ) -> BridgeProcess:
         process = BridgeProcess(
             [
-                "--streams", names["stream"],
-                "--group", names["group"],
-                "--consumer", consumer,
-                "--channels", channels,
-                "--channel-dead-letter", names["dead_channel"],
-                "--claim-idle-ms", str(claim_idle_ms),
-                "--batch", str(batch),
+                "--streams",
+                names["stream"],
+                "--group",
+                names["group"],
+                "--consumer",
+                consumer,
+                "--channels",
+                channels,
+                "--channel-dead-letter",
+                names["dead_channel"],
+                "--claim-idle-ms",
+                str(claim_idle_ms),
+                "--batch",
+                str(batch),
             ],
             env,
             tmp_path / f"bridge-{len(started)}.log",
@@ -145,8 +150,15 @@ def test_stream_entries_become_alerts_in_every_accepted_shape(
 ):
     stream = names["stream"]
     redis_client.xadd(stream, {"event": envelope("db1")})
-    redis_client.xadd(stream, {"summary": "queue stuck", "severity": "warning",
-                               "dedup_key": "queue", "labels": '{"team": "payments"}'})
+    redis_client.xadd(
+        stream,
+        {
+            "summary": "queue stuck",
+            "severity": "warning",
+            "dedup_key": "queue",
+            "labels": '{"team": "payments"}',
+        },
+    )
     redis_client.xadd(stream, {"event": json.dumps({"summary": "native", "dedup_key": "n1"})})
     bridge = start_bridge()
     wait_for(lambda: count_alerts(database_url) == 3)
@@ -158,8 +170,9 @@ def test_stream_entries_become_alerts_in_every_accepted_shape(
 
     # A resolve on the bus closes the alert its trigger opened.
     redis_client.xadd(stream, {"event": envelope("db1", status="resolved")})
-    wait_for(lambda: alerts_by_key(database_url)["if.bus:database:db1:db.health"].status
-             == "resolved")
+    wait_for(
+        lambda: alerts_by_key(database_url)["if.bus:database:db1:db.health"].status == "resolved"
+    )
     assert bridge.terminate() == 0, bridge.log()
 
 
@@ -210,8 +223,12 @@ def test_entries_of_a_dead_consumer_are_claimed_and_a_stored_one_is_not_stored_t
     # A consumer reads all three and dies; it had stored the first before dying.
     redis_client.xreadgroup(group, "ghost", {stream: ">"})
     [first] = bus.to_alerts(json.loads(envelope("ghost0")))
-    store_event(first, settings=load_settings(DATABASE_URL=database_url), via="bus",
-                marker=bounded_key("bus", stream, ids[0]))
+    store_event(
+        first,
+        settings=load_settings(DATABASE_URL=database_url),
+        via="bus",
+        marker=bounded_key("bus", stream, ids[0]),
+    )
     assert pending(redis_client, names) == 3
 
     bridge = start_bridge(consumer="bridge-b", claim_idle_ms=200)
@@ -237,8 +254,9 @@ def test_channel_message_on_the_infrafabric_bus_becomes_an_alert(
     # A channel outside the pattern is not ours.
     redis_client.publish("other:infra:db2", envelope("db2"))
     redis_client.publish("if.bus:infra:db1", envelope("db1", status="ok"))
-    wait_for(lambda: alerts_by_key(database_url)["if.bus:database:db1:db.health"].status
-             == "resolved")
+    wait_for(
+        lambda: alerts_by_key(database_url)["if.bus:database:db1:db.health"].status == "resolved"
+    )
     assert count_alerts(database_url) == 1
     assert bridge.terminate() == 0
 
@@ -249,7 +267,8 @@ def test_unusable_messages_go_to_dead_letter_with_the_reason_and_the_bridge_goes
     stream = names["stream"]
     bad_json = redis_client.xadd(stream, {"event": "{not json"})
     incomplete = redis_client.xadd(
-        stream, {"event": json.dumps({"event_type": "db.health", "status": "down"})})
+        stream, {"event": json.dumps({"event_type": "db.health", "status": "down"})}
+    )
     raw_client = redis.Redis.from_url(redis_url)
     not_utf8 = raw_client.xadd(stream, {b"event": b"\xff\xfe{}"}).decode()
     raw_client.close()
@@ -264,7 +283,8 @@ def test_unusable_messages_go_to_dead_letter_with_the_reason_and_the_bridge_goes
     assert dead[bad_json]["reason"].startswith("field event is not valid JSON")
     assert json.loads(dead[bad_json]["payload"]) == {"event": "{not json"}
     assert dead[incomplete]["reason"] == (
-        "invalid bus envelope: entity_type: Field required; entity_id: Field required")
+        "invalid bus envelope: entity_type: Field required; entity_id: Field required"
+    )
     assert dead[incomplete]["stream"] == stream and dead[incomplete]["group"] == names["group"]
     assert good not in dead
 

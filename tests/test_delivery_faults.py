@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from functools import partial
 
 import pytest
 import redis
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from cli.stack import Stack, StackConfig
 from shared.db import session_scope
 from shared.models import Notification
+from tests.polling import wait_for as poll
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +65,9 @@ def post_alert(stack, number, summary="fault test"):
 
 def received(url):
     """Destinations of every message a simulator accepted (with the + restored)."""
-    return ["+" + m["dst"].lstrip("+") for m in requests.get(f"{url}/_sim/messages",
-                                                               timeout=10).json()]
+    return [
+        "+" + m["dst"].lstrip("+") for m in requests.get(f"{url}/_sim/messages", timeout=10).json()
+    ]
 
 
 def all_received(stack):
@@ -81,35 +84,40 @@ def states(stack, alert_ids):
         }
 
 
-def wait_for(predicate, timeout=60.0, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
+wait_for = partial(poll, timeout=60.0, interval=0.2)
 
 
 def test_thirty_percent_server_errors_all_delivered_none_twice(stack):
     fault(stack.simulator_url, status=500, rate=0.3, duration_s=30, paths="Message")
     numbers = [f"+1415555{n:04d}" for n in range(300, 320)]
     alert_ids = [post_alert(stack, number) for number in numbers]
-    wait_for(lambda: all(n.state == "delivered" for n in states(stack, alert_ids).values())
-             and len(states(stack, alert_ids)) == len(numbers))
+    wait_for(
+        lambda: (
+            all(n.state == "delivered" for n in states(stack, alert_ids).values())
+            and len(states(stack, alert_ids)) == len(numbers)
+        )
+    )
     counts = Counter(r for r in all_received(stack) if r in numbers)
     assert counts == Counter({number: 1 for number in numbers})
 
 
 def test_timeout_after_plivo_received_is_reconciled_never_resent(stack):
     number = "+14155550330"
-    requests.post(f"{stack.simulator_url}/_sim/scenarios",
-                  json={"number": number, "sms": "no-callback"}, timeout=5).raise_for_status()
-    fault(stack.simulator_url, timeout_after_receive=True, rate=1.0, duration_s=2,
-          paths="Message")
+    requests.post(
+        f"{stack.simulator_url}/_sim/scenarios",
+        json={"number": number, "sms": "no-callback"},
+        timeout=5,
+    ).raise_for_status()
+    fault(stack.simulator_url, timeout_after_receive=True, rate=1.0, duration_s=2, paths="Message")
     alert_id = post_alert(stack, number)
     wait_for(lambda: (n := states(stack, [alert_id]).get(alert_id)) and n.state == "unknown")
-    settled = wait_for(lambda: (n := states(stack, [alert_id]).get(alert_id))
-                       and n.state not in ("pending", "sending", "unknown") and n)
+    settled = wait_for(
+        lambda: (
+            (n := states(stack, [alert_id]).get(alert_id))
+            and n.state not in ("pending", "sending", "unknown")
+            and n
+        )
+    )
     assert settled.provider_uuid  # adopted from Plivo's own record
     time.sleep(3)
     assert all_received(stack).count(number) == 1

@@ -12,6 +12,7 @@ from cli.stack import SIMULATOR_AUTH_TOKEN, Stack, StackConfig
 from shared.db import session_scope
 from shared.models import Event, Notification
 from shared.plivo.signature import sign_request_headers
+from tests.polling import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +33,6 @@ def post_alert(stack, number, **extra):
                              timeout=10)
     assert response.status_code == 202, response.text
     return response.json()["id"]
-
-
-def wait_for(predicate, timeout=30.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def view(stack, alert_id):

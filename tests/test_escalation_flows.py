@@ -18,6 +18,7 @@ from sqlalchemy import select
 from cli.stack import Stack, StackConfig
 from shared.db import session_scope
 from shared.models import Alert, Notification
+from tests.polling import wait_for
 
 CONFIG = """
 contacts:
@@ -90,16 +91,6 @@ def post_alert(stack, flow, **extra):
                              timeout=10)
     assert response.status_code == 202, response.text
     return response.json()["id"]
-
-
-def wait_for(predicate, timeout=30.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def alert_row(stack, alert_id):

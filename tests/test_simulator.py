@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from werkzeug.serving import make_server
 from shared.plivo.signature import verify_v2, verify_v3
 from simulator.config import SimulatorConfig
 from simulator.server import RunningSimulator, start_in_thread
+from tests.polling import wait_for as poll
 
 FIXTURES = Path(__file__).parent / "fixtures" / "plivo"
 AUTH_ID = "MASIMULATOR000000000"
@@ -35,14 +37,7 @@ def reference(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not met within {timeout}s")
+wait_for = partial(poll, timeout=10.0, interval=0.02)
 
 
 # -- the application side ------------------------------------------------------
