@@ -56,6 +56,7 @@ UNAUTHORIZED = _json(ERROR, "Missing or wrong bearer token.")
 TOO_LARGE = _json(ERROR, "The body is larger than MAX_BODY_BYTES.")
 INVALID = _json(ERROR, "The body is not an object, or fields are missing or wrong: each is named.")
 NOT_FOUND = _json(ERROR, "No alert with that id.")
+UNAVAILABLE = _json(ERROR, "The database is unreachable: nothing was stored; retry later.")
 EVENT_STATUS = {
     "type": "string",
     "enum": ["created", "deduplicated", "acknowledged", "resolved", "ignored"],
@@ -368,6 +369,7 @@ def _webhook_operation(summary: str, schema: str, extra_parameters: list[Any]) -
             "401": _json(ERROR, "Missing or wrong bearer token, or (Grafana) signature."),
             "413": TOO_LARGE,
             "422": INVALID,
+            "503": UNAVAILABLE,
         },
     }
 
@@ -402,6 +404,7 @@ PATHS: dict[str, Any] = {
                 "401": UNAUTHORIZED,
                 "413": TOO_LARGE,
                 "422": INVALID,
+                "503": UNAVAILABLE,
             },
         }
     },
@@ -414,6 +417,7 @@ PATHS: dict[str, Any] = {
                 "200": _json(_ref("AlertView"), "The alert."),
                 "401": UNAUTHORIZED,
                 "404": NOT_FOUND,
+                "503": UNAVAILABLE,
             },
         }
     },
@@ -437,6 +441,7 @@ PATHS: dict[str, Any] = {
                 "202": _json(_ref("PagerDutyAccepted"), "Event processed."),
                 "400": _json(_ref("PagerDutyInvalid"), "Malformed, incomplete or unauthorized."),
                 "413": TOO_LARGE,
+                "503": UNAVAILABLE,
             },
         }
     },
@@ -486,6 +491,7 @@ for _action, _word in (("ack", "Acknowledge"), ("resolve", "Resolve")):
                 "404": NOT_FOUND,
                 "413": TOO_LARGE,
                 "422": INVALID,
+                "503": UNAVAILABLE,
             },
         }
     }
