@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from shared.phone import InvalidPhoneNumber, normalize_e164
 
@@ -42,6 +42,16 @@ def _e164(value: str) -> str:
 PhoneNumber = Annotated[str, AfterValidator(_e164)]
 
 
+def _replace_nul(value: object) -> object:
+    """NUL cannot be stored in PostgreSQL text: it becomes U+FFFD (the replacement
+    character) at the door, so such an alert is stored, visibly marked, instead of
+    failing at storage and being retried by its producer for ever."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
+Text = Annotated[str, BeforeValidator(_replace_nul)]
+
+
 class AlertIn(BaseModel):
     """An alert as accepted from any producer.
 
@@ -51,11 +61,11 @@ class AlertIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    summary: str = Field(min_length=1, max_length=1024)
+    summary: Text = Field(min_length=1, max_length=1024)
     severity: Severity = Severity.ERROR
-    source: str = Field(default="api", min_length=1, max_length=200)
-    dedup_key: str | None = Field(default=None, min_length=1, max_length=255)
+    source: Text = Field(default="api", min_length=1, max_length=200)
+    dedup_key: Text | None = Field(default=None, min_length=1, max_length=255)
     details: dict[str, Any] = Field(default_factory=dict)
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[Text, Text] = Field(default_factory=dict)
     action: AlertAction = AlertAction.TRIGGER
     recipients: list[PhoneNumber] = Field(default_factory=list, max_length=100)

@@ -119,3 +119,24 @@ def test_healthz_checks_database_and_redis(receiver):
     response = requests.get(f"{receiver.url}/healthz", timeout=5)
     assert response.status_code == 200
     assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_nan_is_not_json(receiver):
+    response = post(receiver, data=b'{"summary": "x", "details": {"load": NaN}}')
+    assert response.status_code == 400
+
+
+def test_nul_in_text_is_stored_visibly_replaced(receiver):
+    response = post(receiver, {**GOOD, "summary": "disk\x00full", "labels": {"a\x00": "b\x00"}})
+    assert response.status_code == 202
+    with session_scope(receiver.settings.effective_database_url) as session:
+        alert = session.get(Alert, response.json()["id"])
+        assert alert.summary == "disk\ufffdfull" and alert.labels == {"a\ufffd": "b\ufffd"}
+
+
+def test_alert_id_beyond_the_database_range_is_404(receiver):
+    huge = 2**40
+    assert requests.get(f"{receiver.url}/api/v1/alerts/{huge}", headers=AUTH,
+                        timeout=5).status_code == 404
+    assert requests.post(f"{receiver.url}/api/v1/alerts/{huge}/ack", headers=AUTH,
+                         timeout=5).status_code == 404

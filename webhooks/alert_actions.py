@@ -11,6 +11,7 @@ from shared.db import session_scope
 from shared.metrics import ALERT_ACTIONS
 from webhooks.auth import require_bearer_token
 from webhooks.errors import ApiError
+from webhooks.ingest import ALERT_ID
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def _answer(alert_id: int, action: str, result: LifecycleResult):  # type: ignor
     )
 
 
-@bp.post("/api/v1/alerts/<int:alert_id>/ack")
+@bp.post(f"/api/v1/alerts/<{ALERT_ID}:alert_id>/ack")
 def ack(alert_id: int):  # type: ignore[no-untyped-def]
     settings = current_app.config["SETTINGS"]
     require_bearer_token(settings.ingest_tokens)
@@ -56,7 +57,7 @@ def ack(alert_id: int):  # type: ignore[no-untyped-def]
     return _answer(alert_id, "acknowledged", result)
 
 
-@bp.post("/api/v1/alerts/<int:alert_id>/resolve")
+@bp.post(f"/api/v1/alerts/<{ALERT_ID}:alert_id>/resolve")
 def resolve_alert(alert_id: int):  # type: ignore[no-untyped-def]
     settings = current_app.config["SETTINGS"]
     require_bearer_token(settings.ingest_tokens)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from pydantic import ValidationError
 
+from shared import strict_json
 from shared.alert_view import alert_view
 from shared.db import session_scope
 from shared.ingest import IngestResult, ingest
@@ -21,6 +21,10 @@ from webhooks.errors import ApiError
 
 log = logging.getLogger(__name__)
 
+# Alert ids are 32-bit integers in the database: a larger id is simply not
+# found (404), rather than an error from the database driver.
+ALERT_ID = "int(max=2147483647)"
+
 bp = Blueprint("ingest", __name__)
 
 
@@ -28,7 +32,7 @@ def read_json_object() -> dict[str, Any]:
     """The request body as a JSON object: 400 when it is not JSON, 422 when not an object."""
     raw = request.get_data(cache=True)
     try:
-        payload = json.loads(raw)
+        payload = strict_json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "body is not valid JSON") from None
     if not isinstance(payload, dict):
@@ -111,7 +115,7 @@ def post_alert():  # type: ignore[no-untyped-def]
     return jsonify(body), 202
 
 
-@bp.get("/api/v1/alerts/<int:alert_id>")
+@bp.get(f"/api/v1/alerts/<{ALERT_ID}:alert_id>")
 def get_alert(alert_id: int):  # type: ignore[no-untyped-def]
     """An alert with its notifications and its timeline from the event log."""
     settings = current_app.config["SETTINGS"]

@@ -12,7 +12,6 @@ still stored (the dispatcher reports it as unroutable).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
+from shared import strict_json
 from shared.formats import FormatError, alertmanager, grafana, pagerduty
 from shared.integration_auth import (
     GRAFANA_SIGNATURE_HEADER,
@@ -130,7 +130,7 @@ def _pagerduty_invalid(errors: list[str]) -> Response:
 def pagerduty_enqueue() -> Response:
     """PagerDuty Events API v2: the routing key is the credential, as at PagerDuty."""
     try:
-        payload = json.loads(request.get_data(cache=True))
+        payload = strict_json.loads(request.get_data(cache=True))
     except (ValueError, UnicodeDecodeError):
         return _pagerduty_invalid(["Event object is not valid JSON"])
     if not isinstance(payload, dict):
