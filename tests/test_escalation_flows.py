@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import signal
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from sqlalchemy import select
 
 from cli.stack import Stack, StackConfig
 from shared.db import session_scope
-from shared.models import Alert, Notification
+from shared.models import Alert, Event, Notification
 from tests.polling import wait_for
 
 CONFIG = """
@@ -29,6 +30,13 @@ contacts:
   first:   {phone: "+14155550135", channels: [sms]}
   second:  {phone: "+14155550136", channels: [sms]}
   racer:   {phone: "+14155550137", channels: [sms]}
+  machine: {phone: "+14155550138", channels: [voice]}
+  presser: {phone: "+14155550139", channels: [voice]}
+  after:   {phone: "+14155550140", channels: [sms]}
+  stopper: {phone: "+14155550144", channels: [sms]}
+  timed1:  {phone: "+14155550145", channels: [sms]}
+  timed2:  {phone: "+14155550146", channels: [sms]}
+  lonely:  {phone: "+14155550147", channels: [sms]}
 policies:
   calls:
     steps:
@@ -46,10 +54,35 @@ policies:
   race:
     steps:
       - {targets: [racer], channels: [sms], wait: 60}
+  machine:
+    steps:
+      - {targets: [machine], channels: [voice], wait: 60}
+      - {targets: [after], channels: [sms], wait: 60}
+  press2:
+    steps:
+      - {targets: [presser], channels: [voice], wait: 60}
+      - {targets: [after], channels: [sms], wait: 60}
+  optout:
+    steps:
+      - {targets: [stopper], channels: [sms], wait: 60}
+      - {targets: [after], channels: [sms], wait: 60}
+  timed:
+    steps:
+      - {targets: [timed1], channels: [sms], wait: 2}
+      - {targets: [timed2], channels: [sms], wait: 60}
+  exhaust:
+    steps:
+      - {targets: [lonely], channels: [sms], wait: 1}
+    repeat: 1
 routes:
   - {match: {labels: {flow: calls}}, policy: calls}
   - {match: {labels: {flow: slow}}, policy: slow}
   - {match: {labels: {flow: race}}, policy: race}
+  - {match: {labels: {flow: machine}}, policy: machine}
+  - {match: {labels: {flow: press2}}, policy: press2}
+  - {match: {labels: {flow: optout}}, policy: optout}
+  - {match: {labels: {flow: timed}}, policy: timed}
+  - {match: {labels: {flow: exhaust}}, policy: exhaust}
 default_policy: texts
 """
 
@@ -57,6 +90,8 @@ SCENARIOS = {
     "+14155550131": {"voice": "no-answer"},
     "+14155550132": {"voice": "answer:1"},
     "+14155550133": {"voice": "answer:1"},
+    "+14155550138": {"voice": "machine"},
+    "+14155550139": {"voice": "answer:2"},
 }
 
 
@@ -86,7 +121,8 @@ def auth(stack):
 
 
 def post_alert(stack, flow, **extra):
-    body = {"summary": f"{flow} flow", "severity": "critical", "labels": {"flow": flow}, **extra}
+    body = {"summary": f"{flow} flow", "severity": "critical", "labels": {"flow": flow}}
+    body.update(extra)
     response = requests.post(f"{stack.web_url}/api/v1/alerts", json=body, headers=auth(stack),
                              timeout=10)
     assert response.status_code == 202, response.text
@@ -194,3 +230,78 @@ def test_ack_racing_queued_sends_lets_none_through(stack):
     texted = [r for r in recipients if messages_to(stack, r)]
     assert sorted(texted) == sorted(n.destination for n in sent)
     assert len(texted) < len(recipients)
+
+
+def events(stack, alert_id):
+    with session_scope(stack.database_url) as session:
+        return [(e.kind, e.at, e.detail) for e in session.scalars(
+            select(Event).where(Event.alert_id == alert_id).order_by(Event.id))]
+
+
+def test_a_step_fires_within_two_seconds_of_its_due_time(stack):
+    alert_id = post_alert(stack, "timed")
+    wait_for(lambda: messages_to(stack, "+14155550146"))
+    fired = [(at, d) for kind, at, d in events(stack, alert_id) if kind == "escalation.step_fired"]
+    due = datetime.fromisoformat(fired[0][1]["next_at"])
+    lateness = (fired[1][0] - due).total_seconds()
+    assert 0 <= lateness <= 2, lateness
+
+
+def test_answering_machine_counts_as_not_reached_and_the_chain_moves_on(stack):
+    alert_id = post_alert(stack, "machine")
+    wait_for(lambda: messages_to(stack, "+14155550140") and [
+        n for n in notifications(stack, alert_id) if n.step == 1])
+    [call] = [n for n in notifications(stack, alert_id) if n.channel == "voice"]
+    assert (call.outcome, call.error_code, call.state) == ("not_reached", "machine", "undelivered")
+    [record] = calls_to(stack, "+14155550138")
+    # The machine recorded the alert read out (what, where, which id) before hanging up.
+    assert any(f"Alert {' '.join(str(alert_id))}" in text for text in record["spoken"])
+
+
+def test_pressing_2_escalates_at_once(stack):
+    alert_id = post_alert(stack, "press2")
+    wait_for(lambda: [n for n in notifications(stack, alert_id) if n.step == 1])
+    [call] = [n for n in notifications(stack, alert_id) if n.channel == "voice"]
+    assert call.outcome == "escalated"
+    assert alert_row(stack, alert_id).status == "triggered"
+    hurried = [d for kind, _at, d in events(stack, alert_id) if kind == "escalation.hurried"]
+    assert hurried and "pressed 2" in hurried[0]["reason"]
+
+
+def test_stop_opts_a_number_out_loudly_and_the_chain_moves_on(stack):
+    answer = requests.post(f"{stack.simulator_url}/_sim/inbound_sms", json={
+        "from": "+14155550144", "to": "+14155550000", "text": "STOP",
+        "url": f"{stack.web_url}/plivo/sms/inbound"}, timeout=10).json()
+    assert answer["status"] == 200
+    alert_id = post_alert(stack, "optout")
+    wait_for(lambda: [n for n in notifications(stack, alert_id) if n.step == 1])
+    stopped = [n for n in notifications(stack, alert_id) if n.destination == "+14155550144"]
+    assert [n.state for n in stopped] == ["cancelled"]
+    assert messages_to(stack, "+14155550144") == []
+    metrics = requests.get(f"{stack.web_url}/metrics", timeout=5).text
+    assert "alert_dispatch_opted_out_skips_total 1.0" in metrics
+    requests.post(f"{stack.simulator_url}/_sim/inbound_sms", json={
+        "from": "+14155550144", "to": "+14155550000", "text": "START",
+        "url": f"{stack.web_url}/plivo/sms/inbound"}, timeout=10)
+    again = post_alert(stack, "optout", summary="after start")
+    wait_for(lambda: messages_to(stack, "+14155550144"))
+    assert again
+
+
+def test_unknown_replies_get_at_most_three_help_texts_an_hour(stack):
+    for _ in range(5):
+        requests.post(f"{stack.simulator_url}/_sim/inbound_sms", json={
+            "from": "+14155550148", "to": "+14155550000", "text": "what is this?",
+            "url": f"{stack.web_url}/plivo/sms/inbound"}, timeout=10)
+    wait_for(lambda: len(messages_to(stack, "+14155550148")) >= 3)
+    time.sleep(2)
+    helps = [m for m in messages_to(stack, "+14155550148") if "acknowledge" in m["text"]]
+    assert len(helps) == 3
+
+
+def test_a_chain_that_runs_out_is_marked_exhausted_after_its_repeat(stack):
+    alert_id = post_alert(stack, "exhaust")
+    row = wait_for(lambda: (a := alert_row(stack, alert_id)).escalation == "exhausted" and a,
+                   timeout=20)
+    assert row.status == "triggered"
+    assert [(n.step, n.round) for n in notifications(stack, alert_id)] == [(0, 0), (0, 1)]
