@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -47,21 +48,20 @@ def _answer(alert_id: int, action: str, result: LifecycleResult):  # type: ignor
     )
 
 
-@bp.post(f"/api/v1/alerts/<{ALERT_ID}:alert_id>/ack")
-def ack(alert_id: int):  # type: ignore[no-untyped-def]
+def _act(alert_id: int, action: str, act: Callable[..., LifecycleResult]):  # type: ignore[no-untyped-def]
     settings = current_app.config["SETTINGS"]
     require_bearer_token(settings.ingest_tokens)
     by = _actor()
     with session_scope(settings.effective_database_url) as session:
-        result = acknowledge(session, alert_id, by=by, via="api")
-    return _answer(alert_id, "acknowledged", result)
+        result = act(session, alert_id, by=by, via="api")
+    return _answer(alert_id, action, result)
+
+
+@bp.post(f"/api/v1/alerts/<{ALERT_ID}:alert_id>/ack")
+def ack(alert_id: int):  # type: ignore[no-untyped-def]
+    return _act(alert_id, "acknowledged", acknowledge)
 
 
 @bp.post(f"/api/v1/alerts/<{ALERT_ID}:alert_id>/resolve")
 def resolve_alert(alert_id: int):  # type: ignore[no-untyped-def]
-    settings = current_app.config["SETTINGS"]
-    require_bearer_token(settings.ingest_tokens)
-    by = _actor()
-    with session_scope(settings.effective_database_url) as session:
-        result = resolve(session, alert_id, by=by, via="api")
-    return _answer(alert_id, "resolved", result)
+    return _act(alert_id, "resolved", resolve)
