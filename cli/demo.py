@@ -58,11 +58,12 @@ def describe(event: dict[str, Any]) -> str | None:
     if kind == "alert.accepted":
         return f"alert accepted ({detail.get('severity')}): {detail.get('summary')}"
     if kind == "notification.planned":
-        return f"{detail.get('channel', 'sms').upper()} planned"
+        channel = "call" if detail.get("channel") == "voice" else "SMS"
+        return f"{channel} to {detail.get('contact') or 'recipient'} planned"
     if kind == "notification.sending":
         return (
             "call requested from Plivo"
-            if detail.get("reason") == "call attempt"
+            if detail.get("channel") == "voice"
             else ("SMS handed to Plivo")
         )
     if kind == "notification.queued" and detail.get("request_uuid"):

@@ -255,6 +255,7 @@ def claim_bundle(
         lead_id,
         NotificationState.SENDING,
         reason="send attempt",
+        detail={"channel": channel},
         only_while_alert_triggered=True,
     ):
         return []
