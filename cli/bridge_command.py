@@ -22,11 +22,19 @@ def _names(value: str) -> tuple[str, ...]:
     show_default=True,
     help="Comma-separated Redis Streams to consume; empty for none.",
 )
-@click.option("--group", envvar="BRIDGE_GROUP", default="alert-dispatch", show_default=True,
-              help="Consumer group shared by every bridge.")
-@click.option("--consumer", envvar="BRIDGE_CONSUMER", default=None,
-              help="This bridge's name in the group, stable across restarts "
-                   "[default: the host name].")
+@click.option(
+    "--group",
+    envvar="BRIDGE_GROUP",
+    default="alert-dispatch",
+    show_default=True,
+    help="Consumer group shared by every bridge.",
+)
+@click.option(
+    "--consumer",
+    envvar="BRIDGE_CONSUMER",
+    default=None,
+    help="This bridge's name in the group, stable across restarts [default: the host name].",
+)
 @click.option(
     "--channels",
     envvar="BRIDGE_CHANNEL_PATTERNS",
@@ -34,14 +42,29 @@ def _names(value: str) -> tuple[str, ...]:
     show_default=True,
     help="Comma-separated pub/sub channel patterns; empty for none.",
 )
-@click.option("--channel-dead-letter", envvar="BRIDGE_CHANNEL_DEAD_LETTER",
-              default="alert-dispatch:channels:dead", show_default=True,
-              help="Stream that receives channel messages that cannot be used.")
-@click.option("--claim-idle-ms", envvar="BRIDGE_CLAIM_IDLE_MS", default=60_000, type=int,
-              show_default=True,
-              help="Take over another consumer's entries after they were pending this long.")
-@click.option("--batch", envvar="BRIDGE_BATCH", default=50, type=click.IntRange(1, 1000),
-              show_default=True, help="Entries read per call.")
+@click.option(
+    "--channel-dead-letter",
+    envvar="BRIDGE_CHANNEL_DEAD_LETTER",
+    default="alert-dispatch:channels:dead",
+    show_default=True,
+    help="Stream that receives channel messages that cannot be used.",
+)
+@click.option(
+    "--claim-idle-ms",
+    envvar="BRIDGE_CLAIM_IDLE_MS",
+    default=60_000,
+    type=int,
+    show_default=True,
+    help="Take over another consumer's entries after they were pending this long.",
+)
+@click.option(
+    "--batch",
+    envvar="BRIDGE_BATCH",
+    default=50,
+    type=click.IntRange(1, 1000),
+    show_default=True,
+    help="Entries read per call.",
+)
 def bridge(
     streams: str,
     group: str,

@@ -70,12 +70,21 @@ def web(host: str, port: int) -> None:
 @click.option("--queues", "-Q", default="ingest,notify,callbacks", show_default=True)
 @click.option("--name", default="worker", show_default=True, help="Node name (unique per host).")
 @click.option("--beat/--no-beat", default=False, help="Also run the scheduler in this worker.")
-def worker(concurrency: int, queues: str, name: str, beat: bool) -> None:
+@click.option(
+    "--supervise/--no-supervise",
+    default=True,
+    show_default=True,
+    help="Start the worker again if it dies of an error it cannot recover from.",
+)
+def worker(concurrency: int, queues: str, name: str, beat: bool, supervise: bool) -> None:
     """Run a Celery worker process pool."""
     settings = _settings()
     _logging(settings)
-    from worker.celery_app import app
+    from cli.supervise import celery_command, run_supervised
+    from shared.embedded_redis import resolve_redis_url
 
+    # Start (or find) the embedded Redis here, so a restarted worker finds it too.
+    resolve_redis_url(settings.redis_url, settings.data_dir)
     argv = [
         "worker",
         "-Q",
@@ -89,6 +98,10 @@ def worker(concurrency: int, queues: str, name: str, beat: bool) -> None:
     ]
     if beat:
         argv += ["--beat", "--schedule", str(Path(settings.data_dir) / "beat-schedule")]
+    if supervise:
+        sys.exit(run_supervised(celery_command(*argv), name))
+    from worker.celery_app import app
+
     app.worker_main(argv)
 
 

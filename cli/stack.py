@@ -206,6 +206,23 @@ class Stack:
             probe.close()
         raise RuntimeError(f"workers {sorted(names)} did not answer within {timeout:.0f}s")
 
+    def restart_redis(self, down_s: float = 0.0) -> None:
+        """Stop the embedded Redis (losing everything it held: it keeps nothing on
+        disk), wait `down_s`, and start a new one on the same socket."""
+        if self._redis is None:
+            raise RuntimeError("only the stack's own embedded Redis can be restarted")
+        self._redis.stop()
+        time.sleep(down_s)
+        self._redis = ensure_embedded_redis(self.data_dir)
+
+    def stop_redis(self) -> None:
+        if self._redis is None:
+            raise RuntimeError("only the stack's own embedded Redis can be stopped")
+        self._redis.stop()
+
+    def start_redis(self) -> None:
+        self._redis = ensure_embedded_redis(self.data_dir)
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Kill a process and its children (a worker's pool), as a crash would."""
         process = self.processes.pop(name)

@@ -25,9 +25,6 @@ from worker.celery_app import app
 
 log = logging.getLogger(__name__)
 
-# Longer than the longest send backoff and rate-limit countdown, so a
-# notification waiting for its slot is not hurried.
-LOST_AFTER = timedelta(seconds=90)
 # An alert is normally routed within milliseconds of being stored.
 UNROUTED_AFTER = timedelta(seconds=10)
 
@@ -35,6 +32,7 @@ UNROUTED_AFTER = timedelta(seconds=10)
 @app.task(name="escalation.tick")
 def tick() -> dict[str, int]:
     now = utcnow()
+    lost_after = timedelta(seconds=context.settings().requeue_lost_after_s)
     with session_scope(context.database_url()) as session:
         steps = due_alerts(session, now)
         undispatched = list(
@@ -60,7 +58,7 @@ def tick() -> dict[str, int]:
                 Notification.due_at <= now,
                 or_(
                     Notification.enqueued_at.is_(None),
-                    Notification.enqueued_at < now - LOST_AFTER,
+                    Notification.enqueued_at < now - lost_after,
                 ),
             )
         ).all()
