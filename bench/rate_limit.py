@@ -34,12 +34,10 @@ import contextlib
 import json
 import math
 import os
-import platform
 import shlex
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,10 +46,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import requests
+from bench.common import (
+    REPO_ROOT,
+    RESULTS_DIR,
+    AlertPoster,
+    bench_directory,
+    destinations,
+    get_json,
+    machine,
+    source_state,
+)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-RESULTS_FILE = REPO_ROOT / "bench" / "results" / "rate_limit.md"
+RESULTS_FILE = RESULTS_DIR / "rate_limit.md"
 
 WINDOW_S = 1.0
 # The goal of issue 4: never over the limit, and at least this share of it.
@@ -63,9 +69,6 @@ SETTLE_S = 3.0
 POLL_S = 1.0
 SENDER = "+14155550000"
 MESSAGE_PATH_SUFFIX = "/Message/"
-# Fictional-looking but valid North American numbers: +1 415 2xx xxxx.
-FIRST_DESTINATION = 14152000000
-MAX_DESTINATIONS = 100_000
 BASELINE_WORKERS = ("b1", "b2")
 WORKER_CONCURRENCY = 2
 
@@ -222,21 +225,6 @@ def summarize(
 # -- the backlog --------------------------------------------------------------
 
 
-def destinations(count: int) -> list[str]:
-    """`count` distinct valid E.164 numbers, one per alert, so no person cap binds."""
-    from shared.phone import InvalidPhoneNumber, normalize_e164
-
-    numbers: list[str] = []
-    for offset in range(MAX_DESTINATIONS):
-        if len(numbers) == count:
-            break
-        with contextlib.suppress(InvalidPhoneNumber):
-            numbers.append(normalize_e164(f"+{FIRST_DESTINATION + offset}"))
-    if len(numbers) < count:
-        raise ValueError(f"cannot make {count} distinct destinations")
-    return numbers
-
-
 def wait_for_sends(
     fetch: Callable[[], Sequence[Mapping[str, Any]]],
     expected: Sequence[str],
@@ -289,27 +277,15 @@ def run_ours(rate: float, seconds: float, workdir: Path) -> Summary:
         print(f"ours: stack up, logs in {stack.logs_dir}", flush=True)
         deadline = run_deadline(len(numbers), rate)
         started = time.monotonic()
-        with requests.Session() as session:
-            session.headers["Authorization"] = f"Bearer {stack.config.api_token}"
+        with AlertPoster(stack.web_url, stack.config.api_token) as poster:
             for index, number in enumerate(numbers):
-                response = session.post(
-                    f"{stack.web_url}/api/v1/alerts",
-                    json={
-                        "summary": f"rate-limit benchmark alert {index}",
-                        "severity": "critical",
-                        "source": "bench",
-                        "recipients": [number],
-                    },
-                    timeout=10,
-                )
-                if response.status_code != 202:
-                    raise RuntimeError(f"alert {index} refused: {response.status_code}")
+                poster.post(number, f"rate-limit benchmark alert {index}")
         print(
             f"ours: {len(numbers)} alerts posted in {time.monotonic() - started:.1f}s", flush=True
         )
 
         def fetch() -> list[Mapping[str, Any]]:
-            return requests.get(f"{stack.simulator_url}/_sim/requests", timeout=10).json()
+            return get_json(f"{stack.simulator_url}/_sim/requests")
 
         sends, completed = wait_for_sends(fetch, numbers, deadline)
     finally:
@@ -501,51 +477,14 @@ def verdict(s: Summary) -> str:
     return f"**{'meets' if s.meets_goal else 'misses'} the goal**: " + "; ".join(parts) + "."
 
 
-def cpu_count() -> int:
-    """What `nproc` reports: the CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
-
-
-def source_state() -> str:
-    """The commit measured, and whether uncommitted changes were in the tree that ran."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.split("\n")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (not a git checkout)"
-    changed = sorted(line[3:] for line in dirty if line.strip())
-    return f"{head}" + (f" plus uncommitted changes to {', '.join(changed)}" if changed else "")
-
-
 def render_report(ours: Summary, baseline: Summary, command: str, rate: float, source: str) -> str:
-    import celery
-
     ratio = ours.rate / baseline.rate if baseline.rate else math.nan
     return "\n".join(
         [
             "# Rate-limit benchmark (issue 4)",
             "",
             f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-            f"- machine: {cpu_count()} CPUs (nproc), {platform.system()} "
-            f"{platform.machine()}, Python {platform.python_version()}, "
-            f"Celery {celery.__version__}",
+            f"- machine: {machine()}",
             f"- command: `{command}`",
             f"- source: {source}",
             f"- setup: 2 worker instances x 2 prefork processes, one sender limited to "
@@ -589,21 +528,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join(
         ["python", "-m", "bench.rate_limit", *(sys.argv[1:] if argv is None else argv)]
     )
-    owned = None
-    if args.workdir is None:
-        owned = tempfile.TemporaryDirectory(prefix="bench-rl-")
-        workdir = Path(owned.name)
-    else:
-        workdir = args.workdir.resolve()
-        workdir.mkdir(parents=True, exist_ok=True)
     source = source_state()
-    try:
-        ours = run_ours(args.rate, args.seconds, workdir)
+    with bench_directory(args.workdir, "bench-rl-") as directory:
+        ours = run_ours(args.rate, args.seconds, directory)
         print(markdown_table([ours]), flush=True)
-        baseline = run_baseline(args.rate, args.seconds, workdir)
-    finally:
-        if owned is not None:
-            owned.cleanup()
+        baseline = run_baseline(args.rate, args.seconds, directory)
     report = render_report(ours, baseline, command, args.rate, source)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report)
