@@ -237,7 +237,7 @@ def plan_sms_retry(
     )
 
 
-MAX_BUNDLE = 50
+MAX_BUNDLE = 500  # one message can stand for a whole storm; the text lists the worst
 
 
 def claim_bundle(

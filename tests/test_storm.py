@@ -1,4 +1,8 @@
-"""An alert storm: 200 alerts for one team reach each person as a handful of texts."""
+"""An alert storm: 200 alerts for one team reach each person as a handful of texts.
+
+The bundle window is 10 s: the storm is posted within seconds, so each
+person gets the first alert at once and the rest in one or two bundles.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ def stack(tmp_path_factory, broker_env):
         data_dir=data_dir,
         redis_url=broker_env,
         with_beat=True,
-        extra_env={"CONFIG_FILE": str(data_dir / "oncall.yaml"), "BUNDLE_WINDOW_S": "2"},
+        extra_env={"CONFIG_FILE": str(data_dir / "oncall.yaml"), "BUNDLE_WINDOW_S": "10"},
     )
     with Stack(config) as running:
         running.wait_for_workers()
@@ -90,7 +94,8 @@ def test_storm_is_bundled_and_a_bundle_reply_acknowledges_its_alerts(stack):
 
     for name, number in TEAM.items():
         texts = [m["text"] for m in messages_to(stack, number)]
-        assert 1 <= len(texts) <= 6, f"{name} got {len(texts)} texts"
+        # At most 5 in 15 minutes per person (the default throttle), whatever the storm.
+        assert 1 <= len(texts) <= 5, f"{name} got {len(texts)} texts"
         covered = sum(int(m.group(1)) if (m := re.match(r"(\d+) alerts firing", t)) else 1
                       for t in texts)
         assert covered == ALERTS, f"{name}'s texts cover {covered} alerts"
