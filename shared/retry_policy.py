@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import random
 
-MAX_SEND_ATTEMPTS = 6
+# With the backoff below, 10 attempts span about 2 to 4 minutes: enough to ride
+# out a provider outage of a couple of minutes, after which the page fails and
+# the chain moves on rather than waiting for ever.
+MAX_SEND_ATTEMPTS = 10
 BASE_DELAY_S = 1.0
 MAX_DELAY_S = 60.0
 

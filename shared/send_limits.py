@@ -60,12 +60,21 @@ class SendLimits:
             person_calls=(Limit.at_most("person-calls-15m", settings.person_calls_per_15m, 900),),
         )
 
-    def sms_checks(self, account: str, sender: str, destination: str) -> Checks:
-        """Account pacing, the sender number's own pace, and the person's caps."""
+    def sms_checks(
+        self, account: str, sender: str, destination: str, *, count_for_person: bool = True
+    ) -> Checks:
+        """Account pacing, the sender number's own pace, and the person's caps.
+
+        A retry of a page that never reached Plivo is the same page: it passes
+        the account and sender pace again, but is not counted against the
+        person a second time (`count_for_person=False`), or an outage would
+        use up a person's budget without a single text arriving.
+        """
+        person = self.person_sms if count_for_person else ()
         return [
             (f"account:{account}", self.account_sms),
             (f"sender:{sender}", self.sender_sms),
-            *((f"person:{destination}", limit) for limit in self.person_sms),
+            *((f"person:{destination}", limit) for limit in person),
         ]
 
     def sms_spacing_checks(self, account: str, sender: str) -> Checks:
@@ -79,10 +88,13 @@ class SendLimits:
     def call_spacing_checks(self, account: str) -> Checks:
         return [(f"account:{account}", self.account_calls_sent)]
 
-    def call_checks(self, account: str, destination: str) -> Checks:
+    def call_checks(
+        self, account: str, destination: str, *, count_for_person: bool = True
+    ) -> Checks:
+        person = self.person_calls if count_for_person else ()
         return [
             (f"account:{account}", self.account_calls),
-            *((f"person:{destination}", limit) for limit in self.person_calls),
+            *((f"person:{destination}", limit) for limit in person),
         ]
 
 

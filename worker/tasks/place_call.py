@@ -17,7 +17,11 @@ from worker.send_flow import ChannelOps, Delivery, run_send
 
 def _checks(notification: Notification) -> Checks:
     settings = context.settings()
-    return context.send_limits().call_checks(settings.plivo_auth_id, notification.destination)
+    return context.send_limits().call_checks(
+        settings.plivo_auth_id,
+        notification.destination,
+        count_for_person=notification.send_attempts == 0,
+    )
 
 
 def _spacing(notification: Notification) -> Checks:

@@ -20,9 +20,11 @@ from worker.providers import provider_named
 
 log = logging.getLogger(__name__)
 
-# Plivo's clock and ours may disagree a little; look a bit further back.
-CLOCK_MARGIN = timedelta(seconds=30)
-MAX_PAGES = 10  # 200 most recent records: far more than a few seconds of sends
+# Plivo's clock and ours may disagree a little (and it writes whole seconds).
+CLOCK_MARGIN = timedelta(seconds=10)
+# Up to 2,000 records back; a search that cannot reach the attempt's time is
+# inconclusive and is tried again later: a page is never resent on a guess.
+MAX_PAGES = 100
 RETRY_S = 30.0
 
 
@@ -54,6 +56,7 @@ def reconcile(notification_id: int) -> str:
     )
     lister = provider.client.list_messages if channel == "sms" else provider.client.list_calls
     found = None
+    complete = False  # the search reached back to before the attempt
     try:
         for page in range(MAX_PAGES):
             records = lister(limit=20, offset=page * 20)
@@ -65,12 +68,22 @@ def reconcile(notification_id: int) -> str:
                 time_field=time_field,
                 taken=taken,
             )
-            if found or not records or older_than(records, since, time_field):
+            if found or len(records) < 20 or older_than(records, since, time_field):
+                complete = True
                 break
     except PlivoError as exc:
         log.warning("cannot reconcile notification %s now (%s); trying again", notification_id, exc)
         enqueue.reconcile(notification_id, countdown=RETRY_S)
         return "retry"
+    if found is None and not complete:
+        log.warning(
+            "reconcile of notification %s inconclusive (more than %d pages of sends "
+            "since the attempt); trying again",
+            notification_id,
+            MAX_PAGES,
+        )
+        enqueue.reconcile(notification_id, countdown=RETRY_S)
+        return "inconclusive"
     with session_scope(context.database_url()) as session:
         if found is not None:
             moved = move(

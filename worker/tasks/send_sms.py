@@ -27,7 +27,10 @@ def _checks(notification: Notification) -> Checks:
     settings = context.settings()
     sender = settings.plivo_powerpack_uuid or _sender(notification.destination)
     return context.send_limits().sms_checks(
-        settings.plivo_auth_id, sender, notification.destination
+        settings.plivo_auth_id,
+        sender,
+        notification.destination,
+        count_for_person=notification.send_attempts == 0,
     )
 
 
