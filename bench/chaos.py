@@ -63,6 +63,7 @@ from bench.common import (
     source_state,
 )
 from cli.stack import Stack, StackConfig
+from shared.retry_policy import MAX_SEND_ATTEMPTS
 
 RESULTS_FILE = RESULTS_DIR / "chaos.md"
 
@@ -789,7 +790,7 @@ def scenario_plivo_outage(ctx: Context) -> Outcome:
         f"alerts posted in the first {posts[-1][1] - fault_at:.1f} s of the outage; "
         f"posts: {outcome_counts(posts)}",
         f"requests answered 503: {refused}; most send attempts for one notification: "
-        f"{settled.db.max_attempts}",
+        f"{settled.db.max_attempts} (the retry policy allows {MAX_SEND_ATTEMPTS})",
         f"pages out during the outage: {sum(1 for t in times if t < ends_at)}",
         f"database: {settled.db.states_text()}",
     ]
@@ -832,7 +833,8 @@ def scenario_server_errors(ctx: Context) -> Outcome:
     outcome.notes += [
         f"requests: {len(requests_seen)}, answered 500: {failed_requests} "
         f"({failed_requests / max(1, len(requests_seen)):.0%}); most send attempts for one "
-        f"notification: {settled.db.max_attempts} (the retry policy allows 6)",
+        f"notification: {settled.db.max_attempts} (the retry policy allows "
+        f"{MAX_SEND_ATTEMPTS})",
         f"posts: {outcome_counts(posts)}",
         f"database: {settled.db.states_text()}",
     ]
@@ -902,9 +904,9 @@ def scenario_timeouts(ctx: Context) -> Outcome:
         f"fault for {TIMEOUT_FAULT_S:g} s from the first post; stalled requests (answered "
         f"after the 1 s read timeout): {stalled_sends} sends, "
         f"{len(stalled) - stalled_sends} reconcile look-ups",
-        f"sends that went unknown: {len(db.unknowns)}; numbers with status callbacks: "
-        f"{len(with_callbacks)}, settled by {db.settled_by(with_callbacks)}; numbers whose "
-        f"callbacks are lost: {len(without)}, settled by {db.settled_by(without)}",
+        f"sends that went unknown: {len(db.unknowns)}: {len(with_callbacks)} to numbers with "
+        f"status callbacks (settled by: {db.settled_by(with_callbacks)}), {len(without)} to "
+        f"numbers whose callbacks are lost (settled by: {db.settled_by(without)})",
         f"stalled sends never recorded as unknown: "
         f"{stalled_sends - sum(1 for s in db.unknowns if s.cause == 'timeout')} "
         "(a status callback had moved them to queued before the read timeout ran out)",
