@@ -197,7 +197,12 @@ class Stack:
         try:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
-                replies = probe.control.ping(timeout=0.5) or []
+                try:
+                    replies = probe.control.ping(timeout=0.5) or []
+                except Exception:  # a broker that just restarted: ask again
+                    probe.pool.force_close_all()
+                    time.sleep(0.2)
+                    continue
                 answered = {next(iter(r)).split("@")[0] for r in replies}
                 if names <= answered:
                     return
