@@ -31,6 +31,7 @@ from simulator.formats import (
     sms_units,
 )
 from simulator.limits import Pacer
+from simulator.paging import list_page
 from simulator.scenarios import ScenarioBook
 from simulator.state import MessageRecord, SimulatorState
 
@@ -195,26 +196,11 @@ class MessageService:
 
     def page(self, args: Mapping[str, str]) -> dict[str, Any]:
         """The `GET /Message/` list, newest first, Plivo's limit/offset paging."""
-        limit = _bounded_int(args.get("limit"), "limit", 20, 1, 20)
-        offset = _bounded_int(args.get("offset"), "offset", 0, 0, None)
         records = list(reversed(self._state.messages()))
         if args.get("message_state"):
             records = [r for r in records if r.status == args["message_state"]]
-        page = records[offset : offset + limit]
         root = f"/v1/Account/{self._config.auth_id}/Message/"
-        has_next = offset + limit < len(records)
-        return {
-            "meta": {
-                "limit": limit,
-                "next": f"{root}?limit={limit}&offset={offset + limit}" if has_next else None,
-                "offset": offset,
-                "previous": (
-                    f"{root}?limit={limit}&offset={max(0, offset - limit)}" if offset else None
-                ),
-                "total_count": len(records),
-            },
-            "objects": [self.describe(record) for record in page],
-        }
+        return list_page(records, args, root, self.describe)
 
     def describe(self, record: MessageRecord) -> dict[str, Any]:
         """The `GET /Message/<uuid>/` body (api_id added by the caller)."""
@@ -326,12 +312,3 @@ class MessageService:
         if record.powerpack_uuid:
             params["PowerpackUUID"] = record.powerpack_uuid
         return params
-
-
-def _bounded_int(raw: str | None, name: str, default: int, low: int, high: int | None) -> int:
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or int(raw) < low or (high is not None and int(raw) > high):
-        upper = f" and {high}" if high is not None else ""
-        raise ApiError(400, f"{name} must be an integer between {low}{upper}")
-    return int(raw)

@@ -30,6 +30,7 @@ from simulator.formats import (
     voice_callback_time,
 )
 from simulator.limits import Pacer
+from simulator.paging import list_page
 from simulator.scenarios import ScenarioBook
 from simulator.state import CallRecord, SimulatorState
 
@@ -186,28 +187,8 @@ class CallService:
 
     def page(self, args: Mapping[str, str]) -> dict[str, Any]:
         """The `GET /Call/` list, newest first."""
-        try:
-            limit = int(args.get("limit") or 20)
-            offset = int(args.get("offset") or 0)
-        except ValueError:
-            raise ApiError(400, "limit and offset must be integers") from None
-        if not 1 <= limit <= 20 or offset < 0:
-            raise ApiError(400, "limit must be between 1 and 20, offset >= 0")
         records = list(reversed(self._state.calls()))
-        root = f"/v1/Account/{self._config.auth_id}/Call/"
-        has_next = offset + limit < len(records)
-        return {
-            "meta": {
-                "limit": limit,
-                "next": f"{root}?limit={limit}&offset={offset + limit}" if has_next else None,
-                "offset": offset,
-                "previous": (
-                    f"{root}?limit={limit}&offset={max(0, offset - limit)}" if offset else None
-                ),
-                "total_count": len(records),
-            },
-            "objects": [self.describe(r) for r in records[offset : offset + limit]],
-        }
+        return list_page(records, args, f"/v1/Account/{self._config.auth_id}/Call/", self.describe)
 
     def describe(self, record: CallRecord) -> dict[str, Any]:
         """The `GET /Call/<uuid>/` body (api_id added by the caller)."""
