@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared.ack_codes import retire_codes_of
+from shared.alert_store import OPEN_STATUSES
 from shared.events import record_event
 from shared.models import Alert, Notification, utcnow
 from shared.notification_state import NotificationState
@@ -51,48 +52,57 @@ def _stop_paging(session: Session, alert_id: int, reason: str) -> int:
     return cancelled
 
 
-def acknowledge(session: Session, alert_id: int, *, by: str, via: str) -> LifecycleResult:
-    """Acknowledge a triggered alert; repeating it (two people pressing 1) changes nothing."""
-    now = utcnow()
+def _close(
+    session: Session,
+    alert_id: int,
+    *,
+    from_statuses: tuple[str, ...],
+    status: str,
+    by: str,
+    via: str,
+    **values: object,
+) -> LifecycleResult:
+    """Move the alert to `status` if it is in one of `from_statuses` (compare-and-set,
+    so repeating it changes nothing), then stop all paging for it."""
     changed = (
         session.execute(
             update(Alert)
-            .where(Alert.id == alert_id, Alert.status == "triggered")
-            .values(
-                status="acknowledged", acknowledged_at=now, acknowledged_by=by, acknowledged_via=via
-            )
+            .where(Alert.id == alert_id, Alert.status.in_(from_statuses))
+            .values(status=status, **values)
         ).rowcount
         == 1
     )
-    status = session.scalar(select(Alert.status).where(Alert.id == alert_id))
+    current = session.scalar(select(Alert.status).where(Alert.id == alert_id))
     if not changed:
-        return LifecycleResult(False, status)
-    cancelled = _stop_paging(session, alert_id, "acknowledged")
-    record_event(session, "alert.acknowledged", alert_id=alert_id, detail={"by": by, "via": via})
-    return LifecycleResult(True, status, cancelled)
+        return LifecycleResult(False, current)
+    cancelled = _stop_paging(session, alert_id, status)
+    record_event(session, f"alert.{status}", alert_id=alert_id, detail={"by": by, "via": via})
+    return LifecycleResult(True, current, cancelled)
+
+
+def acknowledge(session: Session, alert_id: int, *, by: str, via: str) -> LifecycleResult:
+    """Acknowledge a triggered alert; repeating it (two people pressing 1) changes nothing."""
+    return _close(
+        session,
+        alert_id,
+        from_statuses=("triggered",),
+        status="acknowledged",
+        by=by,
+        via=via,
+        acknowledged_at=utcnow(),
+        acknowledged_by=by,
+        acknowledged_via=via,
+    )
 
 
 def resolve(session: Session, alert_id: int, *, by: str, via: str) -> LifecycleResult:
     """Resolve an open alert (triggered or acknowledged); its dedup key is free again."""
-    changed = (
-        session.execute(
-            update(Alert)
-            .where(Alert.id == alert_id, Alert.status.in_(("triggered", "acknowledged")))
-            .values(status="resolved", resolved_at=utcnow())
-        ).rowcount
-        == 1
-    )
-    status = session.scalar(select(Alert.status).where(Alert.id == alert_id))
-    if not changed:
-        return LifecycleResult(False, status)
-    cancelled = _stop_paging(session, alert_id, "resolved")
-    record_event(session, "alert.resolved", alert_id=alert_id, detail={"by": by, "via": via})
-    return LifecycleResult(True, status, cancelled)
-
-
-def open_alert_id_for_key(session: Session, dedup_key: str) -> int | None:
-    return session.scalar(
-        select(Alert.id).where(
-            Alert.dedup_key == dedup_key, Alert.status.in_(("triggered", "acknowledged"))
-        )
+    return _close(
+        session,
+        alert_id,
+        from_statuses=OPEN_STATUSES,
+        status="resolved",
+        by=by,
+        via=via,
+        resolved_at=utcnow(),
     )

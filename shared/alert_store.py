@@ -23,7 +23,8 @@ class Accepted:
     created: bool  # False: it joined an open alert with the same dedup key
 
 
-def _open_alert_by_key(session: Session, dedup_key: str) -> Alert | None:
+def open_alert_by_key(session: Session, dedup_key: str) -> Alert | None:
+    """The alert a dedup key names while it is open (triggered or acknowledged)."""
     return session.scalars(
         select(Alert).where(Alert.dedup_key == dedup_key, Alert.status.in_(OPEN_STATUSES))
     ).first()
@@ -36,7 +37,7 @@ def accept_alert(session: Session, alert_in: AlertIn) -> Accepted:
     unique index rejects the second insert, which then becomes an occurrence.
     """
     if alert_in.dedup_key:
-        existing = _open_alert_by_key(session, alert_in.dedup_key)
+        existing = open_alert_by_key(session, alert_in.dedup_key)
         if existing is not None:
             return _add_occurrence(session, existing)
     alert = Alert(
@@ -54,7 +55,7 @@ def accept_alert(session: Session, alert_in: AlertIn) -> Accepted:
             session.add(alert)
             session.flush()
     except IntegrityError:
-        existing = _open_alert_by_key(session, alert_in.dedup_key or "")
+        existing = open_alert_by_key(session, alert_in.dedup_key or "")
         if existing is None:
             raise
         return _add_occurrence(session, existing)

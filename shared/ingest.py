@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from shared.alert_lifecycle import acknowledge, open_alert_id_for_key, resolve
-from shared.alert_store import accept_alert
+from shared.alert_lifecycle import acknowledge, resolve
+from shared.alert_store import accept_alert, open_alert_by_key
 from shared.schemas import AlertAction, AlertIn
 
 
@@ -37,11 +37,12 @@ def ingest(session: Session, alert_in: AlertIn, *, via: str) -> IngestResult:
     if alert_in.action is AlertAction.TRIGGER:
         accepted = accept_alert(session, alert_in)
         return IngestResult(accepted.alert_id, "created" if accepted.created else "deduplicated")
-    alert_id = open_alert_id_for_key(session, alert_in.dedup_key) if alert_in.dedup_key else None
-    if alert_id is None:
+    alert = open_alert_by_key(session, alert_in.dedup_key) if alert_in.dedup_key else None
+    if alert is None:
         # Nothing open under that key: a resolve for an alert we never saw, or
         # one already closed. Not an error for the producer; nothing to do.
         return IngestResult(None, "ignored")
+    alert_id = alert.id
     if alert_in.action is AlertAction.ACKNOWLEDGE:
         result = acknowledge(session, alert_id, by=alert_in.source, via=via)
         return IngestResult(alert_id, "acknowledged" if result.changed else "ignored")
