@@ -11,4 +11,4 @@ RUN pip install --no-cache-dir . && useradd --create-home dispatch
 USER dispatch
 ENV PROMETHEUS_MULTIPROC_DIR=/tmp/metrics DATA_DIR=/tmp/data
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "webhooks.wsgi:app"]
+CMD ["gunicorn", "-c", "python:webhooks.gunicorn_conf", "webhooks.wsgi:app"]

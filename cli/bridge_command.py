@@ -75,11 +75,11 @@ def bridge(
     batch: int,
 ) -> None:
     """Turn event-bus messages into alerts until SIGTERM (docs/producers.md has the format)."""
-    from cli.main import _logging, _settings
+    from cli.main import _logging, _service_settings
     from shared.embedded_redis import resolve_redis_url
     from worker.bridge import Bridge, BridgeConfig
 
-    settings = _settings()
+    settings = _service_settings(oncall_config=False)
     _logging(settings)
     config = BridgeConfig(
         streams=_names(streams),

@@ -17,7 +17,7 @@ def config() -> None:
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 def check(path: Path | None) -> None:
     """Validate FILE (default: CONFIG_FILE); exit 1 and list every problem if any."""
-    from shared.oncall_config import check_config
+    from shared.oncall_config import check_config, problem_lines
 
     if path is None:
         from shared.settings import SettingsError, load_settings
@@ -34,7 +34,6 @@ def check(path: Path | None) -> None:
     if not problems:
         click.echo(f"{path}: OK")
         return
-    for problem in problems:
-        click.echo(f"{path}: {problem}", err=True)
-    click.echo(f"{len(problems)} problem(s)", err=True)
+    for line in problem_lines(path, problems):
+        click.echo(line, err=True)
     sys.exit(1)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from shared.settings import Settings, SettingsError, load_settings
+from simulator import config as sim_config
 
 
 def _settings() -> Settings:
@@ -18,6 +19,15 @@ def _settings() -> Settings:
     except SettingsError as exc:
         click.echo(f"alert-dispatch: configuration error: {exc}", err=True)
         sys.exit(2)
+
+
+def _service_settings(*, oncall_config: bool) -> Settings:
+    """Settings for a long-running process: also refused (one line, exit status 2) while
+    production runs on a public default secret, or, with `oncall_config`, while
+    CONFIG_FILE is invalid (see shared.startup_checks)."""
+    from shared.startup_checks import start_or_exit
+
+    return start_or_exit(load_settings, oncall_config=oncall_config)
 
 
 def _logging(settings: Settings) -> None:
@@ -51,7 +61,7 @@ def db_upgrade() -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 def web(host: str, port: int) -> None:
     """Run the HTTP receiver (development server; use gunicorn in production)."""
-    settings = _settings()
+    settings = _service_settings(oncall_config=True)
     _logging(settings)
     from werkzeug.serving import make_server
 
@@ -78,7 +88,7 @@ def web(host: str, port: int) -> None:
 )
 def worker(concurrency: int, queues: str, name: str, beat: bool, supervise: bool) -> None:
     """Run a Celery worker process pool."""
-    settings = _settings()
+    settings = _service_settings(oncall_config=True)
     _logging(settings)
     from cli.supervise import celery_command, run_supervised
     from shared.embedded_redis import resolve_redis_url
@@ -108,7 +118,7 @@ def worker(concurrency: int, queues: str, name: str, beat: bool, supervise: bool
 @cli.command()
 def beat() -> None:
     """Run the scheduler (exactly one per deployment)."""
-    settings = _settings()
+    settings = _service_settings(oncall_config=False)
     _logging(settings)
     from worker.celery_app import app
 
@@ -124,19 +134,44 @@ def beat() -> None:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8010, show_default=True, type=int)
-@click.option("--auth-id", envvar="PLIVO_AUTH_ID", default="MASIMULATOR000000000")
-@click.option("--auth-token", envvar="PLIVO_AUTH_TOKEN", default="simulator-auth-token")
-def simulator(host: str, port: int, auth_id: str, auth_token: str) -> None:
-    """Run the Plivo simulator: the Plivo of development, the demo and the tests."""
+@click.option(
+    "--auth-id", envvar=sim_config.AUTH_ID_ENV, default=sim_config.DEFAULT_AUTH_ID,
+    show_default=True, help=f"The simulated account [env: {sim_config.AUTH_ID_ENV}].",
+)
+@click.option(
+    "--auth-token", envvar=sim_config.AUTH_TOKEN_ENV, default=sim_config.DEFAULT_AUTH_TOKEN,
+    help=f"Its token, which signs callbacks [env: {sim_config.AUTH_TOKEN_ENV}; default: "
+    "the public simulator token].",
+)
+@click.option(
+    "--receiver-url", envvar=sim_config.RECEIVER_URL_ENV,
+    default=sim_config.DEFAULT_RECEIVER_URL, show_default=True,
+    help="The only origin the simulator sends callbacks and inbound texts to "
+    f"[env: {sim_config.RECEIVER_URL_ENV}].",
+)
+def simulator(host: str, port: int, auth_id: str, auth_token: str, receiver_url: str) -> None:
+    """Run the Plivo simulator: the Plivo of development, the demo and the tests.
+
+    It has its own credentials, never PLIVO_AUTH_TOKEN, so it cannot sign for a real account.
+    """
     from shared.logging_setup import configure_logging
-    from simulator.config import SimulatorConfig
     from simulator.server import serve
 
+    try:
+        config = sim_config.SimulatorConfig(
+            auth_id=auth_id, auth_token=auth_token, receiver_url=receiver_url
+        )
+    except ValueError as exc:
+        click.echo(f"alert-dispatch: simulator: {exc}", err=True)
+        sys.exit(2)
     configure_logging("INFO")
-    click.echo(f"Plivo simulator on http://{host}:{port} (account {auth_id})")
-    serve(SimulatorConfig(auth_id=auth_id, auth_token=auth_token), host=host, port=port)
+    click.echo(
+        f"Plivo simulator on http://{host}:{port} (account {auth_id}, "
+        f"callbacks only to {config.receiver_url})"
+    )
+    serve(config, host=host, port=port)
 
 
 @cli.command()

@@ -21,9 +21,10 @@ from pathlib import Path
 import requests
 
 from shared.embedded_redis import EmbeddedRedis, ensure_embedded_redis
+from simulator.config import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
 
-SIMULATOR_AUTH_ID = "MASIMULATOR000000000"
-SIMULATOR_AUTH_TOKEN = "simulator-auth-token"
+SIMULATOR_AUTH_ID = DEFAULT_AUTH_ID
+SIMULATOR_AUTH_TOKEN = DEFAULT_AUTH_TOKEN
 BACKUP_AUTH_ID = "MABACKUPSIMULATOR000"
 BACKUP_AUTH_TOKEN = "backup-simulator-token"
 
@@ -128,7 +129,21 @@ class Stack:
             from shared.db import upgrade
 
             upgrade(self.database_url)
-            self._spawn("simulator", ["simulator", "--port", str(self.simulator_port)])
+            # Each simulator sends only to this stack's receiver.
+            receiver = ["--receiver-url", self.web_url]
+            self._spawn(
+                "simulator",
+                [
+                    "simulator",
+                    "--port",
+                    str(self.simulator_port),
+                    "--auth-id",
+                    SIMULATOR_AUTH_ID,
+                    "--auth-token",
+                    SIMULATOR_AUTH_TOKEN,
+                    *receiver,
+                ],
+            )
             if self.config.backup_simulator:
                 self._spawn(
                     "simulator-backup",
@@ -140,6 +155,7 @@ class Stack:
                         BACKUP_AUTH_ID,
                         "--auth-token",
                         BACKUP_AUTH_TOKEN,
+                        *receiver,
                     ],
                 )
             self._spawn("web", ["web", "--port", str(self.web_port)])

@@ -2,19 +2,22 @@
 
 A code is unique among the person's active codes. It stays active while
 any alert it answers for is still triggered, so "7A" keeps meaning the same
-bundle until every alert in it is closed.
+bundle until every alert in it is closed. Once retired, it is not given to the
+same person again for CODE_REUSE_AFTER: a late or replayed reply meant for the
+old alert must not acknowledge a new one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared.models import AckCode, Alert
-from shared.reply_codes import allocate_code
+from shared.models import AckCode, Alert, utcnow
+from shared.reply_codes import CODE_REUSE_AFTER, allocate_code, codes_to_avoid
 
 MAX_TRIES = 5
 
@@ -24,6 +27,7 @@ def code_for(session: Session, alert_ids: Sequence[int], destination: str) -> in
 
     Two sends to one person at once may pick the same number; the partial
     unique index rejects the second, which then takes the next free code.
+    Codes the person gave up less than CODE_REUSE_AFTER ago are not free.
     """
     wanted = sorted(set(alert_ids))
     active = list(
@@ -33,12 +37,7 @@ def code_for(session: Session, alert_ids: Sequence[int], destination: str) -> in
         if sorted(row.alert_ids or [row.alert_id]) == wanted:
             return row.code
     for _ in range(MAX_TRIES):
-        in_use = set(
-            session.scalars(
-                select(AckCode.code).where(AckCode.destination == destination, AckCode.active)
-            )
-        )
-        code = allocate_code(in_use)
+        code = allocate_code(_codes_to_avoid(session, destination, utcnow()))
         try:
             with session.begin_nested():
                 session.add(
@@ -51,6 +50,21 @@ def code_for(session: Session, alert_ids: Sequence[int], destination: str) -> in
         except IntegrityError:
             continue
     raise RuntimeError("could not allocate a reply code")
+
+
+def _codes_to_avoid(session: Session, destination: str, now: datetime) -> set[int]:
+    """The person's active codes and those retired within CODE_REUSE_AFTER of `now`."""
+    active = session.scalars(
+        select(AckCode.code).where(AckCode.destination == destination, AckCode.active)
+    )
+    retired = session.execute(
+        select(AckCode.code, AckCode.retired_at).where(
+            AckCode.destination == destination,
+            AckCode.active.is_(False),
+            AckCode.retired_at >= now - CODE_REUSE_AFTER,
+        )
+    )
+    return codes_to_avoid(active, [(code, at) for code, at in retired], now)
 
 
 def alerts_for_code(session: Session, destination: str, code: int | None) -> list[int]:
@@ -74,4 +88,8 @@ def retire_codes_of(session: Session, alert_id: int) -> None:
             select(Alert.id).where(Alert.id.in_(ids), Alert.status == "triggered").limit(1)
         )
         if still_open is None:
-            session.execute(update(AckCode).where(AckCode.id == row.id).values(active=False))
+            session.execute(
+                update(AckCode)
+                .where(AckCode.id == row.id)
+                .values(active=False, retired_at=utcnow())
+            )

@@ -13,6 +13,9 @@ from shared.models import Alert, utcnow
 from shared.schemas import AlertIn
 
 OPEN_STATUSES = ("triggered", "acknowledged")
+# The scope of the shared API tokens, and of every caller inside the system
+# (bus bridge, Python producer): integrations with tokens of their own get theirs.
+API_SCOPE = "api"
 
 
 @dataclass(frozen=True)
@@ -23,21 +26,33 @@ class Accepted:
     created: bool  # False: it joined an open alert with the same dedup key
 
 
-def open_alert_by_key(session: Session, dedup_key: str) -> Alert | None:
-    """The alert a dedup key names while it is open (triggered or acknowledged)."""
+def open_alert_by_key(
+    session: Session, dedup_key: str, integration: str = API_SCOPE
+) -> Alert | None:
+    """The alert a dedup key names while it is open (triggered or acknowledged).
+
+    Keys are looked up within one credential's scope (`integration`): a token
+    acts only on the alerts its own integration created, so a leaked PagerDuty
+    key cannot resolve an Alertmanager alert by guessing its key.
+    """
     return session.scalars(
-        select(Alert).where(Alert.dedup_key == dedup_key, Alert.status.in_(OPEN_STATUSES))
+        select(Alert).where(
+            Alert.integration == integration,
+            Alert.dedup_key == dedup_key,
+            Alert.status.in_(OPEN_STATUSES),
+        )
     ).first()
 
 
-def accept_alert(session: Session, alert_in: AlertIn) -> Accepted:
+def accept_alert(session: Session, alert_in: AlertIn, integration: str = API_SCOPE) -> Accepted:
     """Store a trigger, or count it as an occurrence of the open alert with its key.
 
     Two producers racing on one key both end up on the same alert: the partial
-    unique index rejects the second insert, which then becomes an occurrence.
+    unique index (on scope and key) rejects the second insert, which then
+    becomes an occurrence. `integration` is the scope the alert is stored in.
     """
     if alert_in.dedup_key:
-        existing = open_alert_by_key(session, alert_in.dedup_key)
+        existing = open_alert_by_key(session, alert_in.dedup_key, integration)
         if existing is not None:
             return _add_occurrence(session, existing)
     alert = Alert(
@@ -45,6 +60,7 @@ def accept_alert(session: Session, alert_in: AlertIn) -> Accepted:
         summary=alert_in.summary,
         severity=alert_in.severity.value,
         source=alert_in.source,
+        integration=integration,
         details=alert_in.details,
         labels=alert_in.labels,
         recipients=list(alert_in.recipients),
@@ -55,7 +71,7 @@ def accept_alert(session: Session, alert_in: AlertIn) -> Accepted:
             session.add(alert)
             session.flush()
     except IntegrityError:
-        existing = open_alert_by_key(session, alert_in.dedup_key or "")
+        existing = open_alert_by_key(session, alert_in.dedup_key or "", integration)
         if existing is None:
             raise
         return _add_occurrence(session, existing)

@@ -48,6 +48,23 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+def _sqlite_pool_options() -> dict[str, int]:
+    """One pooled SQLite connection per process under gevent (gunicorn's gevent worker).
+
+    A writer waiting for SQLite's lock waits inside the C library, which under
+    gevent stops every greenlet, the lock holder too: a request that talks to
+    Redis inside its transaction would freeze the worker for the whole busy
+    timeout. Waiting for the pool's one connection yields to the holder instead,
+    and SQLite lets one transaction in at a time anyway (BEGIN IMMEDIATE).
+    """
+    import sys
+
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("socket"):
+        return {"pool_size": 1, "max_overflow": 0}
+    return {}
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
     """One engine (one pool) per URL per process."""
@@ -56,10 +73,16 @@ def get_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(
+            url, connect_args={"timeout": 30}, hide_parameters=True, **_sqlite_pool_options()
+        )
         _tune_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # hide_parameters: a database error's text never carries a row's values
+    # (phone numbers, alert text) into a log line.
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True
+    )
 
 
 @lru_cache(maxsize=8)

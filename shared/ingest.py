@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from shared.alert_lifecycle import acknowledge, resolve
-from shared.alert_store import accept_alert, open_alert_by_key
+from shared.alert_store import API_SCOPE, accept_alert, open_alert_by_key
 from shared.schemas import AlertAction, AlertIn
 
 
@@ -32,12 +32,23 @@ class IngestResult:
         return self.outcome == "created"
 
 
-def ingest(session: Session, alert_in: AlertIn, *, via: str) -> IngestResult:
-    """Apply one producer event inside the caller's transaction."""
+def ingest(
+    session: Session, alert_in: AlertIn, *, via: str, integration: str = API_SCOPE
+) -> IngestResult:
+    """Apply one producer event inside the caller's transaction.
+
+    `integration` is the scope of the credential that sent it ("api" for the
+    shared tokens and in-process producers): a trigger joins, and an
+    acknowledge or resolve finds, only an alert of that same scope.
+    """
     if alert_in.action is AlertAction.TRIGGER:
-        accepted = accept_alert(session, alert_in)
+        accepted = accept_alert(session, alert_in, integration)
         return IngestResult(accepted.alert_id, "created" if accepted.created else "deduplicated")
-    alert = open_alert_by_key(session, alert_in.dedup_key) if alert_in.dedup_key else None
+    alert = (
+        open_alert_by_key(session, alert_in.dedup_key, integration)
+        if alert_in.dedup_key
+        else None
+    )
     if alert is None:
         # Nothing open under that key: a resolve for an alert we never saw, or
         # one already closed. Not an error for the producer; nothing to do.

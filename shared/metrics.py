@@ -4,11 +4,17 @@ Prefork workers and gunicorn workers are separate processes: each would show
 only its own counts. With PROMETHEUS_MULTIPROC_DIR set (the CLI and Procfile
 set it) every process writes its samples to files there and /metrics adds
 them up, so the counters tell the truth for the whole system.
+
+Every label value comes from a small known set, never from what a producer
+or a caller sent: each distinct value is a series held in memory and in every
+scrape, and /metrics is unauthenticated. `bounded_label` folds anything
+unexpected into "other".
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -19,9 +25,23 @@ from prometheus_client import (
     generate_latest,
 )
 
+OTHER = "other"
+# The ways into `shared.ingest`: the `source` label of ALERTS_ACCEPTED. It is
+# the path an event came in by, not the producer's own `source` text.
+INGEST_PATHS = frozenset({"api", "alertmanager", "grafana", "pagerduty", "bus", "producer"})
+INGEST_OUTCOMES = frozenset({"created", "deduplicated", "acknowledged", "resolved", "ignored"})
+HTTP_CLIENT_ERRORS = frozenset({"400", "401", "403", "404", "405", "413", "415", "422", "429"})
+
+
+def bounded_label(value: object, known: Collection[str]) -> str:
+    """`value` when it is one of `known`, else "other": a label never grows past len(known) + 1."""
+    return value if isinstance(value, str) and value in known else OTHER
+
+
 ALERTS_ACCEPTED = Counter(
     "alert_dispatch_alerts_accepted",
-    "Alert events accepted and stored, by source and outcome (created or deduplicated).",
+    "Alert events accepted and stored, by ingestion path (api, alertmanager, grafana, "
+    "pagerduty, bus, producer) and outcome.",
     ["source", "outcome"],
 )
 SMS_SENT = Counter(
@@ -44,6 +64,18 @@ INGEST_REJECTED = Counter(
     "Ingestion requests refused, by HTTP status.",
     ["status"],
 )
+
+
+def count_accepted(path: str, outcome: str) -> None:
+    """Count one stored event by the path it came in by (see INGEST_PATHS)."""
+    ALERTS_ACCEPTED.labels(
+        source=bounded_label(path, INGEST_PATHS), outcome=bounded_label(outcome, INGEST_OUTCOMES)
+    ).inc()
+
+
+def count_rejected(status: int) -> None:
+    """Count one refused ingestion request by its 4xx status."""
+    INGEST_REJECTED.labels(status=bounded_label(str(status), HTTP_CLIENT_ERRORS)).inc()
 
 
 def render_metrics() -> tuple[bytes, str]:
@@ -137,4 +169,9 @@ RECONCILED = Counter(
     "alert_dispatch_reconciled",
     "Sends of unknown outcome looked up at Plivo: found there, or resent.",
     ["result"],
+)
+REPLIES_WITHHELD = Counter(
+    "alert_dispatch_replies_withheld",
+    "Answers to inbound SMS not sent, by reason (unknown_number, or the reply limit that held it).",
+    ["reason"],
 )

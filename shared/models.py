@@ -59,8 +59,11 @@ class Alert(Base):
     __table_args__ = (
         # At most one unresolved alert per dedup key, even when two producers
         # race: the loser's insert fails and becomes an occurrence instead.
+        # Keys are scoped by the credential that created the alert: an
+        # integration with its own token can neither join nor close another's.
         Index(
             "uq_alerts_unresolved_dedup_key",
+            "integration",
             "dedup_key",
             unique=True,
             sqlite_where=text("status != 'resolved'"),
@@ -73,6 +76,10 @@ class Alert(Base):
     summary: Mapped[str] = mapped_column(Text)
     severity: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(200))
+    # Whose credential created it: "api" (the shared API tokens) or an integration
+    # with tokens of its own (alertmanager, grafana, pagerduty). Dedup keys are
+    # looked up within it, so one integration's token never touches another's alerts.
+    integration: Mapped[str] = mapped_column(String(32), default="api", server_default="api")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -182,6 +189,10 @@ class AckCode(Base):
     alert_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # When the code stopped answering for an open alert: it is not handed out
+    # again to the same person for a while, so a late or replayed reply to the
+    # old alert cannot acknowledge a new one.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class OptOut(Base):

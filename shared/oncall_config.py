@@ -405,6 +405,15 @@ def check_config_text(text: str) -> list[ConfigProblem]:
     return _parse(text)[1]
 
 
+def problem_lines(path: str | Path, problems: list[ConfigProblem]) -> list[str]:
+    """The problems as `alert-dispatch config check` prints them: one a line, then the count.
+
+    Shared with the processes that refuse to start on an invalid file, so an
+    operator reads the same report wherever it comes from.
+    """
+    return [*(f"{path}: {problem}" for problem in problems), f"{len(problems)} problem(s)"]
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from shared.escalation import escalate_now
 from shared.escalation_plan import Position
 from shared.models import Alert, utcnow
-from shared.oncall_config import OncallConfig, Policy, load_config
+from shared.oncall_config import ConfigError, ConfigProblem, OncallConfig, Policy, load_config
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,24 @@ DIRECT_POLICY = "direct"
 
 _lock = threading.Lock()
 _cached: tuple[Path, float, OncallConfig] | None = None
+
+
+def load_at_start(path: Path) -> OncallConfig:
+    """Load the file as the configuration in force, or raise ConfigError listing its problems.
+
+    Called as a process starts, so an invalid file stops it then: once
+    running, a later broken edit keeps this one (see current_config), but
+    starting with none would accept every alert and page nobody.
+    """
+    global _cached
+    try:
+        mtime = path.stat().st_mtime
+    except OSError as exc:
+        raise ConfigError([ConfigProblem("", f"cannot read {path}: {exc}")]) from None
+    config = load_config(path)
+    with _lock:
+        _cached = (path, mtime, config)
+    return config
 
 
 def current_config(path: Path | None) -> OncallConfig | None:
@@ -45,8 +63,12 @@ def current_config(path: Path | None) -> OncallConfig | None:
         try:
             config = load_config(path)
         except Exception as exc:  # any problem: keep paging with what we had
-            log.error("on-call configuration %s invalid, keeping the previous one: %s", path, exc)
-            return _cached[2] if _cached else None
+            if _cached:
+                log.error("on-call configuration %s invalid, keeping the previous one: %s",
+                          path, exc)
+                return _cached[2]
+            log.error("on-call configuration %s invalid and none loaded before: %s", path, exc)
+            return None
         _cached = (path, mtime, config)
         return config
 

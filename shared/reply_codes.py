@@ -2,17 +2,18 @@
 
 Each alert SMS carries a small number, unique among that person's open
 alerts, so "4A" names one alert even when several are open at once. Numbers
-are reused once their alert closes, which keeps them short enough to type
-with one thumb. Carrier keywords (STOP, START, HELP and their synonyms) are
-recognised too: a number that sent STOP must be treated as opted out, since
-the carrier will block anything we send to it.
+are reused a day after their alert closes (CODE_REUSE_AFTER), which keeps
+them short enough to type with one thumb. Carrier keywords (STOP, START,
+HELP and their synonyms) are recognised too: a number that sent STOP must be
+treated as opted out, since the carrier will block anything we send to it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Final, Literal
 
 ReplyAction = Literal["ack", "escalate", "stop", "start", "help"]
@@ -42,12 +43,40 @@ class Reply:
     code: int | None = None
 
 
-def allocate_code(open_codes_for_person: Collection[int]) -> int:
-    """The smallest positive code this person is not using: short codes are easier to type."""
+# A code retired less than this long ago is not handed to the same person again.
+# A reply can come long after its page (a person answers an old thread, a
+# carrier delivers late, a captured reply is posted again): if "1A" for an
+# alert acknowledged this morning could mean the alert paged this afternoon,
+# that late reply would silence a page nobody has read. A day is longer than
+# anyone answers a page, and codes still stay short: they only grow with the
+# number of alerts one person got in a day.
+CODE_REUSE_AFTER: Final = timedelta(hours=24)
+
+
+def allocate_code(avoid: Collection[int]) -> int:
+    """The smallest positive code not in `avoid` (the person's open codes and recently
+    retired ones, see `codes_to_avoid`): short codes are easier to type."""
     code = 1
-    while code in open_codes_for_person:
+    while code in avoid:
         code += 1
     return code
+
+
+def codes_to_avoid(
+    active: Iterable[int],
+    retired: Iterable[tuple[int, datetime | None]],
+    now: datetime,
+    reuse_after: timedelta = CODE_REUSE_AFTER,
+) -> set[int]:
+    """The codes a person must not be given now: those in use, and those retired
+    less than `reuse_after` before `now`. A retired code without a time was retired
+    before times were kept, long enough ago to be free again."""
+    recent = {
+        code
+        for code, retired_at in retired
+        if retired_at is not None and now - retired_at < reuse_after
+    }
+    return set(active) | recent
 
 
 def parse_reply(text: str) -> Reply | None:

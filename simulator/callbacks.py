@@ -3,7 +3,9 @@
 Form-encoded POST (or GET with the parameters in the query), signed with the
 account's auth token in both V3 and V2 headers over the exact URL called, query
 string included. Each attempt is logged in the state so tests can see what a
-receiver was sent and what it answered.
+receiver was sent and the status it answered (not its body: the log is open
+to anyone who reaches the simulator). Only the configured receiver is ever
+called (simulator.outbound); a request elsewhere is logged as refused.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import requests
 
 from shared.plivo.signature import sign_request_headers
+from simulator.outbound import refusal
 from simulator.state import SimulatorState
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "PlivoSimulator/1.0"
-MAX_LOGGED_BODY = 4000
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,10 @@ class CallbackSender:
         retry_delay_s: float,
         stopping: threading.Event,
         retries: int = 1,
+        receiver_url: str | None = None,
     ) -> None:
         self._auth_token = auth_token
+        self._receiver_url = receiver_url
         self._state = state
         self._timeout_s = timeout_s
         self._retry_delay_s = retry_delay_s
@@ -74,6 +78,12 @@ class CallbackSender:
     ) -> CallbackResult:
         """Deliver, retrying once on a network error or an HTTP error status."""
         clean = {key: "" if value is None else str(value) for key, value in params.items()}
+        refused = refusal(url, self._receiver_url)
+        if refused:
+            log.warning("callback %s not sent: %s", kind, refused)
+            result = CallbackResult(None, error=f"refused: {refused}")
+            self._record(url, clean, method.upper(), kind, 1, time.time(), result)
+            return result
         result = CallbackResult(None, error="not attempted")
         for attempt in range(1, self._retries + 2):
             result = self._attempt(url, clean, method.upper(), kind, attempt)
@@ -108,6 +118,19 @@ class CallbackSender:
                 attempt,
                 result.error or result.status,
             )
+        self._record(url, params, method, kind, attempt, started, result)
+        return result
+
+    def _record(
+        self,
+        url: str,
+        params: dict[str, str],
+        method: str,
+        kind: str,
+        attempt: int,
+        started: float,
+        result: CallbackResult,
+    ) -> None:
         self._state.add_callback(
             {
                 "time": started,
@@ -118,8 +141,6 @@ class CallbackSender:
                 "attempt": attempt,
                 "status": result.status,
                 "error": result.error,
-                "response_body": result.body[:MAX_LOGGED_BODY],
                 "duration_ms": round((time.time() - started) * 1000, 1),
             }
         )
-        return result

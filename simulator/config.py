@@ -11,7 +11,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.outbound import normalized_receiver_url
 from simulator.scenarios import NumberScenario
+
+# The simulator's own account, read from its own variables and never from the
+# application's PLIVO_AUTH_*: a simulator that inherited a real token would
+# sign callbacks for the real account. The defaults are public (the
+# application's development defaults match them) and sign for nothing real.
+AUTH_ID_ENV = "SIMULATOR_AUTH_ID"
+AUTH_TOKEN_ENV = "SIMULATOR_AUTH_TOKEN"
+RECEIVER_URL_ENV = "SIMULATOR_RECEIVER_URL"
+DEFAULT_AUTH_ID = "MASIMULATOR000000000"
+DEFAULT_AUTH_TOKEN = "simulator-auth-token"
+# Where `alert-dispatch web` listens by default.
+DEFAULT_RECEIVER_URL = "http://127.0.0.1:8000"
 
 
 @dataclass
@@ -22,8 +35,12 @@ class SimulatorConfig:
     the times it reports are the times things really happened.
     """
 
-    auth_id: str = "MASIMULATOR000000000"
-    auth_token: str = field(default="simulator-auth-token", repr=False)
+    auth_id: str = DEFAULT_AUTH_ID
+    auth_token: str = field(default=DEFAULT_AUTH_TOKEN, repr=False)
+    # The application's origin: every callback, answer-URL fetch and inbound
+    # text goes there and nowhere else. None (in-process use) allows loopback
+    # hosts only; the command line always names one.
+    receiver_url: str | None = None
 
     # Plivo's default per-account limits.
     sms_per_second: float = 5.0
@@ -69,6 +86,8 @@ class SimulatorConfig:
             raise ValueError("sms_per_second and calls_per_second must be positive")
         if self.api_requests_per_5s <= 0:
             raise ValueError("api_requests_per_5s must be positive")
+        if self.receiver_url is not None:
+            self.receiver_url = normalized_receiver_url(self.receiver_url)
         self.scenarios = self.number_scenarios()
 
     def number_scenarios(self) -> dict[str, NumberScenario]:

@@ -3,7 +3,9 @@
 Tests, the demo and people with curl use these to set per-number scenarios,
 inject API faults, fake an inbound text, and read back every request, message,
 call and callback. They are not part of Plivo's API and need no credentials:
-the simulator is a local test double and never holds real secrets.
+the simulator is a local test double with its own public credentials (never
+the application's), listens on loopback unless told otherwise, and sends
+requests only to its configured receiver (simulator.outbound).
 """
 
 from __future__ import annotations
@@ -106,4 +108,5 @@ def reset() -> Response:
 
 @bp.post("/inbound_sms")
 def inbound_sms() -> Response:
-    return jsonify(send_inbound_sms(simulator().sender, _body()))
+    running = simulator()
+    return jsonify(send_inbound_sms(running.sender, _body(), running.config.receiver_url))

@@ -37,6 +37,7 @@ class Simulator:
             timeout_s=config.callback_timeout_s,
             retry_delay_s=config.callback_retry_delay_s,
             stopping=self.dispatcher.stopping,
+            receiver_url=config.receiver_url,
         )
         self.messages = MessageService(
             config=config,

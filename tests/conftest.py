@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
 from shared.embedded_redis import ensure_embedded_redis
+from tests.bridge_harness import BridgeProcess
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -112,3 +113,57 @@ def receiver(database_url: str, broker_env: str, tmp_path: Path) -> Iterator[Ser
     served.settings = settings  # type: ignore[attr-defined]
     yield served
     served.stop()
+
+
+@pytest.fixture
+def names() -> dict[str, str]:
+    """Stream, group and dead-letter channel names of one bus-bridge test."""
+    import uuid
+
+    suffix = uuid.uuid4().hex[:8]
+    return {
+        "stream": f"test:events:{suffix}",
+        "group": f"group-{suffix}",
+        "dead_channel": f"test:channels:dead:{suffix}",
+    }
+
+
+@pytest.fixture
+def start_bridge(
+    database_url: str, redis_url: str, redis_client: redis.Redis, tmp_path: Path, names
+) -> Iterator[Callable[..., BridgeProcess]]:
+    """`start(consumer, ...)`: a real `alert-dispatch bridge` on this test's stream and channels."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DATA_DIR": str(tmp_path),
+        "LOG_LEVEL": "INFO",
+    }
+    started: list[BridgeProcess] = []
+
+    def start(
+        consumer: str = "bridge-a",
+        claim_idle_ms: int = 60_000,
+        batch: int = 10,
+        channels: str = "if.bus:*",
+    ) -> BridgeProcess:
+        process = BridgeProcess(
+            [
+                "--streams", names["stream"],
+                "--group", names["group"],
+                "--consumer", consumer,
+                "--channels", channels,
+                "--channel-dead-letter", names["dead_channel"],
+                "--claim-idle-ms", str(claim_idle_ms),
+                "--batch", str(batch),
+            ],
+            env,
+            tmp_path / f"bridge-{len(started)}.log",
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.close()

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import uuid
-from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
-import pytest
 import redis
 from sqlalchemy import func, select
 
@@ -24,94 +17,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 wait_for = partial(poll, timeout=20.0, interval=0.05)
-
-
-class BridgeProcess:
-    """`python -m cli bridge` with its output in a log file, for the failure message."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "bridge", *args],
-            cwd=REPO,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def terminate(self, timeout: float = 10) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.kill()
-        self._log.close()
-
-
-@pytest.fixture
-def names() -> dict[str, str]:
-    suffix = uuid.uuid4().hex[:8]
-    return {
-        "stream": f"test:events:{suffix}",
-        "group": f"group-{suffix}",
-        "dead_channel": f"test:channels:dead:{suffix}",
-    }
-
-
-@pytest.fixture
-def start_bridge(
-    database_url: str, redis_url: str, redis_client: redis.Redis, tmp_path: Path, names
-) -> Iterator[Callable[..., BridgeProcess]]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "DATA_DIR": str(tmp_path),
-        "LOG_LEVEL": "INFO",
-    }
-    started: list[BridgeProcess] = []
-
-    def start(
-        consumer: str = "bridge-a",
-        claim_idle_ms: int = 60_000,
-        batch: int = 10,
-        channels: str = "if.bus:*",
-    ) -> BridgeProcess:
-        process = BridgeProcess(
-            [
-                "--streams",
-                names["stream"],
-                "--group",
-                names["group"],
-                "--consumer",
-                consumer,
-                "--channels",
-                channels,
-                "--channel-dead-letter",
-                names["dead_channel"],
-                "--claim-idle-ms",
-                str(claim_idle_ms),
-                "--batch",
-                str(batch),
-            ],
-            env,
-            tmp_path / f"bridge-{len(started)}.log",
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.close()
 
 
 def count_alerts(database_url: str) -> int:

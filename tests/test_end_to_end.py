@@ -190,3 +190,25 @@ def sent_messages_to_any(stack, numbers):
         if r["method"] == "POST" and r["path"].endswith("/Message/")
         and str((r.get("body") or {}).get("dst")) in wanted
     ]
+
+
+def test_an_answer_task_run_three_times_sends_one_sms(stack):
+    from worker import enqueue
+
+    number = "+14155550115"
+    alert_id = post_alert(stack, number)
+    final_notification(stack, alert_id)
+    answer = requests.post(f"{stack.simulator_url}/_sim/inbound_sms", json={
+        "from": number, "to": "+14155550000", "text": "HELP",
+        "url": f"{stack.web_url}/plivo/sms/inbound"}, timeout=10).json()
+    assert answer["status"] == 200
+    [_page, help_text] = wait_for(lambda: len(m := sent_messages_to(stack, number)) == 2 and m)
+    assert "acknowledge" in help_text["body"]["text"]
+    with session_scope(stack.database_url) as session:
+        [reply_id] = session.scalars(select(Event.id).where(Event.kind == "sms.reply_queued"))
+    skipped = metric(stack, "alert_dispatch_sms_sent_total", result="skipped")
+    # Redeliveries, as a crashed worker's broker would make: the id only, never the number.
+    assert enqueue.send_reply(reply_id) and enqueue.send_reply(reply_id)
+    wait_for(lambda: metric(stack, "alert_dispatch_sms_sent_total", result="skipped")
+             >= skipped + 2)
+    assert len(sent_messages_to(stack, number)) == 2

@@ -37,6 +37,7 @@ contacts:
   timed1:  {phone: "+14155550145", channels: [sms]}
   timed2:  {phone: "+14155550146", channels: [sms]}
   lonely:  {phone: "+14155550147", channels: [sms]}
+  curious: {phone: "+14155550148", channels: [sms]}  # on the rota, never paged here
 policies:
   calls:
     steps:
@@ -289,6 +290,7 @@ def test_stop_opts_a_number_out_loudly_and_the_chain_moves_on(stack):
 
 
 def test_unknown_replies_get_at_most_three_help_texts_an_hour(stack):
+    # From a contact on the rota: a number we neither page nor know gets no answer at all.
     for _ in range(5):
         requests.post(f"{stack.simulator_url}/_sim/inbound_sms", json={
             "from": "+14155550148", "to": "+14155550000", "text": "what is this?",

@@ -391,28 +391,34 @@ def test_token_matches_exactly():
     assert not token_matches("b ", ["a", "b"]) and not token_matches("", [""])
 
 
-def test_grafana_signature_over_body_and_over_timestamp_and_body():
+def test_grafana_signature_over_timestamp_and_body_only():
     body = b'{"receiver": "x"}'
-    plain = grafana_signature("s3cret", body)
-    assert verify_grafana_signature("s3cret", body, plain).ok
-    assert verify_grafana_signature("s3cret", body, "sha256=" + plain.upper()).ok
     now = time.time()
     stamp = str(int(now))
     timed = grafana_signature("s3cret", body, stamp)
     assert verify_grafana_signature("s3cret", body, timed, stamp, now=now).ok
+    assert verify_grafana_signature("s3cret", body, "sha256=" + timed.upper(), stamp, now=now).ok
+    plain = grafana_signature("s3cret", body)
     assert not verify_grafana_signature("s3cret", body, plain, stamp, now=now).ok
+    # A signature over the body alone never expires: it could be replayed for ever.
+    untimed = verify_grafana_signature("s3cret", body, plain, now=now)
+    assert (untimed.ok, untimed.reason, untimed.header) == (
+        False, "missing timestamp", "X-Grafana-Alerting-Signature-Timestamp")
 
 
 @pytest.mark.parametrize(
     ("signature", "timestamp", "reason"),
     [
         (None, None, "missing signature"),
-        ("00" * 32, None, "signature does not match"),
+        ("00" * 32, None, "missing timestamp"),
+        ("00" * 32, " ", "missing timestamp"),
+        ("00" * 32, "1000000000", "signature does not match"),
         ("sig", "yesterday", "timestamp is not Unix seconds"),
         ("sig", "nan", "timestamp is not Unix seconds"),
         ("sig", "1000", "timestamp outside the allowed window"),
+        ("sig", "1000000301", "timestamp outside the allowed window"),
     ],
 )
 def test_grafana_signature_refusals_say_why(signature, timestamp, reason):
-    check = verify_grafana_signature("s3cret", b"{}", signature, timestamp)
+    check = verify_grafana_signature("s3cret", b"{}", signature, timestamp, now=1_000_000_000.0)
     assert not check.ok and check.reason == reason

@@ -31,12 +31,24 @@ def dead_broker(monkeypatch, broker_env):
 
     dead = f"redis://127.0.0.1:{free_port()}/0"
     monkeypatch.setattr(app.conf, "broker_url", dead)
-    app.pool.force_close_all()
-    app._pool = None  # the next publish builds its pool on the dead broker
+    _forget_broker_connections(app)  # the next publish connects to the dead broker
     yield dead
     monkeypatch.undo()
-    app.pool.force_close_all()
+    _forget_broker_connections(app)  # and later tests' publishes to the live one again
+
+
+def _forget_broker_connections(app) -> None:  # type: ignore[no-untyped-def]
+    """Drop every pooled broker connection and producer, so the next publish reconnects.
+
+    kombu keeps connection and producer pools in process-wide registries, and
+    Celery caches both: all of them must go, or a later publish reuses a
+    closed pool ("Acquire on closed pool") and nothing reaches the broker.
+    """
+    from kombu import pools
+
+    pools.reset()
     app._pool = None
+    app.amqp._producer_pool = None
 
 
 def test_broker_down_alert_still_stored_and_answered_202(database_url, dead_broker, tmp_path):

@@ -206,9 +206,6 @@ def test_grafana_without_hmac_secret_takes_token_only_post_or_put(receiver):
 def test_grafana_hmac_signature_is_required_when_configured(serve):
     app = serve(GRAFANA_HMAC_SECRET=HMAC_SECRET)
     body = json.dumps(GRAFANA).encode()
-    signed = {"X-Grafana-Alerting-Signature": grafana_signature(HMAC_SECRET, body)}
-    assert post_grafana(app, body, headers=signed).status_code == 202
-
     stamp = str(int(time.time()))
     timed = {
         "X-Grafana-Alerting-Signature": grafana_signature(HMAC_SECRET, body, stamp),
@@ -217,33 +214,40 @@ def test_grafana_hmac_signature_is_required_when_configured(serve):
     assert post_grafana(app, body, headers=timed).status_code == 202
 
 
+SIGNATURE = "X-Grafana-Alerting-Signature"
+TIMESTAMP = "X-Grafana-Alerting-Signature-Timestamp"
+
+
 @pytest.mark.parametrize(
-    ("headers", "reason"),
+    ("headers", "field", "reason"),
     [
-        ({}, "missing signature"),
-        ({"X-Grafana-Alerting-Signature": "0" * 64}, "signature does not match"),
-        ({"X-Grafana-Alerting-Signature": "SIGNED-OTHER-BODY"}, "signature does not match"),
-        ({"X-Grafana-Alerting-Signature": "SIGNED-STALE",
-          "X-Grafana-Alerting-Signature-Timestamp": "STALE"},
+        ({}, SIGNATURE, "missing signature"),
+        ({SIGNATURE: "SIGNED-UNTIMED"}, TIMESTAMP, "missing timestamp"),
+        ({SIGNATURE: "0" * 64, TIMESTAMP: "NOW"}, SIGNATURE, "signature does not match"),
+        ({SIGNATURE: "SIGNED-OTHER-BODY", TIMESTAMP: "NOW"}, SIGNATURE,
+         "signature does not match"),
+        ({SIGNATURE: "SIGNED-STALE", TIMESTAMP: "STALE"}, TIMESTAMP,
          "timestamp outside the allowed window"),
     ],
 )
-def test_grafana_wrong_or_missing_signature_is_401(serve, headers, reason):
+def test_grafana_wrong_or_missing_signature_is_401(serve, headers, field, reason):
     app = serve(GRAFANA_HMAC_SECRET=HMAC_SECRET)
     body = json.dumps(GRAFANA).encode()
+    now = str(int(time.time()))
     stale = str(int(time.time()) - 3600)
     headers = {
         name: {
-            "SIGNED-OTHER-BODY": grafana_signature(HMAC_SECRET, body + b" "),
+            "SIGNED-UNTIMED": grafana_signature(HMAC_SECRET, body),
+            "SIGNED-OTHER-BODY": grafana_signature(HMAC_SECRET, body + b" ", now),
             "SIGNED-STALE": grafana_signature(HMAC_SECRET, body, stale),
             "STALE": stale,
+            "NOW": now,
         }.get(value, value)
         for name, value in headers.items()
     }
     response = post_grafana(app, body, headers=headers)
     assert response.status_code == 401
-    assert response.json()["fields"] == [
-        {"field": "X-Grafana-Alerting-Signature", "message": reason}]
+    assert response.json()["fields"] == [{"field": field, "message": reason}]
     assert alerts(app) == []
 
 

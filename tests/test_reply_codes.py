@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from shared.reply_codes import (
+    CODE_REUSE_AFTER,
     Reply,
     allocate_code,
+    codes_to_avoid,
     parse_reply,
     resolve_code,
     sms_instructions,
 )
+
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -19,6 +25,25 @@ from shared.reply_codes import (
 )
 def test_allocate_smallest_free_code(open_codes: set[int], code: int) -> None:
     assert allocate_code(open_codes) == code
+
+
+def test_a_code_retired_within_a_day_is_avoided_then_free_again() -> None:
+    retired = [
+        (1, NOW - timedelta(hours=1)),
+        (2, NOW - CODE_REUSE_AFTER + timedelta(seconds=1)),
+        (3, NOW - CODE_REUSE_AFTER),
+        (4, None),  # retired before retirement times were kept
+    ]
+    avoid = codes_to_avoid([5], retired, NOW)
+    assert avoid == {1, 2, 5}
+    assert allocate_code(avoid) == 3
+
+
+def test_a_late_reply_code_is_never_the_next_alerts_code() -> None:
+    """Alert acknowledged with 1A at noon; the next page that day must not be code 1."""
+    retired_at_noon = [(1, NOW)]
+    assert allocate_code(codes_to_avoid([], retired_at_noon, NOW + timedelta(hours=5))) == 2
+    assert allocate_code(codes_to_avoid([], retired_at_noon, NOW + timedelta(days=2))) == 1
 
 
 @pytest.mark.parametrize(

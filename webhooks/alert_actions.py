@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from shared.alert_lifecycle import LifecycleResult, acknowledge, resolve
 from shared.db import session_scope
 from shared.metrics import ALERT_ACTIONS
-from webhooks.auth import require_bearer_token
+from shared.schemas import has_visible_text
+from webhooks.auth import authenticate
 from webhooks.errors import ApiError
-from webhooks.ingest import ALERT_ID
+from webhooks.ingest import ALERT_ID, parse_json, read_body
 
 log = logging.getLogger(__name__)
 
@@ -20,15 +21,24 @@ bp = Blueprint("alert_actions", __name__)
 
 
 def _actor() -> str:
-    """Who acts: `by` from an optional JSON body, else the API."""
-    payload = request.get_json(silent=True) if request.content_length else None
-    if payload is not None and not isinstance(payload, dict):
+    """Who acts: `by` from an optional JSON body, else the API.
+
+    No body (or only white space) is fine; a body that is there must be JSON
+    (400 otherwise), so a client's mistake is never taken as an ack by "api".
+    """
+    raw = read_body()
+    payload = parse_json(raw) if raw.strip() else {}
+    if not isinstance(payload, dict):
         raise ApiError(
             422, "body must be a JSON object", [{"field": "", "message": "not an object"}]
         )
-    by = (payload or {}).get("by", "api")
-    if not isinstance(by, str) or not by.strip() or len(by) > 200:
-        raise ApiError(422, "invalid request", [{"field": "by", "message": "1 to 200 characters"}])
+    by = payload.get("by", "api")
+    if not isinstance(by, str) or not has_visible_text(by) or len(by) > 200:
+        raise ApiError(
+            422,
+            "invalid request",
+            [{"field": "by", "message": "1 to 200 characters, not only white space or controls"}],
+        )
     return by.strip()
 
 
@@ -49,8 +59,8 @@ def _answer(alert_id: int, action: str, result: LifecycleResult):  # type: ignor
 
 
 def _act(alert_id: int, action: str, act: Callable[..., LifecycleResult]):  # type: ignore[no-untyped-def]
+    authenticate()
     settings = current_app.config["SETTINGS"]
-    require_bearer_token(settings.ingest_tokens)
     by = _actor()
     with session_scope(settings.effective_database_url) as session:
         result = act(session, alert_id, by=by, via="api")

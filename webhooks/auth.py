@@ -1,28 +1,40 @@
-"""Bearer-token authentication for ingestion endpoints."""
+"""Authentication of every ingestion endpoint: the first thing each one does.
+
+Nothing of a request is parsed before its credential is checked, except where
+the credential itself rides in the body (PagerDuty's `routing_key`). Every
+endpoint uses the same check, `shared.integration_auth.token_matches`, on the
+value exactly as presented: no input can become "blank" and skip it.
+"""
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Iterable
+from flask import current_app, request
 
-from flask import request
-
+from shared.integration_auth import credential_for, token_matches
 from webhooks.errors import ApiError
 
+BEARER = "bearer"
 
-def require_bearer_token(valid_tokens: Iterable[str]) -> None:
-    """Raise 401 unless the request carries one of `valid_tokens`.
 
-    Every token is compared, in constant time, so the response time tells an
-    attacker nothing about how much of a guess was right.
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, as sent; None without one."""
+    scheme, _, presented = (header or "").partition(" ")
+    if scheme.lower() != BEARER or not presented:
+        return None
+    return presented
+
+
+def authenticate(integration: str | None = None) -> str:
+    """Refuse (401) unless the request carries a token this endpoint accepts.
+
+    `integration` is None for the alert API (API_TOKENS) or the integration's
+    name. Returns the scope the request acts in: "api", or the integration's
+    name when it has tokens of its own.
     """
-    header = request.headers.get("Authorization", "")
-    scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
+    credential = credential_for(current_app.config["SETTINGS"], integration)
+    presented = bearer_token(request.headers.get("Authorization"))
+    if presented is None:
         raise ApiError(401, "missing bearer token")
-    presented_bytes = presented.strip().encode()
-    matched = False
-    for token in valid_tokens:
-        matched |= hmac.compare_digest(presented_bytes, token.encode())
-    if not matched:
+    if not token_matches(presented, credential.tokens):
         raise ApiError(401, "invalid token")
+    return credential.scope

@@ -1,8 +1,9 @@
 """Producer integrations over HTTP: Alertmanager, Grafana, PagerDuty Events API v2.
 
-Each endpoint authenticates with its integration's token, converts the body
-with `shared.formats`, and hands every event to `accept_event`, which stores
-it and enqueues routing. The answer follows the commit and never waits on
+Each endpoint first authenticates with its integration's token (before the
+body is parsed), converts the body with `shared.formats`, and hands every
+event to `accept_event`, which stores it, in the credential's scope, and
+enqueues routing. The answer follows the commit and never waits on
 Plivo: paging happens in the workers.
 
 Integrations do not demand recipients: who is paged is decided by the on-call
@@ -24,16 +25,16 @@ from shared.formats import FormatError, alertmanager, grafana, pagerduty
 from shared.integration_auth import (
     GRAFANA_SIGNATURE_HEADER,
     GRAFANA_TIMESTAMP_HEADERS,
+    credential_for,
     parse_integration_tokens,
     token_matches,
-    tokens_for,
     verify_grafana_signature,
 )
-from shared.metrics import INGEST_REJECTED
+from shared.metrics import count_rejected
 from shared.schemas import AlertIn
-from webhooks.auth import require_bearer_token
+from webhooks.auth import authenticate
 from webhooks.errors import ApiError
-from webhooks.ingest import accept_event, read_json_object
+from webhooks.ingest import accept_event, read_body, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def _check_tokens(state: BlueprintSetupState) -> None:
 @bp.after_request
 def _count_rejections(response: Response) -> Response:
     if 400 <= response.status_code < 500:
-        INGEST_REJECTED.labels(status=str(response.status_code)).inc()
+        count_rejected(response.status_code)
     return response
 
 
@@ -64,11 +65,11 @@ def _convert(convert: Callable[[Mapping[str, Any]], list[AlertIn]], payload: dic
         raise ApiError(422, exc.message, exc.fields) from None
 
 
-def _accept_all(events: list[AlertIn], *, via: str) -> Response:
+def _accept_all(events: list[AlertIn], *, via: str, scope: str) -> Response:
     """Store each event in order; 202 with what each one did."""
     results = []
     for alert_in in events:
-        accepted = accept_event(alert_in, via=via)
+        accepted = accept_event(alert_in, via=via, scope=scope)
         results.append(
             {
                 "dedup_key": alert_in.dedup_key,
@@ -86,23 +87,23 @@ def _accept_all(events: list[AlertIn], *, via: str) -> Response:
 @bp.post("/api/v1/integrations/alertmanager")
 def alertmanager_webhook() -> Response:
     """Alertmanager `webhook_configs` receiver, authorized with `http_config.authorization`."""
-    require_bearer_token(tokens_for(_settings(), "alertmanager"))
+    scope = authenticate("alertmanager")
     events = _convert(alertmanager.to_alerts, read_json_object())
-    return _accept_all(events, via="alertmanager")
+    return _accept_all(events, via="alertmanager", scope=scope)
 
 
 @bp.route("/api/v1/integrations/grafana", methods=["POST", "PUT"])
 def grafana_webhook() -> Response:
     """Grafana webhook contact point (POST or PUT, as configured there)."""
     settings = _settings()
-    require_bearer_token(tokens_for(settings, "grafana"))
+    scope = authenticate("grafana")
     if settings.grafana_hmac_secret:
         timestamp = next(
             (request.headers[h] for h in GRAFANA_TIMESTAMP_HEADERS if h in request.headers), None
         )
         check = verify_grafana_signature(
             settings.grafana_hmac_secret,
-            request.get_data(cache=True),
+            read_body(),
             request.headers.get(GRAFANA_SIGNATURE_HEADER),
             timestamp,
         )
@@ -111,10 +112,10 @@ def grafana_webhook() -> Response:
             raise ApiError(
                 401,
                 "invalid Grafana signature",
-                [{"field": GRAFANA_SIGNATURE_HEADER, "message": check.reason}],
+                [{"field": check.header, "message": check.reason}],
             )
     events = _convert(grafana.to_alerts, read_json_object())
-    return _accept_all(events, via="grafana")
+    return _accept_all(events, via="grafana", scope=scope)
 
 
 def _pagerduty_invalid(errors: list[str]) -> Response:
@@ -128,25 +129,30 @@ def _pagerduty_invalid(errors: list[str]) -> Response:
 
 @bp.post("/v2/enqueue")
 def pagerduty_enqueue() -> Response:
-    """PagerDuty Events API v2: the routing key is the credential, as at PagerDuty."""
+    """PagerDuty Events API v2: the routing key is the credential, as at PagerDuty.
+
+    The key rides in the body, so the body is read (bounded, strict JSON) and
+    the key checked, exactly as sent, before any other field is looked at.
+    Every refusal is PagerDuty's 400, its clients' way of seeing a bad key.
+    """
     try:
-        payload = strict_json.loads(request.get_data(cache=True))
-    except (ValueError, UnicodeDecodeError):
+        payload = strict_json.loads(read_body(), what="Event object")
+    except strict_json.JsonRefused as exc:
+        return _pagerduty_invalid([str(exc)])
+    except ValueError:
         return _pagerduty_invalid(["Event object is not valid JSON"])
     if not isinstance(payload, dict):
         return _pagerduty_invalid(["Event object must be a JSON object"])
     routing_key = payload.get("routing_key")
-    header_key = request.headers.get("X-Routing-Key")
-    if routing_key is None and header_key:
+    if routing_key is None:
         # Older PagerDuty client libraries send the key as a header only.
-        payload = {**payload, "routing_key": header_key}
-        routing_key = header_key
-    if (
-        isinstance(routing_key, str)
-        and routing_key.strip()
-        and not token_matches(routing_key.strip(), tokens_for(_settings(), "pagerduty"))
-    ):
+        routing_key = request.headers.get("X-Routing-Key")
+    if routing_key is None or routing_key == "":
+        return _pagerduty_invalid(["'routing_key' is missing or blank"])
+    credential = credential_for(_settings(), "pagerduty")
+    if not token_matches(routing_key, credential.tokens):
         return _pagerduty_invalid(["Invalid routing key"])
+    payload = {**payload, "routing_key": routing_key}
     try:
         event = pagerduty.parse(payload)
     except FormatError as exc:
@@ -155,7 +161,7 @@ def pagerduty_enqueue() -> Response:
         alert_in = pagerduty.event_to_alert(event)
     except FormatError as exc:
         return _pagerduty_invalid(pagerduty.error_strings(exc))
-    accept_event(alert_in, via="pagerduty")
+    accept_event(alert_in, via="pagerduty", scope=credential.scope)
     response = jsonify(
         {"status": "success", "message": "Event processed", "dedup_key": alert_in.dedup_key}
     )

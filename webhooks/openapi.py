@@ -13,22 +13,57 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from shared.schemas import invisible_ranges
 from shared.settings import Settings
+from shared.strict_json import MAX_DEPTH
 
 bp = Blueprint("openapi", __name__)
 
-# Text is trimmed before it is checked, so it needs one character that is not
-# white space as Python's str.strip() sees it (ECMA's \s differs, so it is spelled out).
+# White space as Python's str.isspace() sees it (ECMA's \s differs, so it is spelled out).
 SPACES = (
     r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f"
     r"\u205f\u3000"
 )
-NON_BLANK = f"[^{SPACES}]"
+
+
+def _class_char(point: int) -> str:
+    return f"\\u{point:04x}"
+
+
+def _visible_pattern() -> str:
+    """One character that is not white space, control (Cc) or format (Cf): the rule
+    `shared.schemas.has_visible_text` applies, spelled out from the same predicate.
+
+    NUL is left out of the class: it becomes U+FFFD, which is visible, before the
+    rule is applied. So are the few format characters beyond the Basic
+    Multilingual Plane (tags, shorthand and musical format controls), which
+    ECMA patterns cannot spell without the `u` flag; the server refuses them
+    too, as the description says."""
+    ranges = [
+        (max(first, 1), min(last, 0xFFFF))
+        for first, last in invisible_ranges()
+        if last >= 1 and first <= 0xFFFF
+    ]
+    parts = [
+        _class_char(first) if first == last else f"{_class_char(first)}-{_class_char(last)}"
+        for first, last in ranges
+    ]
+    return f"[^{''.join(parts)}]"
+
+
+VISIBLE = _visible_pattern()
 
 
 def _text(max_length: int, **extra: Any) -> dict[str, Any]:
+    """Text that is trimmed, then must hold a character a person can read."""
     return {
-        "type": "string", "minLength": 1, "maxLength": max_length, "pattern": NON_BLANK, **extra
+        "type": "string",
+        "minLength": 1,
+        "maxLength": max_length,
+        "pattern": VISIBLE,
+        "description": "Trimmed, then must hold a character that is not white space, a control "
+        "or a format character (Unicode Cc, Cf).",
+        **extra,
     }
 
 
@@ -51,7 +86,11 @@ ALERT_ID = {
     "required": True,
     "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647},
 }
-BAD_JSON = _json(ERROR, "The body is not valid JSON.")
+BAD_JSON = _json(
+    ERROR,
+    f"The body is not valid JSON, nests deeper than {MAX_DEPTH} levels, or holds a number "
+    "that is not finite (NaN, Infinity, 1e400) or a lone UTF-16 surrogate.",
+)
 UNAUTHORIZED = _json(ERROR, "Missing or wrong bearer token.")
 TOO_LARGE = _json(ERROR, "The body is larger than MAX_BODY_BYTES.")
 INVALID = _json(ERROR, "The body is not an object, or fields are missing or wrong: each is named.")
@@ -100,7 +139,10 @@ SCHEMAS: dict[str, Any] = {
                 "description": "While an alert with this key is open, a trigger adds an "
                 "occurrence and pages nobody; acknowledge and resolve find the alert by it.",
             },
-            "details": {"type": "object"},
+            "details": {
+                "type": "object",
+                "description": f"Any JSON object; the whole body nests at most {MAX_DEPTH} levels.",
+            },
             "labels": LABELS,
             "action": {
                 "type": "string",
@@ -311,8 +353,10 @@ SCHEMAS: dict[str, Any] = {
         ],
         "properties": {
             "routing_key": {
-                **_text(1024),
-                "description": "One of the pagerduty tokens (INTEGRATION_TOKENS), else API_TOKENS.",
+                "type": "string",
+                "minLength": 1,
+                "description": "One of the pagerduty tokens (INTEGRATION_TOKENS), else API_TOKENS, "
+                "exactly; the header X-Routing-Key is read when the body has none.",
             },
             "event_action": {"type": "string", "enum": ["trigger", "acknowledge", "resolve"]},
             "dedup_key": _text(255),
@@ -350,6 +394,12 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "additionalProperties": {"type": "string", "enum": ["ok", "unavailable"]},
             },
+            "callbacks": {
+                "type": "string",
+                "description": "ok, or why Plivo callbacks were refused lately "
+                '("refused: signed for <url> but PUBLIC_BASE_URL is <url>"); '
+                "unknown when Redis is down.",
+            },
         },
     },
 }
@@ -379,15 +429,17 @@ GRAFANA_HEADERS = [
         "name": "X-Grafana-Alerting-Signature",
         "in": "header",
         "required": False,
-        "description": "Hex HMAC-SHA256 of the body (or of `timestamp:body`) with "
-        "GRAFANA_HMAC_SECRET; required when that secret is set.",
+        "description": "Hex HMAC-SHA256 of `timestamp:body` with GRAFANA_HMAC_SECRET; "
+        "required when that secret is set.",
         "schema": {"type": "string"},
     },
     {
         "name": "X-Grafana-Alerting-Signature-Timestamp",
         "in": "header",
         "required": False,
-        "description": "Unix seconds, signed with the body; at most 5 minutes off.",
+        "description": "Unix seconds, signed with the body, at most 5 minutes off; required "
+        "when GRAFANA_HMAC_SECRET is set, so a captured request cannot be replayed later "
+        "(X-Grafana-Alerting-Timestamp is read too).",
         "schema": {"type": "string"},
     },
 ]
@@ -434,8 +486,9 @@ PATHS: dict[str, Any] = {
     "/v2/enqueue": {
         "post": {
             "summary": "PagerDuty Events API v2 compatible: trigger, acknowledge, resolve",
-            "description": "The routing key is the credential, as at PagerDuty; a wrong one is "
-            "answered 400 with the error `Invalid routing key`.",
+            "description": "The routing key is the credential, as at PagerDuty, checked before "
+            "anything else in the event: a wrong one is answered 400 with the error "
+            "`Invalid routing key`, a missing one `'routing_key' is missing or blank`.",
             "requestBody": _body(_ref("PagerDutyEvent")),
             "responses": {
                 "202": _json(_ref("PagerDutyAccepted"), "Event processed."),
@@ -487,6 +540,7 @@ for _action, _word in (("ack", "Acknowledge"), ("resolve", "Resolve")):
             "requestBody": _body(_ref("ActionBy"), required=False),
             "responses": {
                 "200": _json(_ref("LifecycleResult"), "Done, or it already was (`changed` false)."),
+                "400": BAD_JSON,
                 "401": UNAUTHORIZED,
                 "404": NOT_FOUND,
                 "413": TOO_LARGE,

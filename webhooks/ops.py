@@ -1,4 +1,10 @@
-"""Operations endpoints: /metrics for Prometheus, /healthz for load balancers."""
+"""Operations endpoints: /metrics for Prometheus, /healthz for load balancers.
+
+/healthz also says whether Plivo's callbacks are being refused because they
+were signed for another URL than PUBLIC_BASE_URL ("callbacks" field). That
+does not change the status code: the process is alive and restarting it would
+not help; the field is for the operator, who must fix the configuration.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from shared.db import ping
 from shared.metrics import render_metrics
+from webhooks.plivo_callbacks import callbacks_health
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +31,7 @@ def metrics() -> Response:
 @bp.get("/healthz")
 def healthz():  # type: ignore[no-untyped-def]
     checks: dict[str, str] = {}
+    callbacks = "unknown"
     settings = current_app.config["SETTINGS"]
     try:
         ping(settings.effective_database_url)
@@ -34,12 +42,12 @@ def healthz():  # type: ignore[no-untyped-def]
     try:
         client = redis.Redis.from_url(current_app.config["REDIS_URL"], socket_timeout=2)
         client.ping()
+        callbacks = callbacks_health(client)
         client.close()
         checks["redis"] = "ok"
     except (redis.RedisError, OSError) as exc:
         log.warning("health check: redis: %s", exc)
         checks["redis"] = "unavailable"
     healthy = all(value == "ok" for value in checks.values())
-    return jsonify({"status": "ok" if healthy else "unavailable", "checks": checks}), (
-        200 if healthy else 503
-    )
+    body = {"status": "ok" if healthy else "unavailable", "checks": checks, "callbacks": callbacks}
+    return jsonify(body), 200 if healthy else 503

@@ -1,29 +1,53 @@
-"""Inbound SMS: acknowledgement replies, STOP/START, and help for anything else."""
+"""Inbound SMS: acknowledgement replies, STOP/START, and help for anything else.
+
+Each inbound message (its MessageUUID) takes effect once, however often it is
+posted. Answers are texts we pay for, sent at the account's rate that pages
+share: only people we page or have on the rota get one, a few an hour each and
+a bounded number overall. An answer is written to the event log before the
+task that sends it is queued, and the task carries only that event's id, so
+no phone number travels in a broker message.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 from flask import Blueprint, Response, current_app
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from shared.ack_codes import alerts_for_code
 from shared.alert_lifecycle import acknowledge
 from shared.db import session_scope
 from shared.escalation_plan import Position
 from shared.events import record_event
-from shared.metrics import ALERT_ACTIONS, SMS_REPLIES
-from shared.models import Alert, Notification, OptOut, utcnow
-from shared.oncall_routing import escalate_alert_now
+from shared.metrics import ALERT_ACTIONS, REPLIES_WITHHELD, SMS_REPLIES
+from shared.models import Alert, Event, Notification, OptOut, utcnow
+from shared.oncall_routing import current_config, escalate_alert_now
 from shared.phone import InvalidPhoneNumber, mask, normalize_e164
+from shared.ratelimit import Limit, RateLimiter
 from shared.reply_codes import HELP_TEXT, Reply, parse_reply
-from webhooks.plivo_callbacks import forbidden, verified_params
+from webhooks.plivo_callbacks import verified_params
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("plivo_sms_inbound", __name__)
 
 PLIVO_INTENTS = {"optout": "stop", "optin": "start", "help": "help"}
+
+# The event a queued answer is recorded as; worker/tasks/send_reply.py reads its
+# detail ("destination", "text") back by id.
+REPLY_QUEUED: Final = "sms.reply_queued"
+
+# Any answer, to one number: a person working an incident gets confirmations
+# for a few acknowledgements, a phone that answers every text (auto-reply)
+# cannot keep a conversation with us going.
+REPLIES_PER_NUMBER: Final = Limit.at_most("replies-per-number", 5, 3600)
+# Help texts say the same thing every time: three an hour is plenty.
+HELP_PER_NUMBER: Final = Limit.at_most("help-replies", 3, 3600)
+# Every answer together: they cost money and take SMS slots from pages.
+REPLIES_OVERALL: Final = Limit.at_most("replies-overall", 60, 3600)
 
 
 def _ok() -> Response:
@@ -33,8 +57,13 @@ def _ok() -> Response:
 @bp.post("/plivo/sms/inbound")
 def inbound_sms() -> Response:
     params = verified_params("sms_inbound")
-    if params is None:
-        return forbidden()
+    if isinstance(params, Response):
+        return params
+    message_uuid = params.get("MessageUUID", "")
+    if not message_uuid:
+        # Plivo always sends one; without it the message could not be applied only once.
+        log.warning("inbound SMS without a MessageUUID ignored")
+        return _ok()
     try:
         sender = normalize_e164("+" + params.get("From", "").lstrip("+"))
     except InvalidPhoneNumber:
@@ -43,26 +72,27 @@ def inbound_sms() -> Response:
     reply = parse_reply(params.get("Text", ""))
     intent = PLIVO_INTENTS.get(params.get("MessageIntent", "").lower())
     action = intent or (reply.action if reply else "unknown")
-    SMS_REPLIES.labels(action=action).inc()
-    enqueue = current_app.config["ENQUEUE"]
+    reply_id = None
     with session_scope(current_app.config["SETTINGS"].effective_database_url) as session:
-        record_event(
+        first = record_event(
             session,
             "sms.inbound",
-            detail={
-                "from": mask(sender),
-                "action": action,
-                "MessageUUID": params.get("MessageUUID"),
-            },
-            dedup_key=f"sms-inbound:{params['MessageUUID']}" if params.get("MessageUUID") else None,
+            detail={"from": mask(sender), "action": action, "MessageUUID": message_uuid},
+            dedup_key=f"sms-inbound:{message_uuid}",
         )
+        if not first:
+            log.info("inbound SMS %s seen before: nothing done again", message_uuid)
+            return _ok()
+        SMS_REPLIES.labels(action=action).inc()
         answer = _act(session, sender, action, reply)
-    if answer:
-        enqueue.send_reply(sender, answer)
+        if answer and _may_answer(session, sender, is_help=action in ("help", "unknown")):
+            reply_id = _queue_reply(session, sender, answer, message_uuid)
+    if reply_id is not None and not current_app.config["ENQUEUE"].send_reply(reply_id):
+        log.warning("answer %s to %s not queued: broker unavailable", reply_id, mask(sender))
     return _ok()
 
 
-def _act(session, sender: str, action: str, reply: Reply | None) -> str | None:  # type: ignore[no-untyped-def]
+def _act(session: Session, sender: str, action: str, reply: Reply | None) -> str | None:
     """Do what the text asks; the text to answer with, if any."""
     if action == "stop":
         session.merge(OptOut(destination=sender, opted_out_at=utcnow()))
@@ -73,7 +103,7 @@ def _act(session, sender: str, action: str, reply: Reply | None) -> str | None: 
         log.warning("number %s opted back in to alert SMS", mask(sender))
         return None
     if action in ("help", "unknown"):
-        return HELP_TEXT if _may_send_help(sender) else None
+        return HELP_TEXT
     assert reply is not None
     alert_ids = alerts_for_code(session, sender, reply.code)
     if not alert_ids:
@@ -100,7 +130,7 @@ def _list_alerts(alert_ids: list[int]) -> str:
     return f"alert{'s' if len(alert_ids) > 1 else ''} {shown}{more}"
 
 
-def _escalate(session, alert_id: int, sender: str) -> str:  # type: ignore[no-untyped-def]
+def _escalate(session: Session, alert_id: int, sender: str) -> str:
     alert = session.get(Alert, alert_id)
     if alert is None or alert.status != "triggered":
         return f"Alert #{alert_id} is not open."
@@ -124,10 +154,51 @@ def _escalate(session, alert_id: int, sender: str) -> str:  # type: ignore[no-un
     return f"Alert #{alert_id} escalated to the next step."
 
 
-def _may_send_help(sender: str) -> bool:
-    """At most a few help texts per number per hour: never a reply loop with a bot."""
-    from shared.ratelimit import Limit, RateLimiter
+def _is_known_contact(session: Session, sender: str) -> bool:
+    """Someone we have paged, or who is on the rota: the only numbers we ever answer.
 
-    limiter = RateLimiter(current_app.config["REDIS"])
-    decision = limiter.acquire([(f"help:{sender}", Limit.at_most("help-replies", 3, 3600))])
+    Anyone can text our number; answering strangers would let them spend our
+    money and our sending rate, and make us a relay for texts to any number.
+    """
+    config = current_config(current_app.config["SETTINGS"].config_file)
+    if config is not None and config.contact_for_phone(sender) is not None:
+        return True
+    paged = session.scalar(
+        select(Notification.id)
+        .where(Notification.destination == sender, Notification.send_attempts > 0)
+        .limit(1)
+    )
+    return paged is not None
+
+
+def _may_answer(session: Session, sender: str, *, is_help: bool) -> bool:
+    """Whether an answer may go to `sender` now; a withheld one is logged and counted."""
+    if not _is_known_contact(session, sender):
+        REPLIES_WITHHELD.labels(reason="unknown_number").inc()
+        log.warning("no answer to %s: not a number we page", mask(sender))
+        return False
+    checks = [(f"reply:{sender}", REPLIES_PER_NUMBER), ("reply:all", REPLIES_OVERALL)]
+    if is_help:
+        checks.append((f"help:{sender}", HELP_PER_NUMBER))
+    decision = RateLimiter(current_app.config["REDIS"]).acquire(checks)
+    if not decision.allowed:
+        REPLIES_WITHHELD.labels(reason=decision.blocked_by or "limit").inc()
+        log.warning("no answer to %s: reply limit %s reached", mask(sender), decision.blocked_by)
     return decision.allowed
+
+
+def _queue_reply(session: Session, sender: str, text: str, message_uuid: str) -> int:
+    """Record the answer (the task reads it back by id); its event id.
+
+    Keyed by the inbound message, so one message is answered at most once.
+    """
+    key = f"sms-reply:{message_uuid}"
+    record_event(
+        session,
+        REPLY_QUEUED,
+        detail={"destination": sender, "text": text, "in_reply_to": message_uuid},
+        dedup_key=key,
+    )
+    event_id = session.scalar(select(Event.id).where(Event.dedup_key == key))
+    assert event_id is not None
+    return event_id

@@ -4,21 +4,29 @@ Answer and keypress are handled here, synchronously: Plivo waits on the call
 for our XML, and an acknowledgement must stop paging the moment 1 is
 pressed, not after a queue. Hang-ups are recorded here and their follow-up
 (re-call or next step) runs in a worker.
+
+A callback counts only for the call it belongs to: the notification named in
+its URL must be a voice notification Plivo placed as this very call (see
+`call_binding`). Anything else is answered with a goodbye and changes nothing.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Final, Literal
 
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from shared.alert_lifecycle import acknowledge
 from shared.bundling import most_severe_first
 from shared.db import session_scope
 from shared.escalation_plan import Position
 from shared.events import record_event
-from shared.metrics import ALERT_ACTIONS, CALL_OUTCOMES
-from shared.models import Alert, Notification
+from shared.metrics import ALERT_ACTIONS, CALL_OUTCOMES, CALLBACKS_REJECTED
+from shared.models import Alert, Event, Notification
 from shared.notification_state import NotificationState as S
 from shared.notification_store import members_of, move, move_members
 from shared.oncall_routing import escalate_alert_now
@@ -30,13 +38,50 @@ from shared.voice_xml import (
     machine_message_xml,
     spoken_xml,
 )
-from webhooks.plivo_callbacks import forbidden, verified_params
+from webhooks.plivo_callbacks import verified_params
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("plivo_voice", __name__)
 
 NOT_REACHED_STATUSES = {"busy", "failed", "timeout", "no-answer", "cancel"}
+
+# Our own bookkeeping of a call Plivo already accepted may still be catching up:
+# the create-call answer (and its request_uuid) is stored after Plivo may
+# already have rung, answered and called us back.
+IN_FLIGHT: Final = frozenset({S.SENDING.value, S.UNKNOWN.value})
+
+Binding = Literal["ours", "learn", "not_ours"]
+
+
+def call_binding(
+    *,
+    channel: str,
+    provider_uuid: str | None,
+    state: str,
+    request_uuid: str,
+    call_uuid: str,
+    answered_as_this_call: bool,
+) -> Binding:
+    """Whether a voice callback belongs to the notification its URL names.
+
+    We store Plivo's `request_uuid` from the create-call answer (a looked-up
+    call may be stored by its CallUUID); every callback carries `RequestUUID`
+    and `CallUUID`. "learn": the call is ours but its uuid is not stored yet
+    (the race above), so take it from this callback. A CallUUID the answer
+    callback already bound to this notification also counts (a keypress
+    callback need not repeat the RequestUUID).
+    """
+    if channel != "voice":
+        return "not_ours"
+    uuids = {uuid for uuid in (request_uuid, call_uuid) if uuid}
+    if not uuids:
+        return "not_ours"
+    if answered_as_this_call or provider_uuid in uuids:
+        return "ours"
+    if provider_uuid is None and state in IN_FLIGHT and request_uuid:
+        return "learn"
+    return "not_ours"
 
 
 def _xml(body: str) -> Response:
@@ -81,16 +126,75 @@ def _goodbye(text: str) -> str:
     return spoken_xml(text)
 
 
+NOT_THIS_CALL = "This call is not about an alert. Goodbye."
+
+
+def _belongs_to_call(
+    session: Session, notification: Notification, params: dict[str, str], endpoint: str
+) -> bool:
+    """True when this callback is about `notification`'s own call; else logged and counted."""
+    request_uuid = params.get("RequestUUID", "")
+    call_uuid = params.get("CallUUID", "")
+    answered = bool(call_uuid) and (
+        session.scalar(
+            select(Event.id).where(
+                Event.dedup_key == f"call-answered:{call_uuid}",
+                Event.notification_id == notification.id,
+            )
+        )
+        is not None
+    )
+    binding = call_binding(
+        channel=notification.channel,
+        provider_uuid=notification.provider_uuid,
+        state=notification.state,
+        request_uuid=request_uuid,
+        call_uuid=call_uuid,
+        answered_as_this_call=answered,
+    )
+    if binding == "learn" and _learn_call_uuid(session, notification.id, request_uuid):
+        return True
+    if binding == "ours":
+        return True
+    CALLBACKS_REJECTED.labels(endpoint=endpoint, reason="wrong_call").inc()
+    log.warning(
+        "%s callback for call %s ignored: notification %s (%s) is not that call",
+        endpoint,
+        call_uuid or request_uuid or "(none)",
+        notification.id,
+        notification.channel,
+    )
+    return False
+
+
+def _learn_call_uuid(session: Session, notification_id: int, request_uuid: str) -> bool:
+    """Store the call's request uuid the worker has not stored yet; False if taken."""
+    try:
+        with session.begin_nested():
+            return (
+                session.execute(
+                    update(Notification)
+                    .where(Notification.id == notification_id, Notification.provider_uuid.is_(None))
+                    .values(provider_uuid=request_uuid)
+                ).rowcount
+                == 1
+            )
+    except IntegrityError:
+        return False
+
+
 @bp.post("/plivo/voice/answer")
 def answer() -> Response:
     params = verified_params("voice_answer")
-    if params is None:
-        return forbidden()
+    if isinstance(params, Response):
+        return params
     notification_id = _notification_id()
     with session_scope(current_app.config["SETTINGS"].effective_database_url) as session:
         notification = session.get(Notification, notification_id) if notification_id else None
         if notification is None:
             return _xml(_goodbye("This alert is no longer available. Goodbye."))
+        if not _belongs_to_call(session, notification, params, "voice_answer"):
+            return _xml(_goodbye(NOT_THIS_CALL))
         alert = session.get(Alert, notification.alert_id)
         assert alert is not None
         if not request.args.get("repeat"):
@@ -121,8 +225,8 @@ def answer() -> Response:
 @bp.post("/plivo/voice/input")
 def keypress() -> Response:
     params = verified_params("voice_input")
-    if params is None:
-        return forbidden()
+    if isinstance(params, Response):
+        return params
     digit = (params.get("Digits") or "").strip()[:1]
     notification_id = _notification_id()
     _action_url, repeat_url = _urls(notification_id or 0)
@@ -132,6 +236,8 @@ def keypress() -> Response:
         notification = session.get(Notification, notification_id) if notification_id else None
         if notification is None:
             return _xml(_goodbye("This alert is no longer available. Goodbye."))
+        if not _belongs_to_call(session, notification, params, "voice_input"):
+            return _xml(_goodbye(NOT_THIS_CALL))
         alert = session.get(Alert, notification.alert_id)
         assert alert is not None
         record_event(
@@ -166,11 +272,16 @@ def keypress() -> Response:
 @bp.post("/plivo/voice/machine")
 def machine() -> Response:
     params = verified_params("voice_machine")
-    if params is None:
-        return forbidden()
+    if isinstance(params, Response):
+        return params
     notification_id = _notification_id()
     if params.get("Machine", "").lower() == "true" and notification_id:
         with session_scope(current_app.config["SETTINGS"].effective_database_url) as session:
+            notification = session.get(Notification, notification_id)
+            if notification is None or not _belongs_to_call(
+                session, notification, params, "voice_machine"
+            ):
+                return Response("unknown call\n", mimetype="text/plain")
             if _set_outcome(session, notification_id, "machine"):
                 record_event(
                     session,
@@ -184,8 +295,8 @@ def machine() -> Response:
 @bp.post("/plivo/voice/hangup")
 def hangup() -> Response:
     params = verified_params("voice_hangup")
-    if params is None:
-        return forbidden()
+    if isinstance(params, Response):
+        return params
     notification_id = _notification_id()
     status = params.get("CallStatus", "").lower()
     ended_unreached = False
@@ -194,6 +305,8 @@ def hangup() -> Response:
         notification = session.get(Notification, notification_id) if notification_id else None
         if notification is None:
             log.warning("hangup for unknown call %s", params.get("CallUUID"))
+            return Response("unknown call\n", mimetype="text/plain")
+        if not _belongs_to_call(session, notification, params, "voice_hangup"):
             return Response("unknown call\n", mimetype="text/plain")
         first = record_event(
             session,
@@ -231,10 +344,8 @@ def hangup() -> Response:
     return Response("ok\n", mimetype="text/plain")
 
 
-def _set_outcome(session, notification_id: int, outcome: str) -> bool:  # type: ignore[no-untyped-def]
+def _set_outcome(session: Session, notification_id: int, outcome: str) -> bool:
     """Record how a call went; the first decisive outcome (ack, escalate) is kept."""
-    from sqlalchemy import update
-
     return (
         session.execute(
             update(Notification)

@@ -10,16 +10,17 @@ twice; every task is written to be idempotent.
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_process_shutdown
+from celery.signals import beat_init, worker_init, worker_process_shutdown
 
 from shared.embedded_redis import broker_url_for, resolve_redis_url
 from shared.metrics import mark_process_dead
+from shared.startup_checks import exit_if_refused, settings_or_exit
 from worker import context
 from worker.queues import NOTIFY, QUEUES, ROUTES
 
 
 def create_celery_app() -> Celery:
-    settings = context.settings()
+    settings = settings_or_exit(context.settings)
     redis_url = resolve_redis_url(settings.redis_url, settings.data_dir)
     app = Celery("alert_dispatch")
     app.conf.update(
@@ -55,6 +56,7 @@ def create_celery_app() -> Celery:
 app = create_celery_app()
 
 # Import for registration: one task per module under worker/tasks/.
+import worker.log_masking  # noqa: E402,F401  (masks numbers in Celery's own log handlers)
 import worker.tasks  # noqa: E402,F401
 
 
@@ -62,3 +64,15 @@ import worker.tasks  # noqa: E402,F401
 def _forget_dead_child(pid: int | None = None, **_: object) -> None:
     if pid:
         mark_process_dead(pid)
+
+
+@worker_init.connect
+def _refuse_unsafe_worker(**_: object) -> None:
+    """Before the pool forks: stop on a public default secret in production or an
+    invalid on-call file; a valid file becomes the one in force for every child."""
+    exit_if_refused(context.settings(), oncall_config=True)
+
+
+@beat_init.connect
+def _refuse_unsafe_beat(**_: object) -> None:
+    exit_if_refused(context.settings(), oncall_config=False)

@@ -95,9 +95,14 @@ def notification_ended(notification_id: int) -> bool:
 
 
 def send_reply(
-    destination: str, text: str, countdown: float | None = None, *, slot_booked: bool = False
+    reply_event_id: int, countdown: float | None = None, *, slot_booked: bool = False
 ) -> bool:
-    return _send("notify.send_reply", [destination, text], countdown, {"slot_booked": slot_booked})
+    """Send the answer recorded as event `reply_event_id` ("sms.reply_queued").
+
+    Only the id travels: the number and the text stay in the database, out of
+    broker messages and the task arguments that logs print.
+    """
+    return _send("notify.send_reply", [reply_event_id], countdown, {"slot_booked": slot_booked})
 
 
 def reconcile(notification_id: int, countdown: float | None = None) -> bool:

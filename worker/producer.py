@@ -39,7 +39,7 @@ from shared.db import session_scope
 from shared.events import record_event
 from shared.formats import fields_of
 from shared.ingest import IngestResult, ingest
-from shared.metrics import ALERTS_ACCEPTED
+from shared.metrics import count_accepted
 from shared.models import Event
 from shared.schemas import AlertAction, AlertIn
 from shared.settings import Settings, load_settings
@@ -105,7 +105,7 @@ def store_event(
                 raise _AlreadyStored
     except _AlreadyStored:
         return StoredEvent(IngestResult(None, "duplicate"), duplicate=True)
-    ALERTS_ACCEPTED.labels(source=alert_in.source, outcome=result.outcome).inc()
+    count_accepted(via, result.outcome)
     queued = False
     if result.needs_dispatch and result.alert_id is not None:
         from worker import enqueue

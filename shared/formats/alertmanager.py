@@ -34,10 +34,15 @@ from shared.formats import (
     make_alert,
     severity_from_word,
 )
-from shared.schemas import AlertAction, AlertIn, Severity
+from shared.schemas import AlertAction, AlertIn, Severity, has_visible_text
 
 SOURCE = "alertmanager"
 SUMMARY_ANNOTATIONS = ("summary", "message", "description")
+
+
+def _readable(text: str) -> str:
+    """`text` trimmed, or empty when nothing in it can be read."""
+    return text.strip() if has_visible_text(text) else ""
 
 
 class WebhookAlert(BaseModel):
@@ -56,12 +61,14 @@ class WebhookAlert(BaseModel):
     fingerprint: str = Field(min_length=1, max_length=128)
 
     def summary(self) -> str:
+        # The first annotation a person can read: one holding only control or
+        # format characters would page with an empty message.
         for name in SUMMARY_ANNOTATIONS:
-            text = self.annotations.get(name, "").strip()
-            if text:
+            text = self.annotations.get(name, "")
+            if has_visible_text(text):
                 return clip(text, SUMMARY_MAX)
-        alertname = self.labels.get("alertname", "").strip() or "alert"
-        instance = self.labels.get("instance", "").strip()
+        alertname = _readable(self.labels.get("alertname", "")) or "alert"
+        instance = _readable(self.labels.get("instance", ""))
         return clip(f"{alertname} on {instance}" if instance else alertname, SUMMARY_MAX)
 
     def severity(self) -> Severity:

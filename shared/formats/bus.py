@@ -32,12 +32,12 @@ themselves (`summary`, `severity`, ...; `labels`, `details`, `recipients` and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from shared import strict_json
 from shared.formats import (
     SEVERITY_WORDS,
     SUMMARY_MAX,
@@ -48,7 +48,7 @@ from shared.formats import (
     make_alert,
     string_labels,
 )
-from shared.schemas import AlertAction, AlertIn, Severity
+from shared.schemas import AlertAction, AlertIn, Severity, has_visible_text
 
 SOURCE = "if.bus"
 NATIVE_SOURCE = "bus"
@@ -101,10 +101,12 @@ class BusEnvelope(BaseModel):
 
 
 def decode_json_object(raw: str | bytes, *, what: str = "message") -> dict[str, Any]:
-    """Parse a bus payload; FormatError when it is not a JSON object."""
+    """Parse a bus payload with the one JSON reader; FormatError when it is not a JSON object."""
     try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        value = strict_json.loads(raw, what=what)
+    except strict_json.JsonRefused as exc:
+        raise FormatError(str(exc), [{"field": "", "message": str(exc)}]) from None
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
         raise FormatError(
             f"{what} is not valid JSON", [{"field": "", "message": str(exc)}]
         ) from None
@@ -133,7 +135,9 @@ def decode_stream_fields(fields: Mapping[str, str]) -> dict[str, Any]:
         raw = message.get(name)
         if isinstance(raw, str) and raw.lstrip()[:1] in ("{", "["):
             try:
-                message[name] = json.loads(raw)
+                message[name] = strict_json.loads(raw, what=f"field {name}")
+            except strict_json.JsonRefused as exc:
+                raise FormatError(str(exc), [{"field": name, "message": str(exc)}]) from None
             except ValueError as exc:
                 raise FormatError(
                     f"field {name} is not valid JSON", [{"field": name, "message": str(exc)}]
@@ -205,7 +209,7 @@ def severity_of(envelope: BusEnvelope) -> Severity:
 def summary_of(envelope: BusEnvelope) -> str:
     for name in ("summary", "message", "description"):
         text = envelope.data.get(name)
-        if isinstance(text, str) and text.strip():
+        if isinstance(text, str) and has_visible_text(text):
             return clip(text, SUMMARY_MAX)
     status = f" ({envelope.status})" if envelope.status else ""
     return clip(
@@ -228,7 +232,7 @@ def envelope_to_alert(envelope: BusEnvelope, *, channel: str | None = None) -> A
     explicit_key = data.get("dedup_key")
     dedup_key = (
         explicit_key.strip()
-        if isinstance(explicit_key, str) and explicit_key.strip()
+        if isinstance(explicit_key, str) and has_visible_text(explicit_key)
         else bounded_key(
             SOURCE, envelope.entity_type, envelope.entity_id, event_stem(envelope.event_type)
         )

@@ -24,24 +24,42 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from shared.formats import SUMMARY_MAX, FormatError, clip, make_alert
-from shared.schemas import AlertAction, AlertIn, Severity
+from shared.schemas import (
+    AlertAction,
+    AlertIn,
+    DedupKeyText,
+    Severity,
+    SummaryText,
+    require_visible,
+)
 
 SOURCE = "pagerduty"
 
 # PagerDuty's severities are ours, word for word.
 SEVERITIES: dict[str, Severity] = {s.value: s for s in Severity}
+# PagerDuty's `payload.source`: a host or service name, up to 1024 characters, readable.
+SourceName = Annotated[str, StringConstraints(min_length=1, max_length=1024), AfterValidator(
+    require_visible)]
 
 
 class PagerDutyPayload(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, str_strip_whitespace=True)
 
-    summary: str = Field(min_length=1, max_length=SUMMARY_MAX)
-    source: str = Field(min_length=1, max_length=1024)
+    summary: SummaryText
+    source: SourceName
     severity: Literal["critical", "error", "warning", "info"]
     timestamp: str | None = None
     component: str | None = Field(default=None, max_length=1024)
@@ -57,7 +75,7 @@ class PagerDutyEvent(BaseModel):
 
     routing_key: str = Field(min_length=1)
     event_action: Literal["trigger", "acknowledge", "resolve"]
-    dedup_key: str | None = Field(default=None, min_length=1, max_length=255)
+    dedup_key: DedupKeyText | None = None
     payload: PagerDutyPayload | None = None
     client: str | None = None
     client_url: str | None = None
@@ -81,7 +99,9 @@ def _pd_message(error: Mapping[str, Any]) -> tuple[str, str]:
         # The cross-field rules above: "payload is required to trigger".
         name, _, rest = str(error["ctx"]["error"]).partition(" is required ")
         return name, f"is missing or blank (required {rest})"
-    if kind in ("missing", "string_too_short") or (kind == "string_type" and not error["input"]):
+    if kind in ("missing", "string_too_short", "blank_text") or (
+        kind == "string_type" and not error["input"]
+    ):
         return field, "is missing or blank"
     if kind == "literal_error":
         return field, f"is invalid (must be one of the following: {error['ctx']['expected']})"
