@@ -63,7 +63,7 @@ from bench.common import (
     source_state,
 )
 from cli.stack import Stack, StackConfig
-from shared.retry_policy import MAX_SEND_ATTEMPTS
+from shared.sending.retry import MAX_SEND_ATTEMPTS
 
 RESULTS_FILE = RESULTS_DIR / "chaos.md"
 
@@ -256,8 +256,8 @@ def db_view(database_url: str) -> DbView:
     """Read the run's alerts, notifications and notification events."""
     from sqlalchemy import func, select
 
-    from shared.db import session_scope
-    from shared.models import Alert, Event, Notification
+    from shared.core.db import session_scope
+    from shared.core.models import Alert, Event, Notification
 
     with session_scope(database_url) as session:
         alerts = session.scalar(select(func.count(Alert.id))) or 0
@@ -654,7 +654,7 @@ def scenario_redis_restart(ctx: Context) -> Outcome:
     only the database and the tick can bring those pages back. Workers and
     beat are not restarted; they must find the new server by themselves.
     """
-    from shared.embedded_redis import ensure_embedded_redis
+    from shared.core.embedded_redis import ensure_embedded_redis
 
     numbers = destinations(REDIS_BACKLOG + REDIS_DURING + REDIS_AFTER)
     before = numbers[:REDIS_BACKLOG]

@@ -36,7 +36,7 @@ def destinations(count: int) -> list[str]:
     Distinct numbers also make counting at the simulator exact: a number
     messaged twice is a page sent twice, a number never messaged a page lost.
     """
-    from shared.phone import InvalidPhoneNumber, normalize_e164
+    from shared.core.phone import InvalidPhoneNumber, normalize_e164
 
     numbers: list[str] = []
     for offset in range(MAX_DESTINATIONS):

@@ -334,7 +334,7 @@ def run_baseline(rate: float, seconds: float, workdir: Path) -> Summary:
     from celery import Celery
 
     from bench.celery_baseline import QUEUE, TASK_NAME
-    from shared.embedded_redis import broker_url_for, ensure_embedded_redis
+    from shared.core.embedded_redis import broker_url_for, ensure_embedded_redis
     from simulator.server import start_in_thread
 
     numbers = destinations(round(rate * seconds))

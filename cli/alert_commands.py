@@ -23,8 +23,8 @@ def _by_default() -> str:
 @click.option("--limit", default=50, show_default=True)
 def list_alerts(show_all: bool, limit: int) -> None:
     """Open alerts with their escalation state."""
-    from shared.db import session_scope
-    from shared.models import Alert, Notification
+    from shared.core.db import session_scope
+    from shared.core.models import Alert, Notification
 
     settings = _settings()
     with session_scope(settings.effective_database_url) as session:
@@ -60,9 +60,9 @@ def list_alerts(show_all: bool, limit: int) -> None:
 
 
 def _lifecycle(action: str, alert_id: int, by: str) -> None:
-    from shared.alert_lifecycle import acknowledge, resolve
-    from shared.db import session_scope
-    from shared.metrics import ALERT_ACTIONS
+    from shared.alerts.lifecycle import acknowledge, resolve
+    from shared.core.db import session_scope
+    from shared.core.metrics import ALERT_ACTIONS
 
     settings = _settings()
     act = acknowledge if action == "acknowledged" else resolve

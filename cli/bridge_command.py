@@ -76,7 +76,7 @@ def bridge(
 ) -> None:
     """Turn event-bus messages into alerts until SIGTERM (docs/producers.md has the format)."""
     from cli.main import _logging, _service_settings
-    from shared.embedded_redis import resolve_redis_url
+    from shared.core.embedded_redis import resolve_redis_url
     from worker.bridge import Bridge, BridgeConfig
 
     settings = _service_settings(oncall_config=False)

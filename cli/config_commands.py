@@ -17,10 +17,10 @@ def config() -> None:
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 def check(path: Path | None) -> None:
     """Validate FILE (default: CONFIG_FILE); exit 1 and list every problem if any."""
-    from shared.oncall_config import check_config, problem_lines
+    from shared.routing.oncall_config import check_config, problem_lines
 
     if path is None:
-        from shared.settings import SettingsError, load_settings
+        from shared.core.settings import SettingsError, load_settings
 
         try:
             path = load_settings().config_file

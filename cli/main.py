@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from shared.settings import Settings, SettingsError, load_settings
+from shared.core.settings import Settings, SettingsError, load_settings
 from simulator import config as sim_config
 
 
@@ -31,7 +31,7 @@ def _service_settings(*, oncall_config: bool) -> Settings:
 
 
 def _logging(settings: Settings) -> None:
-    from shared.logging_setup import configure_logging
+    from shared.core.logging_setup import configure_logging
 
     configure_logging(settings.log_level)
 
@@ -50,7 +50,7 @@ def db() -> None:
 def db_upgrade() -> None:
     """Create or migrate the database schema to the newest version."""
     settings = _settings()
-    from shared.db import upgrade
+    from shared.core.db import upgrade
 
     upgrade(settings.effective_database_url)
     click.echo("database schema is up to date")
@@ -65,7 +65,7 @@ def web(host: str, port: int) -> None:
     _logging(settings)
     from werkzeug.serving import make_server
 
-    from shared.db import upgrade
+    from shared.core.db import upgrade
     from webhooks.app import create_app
 
     upgrade(settings.effective_database_url)
@@ -91,7 +91,7 @@ def worker(concurrency: int, queues: str, name: str, beat: bool, supervise: bool
     settings = _service_settings(oncall_config=True)
     _logging(settings)
     from cli.supervise import celery_command, run_supervised
-    from shared.embedded_redis import resolve_redis_url
+    from shared.core.embedded_redis import resolve_redis_url
 
     # Start (or find) the embedded Redis here, so a restarted worker finds it too.
     resolve_redis_url(settings.redis_url, settings.data_dir)
@@ -156,7 +156,7 @@ def simulator(host: str, port: int, auth_id: str, auth_token: str, receiver_url:
 
     It has its own credentials, never PLIVO_AUTH_TOKEN, so it cannot sign for a real account.
     """
-    from shared.logging_setup import configure_logging
+    from shared.core.logging_setup import configure_logging
     from simulator.server import serve
 
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from shared.embedded_redis import EmbeddedRedis, ensure_embedded_redis
+from shared.core.embedded_redis import EmbeddedRedis, ensure_embedded_redis
 from simulator.config import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
 
 SIMULATOR_AUTH_ID = DEFAULT_AUTH_ID
@@ -126,7 +126,7 @@ class Stack:
             self._redis = ensure_embedded_redis(self.data_dir)
             self.redis_url = self._redis.url
         try:
-            from shared.db import upgrade
+            from shared.core.db import upgrade
 
             upgrade(self.database_url)
             # Each simulator sends only to this stack's receiver.
@@ -206,7 +206,7 @@ class Stack:
         """Until every worker answers a ping over the broker."""
         from celery import Celery
 
-        from shared.embedded_redis import broker_url_for
+        from shared.core.embedded_redis import broker_url_for
 
         names = {n for n in self.processes if n.startswith("worker")}
         probe = Celery(broker=broker_url_for(self.redis_url))

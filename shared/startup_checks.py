@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
-from shared.settings import Settings, SettingsError
+from shared.core.settings import Settings, SettingsError
 
 # Host names that mean "the Plivo simulator", besides loopback addresses.
 SIMULATOR_HOSTS = frozenset({"localhost", "simulator"})
@@ -160,7 +160,7 @@ def refusal_lines(settings: Settings, *, oncall_config: bool) -> list[str]:
 
 
 def _integration_problem(settings: Settings) -> str | None:
-    from shared.integration_auth import IntegrationConfigError, parse_integration_tokens
+    from shared.alerts.integration_auth import IntegrationConfigError, parse_integration_tokens
 
     try:
         parse_integration_tokens(settings.integration_tokens)
@@ -170,8 +170,8 @@ def _integration_problem(settings: Settings) -> str | None:
 
 
 def _config_lines(path: Path) -> list[str]:
-    from shared.oncall_config import ConfigError, problem_lines
-    from shared.oncall_routing import load_at_start
+    from shared.routing.oncall_config import ConfigError, problem_lines
+    from shared.routing.route import load_at_start
 
     try:
         load_at_start(path)

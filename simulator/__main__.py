@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from shared.logging_setup import configure_logging
+from shared.core.logging_setup import configure_logging
 from simulator.config import (
     AUTH_ID_ENV,
     AUTH_TOKEN_ENV,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.embedded_redis import ensure_embedded_redis
+from shared.core.embedded_redis import ensure_embedded_redis
 from tests.bridge_harness import BridgeProcess
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -40,7 +40,7 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 def _reset_postgres(url: str) -> None:
     from sqlalchemy import text
 
-    from shared.db import get_engine
+    from shared.core.db import get_engine
 
     with get_engine(url).begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE"))
@@ -50,7 +50,7 @@ def _reset_postgres(url: str) -> None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated, empty database: SQLite always, PostgreSQL too when TEST_DATABASE_URL is set."""
-    from shared.db import upgrade
+    from shared.core.db import upgrade
 
     if request.param == "postgresql":
         url = os.environ.get("TEST_DATABASE_URL")
@@ -95,7 +95,7 @@ class ServedApp:
 def receiver(database_url: str, broker_env: str, tmp_path: Path) -> Iterator[ServedApp]:
     """The Flask receiver over HTTP, on a real database and the real broker."""
     from cli.stack import SIMULATOR_AUTH_TOKEN, free_port
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
     from webhooks.app import create_app
     from worker import enqueue
 

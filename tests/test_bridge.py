@@ -9,8 +9,8 @@ from pathlib import Path
 import redis
 from sqlalchemy import func, select
 
-from shared.db import session_scope
-from shared.models import Alert
+from shared.core.db import session_scope
+from shared.core.models import Alert
 from tests.polling import wait_for as poll
 
 REPO = Path(__file__).resolve().parent.parent
@@ -113,8 +113,8 @@ def test_killed_mid_stream_and_restarted_loses_and_duplicates_nothing(
 def test_entries_of_a_dead_consumer_are_claimed_and_a_stored_one_is_not_stored_twice(
     start_bridge, redis_client, database_url, names, monkeypatch
 ):
-    from shared.formats import bounded_key, bus
-    from shared.settings import load_settings
+    from shared.alerts.formats import bounded_key, bus
+    from shared.core.settings import load_settings
     from worker import enqueue
     from worker.producer import store_event
 

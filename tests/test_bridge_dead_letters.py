@@ -14,8 +14,8 @@ import pytest
 import redis
 from sqlalchemy import select, text
 
-from shared.db import get_engine, session_scope
-from shared.models import Alert
+from shared.core.db import get_engine, session_scope
+from shared.core.models import Alert
 from tests.test_bridge import (
     alerts_by_key,
     count_alerts,

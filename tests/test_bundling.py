@@ -2,8 +2,8 @@
 
 from dataclasses import dataclass
 
-from shared.bundling import bundle_sms_text, most_severe_first
-from shared.sms_text import MAX_SMS_CHARS
+from shared.notifications.bundling import bundle_sms_text, most_severe_first
+from shared.notifications.sms_text import MAX_SMS_CHARS
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The shared circuit breaker against a real Redis, with time passed in."""
 
-from shared.circuit_breaker import BreakerState, CircuitBreaker
+from shared.sending.breaker import BreakerState, CircuitBreaker
 
 
 def breaker(redis_client, **kw):

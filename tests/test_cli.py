@@ -7,11 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.alert_store import accept_alert
-from shared.db import session_scope
-from shared.models import Alert, Notification
-from shared.notification_store import plan_notification
-from shared.schemas import AlertIn
+from shared.alerts.schemas import AlertIn
+from shared.alerts.store import accept_alert
+from shared.core.db import session_scope
+from shared.core.models import Alert, Notification
+from shared.notifications.store import plan_notification
 
 REPO = Path(__file__).resolve().parent.parent
 

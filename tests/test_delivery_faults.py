@@ -12,8 +12,8 @@ import requests
 from sqlalchemy import select
 
 from cli.stack import Stack, StackConfig
-from shared.db import session_scope
-from shared.models import Notification
+from shared.core.db import session_scope
+from shared.core.models import Notification
 from tests.polling import wait_for as poll
 
 

@@ -9,8 +9,8 @@ import requests
 from sqlalchemy import func, select
 
 from cli.stack import SIMULATOR_AUTH_TOKEN, Stack, StackConfig
-from shared.db import session_scope
-from shared.models import Event, Notification
+from shared.core.db import session_scope
+from shared.core.models import Event, Notification
 from shared.plivo.signature import sign_request_headers
 from tests.polling import wait_for
 

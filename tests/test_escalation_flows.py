@@ -17,8 +17,8 @@ import requests
 from sqlalchemy import select
 
 from cli.stack import Stack, StackConfig
-from shared.db import session_scope
-from shared.models import Alert, Event, Notification
+from shared.core.db import session_scope
+from shared.core.models import Alert, Event, Notification
 from tests.polling import wait_for
 
 CONFIG = """

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.escalation_plan import (
+from shared.escalation.plan import (
     EXHAUSTED,
     START,
     PlannedNotification,
@@ -18,7 +18,7 @@ from shared.escalation_plan import (
     recall_due_at,
     step_notifications,
 )
-from shared.oncall_config import Channel, OncallConfig, parse_config
+from shared.routing.oncall_config import Channel, OncallConfig, parse_config
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from shared.formats import FormatError, alertmanager, bounded_key, bus, grafana, pagerduty
-from shared.integration_auth import (
+from shared.alerts.formats import FormatError, alertmanager, bounded_key, bus, grafana, pagerduty
+from shared.alerts.integration_auth import (
     IntegrationConfigError,
     grafana_signature,
     parse_integration_tokens,
@@ -16,8 +16,8 @@ from shared.integration_auth import (
     tokens_for,
     verify_grafana_signature,
 )
-from shared.schemas import AlertAction, Severity
-from shared.settings import load_settings
+from shared.alerts.schemas import AlertAction, Severity
+from shared.core.settings import load_settings
 from tests.conftest import FIXTURES
 
 AM = FIXTURES / "alertmanager"

@@ -6,8 +6,8 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from shared.db import session_scope
-from shared.models import Alert
+from shared.core.db import session_scope
+from shared.core.models import Alert
 
 AUTH = {"Authorization": "Bearer token-two"}
 GOOD = {

@@ -5,9 +5,9 @@ import requests
 from sqlalchemy import func, select
 
 from cli.stack import free_port
-from shared.db import session_scope
-from shared.models import Alert
-from shared.settings import load_settings
+from shared.core.db import session_scope
+from shared.core.models import Alert
+from shared.core.settings import load_settings
 from tests.conftest import ServedApp
 from webhooks.app import create_app
 

@@ -12,9 +12,9 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from shared.db import session_scope
-from shared.integration_auth import grafana_signature
-from shared.models import Alert, Event
+from shared.alerts.integration_auth import grafana_signature
+from shared.core.db import session_scope
+from shared.core.models import Alert, Event
 from tests.conftest import FIXTURES, ServedApp
 from tests.test_formats import GRAFANA
 
@@ -34,7 +34,7 @@ def am_body(name: str) -> bytes:
 def serve(database_url: str, broker_env: str, tmp_path: Path) -> Iterator[Callable[..., ServedApp]]:
     """Serve the receiver with integration settings; overrides replace the defaults below."""
     from cli.stack import free_port
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
     from webhooks.app import create_app
     from worker import enqueue
 
@@ -374,8 +374,8 @@ def test_openapi_document_is_served_and_lists_every_endpoint(receiver):
 
 
 def test_malformed_integration_tokens_stop_start_up(database_url, broker_env, tmp_path):
-    from shared.integration_auth import IntegrationConfigError
-    from shared.settings import load_settings
+    from shared.alerts.integration_auth import IntegrationConfigError
+    from shared.core.settings import load_settings
     from webhooks.app import create_app
 
     settings = load_settings(DATABASE_URL=database_url, REDIS_URL=broker_env,
@@ -389,7 +389,7 @@ def test_malformed_integration_tokens_stop_start_up(database_url, broker_env, tm
 
 @pytest.fixture
 def producer_settings(database_url, broker_env, tmp_path):
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
 
     return load_settings(DATABASE_URL=database_url, REDIS_URL=broker_env, DATA_DIR=str(tmp_path))
 

@@ -1,4 +1,4 @@
-"""The JSON reader (shared.strict_json) under generated input, deep, huge and malformed.
+"""The JSON reader (shared.core.strict_json) under generated input, deep, huge and malformed.
 
 Whatever arrives, the reader either returns a value that serializes again and
 reads back equal, or raises ValueError: never RecursionError, OverflowError or
@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared import strict_json
-from shared.strict_json import MAX_DEPTH
+from shared.core import strict_json
+from shared.core.strict_json import MAX_DEPTH
 
 FUZZ = settings(
     max_examples=300,

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from cli.stack import SIMULATOR_AUTH_TOKEN, Stack, StackConfig, free_port
-from shared.phone import mask, mask_numbers_in
+from shared.core.phone import mask, mask_numbers_in
 from shared.plivo.signature import sign_request_headers
 from tests.polling import wait_for
 
@@ -131,7 +131,7 @@ def _send_tasks_naming_the_number(stack: Stack) -> None:
     child logs the TypeError (with traceback) of a known one called wrongly."""
     from celery import Celery
 
-    from shared.embedded_redis import broker_url_for
+    from shared.core.embedded_redis import broker_url_for
 
     producer = Celery(broker=broker_url_for(stack.redis_url))
     try:
@@ -213,7 +213,7 @@ def test_gunicorn_error_and_access_logs_at_debug_print_no_full_number(
     command = procfile_command("web") + " --access-logfile - --log-level debug"
     if logger_class:
         # The master's DEBUG dump of its settings names what -e passed.
-        command += (" --logger-class shared.logging_setup.MaskingGunicornLogger"
+        command += (" --logger-class shared.core.logging_setup.MaskingGunicornLogger"
                     f" -e ONCALL_FALLBACK={NUMBER}")
     env = {
         **os.environ,

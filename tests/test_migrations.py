@@ -3,8 +3,8 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from shared.db import get_engine, upgrade
-from shared.models import Base
+from shared.core.db import get_engine, upgrade
+from shared.core.models import Base
 
 
 def test_migrated_schema_matches_models(database_url):

@@ -1,10 +1,10 @@
-from shared.notification_state import (
+from shared.notifications.state import (
     TERMINAL,
     can_move,
     sources_for,
     state_for_sms_status,
 )
-from shared.notification_state import (
+from shared.notifications.state import (
     NotificationState as S,
 )
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.oncall_config import (
+from shared.alerts.schemas import AlertIn, Severity
+from shared.routing.oncall_config import (
     Channel,
     ConfigError,
     ConfigProblem,
@@ -17,7 +18,6 @@ from shared.oncall_config import (
     load_config,
     parse_config,
 )
-from shared.schemas import AlertIn, Severity
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "oncall.example.yaml"
 

@@ -31,7 +31,7 @@ schemathesis.openapi.format("e164", st.sampled_from(VALID_NUMBERS))
 def contract_receiver(database_url: str, broker_env: str, tmp_path: Path) -> Iterator[ServedApp]:
     """The receiver as deployed without an on-call file: one token for everything."""
     from cli.stack import free_port
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
     from webhooks.app import create_app
     from worker import enqueue
 

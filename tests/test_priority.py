@@ -1,4 +1,4 @@
-from shared.priority import page_priority
+from shared.notifications.priority import page_priority
 
 
 def test_critical_first_page_goes_first():

@@ -15,7 +15,7 @@ from multiprocessing.synchronize import Barrier
 import pytest
 import redis
 
-from shared.ratelimit import (
+from shared.sending.rate_limiter import (
     Limit,
     RateLimiter,
     interval_us,

@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime
 
-from shared.notification_state import NotificationState
-from shared.reconcile import find_sent, older_than, parse_plivo_time
+from shared.notifications.state import NotificationState
+from shared.sending.reconcile import find_sent, older_than, parse_plivo_time
 
 SINCE = datetime(2026, 11, 28, 13, 0, 0, tzinfo=UTC)
 

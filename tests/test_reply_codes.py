@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.reply_codes import (
+from shared.replies.codes import (
     CODE_REUSE_AFTER,
     Reply,
     allocate_code,

@@ -17,11 +17,11 @@ import requests
 from sqlalchemy import func, select
 
 from cli.stack import SIMULATOR_AUTH_TOKEN, free_port
-from shared.ack_codes import code_for
-from shared.db import session_scope
-from shared.models import AckCode, Alert, Event, Notification, OptOut
+from shared.core.db import session_scope
+from shared.core.models import AckCode, Alert, Event, Notification, OptOut
+from shared.core.settings import load_settings
 from shared.plivo.signature import sign_request_headers
-from shared.settings import load_settings
+from shared.replies.code_store import code_for
 from tests.conftest import ServedApp
 from webhooks.app import create_app
 
@@ -364,11 +364,11 @@ def test_a_code_retired_today_is_not_given_to_the_same_person(database_url, hour
 
     from sqlalchemy import update
 
-    from shared.models import utcnow
+    from shared.core.models import utcnow
 
     first, _n, code = page(database_url)
     with session_scope(database_url) as session:
-        from shared.alert_lifecycle import acknowledge
+        from shared.alerts.lifecycle import acknowledge
 
         acknowledge(session, first, by="t", via="api")
         row = session.scalars(select(AckCode).where(AckCode.alert_id == first)).one()

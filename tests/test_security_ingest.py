@@ -19,9 +19,9 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from shared.db import session_scope
-from shared.integration_auth import grafana_signature
-from shared.models import Alert
+from shared.alerts.integration_auth import grafana_signature
+from shared.core.db import session_scope
+from shared.core.models import Alert
 from tests.conftest import FIXTURES, ServedApp
 from tests.test_formats import GRAFANA
 
@@ -195,8 +195,8 @@ def test_deep_pagerduty_custom_details_are_refused(receiver):
 
 
 def test_bus_entries_go_through_the_same_reader():
-    from shared.formats import FormatError
-    from shared.formats.bus import decode_json_object, decode_stream_fields
+    from shared.alerts.formats import FormatError
+    from shared.alerts.formats.bus import decode_json_object, decode_stream_fields
 
     with pytest.raises(FormatError, match="nests deeper than 32 levels"):
         decode_json_object(DEEP.decode())
@@ -253,7 +253,7 @@ def test_producer_text_never_becomes_a_metric_label(receiver):
 
 
 def test_bounded_label_folds_unknown_values():
-    from shared.metrics import INGEST_PATHS, bounded_label
+    from shared.core.metrics import INGEST_PATHS, bounded_label
 
     assert bounded_label("grafana", INGEST_PATHS) == "grafana"
     assert bounded_label("evil\nlabel", INGEST_PATHS) == "other"
@@ -271,7 +271,7 @@ AM_KEY = "alertmanager:dispatch:4a03254b5362f7f9"
 def scoped(database_url: str, broker_env: str, tmp_path: Path) -> Iterator[ServedApp]:
     """The receiver with per-integration tokens for Alertmanager and PagerDuty."""
     from cli.stack import free_port
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
     from webhooks.app import create_app
     from worker import enqueue
 
@@ -313,8 +313,8 @@ def test_pagerduty_token_cannot_touch_alertmanager_or_api_alerts(scoped):
 
 
 def test_dedup_keys_are_scoped_in_storage_too(database_url):
-    from shared.ingest import ingest
-    from shared.schemas import AlertIn
+    from shared.alerts.ingest import ingest
+    from shared.alerts.schemas import AlertIn
 
     def event(action: str = "trigger") -> AlertIn:
         return AlertIn(summary="s", dedup_key="k", action=action, recipients=[NUMBER])
@@ -414,8 +414,8 @@ def test_alertmanager_unreadable_summary_falls_back_to_the_alert_name(receiver):
 
 
 def test_bus_message_with_unreadable_summary_names_the_field():
-    from shared.formats import FormatError
-    from shared.formats.bus import to_alerts
+    from shared.alerts.formats import FormatError
+    from shared.alerts.formats.bus import to_alerts
 
     with pytest.raises(FormatError) as exc:
         to_alerts({"summary": "\u001f\u200b", "recipients": [NUMBER]})
@@ -431,7 +431,7 @@ HMAC_SECRET = "grafana-hmac-secret"
 def grafana_signed(database_url: str, broker_env: str, tmp_path: Path
                    ) -> Iterator[Callable[..., requests.Response]]:
     from cli.stack import free_port
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
     from webhooks.app import create_app
     from worker import enqueue
 

@@ -31,8 +31,8 @@ from cli.stack import (
     StackConfig,
     free_port,
 )
-from shared.oncall_routing import current_config, load_at_start
-from shared.settings import Settings
+from shared.core.settings import Settings
+from shared.routing.route import current_config, load_at_start
 from shared.startup_checks import (
     PUBLIC_AUTH_IDS,
     PUBLIC_SECRETS,

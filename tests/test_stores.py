@@ -5,17 +5,17 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from shared.alert_store import accept_alert, mark_dispatched
-from shared.db import session_scope
-from shared.models import Alert, Event, Notification
-from shared.notification_state import NotificationState as S
-from shared.notification_store import (
+from shared.alerts.schemas import AlertIn
+from shared.alerts.store import accept_alert, mark_dispatched
+from shared.core.db import session_scope
+from shared.core.models import Alert, Event, Notification
+from shared.notifications.state import NotificationState as S
+from shared.notifications.store import (
     apply_sms_report,
     move,
     plan_notification,
     record_sms_report,
 )
-from shared.schemas import AlertIn
 
 
 def _alert(**overrides):

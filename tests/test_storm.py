@@ -16,8 +16,8 @@ import requests
 from sqlalchemy import func, select
 
 from cli.stack import Stack, StackConfig
-from shared.db import session_scope
-from shared.models import Alert, Notification
+from shared.core.db import session_scope
+from shared.core.models import Alert, Notification
 
 TEAM = {"ana": "+14155550141", "ben": "+14155550142", "cai": "+14155550143"}
 CONFIG = """

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from shared.voice_xml import (
+from shared.notifications.voice_xml import (
     SPOKEN_SUMMARY_MAX,
     alert_call_xml,
     keypress_response_xml,

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from flask import Blueprint, current_app, jsonify
 
-from shared.alert_lifecycle import LifecycleResult, acknowledge, resolve
-from shared.db import session_scope
-from shared.metrics import ALERT_ACTIONS
-from shared.schemas import has_visible_text
+from shared.alerts.lifecycle import LifecycleResult, acknowledge, resolve
+from shared.alerts.schemas import has_visible_text
+from shared.core.db import session_scope
+from shared.core.metrics import ALERT_ACTIONS
 from webhooks.auth import authenticate
 from webhooks.errors import ApiError
 from webhooks.ingest import ALERT_ID, parse_json, read_body

@@ -7,8 +7,8 @@ from types import ModuleType
 import redis
 from flask import Flask
 
-from shared.embedded_redis import resolve_redis_url
-from shared.settings import Settings, load_settings
+from shared.core.embedded_redis import resolve_redis_url
+from shared.core.settings import Settings, load_settings
 from webhooks import (
     alert_actions,
     ingest,

@@ -2,7 +2,7 @@
 
 Nothing of a request is parsed before its credential is checked, except where
 the credential itself rides in the body (PagerDuty's `routing_key`). Every
-endpoint uses the same check, `shared.integration_auth.token_matches`, on the
+endpoint uses the same check, `shared.alerts.integration_auth.token_matches`, on the
 value exactly as presented: no input can become "blank" and skip it.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import current_app, request
 
-from shared.integration_auth import credential_for, token_matches
+from shared.alerts.integration_auth import credential_for, token_matches
 from webhooks.errors import ApiError
 
 BEARER = "bearer"

@@ -9,7 +9,7 @@ for a real alert. Gunicorn's own advice is a buffering proxy in front or an
 async worker; a gevent worker keeps every connection in a cheap greenlet, so
 slow clients only wait on themselves. Gunicorn's gevent worker monkey-patches
 the process before it loads the app, so psycopg, redis-py and the Celery
-producer cooperate (shared.db queues SQLite writers for the same reason).
+producer cooperate (shared.core.db queues SQLite writers for the same reason).
 
 Slow clients are still cut off, so what they can hold stays bounded:
   - headers must arrive within WEB_KEEPALIVE seconds (gunicorn applies its
@@ -74,7 +74,7 @@ timeout = 30
 control_socket_disable = True
 # The master's own log lines (its DEBUG dump of settings and -e values, worker
 # boot errors) get the same phone-number masking as every other process.
-logger_class = "shared.logging_setup.MaskingGunicornLogger"
+logger_class = "shared.core.logging_setup.MaskingGunicornLogger"
 
 # Not a gunicorn setting (upper case names are ignored by gunicorn): used below.
 BODY_TIMEOUT_S: float = _positive("WEB_BODY_TIMEOUT", 10, float)
@@ -85,7 +85,7 @@ def on_starting(server: Any) -> None:
     against real Plivo, or an invalid on-call file (shared.startup_checks).
 
     Exit code 4 is gunicorn's own "app failed to load": nothing restarts it."""
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
     from shared.startup_checks import start_or_exit
 
     start_or_exit(load_settings, oncall_config=True, exit_code=4)

@@ -9,13 +9,13 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request
 from pydantic import ValidationError
 
-from shared import strict_json
-from shared.alert_view import alert_view
-from shared.db import session_scope
-from shared.ingest import IngestResult, ingest
-from shared.metrics import count_accepted
-from shared.priority import page_priority
-from shared.schemas import AlertAction, AlertIn
+from shared.alerts.ingest import IngestResult, ingest
+from shared.alerts.schemas import AlertAction, AlertIn
+from shared.alerts.view import alert_view
+from shared.core import strict_json
+from shared.core.db import session_scope
+from shared.core.metrics import count_accepted
+from shared.notifications.priority import page_priority
 from webhooks.auth import authenticate
 from webhooks.errors import ApiError
 

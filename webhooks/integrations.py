@@ -1,7 +1,7 @@
 """Producer integrations over HTTP: Alertmanager, Grafana, PagerDuty Events API v2.
 
 Each endpoint first authenticates with its integration's token (before the
-body is parsed), converts the body with `shared.formats`, and hands every
+body is parsed), converts the body with `shared.alerts.formats`, and hands every
 event to `accept_event`, which stores it, in the credential's scope, and
 enqueues routing. The answer follows the commit and never waits on
 Plivo: paging happens in the workers.
@@ -20,9 +20,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
-from shared import strict_json
-from shared.formats import FormatError, alertmanager, grafana, pagerduty
-from shared.integration_auth import (
+from shared.alerts.formats import FormatError, alertmanager, grafana, pagerduty
+from shared.alerts.integration_auth import (
     GRAFANA_SIGNATURE_HEADER,
     GRAFANA_TIMESTAMP_HEADERS,
     credential_for,
@@ -30,8 +29,9 @@ from shared.integration_auth import (
     token_matches,
     verify_grafana_signature,
 )
-from shared.metrics import count_rejected
-from shared.schemas import AlertIn
+from shared.alerts.schemas import AlertIn
+from shared.core import strict_json
+from shared.core.metrics import count_rejected
 from webhooks.auth import authenticate
 from webhooks.errors import ApiError
 from webhooks.ingest import accept_event, read_body, read_json_object

@@ -13,9 +13,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from shared.schemas import invisible_ranges
-from shared.settings import Settings
-from shared.strict_json import MAX_DEPTH
+from shared.alerts.schemas import invisible_ranges
+from shared.core.settings import Settings
+from shared.core.strict_json import MAX_DEPTH
 
 bp = Blueprint("openapi", __name__)
 
@@ -32,7 +32,7 @@ def _class_char(point: int) -> str:
 
 def _visible_pattern() -> str:
     """One character that is not white space, control (Cc) or format (Cf): the rule
-    `shared.schemas.has_visible_text` applies, spelled out from the same predicate.
+    `shared.alerts.schemas.has_visible_text` applies, spelled out from the same predicate.
 
     NUL is left out of the class: it becomes U+FFFD, which is visible, before the
     rule is applied. So are the few format characters beyond the Basic

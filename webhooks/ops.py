@@ -13,8 +13,8 @@ import logging
 import redis
 from flask import Blueprint, Response, current_app, jsonify
 
-from shared.db import ping
-from shared.metrics import render_metrics
+from shared.core.db import ping
+from shared.core.metrics import render_metrics
 from webhooks.plivo_callbacks import callbacks_health
 
 log = logging.getLogger(__name__)

@@ -20,11 +20,11 @@ import redis
 from flask import Blueprint, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 
-from shared.db import session_scope
-from shared.events import record_event
-from shared.metrics import CALLBACKS_REJECTED, DELIVERY_REPORTS, bounded_label
-from shared.notification_state import PLIVO_SMS_STATUS
-from shared.notification_store import apply_sms_report, find_notification, record_sms_report
+from shared.core.db import session_scope
+from shared.core.events import record_event
+from shared.core.metrics import CALLBACKS_REJECTED, DELIVERY_REPORTS, bounded_label
+from shared.notifications.state import PLIVO_SMS_STATUS
+from shared.notifications.store import apply_sms_report, find_notification, record_sms_report
 from shared.plivo import replay
 from shared.plivo.signature import verify_v3
 

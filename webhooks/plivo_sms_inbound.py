@@ -17,17 +17,17 @@ from flask import Blueprint, Response, current_app
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from shared.ack_codes import alerts_for_code
-from shared.alert_lifecycle import acknowledge
-from shared.db import session_scope
-from shared.escalation_plan import Position
-from shared.events import record_event
-from shared.metrics import ALERT_ACTIONS, REPLIES_WITHHELD, SMS_REPLIES
-from shared.models import Alert, Event, Notification, OptOut, utcnow
-from shared.oncall_routing import current_config, escalate_alert_now
-from shared.phone import InvalidPhoneNumber, mask, normalize_e164
-from shared.ratelimit import Limit, RateLimiter
-from shared.reply_codes import HELP_TEXT, Reply, parse_reply
+from shared.alerts.lifecycle import acknowledge
+from shared.core.db import session_scope
+from shared.core.events import record_event
+from shared.core.metrics import ALERT_ACTIONS, REPLIES_WITHHELD, SMS_REPLIES
+from shared.core.models import Alert, Event, Notification, OptOut, utcnow
+from shared.core.phone import InvalidPhoneNumber, mask, normalize_e164
+from shared.escalation.plan import Position
+from shared.replies.code_store import alerts_for_code
+from shared.replies.codes import HELP_TEXT, Reply, parse_reply
+from shared.routing.route import current_config, escalate_alert_now
+from shared.sending.rate_limiter import Limit, RateLimiter
 from webhooks.plivo_callbacks import verified_params
 
 log = logging.getLogger(__name__)

@@ -20,24 +20,24 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared.alert_lifecycle import acknowledge
-from shared.bundling import most_severe_first
-from shared.db import session_scope
-from shared.escalation_plan import Position
-from shared.events import record_event
-from shared.metrics import ALERT_ACTIONS, CALL_OUTCOMES, CALLBACKS_REJECTED
-from shared.models import Alert, Event, Notification
-from shared.notification_state import NotificationState as S
-from shared.notification_store import members_of, move, move_members
-from shared.oncall_routing import escalate_alert_now
-from shared.phone import mask
-from shared.voice_xml import (
+from shared.alerts.lifecycle import acknowledge
+from shared.core.db import session_scope
+from shared.core.events import record_event
+from shared.core.metrics import ALERT_ACTIONS, CALL_OUTCOMES, CALLBACKS_REJECTED
+from shared.core.models import Alert, Event, Notification
+from shared.core.phone import mask
+from shared.escalation.plan import Position
+from shared.notifications.bundling import most_severe_first
+from shared.notifications.state import NotificationState as S
+from shared.notifications.store import members_of, move, move_members
+from shared.notifications.voice_xml import (
     alert_call_xml,
     bundle_call_xml,
     keypress_response_xml,
     machine_message_xml,
     spoken_xml,
 )
+from shared.routing.route import escalate_alert_now
 from webhooks.plivo_callbacks import verified_params
 
 log = logging.getLogger(__name__)

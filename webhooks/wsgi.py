@@ -9,8 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from shared.logging_setup import configure_logging
-from shared.settings import load_settings
+from shared.core.logging_setup import configure_logging
+from shared.core.settings import load_settings
 from shared.startup_checks import StartupRefused, exit_with, load_checked
 from webhooks.app import create_app
 

@@ -53,9 +53,9 @@ from datetime import UTC, datetime
 import redis
 from sqlalchemy import exc as sa
 
-from shared.formats import FormatError, bounded_key, bus
-from shared.phone import mask_numbers_in
-from shared.settings import Settings
+from shared.alerts.formats import FormatError, bounded_key, bus
+from shared.core.phone import mask_numbers_in
+from shared.core.settings import Settings
 from worker.producer import store_event
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import beat_init, worker_init, worker_process_shutdown
 
-from shared.embedded_redis import broker_url_for, resolve_redis_url
-from shared.metrics import mark_process_dead
+from shared.core.embedded_redis import broker_url_for, resolve_redis_url
+from shared.core.metrics import mark_process_dead
 from shared.startup_checks import exit_if_refused, settings_or_exit
 from worker import context
 from worker.queues import NOTIFY, QUEUES, ROUTES
@@ -26,7 +26,7 @@ def create_celery_app() -> Celery:
     app.conf.update(
         broker_url=broker_url_for(redis_url),
         broker_connection_retry_on_startup=True,
-        # Priorities 0 (first) to 9, in sub-queues per step: see shared.priority.
+        # Priorities 0 (first) to 9, in sub-queues per step: see shared.notifications.priority.
         # A worker reads every queue's priority-0 messages before any priority-3
         # one, so a critical first page overtakes a backlog of anything else.
         broker_transport_options={

@@ -12,10 +12,10 @@ from functools import lru_cache
 
 import redis
 
+from shared.core.settings import Settings, load_settings
 from shared.plivo.client import PlivoClient
-from shared.ratelimit import RateLimiter
-from shared.send_limits import SendLimits
-from shared.settings import Settings, load_settings
+from shared.sending.limits import SendLimits
+from shared.sending.rate_limiter import RateLimiter
 
 
 @lru_cache(maxsize=1)
@@ -51,7 +51,7 @@ def sms_callback_url(notification_id: int) -> str:
 
 @lru_cache(maxsize=4)
 def _redis_for(pid: int) -> redis.Redis:
-    from shared.embedded_redis import resolve_redis_url
+    from shared.core.embedded_redis import resolve_redis_url
 
     s = settings()
     return redis.Redis.from_url(resolve_redis_url(s.redis_url, s.data_dir), socket_timeout=5)

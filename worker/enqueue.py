@@ -79,7 +79,7 @@ def place_call(
 
 
 def send_notification(notification_id: int, channel: str, priority: int | None = None) -> bool:
-    """Hand a planned notification to the task for its channel (see shared.priority)."""
+    """Hand a planned notification to the task for its channel (shared.notifications.priority)."""
     if channel == "voice":
         return place_call(notification_id, priority=priority)
     return send_sms(notification_id, priority=priority)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from shared.db import session_scope
-from shared.escalation import FireResult, fire
-from shared.escalation_plan import Position
-from shared.metrics import ESCALATION_STEPS, ESCALATIONS_EXHAUSTED
-from shared.models import Alert, utcnow
-from shared.oncall_config import Contact
-from shared.oncall_routing import DIRECT_POLICY, config_and_policy
-from shared.priority import page_priority
-from shared.sms_text import alert_sms_text
+from shared.core.db import session_scope
+from shared.core.metrics import ESCALATION_STEPS, ESCALATIONS_EXHAUSTED
+from shared.core.models import Alert, utcnow
+from shared.escalation.engine import FireResult, fire
+from shared.escalation.plan import Position
+from shared.notifications.priority import page_priority
+from shared.notifications.sms_text import alert_sms_text
+from shared.routing.oncall_config import Contact
+from shared.routing.route import DIRECT_POLICY, config_and_policy
 from worker import context, enqueue
 
 log = logging.getLogger(__name__)

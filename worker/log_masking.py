@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
 
-from shared.logging_setup import install_masking
+from shared.core.logging_setup import install_masking
 
 
 @after_setup_logger.connect

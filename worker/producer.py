@@ -35,14 +35,14 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from shared.db import session_scope
-from shared.events import record_event
-from shared.formats import fields_of
-from shared.ingest import IngestResult, ingest
-from shared.metrics import count_accepted
-from shared.models import Event
-from shared.schemas import AlertAction, AlertIn
-from shared.settings import Settings, load_settings
+from shared.alerts.formats import fields_of
+from shared.alerts.ingest import IngestResult, ingest
+from shared.alerts.schemas import AlertAction, AlertIn
+from shared.core.db import session_scope
+from shared.core.events import record_event
+from shared.core.metrics import count_accepted
+from shared.core.models import Event
+from shared.core.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 

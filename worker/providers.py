@@ -7,10 +7,10 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
-from shared.circuit_breaker import CircuitBreaker
-from shared.metrics import BREAKER_TRANSITIONS, PROVIDER_REQUESTS
+from shared.core.metrics import BREAKER_TRANSITIONS, PROVIDER_REQUESTS
 from shared.plivo.client import PlivoClient
 from shared.plivo.errors import PlivoError, PlivoRateLimited
+from shared.sending.breaker import CircuitBreaker
 from worker import context
 
 log = logging.getLogger(__name__)

@@ -11,14 +11,14 @@ from collections.abc import Callable
 
 from prometheus_client import Counter
 
-from shared.db import session_scope
-from shared.models import utcnow
-from shared.notification_state import NotificationState as S
-from shared.notification_store import move, move_members, release_members
-from shared.phone import mask
+from shared.core.db import session_scope
+from shared.core.models import utcnow
+from shared.core.phone import mask
+from shared.notifications.state import NotificationState as S
+from shared.notifications.store import move, move_members, release_members
 from shared.plivo.errors import PlivoError, PlivoRateLimited
-from shared.ratelimit import Limit
-from shared.retry_policy import may_retry, retry_delay
+from shared.sending.rate_limiter import Limit
+from shared.sending.retry import may_retry, retry_delay
 from worker import context, enqueue
 from worker.send_gate import slow_down_account
 

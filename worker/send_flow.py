@@ -21,16 +21,16 @@ from prometheus_client import Counter
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from shared.db import session_scope
-from shared.metrics import BUNDLED_ALERTS, BUNDLES_SENT, OPTED_OUT_SKIPS
-from shared.models import Alert, Notification, utcnow
-from shared.notification_state import NotificationState as S
-from shared.notification_store import claim_bundle, is_opted_out, move, move_members
-from shared.phone import mask
+from shared.core.db import session_scope
+from shared.core.metrics import BUNDLED_ALERTS, BUNDLES_SENT, OPTED_OUT_SKIPS
+from shared.core.models import Alert, Notification, utcnow
+from shared.core.phone import mask
+from shared.notifications.state import NotificationState as S
+from shared.notifications.store import claim_bundle, is_opted_out, move, move_members
 from shared.plivo.client import PlivoClient
 from shared.plivo.errors import PlivoError
-from shared.ratelimit import Limit
-from shared.send_limits import Checks
+from shared.sending.limits import Checks
+from shared.sending.rate_limiter import Limit
 from worker import context, enqueue
 from worker.providers import choose_provider, report
 from worker.send_failures import record_send_failure

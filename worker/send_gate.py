@@ -6,10 +6,10 @@ import logging
 import time
 from dataclasses import dataclass
 
-from shared.metrics import SEND_DELAY, SENDS_DELAYED
-from shared.models import Notification, utcnow
-from shared.ratelimit import Limit
-from shared.send_limits import Checks
+from shared.core.metrics import SEND_DELAY, SENDS_DELAYED
+from shared.core.models import Notification, utcnow
+from shared.sending.limits import Checks
+from shared.sending.rate_limiter import Limit
 from worker import context
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from shared.phone import mask, plivo_format
+from shared.core.phone import mask, plivo_format
 from shared.plivo.errors import (
     PlivoAuthError,
     PlivoBadResponse,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from shared.db import session_scope
-from shared.models import Event
-from shared.notification_store import apply_sms_report, members_of, plan_sms_retry
+from shared.core.db import session_scope
+from shared.core.models import Event
+from shared.notifications.store import apply_sms_report, members_of, plan_sms_retry
 from worker import context, enqueue
 from worker.celery_app import app
 

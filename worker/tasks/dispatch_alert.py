@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from shared.alert_store import mark_dispatched
-from shared.db import session_scope
-from shared.escalation import start
-from shared.escalation_plan import START
-from shared.events import record_event
-from shared.metrics import ALERTS_UNROUTED
-from shared.models import Alert, utcnow
-from shared.oncall_routing import policy_name_for
+from shared.alerts.store import mark_dispatched
+from shared.core.db import session_scope
+from shared.core.events import record_event
+from shared.core.metrics import ALERTS_UNROUTED
+from shared.core.models import Alert, utcnow
+from shared.escalation.engine import start
+from shared.escalation.plan import START
+from shared.routing.route import policy_name_for
 from worker import context
 from worker.celery_app import app
 from worker.escalation_runner import fire_and_hand_over

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.escalation_plan import Position
+from shared.escalation.plan import Position
 from worker.celery_app import app
 from worker.escalation_runner import fire_and_hand_over
 

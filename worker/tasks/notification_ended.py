@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from shared.db import session_scope
-from shared.escalation import escalate_now, live_in_step
-from shared.escalation_plan import Position, after_unanswered_call, recall_due_at
-from shared.models import Alert, Notification, utcnow
-from shared.notification_store import plan_notification
-from shared.oncall_routing import config_and_policy
-from shared.phone import mask
+from shared.core.db import session_scope
+from shared.core.models import Alert, Notification, utcnow
+from shared.core.phone import mask
+from shared.escalation.engine import escalate_now, live_in_step
+from shared.escalation.plan import Position, after_unanswered_call, recall_due_at
+from shared.notifications.store import plan_notification
+from shared.routing.route import config_and_policy
 from worker import context, enqueue
 from worker.celery_app import app
 

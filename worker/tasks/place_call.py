@@ -6,10 +6,10 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session
 
-from shared.metrics import CALLS_PLACED
-from shared.models import Notification
+from shared.core.metrics import CALLS_PLACED
+from shared.core.models import Notification
 from shared.plivo.client import PlivoClient
-from shared.send_limits import Checks, sender_for
+from shared.sending.limits import Checks, sender_for
 from worker import context, enqueue
 from worker.celery_app import app
 from worker.send_flow import ChannelOps, Delivery, run_send

@@ -7,13 +7,13 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from shared.db import session_scope
-from shared.metrics import RECONCILED
-from shared.models import Event, Notification, utcnow
-from shared.notification_state import NotificationState as S
-from shared.notification_store import move, move_members, release_members
+from shared.core.db import session_scope
+from shared.core.metrics import RECONCILED
+from shared.core.models import Event, Notification, utcnow
+from shared.notifications.state import NotificationState as S
+from shared.notifications.store import move, move_members, release_members
 from shared.plivo.errors import PlivoError
-from shared.reconcile import find_sent, older_than
+from shared.sending.reconcile import find_sent, older_than
 from worker import context, enqueue
 from worker.celery_app import app
 from worker.providers import provider_named

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from shared.db import session_scope
-from shared.events import record_event
-from shared.metrics import SMS_SENT
-from shared.models import Event
-from shared.phone import mask
+from shared.core.db import session_scope
+from shared.core.events import record_event
+from shared.core.metrics import SMS_SENT
+from shared.core.models import Event
+from shared.core.phone import mask
 from shared.plivo.errors import PlivoError
 from worker import context, enqueue
 from worker.celery_app import app

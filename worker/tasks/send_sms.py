@@ -7,13 +7,13 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from shared.ack_codes import code_for
-from shared.bundling import bundle_sms_text
-from shared.metrics import SMS_SENT
-from shared.models import Notification
+from shared.core.metrics import SMS_SENT
+from shared.core.models import Notification
+from shared.notifications.bundling import bundle_sms_text
+from shared.notifications.sms_text import alert_sms_text
 from shared.plivo.client import PlivoClient
-from shared.send_limits import Checks, sender_for
-from shared.sms_text import alert_sms_text
+from shared.replies.code_store import code_for
+from shared.sending.limits import Checks, sender_for
 from worker import context, enqueue
 from worker.celery_app import app
 from worker.send_flow import ChannelOps, Delivery, alerts_of, run_send

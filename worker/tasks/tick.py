@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.db import session_scope
-from shared.escalation import due_alerts
-from shared.models import Alert, Notification, utcnow
-from shared.notification_state import NotificationState
-from shared.notification_store import move
-from shared.priority import page_priority
+from shared.core.db import session_scope
+from shared.core.models import Alert, Notification, utcnow
+from shared.escalation.engine import due_alerts
+from shared.notifications.priority import page_priority
+from shared.notifications.state import NotificationState
+from shared.notifications.store import move
 from worker import context, enqueue
 from worker.celery_app import app
 

@@ -1,0 +1,61 @@
+"""One way in for every producer: trigger, acknowledge or resolve by dedup key.
+
+HTTP endpoints, the event-bus bridge and the Python producer API all parse
+their own format into `AlertIn` and call `ingest`; storing, deduplication and
+the lifecycle rules live here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from shared.alerts.lifecycle import acknowledge, resolve
+from shared.alerts.schemas import AlertAction, AlertIn
+from shared.alerts.store import API_SCOPE, accept_alert, open_alert_by_key
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What an event did. `outcome`: created, deduplicated, acknowledged, resolved, ignored.
+
+    `needs_dispatch` is true only for a new alert: the caller enqueues its
+    routing after the transaction commits (persist first, then enqueue).
+    """
+
+    alert_id: int | None
+    outcome: str
+
+    @property
+    def needs_dispatch(self) -> bool:
+        return self.outcome == "created"
+
+
+def ingest(
+    session: Session, alert_in: AlertIn, *, via: str, integration: str = API_SCOPE
+) -> IngestResult:
+    """Apply one producer event inside the caller's transaction.
+
+    `integration` is the scope of the credential that sent it ("api" for the
+    shared tokens and in-process producers): a trigger joins, and an
+    acknowledge or resolve finds, only an alert of that same scope.
+    """
+    if alert_in.action is AlertAction.TRIGGER:
+        accepted = accept_alert(session, alert_in, integration)
+        return IngestResult(accepted.alert_id, "created" if accepted.created else "deduplicated")
+    alert = (
+        open_alert_by_key(session, alert_in.dedup_key, integration)
+        if alert_in.dedup_key
+        else None
+    )
+    if alert is None:
+        # Nothing open under that key: a resolve for an alert we never saw, or
+        # one already closed. Not an error for the producer; nothing to do.
+        return IngestResult(None, "ignored")
+    alert_id = alert.id
+    if alert_in.action is AlertAction.ACKNOWLEDGE:
+        result = acknowledge(session, alert_id, by=alert_in.source, via=via)
+        return IngestResult(alert_id, "acknowledged" if result.changed else "ignored")
+    result = resolve(session, alert_id, by=alert_in.source, via=via)
+    return IngestResult(alert_id, "resolved" if result.changed else "ignored")

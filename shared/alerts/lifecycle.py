@@ -1,0 +1,108 @@
+"""Acknowledge and resolve: the moments paging must stop, at once and for good."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from shared.alerts.store import OPEN_STATUSES
+from shared.core.events import record_event
+from shared.core.models import Alert, Notification, utcnow
+from shared.notifications.state import NotificationState
+from shared.replies.code_store import retire_codes_of
+
+
+@dataclass(frozen=True)
+class LifecycleResult:
+    """Whether this call changed the alert, and the status it has now."""
+
+    changed: bool
+    status: str | None  # None: no such alert
+    cancelled: int = 0  # notifications that will now never be sent
+
+
+def _stop_paging(session: Session, alert_id: int, reason: str) -> int:
+    """Cancel every notification not yet handed to Plivo and every future step.
+
+    Runs in the same transaction as the status change: a send task claims its
+    row only while the row is pending and the alert triggered, so after this
+    commits no queued SMS, call or next step can leave for this alert.
+    """
+    cancelled = session.execute(
+        update(Notification)
+        .where(
+            Notification.alert_id == alert_id,
+            Notification.state == NotificationState.PENDING.value,
+        )
+        .values(state=NotificationState.CANCELLED.value, state_changed_at=utcnow())
+    ).rowcount
+    session.execute(
+        update(Alert).where(Alert.id == alert_id).values(next_fire_at=None, escalation="stopped")
+    )
+    retire_codes_of(session, alert_id)
+    if cancelled:
+        record_event(
+            session,
+            "notifications.cancelled",
+            alert_id=alert_id,
+            detail={"count": cancelled, "reason": reason},
+        )
+    return cancelled
+
+
+def _close(
+    session: Session,
+    alert_id: int,
+    *,
+    from_statuses: tuple[str, ...],
+    status: str,
+    by: str,
+    via: str,
+    **values: object,
+) -> LifecycleResult:
+    """Move the alert to `status` if it is in one of `from_statuses` (compare-and-set,
+    so repeating it changes nothing), then stop all paging for it."""
+    changed = (
+        session.execute(
+            update(Alert)
+            .where(Alert.id == alert_id, Alert.status.in_(from_statuses))
+            .values(status=status, **values)
+        ).rowcount
+        == 1
+    )
+    current = session.scalar(select(Alert.status).where(Alert.id == alert_id))
+    if not changed:
+        return LifecycleResult(False, current)
+    cancelled = _stop_paging(session, alert_id, status)
+    record_event(session, f"alert.{status}", alert_id=alert_id, detail={"by": by, "via": via})
+    return LifecycleResult(True, current, cancelled)
+
+
+def acknowledge(session: Session, alert_id: int, *, by: str, via: str) -> LifecycleResult:
+    """Acknowledge a triggered alert; repeating it (two people pressing 1) changes nothing."""
+    return _close(
+        session,
+        alert_id,
+        from_statuses=("triggered",),
+        status="acknowledged",
+        by=by,
+        via=via,
+        acknowledged_at=utcnow(),
+        acknowledged_by=by,
+        acknowledged_via=via,
+    )
+
+
+def resolve(session: Session, alert_id: int, *, by: str, via: str) -> LifecycleResult:
+    """Resolve an open alert (triggered or acknowledged); its dedup key is free again."""
+    return _close(
+        session,
+        alert_id,
+        from_statuses=OPEN_STATUSES,
+        status="resolved",
+        by=by,
+        via=via,
+        resolved_at=utcnow(),
+    )

@@ -1,0 +1,105 @@
+"""Storing alerts: accept with deduplication, acknowledge, resolve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.alerts.schemas import AlertIn
+from shared.core.events import record_event
+from shared.core.models import Alert, utcnow
+
+OPEN_STATUSES = ("triggered", "acknowledged")
+# The scope of the shared API tokens, and of every caller inside the system
+# (bus bridge, Python producer): integrations with tokens of their own get theirs.
+API_SCOPE = "api"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The outcome of accepting an alert event."""
+
+    alert_id: int
+    created: bool  # False: it joined an open alert with the same dedup key
+
+
+def open_alert_by_key(
+    session: Session, dedup_key: str, integration: str = API_SCOPE
+) -> Alert | None:
+    """The alert a dedup key names while it is open (triggered or acknowledged).
+
+    Keys are looked up within one credential's scope (`integration`): a token
+    acts only on the alerts its own integration created, so a leaked PagerDuty
+    key cannot resolve an Alertmanager alert by guessing its key.
+    """
+    return session.scalars(
+        select(Alert).where(
+            Alert.integration == integration,
+            Alert.dedup_key == dedup_key,
+            Alert.status.in_(OPEN_STATUSES),
+        )
+    ).first()
+
+
+def accept_alert(session: Session, alert_in: AlertIn, integration: str = API_SCOPE) -> Accepted:
+    """Store a trigger, or count it as an occurrence of the open alert with its key.
+
+    Two producers racing on one key both end up on the same alert: the partial
+    unique index (on scope and key) rejects the second insert, which then
+    becomes an occurrence. `integration` is the scope the alert is stored in.
+    """
+    if alert_in.dedup_key:
+        existing = open_alert_by_key(session, alert_in.dedup_key, integration)
+        if existing is not None:
+            return _add_occurrence(session, existing)
+    alert = Alert(
+        dedup_key=alert_in.dedup_key,
+        summary=alert_in.summary,
+        severity=alert_in.severity.value,
+        source=alert_in.source,
+        integration=integration,
+        details=alert_in.details,
+        labels=alert_in.labels,
+        recipients=list(alert_in.recipients),
+        status="triggered",
+    )
+    try:
+        with session.begin_nested():
+            session.add(alert)
+            session.flush()
+    except IntegrityError:
+        existing = open_alert_by_key(session, alert_in.dedup_key or "", integration)
+        if existing is None:
+            raise
+        return _add_occurrence(session, existing)
+    record_event(
+        session,
+        "alert.accepted",
+        alert_id=alert.id,
+        detail={"severity": alert.severity, "source": alert.source, "summary": alert.summary},
+    )
+    return Accepted(alert_id=alert.id, created=True)
+
+
+def _add_occurrence(session: Session, alert: Alert) -> Accepted:
+    now = utcnow()
+    session.execute(
+        update(Alert)
+        .where(Alert.id == alert.id)
+        .values(occurrences=Alert.occurrences + 1, last_occurrence_at=now)
+    )
+    record_event(session, "alert.occurrence", alert_id=alert.id, detail={"at": now.isoformat()})
+    return Accepted(alert_id=alert.id, created=False)
+
+
+def mark_dispatched(session: Session, alert_id: int) -> bool:
+    """Claim the routing of an alert; False when another run already did it."""
+    result = session.execute(
+        update(Alert)
+        .where(Alert.id == alert_id, Alert.dispatched_at.is_(None))
+        .values(dispatched_at=utcnow())
+    )
+    return result.rowcount == 1

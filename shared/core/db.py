@@ -1,0 +1,122 @@
+"""Engines, sessions and migrations for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    """WAL, a long busy timeout, and BEGIN IMMEDIATE.
+
+    Web and worker processes write the same file. With pysqlite's default
+    deferred transactions, a read that later writes fails at once with
+    "database is locked" instead of waiting; taking the write lock at BEGIN
+    makes writers queue behind each other instead.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the usual `postgresql://` and `postgres://` and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _sqlite_pool_options() -> dict[str, int]:
+    """One pooled SQLite connection per process under gevent (gunicorn's gevent worker).
+
+    A writer waiting for SQLite's lock waits inside the C library, which under
+    gevent stops every greenlet, the lock holder too: a request that talks to
+    Redis inside its transaction would freeze the worker for the whole busy
+    timeout. Waiting for the pool's one connection yields to the holder instead,
+    and SQLite lets one transaction in at a time anyway (BEGIN IMMEDIATE).
+    """
+    import sys
+
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("socket"):
+        return {"pool_size": 1, "max_overflow": 0}
+    return {}
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str) -> Engine:
+    """One engine (one pool) per URL per process."""
+    url = normalize_database_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"timeout": 30}, hide_parameters=True, **_sqlite_pool_options()
+        )
+        _tune_sqlite(engine)
+        return engine
+    # hide_parameters: a database error's text never carries a row's values
+    # (phone numbers, alert text) into a log line.
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True
+    )
+
+
+@lru_cache(maxsize=8)
+def _session_factory(url: str) -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(url: str) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    session = _session_factory(url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", normalize_database_url(url).replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the schema to `revision`; safe to run at every start."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def ping(url: str) -> None:
+    """Raise if the database does not answer."""
+    with get_engine(url).connect() as connection:
+        connection.execute(text("SELECT 1"))

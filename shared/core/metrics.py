@@ -1,0 +1,177 @@
+"""Prometheus metrics, shared by the web process and every worker process.
+
+Prefork workers and gunicorn workers are separate processes: each would show
+only its own counts. With PROMETHEUS_MULTIPROC_DIR set (the CLI and Procfile
+set it) every process writes its samples to files there and /metrics adds
+them up, so the counters tell the truth for the whole system.
+
+Every label value comes from a small known set, never from what a producer
+or a caller sent: each distinct value is a series held in memory and in every
+scrape, and /metrics is unauthenticated. `bounded_label` folds anything
+unexpected into "other".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
+
+OTHER = "other"
+# The ways into `shared.alerts.ingest`: the `source` label of ALERTS_ACCEPTED. It is
+# the path an event came in by, not the producer's own `source` text.
+INGEST_PATHS = frozenset({"api", "alertmanager", "grafana", "pagerduty", "bus", "producer"})
+INGEST_OUTCOMES = frozenset({"created", "deduplicated", "acknowledged", "resolved", "ignored"})
+HTTP_CLIENT_ERRORS = frozenset({"400", "401", "403", "404", "405", "413", "415", "422", "429"})
+
+
+def bounded_label(value: object, known: Collection[str]) -> str:
+    """`value` when it is one of `known`, else "other": a label never grows past len(known) + 1."""
+    return value if isinstance(value, str) and value in known else OTHER
+
+
+ALERTS_ACCEPTED = Counter(
+    "alert_dispatch_alerts_accepted",
+    "Alert events accepted and stored, by ingestion path (api, alertmanager, grafana, "
+    "pagerduty, bus, producer) and outcome.",
+    ["source", "outcome"],
+)
+SMS_SENT = Counter(
+    "alert_dispatch_sms_sent",
+    "SMS send attempts to Plivo, by result (accepted, retry, failed, ambiguous, skipped).",
+    ["result"],
+)
+DELIVERY_REPORTS = Counter(
+    "alert_dispatch_delivery_reports",
+    "Plivo SMS delivery reports received, by status and what applying them did.",
+    ["status", "outcome"],
+)
+CALLBACKS_REJECTED = Counter(
+    "alert_dispatch_callbacks_rejected",
+    "Plivo callbacks refused, by endpoint and reason (bad signature, bad form).",
+    ["endpoint", "reason"],
+)
+INGEST_REJECTED = Counter(
+    "alert_dispatch_ingest_rejected",
+    "Ingestion requests refused, by HTTP status.",
+    ["status"],
+)
+
+
+def count_accepted(path: str, outcome: str) -> None:
+    """Count one stored event by the path it came in by (see INGEST_PATHS)."""
+    ALERTS_ACCEPTED.labels(
+        source=bounded_label(path, INGEST_PATHS), outcome=bounded_label(outcome, INGEST_OUTCOMES)
+    ).inc()
+
+
+def count_rejected(status: int) -> None:
+    """Count one refused ingestion request by its 4xx status."""
+    INGEST_REJECTED.labels(status=bounded_label(str(status), HTTP_CLIENT_ERRORS)).inc()
+
+
+def render_metrics() -> tuple[bytes, str]:
+    """The exposition text for /metrics and its content type."""
+    multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if multiproc_dir:
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a dead worker child's live gauges (counters stay, as they should)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
+
+ALERT_ACTIONS = Counter(
+    "alert_dispatch_alert_actions",
+    "Alerts acknowledged or resolved, by action and channel (api, cli, sms, voice, producer).",
+    ["action", "via"],
+)
+ESCALATION_STEPS = Counter(
+    "alert_dispatch_escalation_steps",
+    "Escalation steps fired, by policy.",
+    ["policy"],
+)
+ESCALATIONS_EXHAUSTED = Counter(
+    "alert_dispatch_escalations_exhausted",
+    "Alerts whose whole chain (with repeats) ran out without an acknowledgement.",
+    ["policy"],
+)
+CALLS_PLACED = Counter(
+    "alert_dispatch_calls_placed",
+    "Voice call attempts to Plivo, by result (accepted, retry, failed, ambiguous, skipped).",
+    ["result"],
+)
+CALL_OUTCOMES = Counter(
+    "alert_dispatch_call_outcomes",
+    "How calls ended: acknowledged, escalated, not_reached (busy, no answer, machine...).",
+    ["outcome"],
+)
+SMS_REPLIES = Counter(
+    "alert_dispatch_sms_replies",
+    "Inbound SMS, by what they asked for (ack, escalate, stop, start, help, unknown).",
+    ["action"],
+)
+OPTED_OUT_SKIPS = Counter(
+    "alert_dispatch_opted_out_skips",
+    "SMS not sent because the on-call number opted out with STOP: a hole in the rota.",
+)
+SENDS_DELAYED = Counter(
+    "alert_dispatch_sends_delayed",
+    "Sends rescheduled to wait for a rate-limit slot, by the limit that held them.",
+    ["limit"],
+)
+ALERTS_UNROUTED = Counter(
+    "alert_dispatch_alerts_unrouted",
+    "Alerts with no recipients and no matching route: nobody was paged.",
+)
+BUNDLES_SENT = Counter(
+    "alert_dispatch_bundles_sent",
+    "Messages or calls that carried more than one alert, by channel.",
+    ["channel"],
+)
+BUNDLED_ALERTS = Counter(
+    "alert_dispatch_bundled_alerts",
+    "Alerts delivered inside bundles, by channel (divide by bundles for the mean size).",
+    ["channel"],
+)
+SEND_DELAY = Gauge(
+    "alert_dispatch_send_delay_seconds",
+    "The most recent wait a rate limit imposed on a send (largest across processes).",
+    multiprocess_mode="max",
+)
+PROVIDER_REQUESTS = Counter(
+    "alert_dispatch_provider_requests",
+    "Send requests to each Plivo account (primary, backup), by result.",
+    ["provider", "result"],
+)
+BREAKER_TRANSITIONS = Counter(
+    "alert_dispatch_breaker_transitions",
+    "Circuit breaker of the primary Plivo account opening and closing.",
+    ["provider", "state"],
+)
+RECONCILED = Counter(
+    "alert_dispatch_reconciled",
+    "Sends of unknown outcome looked up at Plivo: found there, or resent.",
+    ["result"],
+)
+REPLIES_WITHHELD = Counter(
+    "alert_dispatch_replies_withheld",
+    "Answers to inbound SMS not sent, by reason (unknown_number, or the reply limit that held it).",
+    ["reason"],
+)

@@ -1,0 +1,204 @@
+"""Database models: alerts, notifications, and the append-only event log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps that are always timezone-aware UTC in Python.
+
+    PostgreSQL keeps the offset; SQLite hands back naive values. Without this,
+    comparing a loaded due time with `utcnow()` would work on one database and
+    raise on the other.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Alert(Base):
+    """One problem, as a producer reported it, and how far paging for it went."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        # At most one unresolved alert per dedup key, even when two producers
+        # race: the loser's insert fails and becomes an occurrence instead.
+        # Keys are scoped by the credential that created the alert: an
+        # integration with its own token can neither join nor close another's.
+        Index(
+            "uq_alerts_unresolved_dedup_key",
+            "integration",
+            "dedup_key",
+            unique=True,
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedup_key: Mapped[str | None] = mapped_column(String(255))
+    summary: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(200))
+    # Whose credential created it: "api" (the shared API tokens) or an integration
+    # with tokens of its own (alertmanager, grafana, pagerduty). Dedup keys are
+    # looked up within it, so one integration's token never touches another's alerts.
+    integration: Mapped[str] = mapped_column(String(32), default="api", server_default="api")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="triggered", index=True)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_occurrence_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set once the routing task has planned its notifications; the sweeper
+    # re-enqueues open alerts where this stays empty (broker lost the task).
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Escalation: the policy chosen by routing, the next step to fire and when.
+    # The due time lives here, not in a broker countdown, so a restarted worker
+    # or beat carries on where the chain was.
+    policy: Mapped[str | None] = mapped_column(String(200))
+    esc_step: Mapped[int] = mapped_column(Integer, default=0)
+    esc_round: Mapped[int] = mapped_column(Integer, default=0)
+    next_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    escalation: Mapped[str] = mapped_column(String(16), default="pending")
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    acknowledged_via: Mapped[str | None] = mapped_column(String(32))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Notification(Base):
+    """One SMS or call to one person; its `state` follows shared.notifications.state."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint(
+            "alert_id",
+            "step",
+            "round",
+            "attempt",
+            "channel",
+            "destination",
+            name="uq_notification_plan",
+        ),
+        Index("ix_notifications_state_updated", "state", "state_changed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))  # sms | voice
+    destination: Mapped[str] = mapped_column(String(32))  # E.164
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    round: Mapped[int] = mapped_column(Integer, default=0)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)  # re-calls of one step
+    contact: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    text: Mapped[str] = mapped_column(Text, default="")
+    sender: Mapped[str | None] = mapped_column(String(32))
+    provider_uuid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    provider: Mapped[str | None] = mapped_column(String(16))  # primary | backup account
+    send_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    # Not sent before `due_at`; `enqueued_at` tells the tick what it already handed over.
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str | None] = mapped_column(String(32))  # voice: acknowledged, machine, ...
+    # Sent as part of another notification's message or call (a bundle): that
+    # one holds Plivo's uuid, and its reports move this one too.
+    bundle_lead_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Event(Base):
+    """Append-only audit log: every state change and every callback.
+
+    `dedup_key` makes recording idempotent: the same delivery report posted
+    twice is one row, so the log stays honest about what happened.
+    """
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"))
+    kind: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    dedup_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+
+
+class AckCode(Base):
+    """The short code a person replies with to acknowledge one open alert, or a bundle of them."""
+
+    __tablename__ = "ack_codes"
+    __table_args__ = (
+        Index(
+            "uq_ack_codes_active",
+            "destination",
+            "code",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    destination: Mapped[str] = mapped_column(String(32))
+    code: Mapped[int] = mapped_column(Integer)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)  # the first
+    # Every alert the code answers for: one, or all alerts of a bundled message.
+    alert_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # When the code stopped answering for an open alert: it is not handed out
+    # again to the same person for a while, so a late or replayed reply to the
+    # old alert cannot acknowledge a new one.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OptOut(Base):
+    """A number that replied STOP: Plivo will not deliver to it, so we must not pretend."""
+
+    __tablename__ = "opt_outs"
+
+    destination: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

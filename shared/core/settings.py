@@ -1,0 +1,162 @@
+"""Settings from environment variables and an optional `.env` file.
+
+One object, built once at start-up and passed to whatever needs it, so a wrong
+value stops the process before it accepts work, with one line naming the
+setting at fault.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message names it in one line."""
+
+
+class Settings(BaseSettings):
+    """Everything alert-dispatch reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    data_dir: Path = Field(default=Path("data"), alias="DATA_DIR")
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    plivo_auth_id: str = Field(default="MASIMULATOR000000000", alias="PLIVO_AUTH_ID")
+    plivo_auth_token: str = Field(default="simulator-auth-token", alias="PLIVO_AUTH_TOKEN")
+    plivo_base_url: str = Field(default="http://127.0.0.1:8010", alias="PLIVO_BASE_URL")
+    plivo_from: str = Field(default="+14155550000", alias="PLIVO_FROM")
+    # A second Plivo account (or region) used while the primary's circuit is open.
+    plivo_backup_auth_id: str | None = Field(default=None, alias="PLIVO_BACKUP_AUTH_ID")
+    plivo_backup_auth_token: str | None = Field(default=None, alias="PLIVO_BACKUP_AUTH_TOKEN")
+    plivo_backup_base_url: str | None = Field(default=None, alias="PLIVO_BACKUP_BASE_URL")
+    # A pending notification handed to the broker this long ago and still pending
+    # was lost with the broker: the tick hands it over again. Longer than the
+    # longest legitimate wait (a rate-limit or retry countdown, at most 60 s).
+    requeue_lost_after_s: float = Field(default=90.0, ge=5, alias="REQUEUE_LOST_AFTER_S")
+    # How long an unknown send waits for its own status callback before Plivo is asked.
+    reconcile_grace_s: float = Field(default=20.0, ge=0, alias="RECONCILE_GRACE_S")
+    breaker_failures: int = Field(default=5, ge=1, alias="BREAKER_FAILURES")
+    breaker_open_s: float = Field(default=30.0, gt=0, alias="BREAKER_OPEN_S")
+    # Send SMS through a Plivo Powerpack (its number pool) instead of PLIVO_FROM.
+    plivo_powerpack_uuid: str | None = Field(default=None, alias="PLIVO_POWERPACK_UUID")
+    # A person paged within this many seconds gets further alerts bundled into one message.
+    bundle_window_s: float = Field(default=60.0, ge=0, le=600, alias="BUNDLE_WINDOW_S")
+    plivo_connect_timeout: float = Field(default=3.05, gt=0, alias="PLIVO_CONNECT_TIMEOUT")
+    plivo_read_timeout: float = Field(default=10.0, gt=0, alias="PLIVO_READ_TIMEOUT")
+    call_ring_timeout: int = Field(default=30, ge=5, le=120, alias="CALL_RING_TIMEOUT")
+    public_base_url: str = Field(default="http://127.0.0.1:8000", alias="PUBLIC_BASE_URL")
+    api_tokens: str = Field(default="dev-token", alias="API_TOKENS")
+    # Per-integration tokens: "alertmanager=tok1,grafana=tok2,pagerduty=tok3".
+    integration_tokens: str = Field(default="", alias="INTEGRATION_TOKENS")
+    grafana_hmac_secret: str | None = Field(default=None, alias="GRAFANA_HMAC_SECRET")
+    config_file: Path | None = Field(default=None, alias="CONFIG_FILE")
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0, alias="MAX_BODY_BYTES")
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    # Rate limits, global across every worker (shared.sending.limits).
+    sms_per_second: float = Field(default=5.0, gt=0, alias="SMS_PER_SECOND")
+    calls_per_second: float = Field(default=2.0, gt=0, alias="CALLS_PER_SECOND")
+    sender_sms_per_second: float = Field(default=5.0, gt=0, alias="SENDER_SMS_PER_SECOND")
+    person_sms_per_15m: int = Field(default=5, ge=1, alias="PERSON_SMS_PER_15M")
+    person_sms_per_hour: int = Field(default=11, ge=1, alias="PERSON_SMS_PER_HOUR")
+    person_calls_per_15m: int = Field(default=3, ge=1, alias="PERSON_CALLS_PER_15M")
+
+    @field_validator("plivo_auth_id", "plivo_backup_auth_id")
+    @classmethod
+    def _auth_id_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if len(value) != 20 or value[:2] not in ("MA", "SA") or not value.isalnum():
+            raise ValueError("must be 20 letters and digits starting with MA or SA")
+        return value
+
+    @field_validator("plivo_base_url", "public_base_url", "plivo_backup_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL such as https://example.com")
+        return value.rstrip("/")
+
+    @field_validator("plivo_from")
+    @classmethod
+    def _sender_e164(cls, value: str) -> str:
+        """One sender number, or a pool of them separated by commas."""
+        from shared.core.phone import InvalidPhoneNumber, normalize_e164
+
+        numbers = [part.strip() for part in value.split(",") if part.strip()]
+        if not numbers:
+            raise ValueError("give at least one sender number")
+        try:
+            return ",".join(dict.fromkeys(normalize_e164(n) for n in numbers))
+        except InvalidPhoneNumber as exc:
+            raise ValueError(str(exc)) from exc
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _tokens_present(cls, value: str) -> str:
+        if not [t for t in value.split(",") if t.strip()]:
+            raise ValueError("must hold at least one token (comma-separated)")
+        return value
+
+    @field_validator("config_file")
+    @classmethod
+    def _config_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @property
+    def sender_numbers(self) -> tuple[str, ...]:
+        return tuple(self.plivo_from.split(","))
+
+    @property
+    def ingest_tokens(self) -> tuple[str, ...]:
+        return tuple(t.strip() for t in self.api_tokens.split(",") if t.strip())
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'alert-dispatch.db').resolve()}"
+
+    @property
+    def has_backup_account(self) -> bool:
+        return bool(self.plivo_backup_auth_id and self.plivo_backup_auth_token)
+
+    @property
+    def callback_tokens(self) -> tuple[str, ...]:
+        """Every auth token whose signature a Plivo callback may carry."""
+        tokens = [self.plivo_auth_token]
+        if self.has_backup_account and self.plivo_backup_auth_token:
+            tokens.append(self.plivo_backup_auth_token)
+        return tuple(tokens)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning pydantic's report into one line per wrong setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "settings"
+            field = Settings.model_fields.get(name)
+            env_name = field.alias if field and field.alias else name.upper()
+            problems.append(f"{env_name}: {error['msg']}")
+        raise SettingsError("; ".join(problems)) from None

@@ -1,0 +1,326 @@
+"""Planning notifications and moving them through their state machine in the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.core.events import record_event
+from shared.core.models import Alert, Event, Notification, OptOut, utcnow
+from shared.notifications.state import (
+    RETRYABLE_SMS_ERROR_CODES,
+    NotificationState,
+    sources_for,
+    state_for_sms_status,
+)
+
+
+def plan_notification(
+    session: Session,
+    *,
+    alert_id: int,
+    channel: str,
+    destination: str,
+    text: str,
+    step: int = 0,
+    round: int = 0,
+    attempt: int = 0,
+    contact: str | None = None,
+    due_at: datetime | None = None,
+    enqueued_at: datetime | None = None,
+) -> Notification | None:
+    """Insert a pending notification; None when that exact one was planned before.
+
+    The unique (alert, step, round, channel, destination) key is what keeps a
+    routing task that runs twice from paging anyone twice.
+    """
+    notification = Notification(
+        alert_id=alert_id,
+        channel=channel,
+        destination=destination,
+        text=text,
+        step=step,
+        round=round,
+        attempt=attempt,
+        contact=contact,
+        due_at=due_at or utcnow(),
+        enqueued_at=enqueued_at,
+        state=NotificationState.PENDING.value,
+    )
+    try:
+        with session.begin_nested():
+            session.add(notification)
+            session.flush()
+    except IntegrityError:
+        return None
+    record_event(
+        session,
+        "notification.planned",
+        alert_id=alert_id,
+        notification_id=notification.id,
+        detail={
+            "channel": channel,
+            "step": step,
+            "round": round,
+            "attempt": attempt,
+            "contact": contact,
+        },
+    )
+    return notification
+
+
+def move(
+    session: Session,
+    notification_id: int,
+    target: NotificationState,
+    *,
+    reason: str,
+    detail: dict[str, Any] | None = None,
+    only_while_alert_triggered: bool = False,
+    **fields: Any,
+) -> bool:
+    """Compare-and-set the state; True only for the one caller whose move applied.
+
+    The WHERE on every allowed source state makes concurrent workers and
+    repeated callbacks safe without row locks, on SQLite and PostgreSQL alike.
+    `only_while_alert_triggered` guards a send: an acknowledgement cancels
+    pending rows in its own transaction, so a send either claimed its row
+    before the ack or finds it cancelled, never both.
+    """
+    values: dict[str, Any] = {"state": target.value, "state_changed_at": utcnow(), **fields}
+    if target is NotificationState.SENDING:
+        values["send_attempts"] = Notification.send_attempts + 1
+    conditions = [
+        Notification.id == notification_id,
+        Notification.state.in_([s.value for s in sources_for(target)]),
+    ]
+    if only_while_alert_triggered:
+        conditions.append(
+            Notification.alert_id.in_(select(Alert.id).where(Alert.status == "triggered"))
+        )
+    result = session.execute(update(Notification).where(*conditions).values(**values))
+    if result.rowcount != 1:
+        return False
+    alert_id = session.scalar(
+        select(Notification.alert_id).where(Notification.id == notification_id)
+    )
+    record_event(
+        session,
+        f"notification.{target.value}",
+        alert_id=alert_id,
+        notification_id=notification_id,
+        detail={"reason": reason, **(detail or {})},
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What applying a delivery report did, for logs and metrics."""
+
+    result: str  # applied | stale | unknown_status
+    notification_id: int | None = None
+    state: str | None = None
+
+
+def find_notification(
+    session: Session, *, notification_id: int | None, provider_uuid: str | None
+) -> Notification | None:
+    """By our id (carried in the callback URL) first: it is known before Plivo's uuid is."""
+    if notification_id is not None:
+        found = session.get(Notification, notification_id)
+        if found is not None and (
+            not provider_uuid or found.provider_uuid in (None, provider_uuid)
+        ):
+            return found
+    if provider_uuid:
+        return session.scalars(
+            select(Notification).where(Notification.provider_uuid == provider_uuid)
+        ).first()
+    return None
+
+
+def record_sms_report(
+    session: Session, notification: Notification, params: dict[str, str]
+) -> int | None:
+    """Log a delivery report once; the event id, or None when this report was seen before.
+
+    Plivo may post the same report more than once; (uuid, status) identifies it.
+    """
+    uuid = params.get("MessageUUID", "")
+    status = params.get("Status", "").strip().lower()
+    event_key = f"sms-status:{uuid or notification.id}:{status}"
+    detail = {k: v for k, v in params.items() if k not in ("To", "From")}
+    if not record_event(
+        session,
+        "callback.sms_status",
+        alert_id=notification.alert_id,
+        notification_id=notification.id,
+        detail=detail,
+        dedup_key=event_key,
+    ):
+        return None
+    return session.scalar(select(Event.id).where(Event.dedup_key == event_key))
+
+
+def apply_sms_report(
+    session: Session, notification_id: int, params: dict[str, str]
+) -> ReportOutcome:
+    """Move a notification as a recorded report says; never backwards, safe to repeat."""
+    uuid = params.get("MessageUUID", "")
+    status = params.get("Status", "")
+    target = state_for_sms_status(status)
+    if target is None:
+        return ReportOutcome("unknown_status", notification_id)
+    error_code = params.get("ErrorCode") or None
+    # Learn Plivo's uuid from the report when our own send never heard back.
+    if uuid:
+        session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id, Notification.provider_uuid.is_(None))
+            .values(provider_uuid=uuid)
+        )
+    fields: dict[str, Any] = {"error_code": error_code} if error_code else {}
+    moved = move(
+        session,
+        notification_id,
+        target,
+        reason=f"plivo status {status.lower()}",
+        detail={"error_code": error_code} if error_code else None,
+        **fields,
+    )
+    if moved:
+        move_members(
+            session, notification_id, target, reason=f"bundle: plivo status {status}", **fields
+        )
+    current = session.scalar(select(Notification.state).where(Notification.id == notification_id))
+    return ReportOutcome("applied" if moved else "stale", notification_id, current)
+
+
+def is_opted_out(session: Session, destination: str) -> bool:
+    return session.get(OptOut, destination) is not None
+
+
+MAX_SMS_REDELIVERIES = 2
+SMS_REDELIVERY_DELAY = timedelta(seconds=30)
+
+
+def plan_sms_retry(
+    session: Session, notification_id: int, report: dict[str, str]
+) -> Notification | None:
+    """A new attempt after a temporary carrier failure (ErrorCode 20 or 80), due later.
+
+    A new row, not a reset of the old one: the failed attempt stays in the
+    record as it happened. None when the error is permanent or attempts ran out.
+    """
+    if str(report.get("ErrorCode", "")) not in RETRYABLE_SMS_ERROR_CODES:
+        return None
+    failed = session.get(Notification, notification_id)
+    if failed is None or failed.attempt >= MAX_SMS_REDELIVERIES:
+        return None
+    return plan_notification(
+        session,
+        alert_id=failed.alert_id,
+        channel=failed.channel,
+        destination=failed.destination,
+        text=failed.text,
+        step=failed.step,
+        round=failed.round,
+        attempt=failed.attempt + 1,
+        contact=failed.contact,
+        due_at=utcnow() + SMS_REDELIVERY_DELAY,
+    )
+
+
+MAX_BUNDLE = 500  # one message can stand for a whole storm; the text lists the worst
+
+
+def claim_bundle(
+    session: Session, lead_id: int, channel: str, destination: str, now: datetime
+) -> list[Notification]:
+    """Claim the lead and every other due, pending notification for the same person
+    and channel: one message or call then carries them all.
+
+    Each is claimed with the same compare-and-set as a single send, so a
+    notification is in exactly one bundle, and a send task that later finds
+    its own notification taken by a bundle simply does nothing.
+    """
+    if not move(
+        session,
+        lead_id,
+        NotificationState.SENDING,
+        reason="send attempt",
+        detail={"channel": channel},
+        only_while_alert_triggered=True,
+    ):
+        return []
+    lead = session.get(Notification, lead_id)
+    assert lead is not None
+    candidates = session.scalars(
+        select(Notification.id)
+        .join(Alert, Alert.id == Notification.alert_id)
+        .where(
+            Notification.destination == destination,
+            Notification.channel == channel,
+            Notification.state == NotificationState.PENDING.value,
+            Notification.due_at <= now,
+            Notification.id != lead_id,
+            Alert.status == "triggered",
+        )
+        .order_by(Notification.id)
+        .limit(MAX_BUNDLE - 1)
+    ).all()
+    members = [
+        candidate
+        for candidate in candidates
+        if move(
+            session,
+            candidate,
+            NotificationState.SENDING,
+            reason=f"bundled with {lead_id}",
+            only_while_alert_triggered=True,
+            bundle_lead_id=lead_id,
+        )
+    ]
+    session.expire_all()
+    return [lead, *(session.get(Notification, m) for m in members)]  # type: ignore[list-item]
+
+
+def members_of(session: Session, lead_id: int) -> list[int]:
+    return list(
+        session.scalars(select(Notification.id).where(Notification.bundle_lead_id == lead_id))
+    )
+
+
+def move_members(
+    session: Session,
+    lead_id: int,
+    target: NotificationState,
+    *,
+    reason: str,
+    **fields: Any,
+) -> list[int]:
+    """Move a bundle's members as their lead moved; the ids that moved."""
+    return [
+        member
+        for member in members_of(session, lead_id)
+        if move(session, member, target, reason=reason, **fields)
+    ]
+
+
+def release_members(session: Session, lead_id: int) -> None:
+    """The lead's send failed before reaching Plivo: members go back to wait on their own."""
+    for member in members_of(session, lead_id):
+        move(
+            session,
+            member,
+            NotificationState.PENDING,
+            reason="bundle send failed",
+            bundle_lead_id=None,
+            enqueued_at=None,
+        )

@@ -1,0 +1,95 @@
+"""Reply codes in the database: one per person per open alert, or per bundle of alerts.
+
+A code is unique among the person's active codes. It stays active while
+any alert it answers for is still triggered, so "7A" keeps meaning the same
+bundle until every alert in it is closed. Once retired, it is not given to the
+same person again for CODE_REUSE_AFTER: a late or replayed reply meant for the
+old alert must not acknowledge a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.core.models import AckCode, Alert, utcnow
+from shared.replies.codes import CODE_REUSE_AFTER, allocate_code, codes_to_avoid
+
+MAX_TRIES = 5
+
+
+def code_for(session: Session, alert_ids: Sequence[int], destination: str) -> int:
+    """The person's code for exactly these alerts, allocating the smallest free one.
+
+    Two sends to one person at once may pick the same number; the partial
+    unique index rejects the second, which then takes the next free code.
+    Codes the person gave up less than CODE_REUSE_AFTER ago are not free.
+    """
+    wanted = sorted(set(alert_ids))
+    active = list(
+        session.scalars(select(AckCode).where(AckCode.destination == destination, AckCode.active))
+    )
+    for row in active:
+        if sorted(row.alert_ids or [row.alert_id]) == wanted:
+            return row.code
+    for _ in range(MAX_TRIES):
+        code = allocate_code(_codes_to_avoid(session, destination, utcnow()))
+        try:
+            with session.begin_nested():
+                session.add(
+                    AckCode(
+                        alert_id=wanted[0], alert_ids=wanted, destination=destination, code=code
+                    )
+                )
+                session.flush()
+            return code
+        except IntegrityError:
+            continue
+    raise RuntimeError("could not allocate a reply code")
+
+
+def _codes_to_avoid(session: Session, destination: str, now: datetime) -> set[int]:
+    """The person's active codes and those retired within CODE_REUSE_AFTER of `now`."""
+    active = session.scalars(
+        select(AckCode.code).where(AckCode.destination == destination, AckCode.active)
+    )
+    retired = session.execute(
+        select(AckCode.code, AckCode.retired_at).where(
+            AckCode.destination == destination,
+            AckCode.active.is_(False),
+            AckCode.retired_at >= now - CODE_REUSE_AFTER,
+        )
+    )
+    return codes_to_avoid(active, [(code, at) for code, at in retired], now)
+
+
+def alerts_for_code(session: Session, destination: str, code: int | None) -> list[int]:
+    """The open alerts a reply means: those of its code, or of the person's only code."""
+    query = select(AckCode).where(AckCode.destination == destination, AckCode.active)
+    if code is not None:
+        query = query.where(AckCode.code == code)
+    rows = list(session.scalars(query))
+    if len(rows) != 1:
+        return []
+    return list(rows[0].alert_ids or [rows[0].alert_id])
+
+
+def retire_codes_of(session: Session, alert_id: int) -> None:
+    """Deactivate the codes that answered for `alert_id` and now answer for nothing open."""
+    for row in session.scalars(select(AckCode).where(AckCode.active)):
+        ids = row.alert_ids or [row.alert_id]
+        if alert_id not in ids:
+            continue
+        still_open = session.scalar(
+            select(Alert.id).where(Alert.id.in_(ids), Alert.status == "triggered").limit(1)
+        )
+        if still_open is None:
+            session.execute(
+                update(AckCode)
+                .where(AckCode.id == row.id)
+                .values(active=False, retired_at=utcnow())
+            )
