@@ -8,7 +8,7 @@ import sys
 import click
 from sqlalchemy import func, select
 
-from cli.main import _settings
+from cli.main import COUNT, _settings
 
 
 def _by_default() -> str:
@@ -20,7 +20,7 @@ def _by_default() -> str:
 
 @click.command("alerts")
 @click.option("--all", "show_all", is_flag=True, help="Include resolved alerts.")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, type=COUNT)
 def list_alerts(show_all: bool, limit: int) -> None:
     """Open alerts with their escalation state."""
     from shared.core.db import session_scope
@@ -81,7 +81,7 @@ def _lifecycle(action: str, alert_id: int, by: str) -> None:
 
 
 @click.command("ack")
-@click.argument("alert_id", type=int)
+@click.argument("alert_id", type=COUNT)
 @click.option("--by", default=_by_default, show_default="your user name")
 def ack(alert_id: int, by: str) -> None:
     """Acknowledge an alert: paging for it stops at once."""
@@ -89,7 +89,7 @@ def ack(alert_id: int, by: str) -> None:
 
 
 @click.command("resolve")
-@click.argument("alert_id", type=int)
+@click.argument("alert_id", type=COUNT)
 @click.option("--by", default=_by_default, show_default="your user name")
 def resolve(alert_id: int, by: str) -> None:
     """Resolve an alert: paging stops and its dedup key may open a new alert."""

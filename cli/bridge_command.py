@@ -53,7 +53,7 @@ def _names(value: str) -> tuple[str, ...]:
     "--claim-idle-ms",
     envvar="BRIDGE_CLAIM_IDLE_MS",
     default=60_000,
-    type=int,
+    type=click.IntRange(min=1),
     show_default=True,
     help="Take over another consumer's entries after they were pending this long.",
 )
@@ -87,7 +87,7 @@ def bridge(
         consumer=consumer or socket.gethostname(),
         channel_patterns=_names(channels),
         channel_dead_letter=channel_dead_letter,
-        claim_idle_ms=max(claim_idle_ms, 1),
+        claim_idle_ms=claim_idle_ms,
         batch=batch,
     )
     if not config.streams and not config.channel_patterns:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import tempfile
 import time
 from datetime import datetime
@@ -11,7 +13,7 @@ from typing import Any
 import click
 import requests
 
-from cli.stack import Stack, StackConfig
+from cli.stack import Stack, StackConfig, StopSignals
 
 DEMO_RECIPIENT = "+14155550101"
 
@@ -162,11 +164,48 @@ def run_chain(stack: Stack, timeout: float) -> bool:
     return True
 
 
+def data_dir_problem(data_dir: Path) -> str | None:
+    """Create `data_dir` (parents too); what is wrong with it, in a few words, or None.
+
+    The demo writes its database, logs, Redis socket and on-call file there: a path
+    that cannot hold them is said in one line before anything starts."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        return "not a directory"
+    except NotADirectoryError:
+        return "a part of the path is a file, not a directory"
+    except OSError as exc:
+        return f"cannot create it: {exc.strerror or exc}"
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        return "not writable"
+    return None
+
+
 def run_demo(*, serve: bool, data_dir: Path | None, timeout: float) -> int:
-    owned_tmp = None
-    if data_dir is None:
-        owned_tmp = tempfile.TemporaryDirectory(prefix="alert-dispatch-demo-")
-        data_dir = Path(owned_tmp.name)
+    """The demo's exit status: 0 when it ran (or was stopped by Ctrl-C, SIGTERM or
+    SIGHUP, which all stop every process it started), 1 when it failed, 2 when
+    `data_dir` cannot be used."""
+    if data_dir is not None:
+        problem = data_dir_problem(data_dir)
+        if problem:
+            click.echo(f"alert-dispatch: demo: --data-dir {data_dir}: {problem}", err=True)
+            return 2
+    with StopSignals() as signals:
+        owned_tmp = None
+        try:
+            if data_dir is None:
+                owned_tmp = tempfile.TemporaryDirectory(prefix="alert-dispatch-demo-")
+                data_dir = Path(owned_tmp.name)
+            return _run(data_dir, serve=serve, timeout=timeout, signals=signals)
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            if owned_tmp is not None:
+                owned_tmp.cleanup()
+
+
+def _run(data_dir: Path, *, serve: bool, timeout: float, signals: StopSignals) -> int:
     click.echo("Starting embedded Redis, the Plivo simulator, the receiver, a worker and beat...")
     config_file = data_dir / "oncall.yaml"
     config_file.write_text(DEMO_ONCALL)
@@ -215,11 +254,13 @@ def run_demo(*, serve: bool, data_dir: Path | None, timeout: float) -> int:
                 time.sleep(1)
         return 0
     except KeyboardInterrupt:
+        name = signals.received.name if signals.received else "interrupted"
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+            click.echo(f"\n{name}: stopping every process the demo started...")
         return 0
     except RuntimeError as exc:
         click.echo(f"demo failed: {exc}", err=True)
         return 1
     finally:
+        signals.stopping()
         stack.stop()
-        if owned_tmp is not None:
-            owned_tmp.cleanup()

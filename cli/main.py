@@ -30,6 +30,13 @@ def _service_settings(*, oncall_config: bool) -> Settings:
     return start_or_exit(load_settings, oncall_config=oncall_config)
 
 
+# Every --port: a TCP port that can be bound. Out of range, the OS would take the
+# number modulo 65536 and the process would listen somewhere nobody asked for.
+PORT = click.IntRange(1, 65535)
+# Counts (--limit, --concurrency...): zero or less is always a typing mistake.
+COUNT = click.IntRange(min=1)
+
+
 def _logging(settings: Settings) -> None:
     from shared.core.logging_setup import configure_logging
 
@@ -58,7 +65,7 @@ def db_upgrade() -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=PORT)
 def web(host: str, port: int) -> None:
     """Run the HTTP receiver (development server; use gunicorn in production)."""
     settings = _service_settings(oncall_config=True)
@@ -76,7 +83,7 @@ def web(host: str, port: int) -> None:
 
 
 @cli.command()
-@click.option("--concurrency", "-c", default=2, show_default=True, type=int)
+@click.option("--concurrency", "-c", default=2, show_default=True, type=COUNT)
 @click.option("--queues", "-Q", default="ingest,notify,callbacks", show_default=True)
 @click.option("--name", default="worker", show_default=True, help="Node name (unique per host).")
 @click.option("--beat/--no-beat", default=False, help="Also run the scheduler in this worker.")
@@ -135,7 +142,7 @@ def beat() -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8010, show_default=True, type=int)
+@click.option("--port", default=8010, show_default=True, type=PORT)
 @click.option(
     "--auth-id", envvar=sim_config.AUTH_ID_ENV, default=sim_config.DEFAULT_AUTH_ID,
     show_default=True, help=f"The simulated account [env: {sim_config.AUTH_ID_ENV}].",
@@ -157,7 +164,7 @@ def simulator(host: str, port: int, auth_id: str, auth_token: str, receiver_url:
     It has its own credentials, never PLIVO_AUTH_TOKEN, so it cannot sign for a real account.
     """
     from shared.core.logging_setup import configure_logging
-    from simulator.server import serve
+    from simulator.server import start_in_thread
 
     try:
         config = sim_config.SimulatorConfig(
@@ -167,11 +174,19 @@ def simulator(host: str, port: int, auth_id: str, auth_token: str, receiver_url:
         click.echo(f"alert-dispatch: simulator: {exc}", err=True)
         sys.exit(2)
     configure_logging("INFO")
+    # Bound first (werkzeug says in one line why it cannot), then said, as bound.
+    running = start_in_thread(config, host=host, port=port, quiet=False)
     click.echo(
-        f"Plivo simulator on http://{host}:{port} (account {auth_id}, "
+        f"Plivo simulator on {running.url} (account {auth_id}, "
         f"callbacks only to {config.receiver_url})"
     )
-    serve(config, host=host, port=port)
+    try:
+        while running.thread.is_alive():
+            running.thread.join(timeout=1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
 
 
 @cli.command()
@@ -182,7 +197,13 @@ def simulator(host: str, port: int, auth_id: str, auth_token: str, receiver_url:
     default=None,
     help="Where the demo keeps its database and logs (default: a new temporary one).",
 )
-@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for delivery.")
+@click.option(
+    "--timeout",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to wait for delivery.",
+)
 def demo(serve: bool, data_dir: Path | None, timeout: float) -> None:
     """Start embedded Redis, a worker, the receiver and the simulator; page once."""
     from cli.demo import run_demo

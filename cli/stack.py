@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 import requests
 
@@ -27,6 +28,50 @@ SIMULATOR_AUTH_ID = DEFAULT_AUTH_ID
 SIMULATOR_AUTH_TOKEN = DEFAULT_AUTH_TOKEN
 BACKUP_AUTH_ID = "MABACKUPSIMULATOR000"
 BACKUP_AUTH_TOKEN = "backup-simulator-token"
+
+
+# Every way a person, a terminal, systemd or a container runtime asks a process to stop.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StopSignals:
+    """While active, SIGTERM and SIGHUP stop the program the way Ctrl-C does: as a
+    KeyboardInterrupt, so the same `finally` stops every process the stack started.
+
+    The stack's processes run in sessions of their own (a Ctrl-C in the terminal must
+    not hit them before the stack stops them in order), so nothing else would stop them
+    when this process is told to end. Only the first signal interrupts; once stopping
+    (`stopping()`, or after that first signal) later ones are ignored, so a second
+    Ctrl-C or a repeated SIGTERM cannot cut the cleanup short and leave processes behind.
+    """
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+        self._stopping = False
+        self._previous: dict[int, object] = {}
+
+    def _interrupt(self, signum: int, _frame: FrameType | None) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        self.received = signal.Signals(signum)
+        raise KeyboardInterrupt
+
+    def stopping(self) -> None:
+        """From now on, stop signals are ignored: cleanup has begun."""
+        self._stopping = True
+
+    def __enter__(self) -> StopSignals:
+        for sig in STOP_SIGNALS:
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                continue  # ignored on purpose (nohup, a background job): still ignored
+            self._previous[sig] = signal.signal(sig, self._interrupt)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        self._previous.clear()
 
 
 def free_port() -> int:

@@ -4,8 +4,9 @@ A Celery worker whose broker connection breaks at the wrong moment can exit
 with an "unrecoverable error" from deep in its transport instead of
 reconnecting (seen here: a Redis restart while unacknowledged messages were
 being restored). Paging must not stop because of that, so `alert-dispatch
-worker` runs the worker as a child and starts it again. A SIGTERM or SIGINT
-to us is passed on and ends both.
+worker` runs the worker as a child and starts it again. A SIGTERM, SIGINT or
+SIGHUP to us ends both: SIGHUP is passed on as SIGTERM, because to Celery it
+means "restart", and a closed terminal or a `kill -HUP` means "stop" here.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ def run_supervised(command: list[str], name: str) -> int:
         nonlocal stopping
         stopping = True
         if child is not None and child.poll() is None:
-            child.send_signal(signum)
+            child.send_signal(signal.SIGTERM if signum == signal.SIGHUP else signum)
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, _stop)
     backoff = 1.0
     while True:
         started = time.monotonic()

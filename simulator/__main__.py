@@ -23,10 +23,22 @@ from simulator.config import (
 from simulator.server import serve
 
 
+def port_number(text: str) -> int:
+    """A TCP port that can be bound: out of range, the OS would take the number modulo
+    65536 and the simulator would listen where nobody asked."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not in the range 1-65535")
+    return port
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run the Plivo simulator.")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8010)
+    parser.add_argument("--port", type=port_number, default=8010)
     parser.add_argument(
         "--receiver-url",
         default=os.environ.get(RECEIVER_URL_ENV, DEFAULT_RECEIVER_URL),
