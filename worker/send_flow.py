@@ -7,7 +7,13 @@
    re-enqueueing with a countdown, never by holding the worker.
 4. Claim: the notification and the person's other due notifications on the
    channel, each by compare-and-set, committed before the request.
-5. Deliver, then record the outcome on the lead and its bundle members.
+5. Spacing: a short, bounded sleep keeps requests actually sent spaced.
+6. Last check: after every wait and as the very last step before the request,
+   one read that the claim is still ours and an alert it pages for is still
+   triggered (an acknowledgement cancels only pending rows, not claimed ones).
+   An acknowledgement after that read and before the request is the one
+   window left: nothing but building the request lies between them.
+7. Deliver, then record the outcome on the lead and its bundle members.
 """
 
 from __future__ import annotations
@@ -18,13 +24,14 @@ from dataclasses import dataclass
 
 import redis
 from prometheus_client import Counter
-from sqlalchemy import update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.core.db import session_scope
 from shared.core.metrics import BUNDLED_ALERTS, BUNDLES_SENT, OPTED_OUT_SKIPS
 from shared.core.models import Alert, Notification, utcnow
 from shared.core.phone import mask
+from shared.notifications.guard import may_still_send, stop_reason
 from shared.notifications.state import NotificationState as S
 from shared.notifications.store import claim_bundle, is_opted_out, move, move_members
 from shared.plivo.client import PlivoClient
@@ -81,7 +88,13 @@ def run_send(notification_id: int, slot_booked: bool, ops: ChannelOps) -> str:
         destination = notification.destination
         opted_out = ops.name == "sms" and is_opted_out(session, destination)
         if opted_out:
-            move(session, notification_id, S.CANCELLED, reason="number opted out with STOP")
+            move(
+                session,
+                notification_id,
+                S.CANCELLED,
+                reason="number opted out with STOP",
+                from_state=S.PENDING,
+            )
         checks = ops.checks(notification)
     if opted_out:
         OPTED_OUT_SKIPS.inc()
@@ -108,7 +121,13 @@ def run_send(notification_id: int, slot_booked: bool, ops: ChannelOps) -> str:
         bundle = claim_bundle(session, notification_id, ops.name, destination, utcnow())
         if not bundle:
             # Not claimable: taken by another send, or its alert was closed.
-            move(session, notification_id, S.CANCELLED, reason="alert no longer triggered")
+            move(
+                session,
+                notification_id,
+                S.CANCELLED,
+                reason="alert no longer triggered",
+                from_state=S.PENDING,
+            )
             ops.counter.labels(result="skipped").inc()
             return "skipped"
         attempts = bundle[0].send_attempts
@@ -130,6 +149,19 @@ def run_send(notification_id: int, slot_booked: bool, ops: ChannelOps) -> str:
         # The slot was booked at the gate; the final spacing is a refinement, and
         # a page claimed for sending must not be stranded by a Redis hiccup.
         log.warning("send spacing skipped, Redis unavailable: %s", exc)
+    # No wait of any kind below this line: the check must stay next to the request.
+    stopped = _stop_if_closed(url, notification_id)
+    if stopped is not None:
+        release_bundle_window(ops.name, destination)
+        ops.counter.labels(result="skipped").inc()
+        log.info(
+            "%s for notification %s to %s not sent: %s; its booked rate-limit slot goes unused",
+            ops.name,
+            notification_id,
+            mask(destination),
+            stopped,
+        )
+        return "cancelled"
     try:
         delivery = perform(provider.client)
     except PlivoError as exc:
@@ -181,6 +213,38 @@ def run_send(notification_id: int, slot_booked: bool, ops: ChannelOps) -> str:
         alert_count,
     )
     return result
+
+
+def _stop_if_closed(url: str, lead_id: int) -> str | None:
+    """None when the claimed send may go; else why not, with the lead and its
+    bundle moved to CANCELLED (only while still claimed: a row a lost-worker
+    sweep took over is left to it).
+
+    One query for the lead's state and the status of every alert the bundle
+    pages for, so the read sits as close to the request as it can.
+    """
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(Notification.id, Notification.state, Alert.status)
+            .join(Alert, Alert.id == Notification.alert_id)
+            .where(
+                or_(
+                    Notification.id == lead_id,
+                    and_(
+                        Notification.bundle_lead_id == lead_id,
+                        Notification.state == S.SENDING.value,
+                    ),
+                )
+            )
+        ).all()
+        state = next((row.state for row in rows if row.id == lead_id), None)
+        statuses = [row.status for row in rows]
+        if may_still_send(state, statuses):
+            return None
+        reason = stop_reason(state, statuses)
+        if move(session, lead_id, S.CANCELLED, reason=reason, from_state=S.SENDING):
+            move_members(session, lead_id, S.CANCELLED, reason=reason, from_state=S.SENDING)
+        return reason
 
 
 def alerts_of(session: Session, bundle: Sequence[Notification]) -> list[Alert]:

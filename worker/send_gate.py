@@ -100,7 +100,8 @@ def hold_send_spacing(checks: Checks) -> float:
 
     The booked slot already put this send within milliseconds of its turn,
     so the sleep is short and bounded; it is what turns "booked 200 ms apart"
-    into "arrived at Plivo at least 200 ms apart".
+    into "arrived at Plivo at least 200 ms apart". It is the last wait of a
+    claimed send: the caller checks the alert is still triggered after it.
     """
     reservation = context.limiter().reserve(checks)
     delay = min(MAX_SPACING_SLEEP_S, max(0.0, reservation.delay_s))

@@ -20,7 +20,9 @@ class NotificationState(StrEnum):
     DELIVERED = "delivered"
     UNDELIVERED = "undelivered"
     FAILED = "failed"
-    CANCELLED = "cancelled"  # stopped before sending (acknowledged, resolved, opted out)
+    # Stopped before any request left (acknowledged, resolved, opted out), also
+    # after a claim: an acknowledgement during the final spacing wait.
+    CANCELLED = "cancelled"
 
 
 S = NotificationState
@@ -36,8 +38,11 @@ _PROVIDER_FINAL = (S.DELIVERED, S.UNDELIVERED, S.FAILED)
 ALLOWED: dict[NotificationState, frozenset[NotificationState]] = {
     S.PENDING: frozenset({S.SENDING, S.CANCELLED}),
     # From SENDING: accepted, or a report that overtook our own bookkeeping,
-    # or back to PENDING when the request provably never left, or ambiguous.
-    S.SENDING: frozenset({S.PENDING, S.UNKNOWN, *_PROVIDER_PROGRESS, *_PROVIDER_FINAL}),
+    # or back to PENDING when the request provably never left, or ambiguous,
+    # or CANCELLED when its alert closed before the request was made.
+    S.SENDING: frozenset(
+        {S.PENDING, S.UNKNOWN, S.CANCELLED, *_PROVIDER_PROGRESS, *_PROVIDER_FINAL}
+    ),
     S.UNKNOWN: frozenset({S.PENDING, *_PROVIDER_PROGRESS, *_PROVIDER_FINAL}),
     S.QUEUED: frozenset({S.SENT, *_PROVIDER_FINAL}),
     S.SENT: frozenset(_PROVIDER_FINAL),

@@ -82,6 +82,7 @@ def move(
     reason: str,
     detail: dict[str, Any] | None = None,
     only_while_alert_triggered: bool = False,
+    from_state: NotificationState | None = None,
     **fields: Any,
 ) -> bool:
     """Compare-and-set the state; True only for the one caller whose move applied.
@@ -90,14 +91,20 @@ def move(
     repeated callbacks safe without row locks, on SQLite and PostgreSQL alike.
     `only_while_alert_triggered` guards a send: an acknowledgement cancels
     pending rows in its own transaction, so a send either claimed its row
-    before the ack or finds it cancelled, never both.
+    before the ack or finds it cancelled, never both. `from_state` narrows the
+    compare-and-set to one source state, where a target is reachable from
+    several (CANCELLED: a pending row may be cancelled by anyone, a claimed one
+    only by its own send).
     """
     values: dict[str, Any] = {"state": target.value, "state_changed_at": utcnow(), **fields}
     if target is NotificationState.SENDING:
         values["send_attempts"] = Notification.send_attempts + 1
+    sources = sources_for(target)
+    if from_state is not None:
+        sources = sources & {from_state}
     conditions = [
         Notification.id == notification_id,
-        Notification.state.in_([s.value for s in sources_for(target)]),
+        Notification.state.in_([s.value for s in sources]),
     ]
     if only_while_alert_triggered:
         conditions.append(
