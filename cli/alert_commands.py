@@ -6,7 +6,6 @@ import getpass
 import sys
 
 import click
-from sqlalchemy import func, select
 
 from cli.main import COUNT, _settings
 
@@ -23,22 +22,15 @@ def _by_default() -> str:
 @click.option("--limit", default=50, show_default=True, type=COUNT)
 def list_alerts(show_all: bool, limit: int) -> None:
     """Open alerts with their escalation state."""
+    from shared.alerts.listing import OPEN, STATUSES, AlertFilter
+    from shared.alerts.listing import list_alerts as query_alerts
     from shared.core.db import session_scope
-    from shared.core.models import Alert, Notification
 
     settings = _settings()
+    wanted = AlertFilter(statuses=STATUSES if show_all else OPEN, limit=limit)
     with session_scope(settings.effective_database_url) as session:
-        query = select(Alert).order_by(Alert.id.desc()).limit(limit)
-        if not show_all:
-            query = query.where(Alert.status.in_(("triggered", "acknowledged")))
-        alerts = list(session.scalars(query))
-        counts = dict(
-            session.execute(
-                select(Notification.alert_id, func.count())
-                .where(Notification.alert_id.in_([a.id for a in alerts]))
-                .group_by(Notification.alert_id)
-            ).all()
-        )
+        page = query_alerts(session, wanted)
+        alerts, counts = page.alerts, page.notification_counts
         if not alerts:
             click.echo("no open alerts")
             return

@@ -103,7 +103,7 @@ def test_body_over_one_mib_is_413(receiver):
 
 def test_unknown_route_and_method_answer_json(receiver):
     assert requests.get(f"{receiver.url}/nope", timeout=5).json()["status"] == 404
-    assert requests.get(f"{receiver.url}/api/v1/alerts", timeout=5).status_code == 405
+    assert requests.delete(f"{receiver.url}/api/v1/alerts", timeout=5).status_code == 405
 
 
 def test_alert_view_shows_timeline(receiver):

@@ -11,6 +11,7 @@ from shared.core.embedded_redis import resolve_redis_url
 from shared.core.settings import Settings, load_settings
 from webhooks import (
     alert_actions,
+    alert_queries,
     ingest,
     ops,
     plivo_callbacks,
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, *, enqueue: ModuleType | None =
         enqueue = worker_enqueue
     app.config["ENQUEUE"] = enqueue
     app.register_blueprint(ingest.bp)
+    app.register_blueprint(alert_queries.bp)
     app.register_blueprint(alert_actions.bp)
     app.register_blueprint(plivo_callbacks.bp)
     app.register_blueprint(plivo_voice.bp)

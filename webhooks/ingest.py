@@ -11,7 +11,6 @@ from pydantic import ValidationError
 
 from shared.alerts.ingest import IngestResult, ingest
 from shared.alerts.schemas import AlertAction, AlertIn
-from shared.alerts.view import alert_view
 from shared.core import strict_json
 from shared.core.db import session_scope
 from shared.core.metrics import count_accepted
@@ -154,15 +153,3 @@ def post_alert():  # type: ignore[no-untyped-def]
         "queued": accepted.queued,
     }
     return jsonify(body), 202
-
-
-@bp.get(f"/api/v1/alerts/<{ALERT_ID}:alert_id>")
-def get_alert(alert_id: int):  # type: ignore[no-untyped-def]
-    """An alert with its notifications and its timeline from the event log."""
-    authenticate()
-    settings = current_app.config["SETTINGS"]
-    with session_scope(settings.effective_database_url) as session:
-        view = alert_view(session, alert_id)
-    if view is None:
-        raise ApiError(404, f"no alert {alert_id}")
-    return jsonify(view)

@@ -104,6 +104,22 @@ EVENT_STATUS = {
 LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
 TEXT_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 
+TIMELINE = {
+    "type": "array",
+    "description": "The alert's event log, oldest first.",
+    "items": {
+        "type": "object",
+        "required": ["id", "at", "kind", "detail"],
+        "properties": {
+            "id": {"type": "integer"},
+            "at": {"type": "string"},
+            "kind": {"type": "string"},
+            "notification_id": {"type": "integer", "nullable": True},
+            "detail": {"type": "object"},
+        },
+    },
+}
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -204,19 +220,61 @@ SCHEMAS: dict[str, Any] = {
                     },
                 },
             },
-            "timeline": {
+            "timeline": TIMELINE,
+        },
+    },
+    "AlertSummary": {
+        "type": "object",
+        "required": ["id", "status", "severity", "summary", "source", "labels", "recipients",
+                     "created_at", "escalation", "notifications"],
+        "properties": {
+            "id": {"type": "integer"},
+            "status": {"type": "string", "enum": ["triggered", "acknowledged", "resolved"]},
+            "severity": {"type": "string"},
+            "summary": {"type": "string"},
+            "source": {"type": "string"},
+            "labels": LABELS,
+            "recipients": {
                 "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["id", "at", "kind", "detail"],
-                    "properties": {
-                        "id": {"type": "integer"},
-                        "at": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "detail": {"type": "object"},
-                    },
+                "items": {"type": "string", "description": "masked number"},
+            },
+            "created_at": {"type": "string"},
+            "acknowledged_at": {"type": "string", "nullable": True},
+            "acknowledged_by": {"type": "string", "nullable": True},
+            "acknowledged_via": {"type": "string", "nullable": True},
+            "resolved_at": {"type": "string", "nullable": True},
+            "escalation": {
+                "type": "object",
+                "required": ["state", "step", "round"],
+                "properties": {
+                    "state": {"type": "string"},
+                    "policy": {"type": "string", "nullable": True},
+                    "step": {"type": "integer", "description": "0-based, as a notification's"},
+                    "round": {"type": "integer"},
+                    "next_at": {"type": "string", "nullable": True},
                 },
             },
+            "notifications": {"type": "integer", "minimum": 0},
+        },
+    },
+    "AlertList": {
+        "type": "object",
+        "required": ["alerts", "next_cursor"],
+        "properties": {
+            "alerts": {"type": "array", "items": _ref("AlertSummary")},
+            "next_cursor": {
+                "type": "string",
+                "nullable": True,
+                "description": "Pass as `cursor` for the next page; null on the last page.",
+            },
+        },
+    },
+    "Timeline": {
+        "type": "object",
+        "required": ["id", "timeline"],
+        "properties": {
+            "id": {"type": "integer"},
+            "timeline": TIMELINE,
         },
     },
     "ActionBy": {
@@ -444,6 +502,39 @@ GRAFANA_HEADERS = [
     },
 ]
 
+
+
+def _query(name: str, schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description, **extra}
+
+
+def _enum_list(values: list[str]) -> dict[str, Any]:
+    return {"type": "array", "minItems": 1, "items": {"type": "string", "enum": values}}
+
+
+LIST_PARAMETERS = [
+    _query("status", _enum_list(["triggered", "acknowledged", "resolved"]),
+           "Default: triggered,acknowledged (the open ones).", style="form", explode=False),
+    _query("severity", _enum_list(["critical", "error", "warning", "info"]),
+           "Any of these.", style="form", explode=False),
+    _query("source", {"type": "string"}, "Exactly this source."),
+    _query(
+        "label",
+        {"type": "array", "items": {"type": "string", "pattern": '^[^="]+='}},
+        "name=value; repeat for several, all must match.",
+        style="form",
+        explode=True,
+    ),
+    _query("since", {"type": "string", "format": "date-time"},
+           "Created at or after (ISO 8601; without an offset, UTC)."),
+    _query("until", {"type": "string", "format": "date-time"},
+           "Created at or before (before `since`: nothing matches)."),
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+           "Alerts per page."),
+    _query("cursor", {"type": "string"}, "`next_cursor` of the page before."),
+]
+
 PATHS: dict[str, Any] = {
     "/api/v1/alerts": {
         "post": {
@@ -458,7 +549,20 @@ PATHS: dict[str, Any] = {
                 "422": INVALID,
                 "503": UNAVAILABLE,
             },
-        }
+        },
+        "get": {
+            "summary": "List alerts, newest first: open ones unless `status` says otherwise",
+            "description": "Every filter given must hold; numbers are masked. Page with "
+            "`next_cursor` until it is null.",
+            "security": BEARER,
+            "parameters": LIST_PARAMETERS,
+            "responses": {
+                "200": _json(_ref("AlertList"), "One page of alerts."),
+                "401": UNAUTHORIZED,
+                "422": _json(ERROR, "A filter value is wrong: `fields` names it."),
+                "503": UNAVAILABLE,
+            },
+        },
     },
     "/api/v1/alerts/{alert_id}": {
         "get": {
@@ -467,6 +571,19 @@ PATHS: dict[str, Any] = {
             "parameters": [ALERT_ID],
             "responses": {
                 "200": _json(_ref("AlertView"), "The alert."),
+                "401": UNAUTHORIZED,
+                "404": NOT_FOUND,
+                "503": UNAVAILABLE,
+            },
+        }
+    },
+    "/api/v1/alerts/{alert_id}/timeline": {
+        "get": {
+            "summary": "An alert's event log, oldest first",
+            "security": BEARER,
+            "parameters": [ALERT_ID],
+            "responses": {
+                "200": _json(_ref("Timeline"), "The timeline."),
                 "401": UNAUTHORIZED,
                 "404": NOT_FOUND,
                 "503": UNAVAILABLE,

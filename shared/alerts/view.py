@@ -8,7 +8,63 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.core.models import Alert, Event, Notification
-from shared.core.phone import mask
+from shared.core.phone import mask, mask_numbers_in
+
+
+def _timeline_entry(event: Event) -> dict[str, Any]:
+    """One event-log entry; the raw numbers Plivo sends (To, From) stay out."""
+    return {
+        "id": event.id,
+        "at": event.at.isoformat(),
+        "kind": event.kind,
+        "notification_id": event.notification_id,
+        "detail": {k: v for k, v in event.detail.items() if k not in ("To", "From")},
+    }
+
+
+def _events(session: Session, alert_id: int) -> list[Event]:
+    return list(
+        session.scalars(select(Event).where(Event.alert_id == alert_id).order_by(Event.id))
+    )
+
+
+def timeline(session: Session, alert_id: int) -> list[dict[str, Any]] | None:
+    """The alert's event log in the order it happened; None when there is no such alert."""
+    if session.get(Alert, alert_id) is None:
+        return None
+    return [_timeline_entry(event) for event in _events(session, alert_id)]
+
+
+def alert_summary(alert: Alert, notification_count: int) -> dict[str, Any]:
+    """An alert as one line of a list: enough to decide whether to open it.
+
+    Recipients and whoever acknowledged it are shown masked: a list is read by
+    scripts and status pages, where a full number would leak.
+    """
+    return {
+        "id": alert.id,
+        "status": alert.status,
+        "severity": alert.severity,
+        "summary": alert.summary,
+        "source": alert.source,
+        "labels": alert.labels or {},
+        "recipients": [mask(number) for number in alert.recipients or []],
+        "created_at": alert.created_at.isoformat(),
+        "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
+        "acknowledged_by": (
+            mask_numbers_in(alert.acknowledged_by) if alert.acknowledged_by else None
+        ),
+        "acknowledged_via": alert.acknowledged_via,
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+        "escalation": {
+            "state": alert.escalation,
+            "policy": alert.policy,
+            "step": alert.esc_step,
+            "round": alert.esc_round,
+            "next_at": alert.next_fire_at.isoformat() if alert.next_fire_at else None,
+        },
+        "notifications": notification_count,
+    }
 
 
 def alert_view(session: Session, alert_id: int) -> dict[str, Any] | None:
@@ -18,7 +74,6 @@ def alert_view(session: Session, alert_id: int) -> dict[str, Any] | None:
     notifications = session.scalars(
         select(Notification).where(Notification.alert_id == alert_id).order_by(Notification.id)
     )
-    events = session.scalars(select(Event).where(Event.alert_id == alert_id).order_by(Event.id))
     return {
         "id": alert.id,
         "summary": alert.summary,
@@ -45,14 +100,5 @@ def alert_view(session: Session, alert_id: int) -> dict[str, Any] | None:
             }
             for n in notifications
         ],
-        "timeline": [
-            {
-                "id": e.id,
-                "at": e.at.isoformat(),
-                "kind": e.kind,
-                "notification_id": e.notification_id,
-                "detail": {k: v for k, v in e.detail.items() if k not in ("To", "From")},
-            }
-            for e in events
-        ],
+        "timeline": [_timeline_entry(event) for event in _events(session, alert_id)],
     }
