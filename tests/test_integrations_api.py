@@ -367,7 +367,8 @@ def test_openapi_document_is_served_and_lists_every_endpoint(receiver):
     assert document["openapi"].startswith("3.")
     assert set(document["paths"]) == {
         "/api/v1/alerts", "/api/v1/alerts/{alert_id}", "/api/v1/alerts/{alert_id}/ack",
-        "/api/v1/alerts/{alert_id}/resolve", "/api/v1/integrations/alertmanager",
+        "/api/v1/alerts/{alert_id}/resolve", "/api/v1/alerts/{alert_id}/timeline",
+        "/api/v1/integrations/alertmanager",
         "/api/v1/integrations/grafana", "/v2/enqueue", "/healthz", "/metrics", "/openapi.json",
     }
     assert "bearerAuth" in document["components"]["securitySchemes"]
