@@ -10,10 +10,10 @@ import pytest
 from shared.alerts.formats import FormatError, alertmanager, bounded_key, bus, grafana, pagerduty
 from shared.alerts.integration_auth import (
     IntegrationConfigError,
+    credential_for,
     grafana_signature,
     parse_integration_tokens,
     token_matches,
-    tokens_for,
     verify_grafana_signature,
 )
 from shared.alerts.schemas import AlertAction, Severity
@@ -382,8 +382,10 @@ def test_malformed_integration_tokens_name_the_entry_not_the_token(raw):
 
 def test_integration_without_own_token_falls_back_to_api_tokens():
     settings = load_settings(API_TOKENS="api-1,api-2", INTEGRATION_TOKENS="grafana=g")
-    assert tokens_for(settings, "grafana") == ("g",)
-    assert tokens_for(settings, "alertmanager") == ("api-1", "api-2")
+    assert credential_for(settings, "grafana").tokens == ("g",)
+    assert credential_for(settings, "alertmanager").tokens == ("api-1", "api-2")
+    assert credential_for(settings, "grafana").scope == "grafana"
+    assert credential_for(settings, "alertmanager").scope == "api"
 
 
 def test_token_matches_exactly():

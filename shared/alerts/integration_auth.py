@@ -94,11 +94,6 @@ def credential_for(settings: Settings, integration: str | None) -> Credential:
     return Credential(API_SCOPE, settings.ingest_tokens)
 
 
-def tokens_for(settings: Settings, integration: str) -> tuple[str, ...]:
-    """The tokens `integration` accepts: its own, else the API tokens."""
-    return credential_for(settings, integration).tokens
-
-
 def _digest(value: str) -> bytes:
     # Equal-length digests: the comparison's time says nothing about a token's length.
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
