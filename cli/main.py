@@ -144,17 +144,24 @@ def beat() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8010, show_default=True, type=PORT)
 @click.option(
-    "--auth-id", envvar=sim_config.AUTH_ID_ENV, default=sim_config.DEFAULT_AUTH_ID,
-    show_default=True, help=f"The simulated account [env: {sim_config.AUTH_ID_ENV}].",
+    "--auth-id",
+    envvar=sim_config.AUTH_ID_ENV,
+    default=sim_config.DEFAULT_AUTH_ID,
+    show_default=True,
+    help=f"The simulated account [env: {sim_config.AUTH_ID_ENV}].",
 )
 @click.option(
-    "--auth-token", envvar=sim_config.AUTH_TOKEN_ENV, default=sim_config.DEFAULT_AUTH_TOKEN,
+    "--auth-token",
+    envvar=sim_config.AUTH_TOKEN_ENV,
+    default=sim_config.DEFAULT_AUTH_TOKEN,
     help=f"Its token, which signs callbacks [env: {sim_config.AUTH_TOKEN_ENV}; default: "
     "the public simulator token].",
 )
 @click.option(
-    "--receiver-url", envvar=sim_config.RECEIVER_URL_ENV,
-    default=sim_config.DEFAULT_RECEIVER_URL, show_default=True,
+    "--receiver-url",
+    envvar=sim_config.RECEIVER_URL_ENV,
+    default=sim_config.DEFAULT_RECEIVER_URL,
+    show_default=True,
     help="The only origin the simulator sends callbacks and inbound texts to "
     f"[env: {sim_config.RECEIVER_URL_ENV}].",
 )

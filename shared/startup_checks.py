@@ -111,11 +111,18 @@ def unsafe_defaults(settings: Settings) -> list[str]:
     if not talks_to_real_plivo(settings):
         return []
     problems: list[str] = []
-    accounts = [("PLIVO_AUTH_ID", settings.plivo_auth_id, "PLIVO_AUTH_TOKEN",
-                 settings.plivo_auth_token)]
+    accounts = [
+        ("PLIVO_AUTH_ID", settings.plivo_auth_id, "PLIVO_AUTH_TOKEN", settings.plivo_auth_token)
+    ]
     if settings.plivo_backup_auth_id or settings.plivo_backup_auth_token:
-        accounts.append(("PLIVO_BACKUP_AUTH_ID", settings.plivo_backup_auth_id,
-                         "PLIVO_BACKUP_AUTH_TOKEN", settings.plivo_backup_auth_token))
+        accounts.append(
+            (
+                "PLIVO_BACKUP_AUTH_ID",
+                settings.plivo_backup_auth_id,
+                "PLIVO_BACKUP_AUTH_TOKEN",
+                settings.plivo_backup_auth_token,
+            )
+        )
     for id_name, auth_id, token_name, token in accounts:
         if auth_id in PUBLIC_AUTH_IDS:
             problems.append(f"{id_name} is {PUBLIC_AUTH_IDS[auth_id]}")
@@ -126,9 +133,7 @@ def unsafe_defaults(settings: Settings) -> list[str]:
             problems.append(f"API_TOKENS holds {PUBLIC_SECRETS[token]} ({token})")
     for name, token in _integration_entries(settings.integration_tokens):
         if token in PUBLIC_SECRETS:
-            problems.append(
-                f"INTEGRATION_TOKENS entry {name} is {PUBLIC_SECRETS[token]} ({token})"
-            )
+            problems.append(f"INTEGRATION_TOKENS entry {name} is {PUBLIC_SECRETS[token]} ({token})")
     if settings.grafana_hmac_secret in PUBLIC_SECRETS:
         problems.append(f"GRAFANA_HMAC_SECRET is {PUBLIC_SECRETS[settings.grafana_hmac_secret]}")
     why = _unreachable(settings.public_base_url)

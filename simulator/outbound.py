@@ -31,8 +31,9 @@ def origin(url: str) -> tuple[str, str, int] | None:
 def normalized_receiver_url(url: str) -> str:
     """The receiver URL without a trailing slash; ValueError when it is not http(s)."""
     if origin(url) is None:
-        raise ValueError(f"receiver URL must be an http(s) URL such as http://127.0.0.1:8000, "
-                         f"not {url!r}")
+        raise ValueError(
+            f"receiver URL must be an http(s) URL such as http://127.0.0.1:8000, not {url!r}"
+        )
     return url.rstrip("/")
 
 

@@ -31,9 +31,7 @@ def act(receiver, alert_id: int, action: str) -> None:
 
 
 def listing(receiver, params=None, headers=AUTH):
-    return requests.get(
-        f"{receiver.url}/api/v1/alerts", params=params, headers=headers, timeout=10
-    )
+    return requests.get(f"{receiver.url}/api/v1/alerts", params=params, headers=headers, timeout=10)
 
 
 def ids(receiver, params=None) -> list[int]:
@@ -59,12 +57,21 @@ def test_open_alerts_by_default_newest_first_and_status_filter(receiver):
 
 
 def test_severity_source_and_label_filters(receiver):
-    critical = trigger(receiver, "a", severity="critical", source="prometheus",
-                       labels={"service": "api", "team": "core"})
-    warning = trigger(receiver, "b", severity="warning", source="grafana",
-                      labels={"service": "db"})
-    info = trigger(receiver, "c", severity="info", source="prometheus",
-                   labels={"service": "api", "team": "edge"})
+    critical = trigger(
+        receiver,
+        "a",
+        severity="critical",
+        source="prometheus",
+        labels={"service": "api", "team": "core"},
+    )
+    warning = trigger(receiver, "b", severity="warning", source="grafana", labels={"service": "db"})
+    info = trigger(
+        receiver,
+        "c",
+        severity="info",
+        source="prometheus",
+        labels={"service": "api", "team": "edge"},
+    )
 
     assert ids(receiver, {"severity": "critical"}) == [critical]
     assert ids(receiver, {"severity": "warning,info"}) == [info, warning]
@@ -180,7 +187,8 @@ def test_timeline_is_the_event_log_in_order(receiver):
 
 
 def test_timeline_of_unknown_alert_is_404(receiver):
-    response = requests.get(f"{receiver.url}/api/v1/alerts/999999/timeline", headers=AUTH,
-                            timeout=10)
+    response = requests.get(
+        f"{receiver.url}/api/v1/alerts/999999/timeline", headers=AUTH, timeout=10
+    )
     assert response.status_code == 404
     assert response.json()["error"] == "no alert 999999"

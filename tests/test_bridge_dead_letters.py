@@ -54,8 +54,9 @@ def test_a_100000_deep_entry_is_dead_lettered_and_nothing_around_it_is_lost(
     wait_for(lambda: count_alerts(database_url) == 4)
     wait_for(lambda: pending(redis_client, names) == 0)
     stored = alerts_by_key(database_url)
-    assert set(stored) == {f"if.bus:database:{e}:db.health" for e in ("after0", "after1",
-                                                                      "after2", "live")}
+    assert set(stored) == {
+        f"if.bus:database:{e}:db.health" for e in ("after0", "after1", "after2", "live")
+    }
     dead = dead_letters(redis_client, stream)
     assert set(dead) == {bad}, bridge.log()
     assert dead[bad]["reason"] and len(dead[bad]["reason"]) <= 500
@@ -82,22 +83,28 @@ def _refuse_rows(database_url: str) -> None:
     """A real per-row refusal by the database: alerts whose summary starts with `refuse-me`."""
     with get_engine(database_url).begin() as connection:
         if database_url.startswith("sqlite"):
-            connection.execute(text(
-                "CREATE TRIGGER refuse_me BEFORE INSERT ON alerts "
-                "WHEN NEW.summary LIKE 'refuse-me%' "
-                "BEGIN SELECT RAISE(ABORT, 'refused by policy'); END"
-            ))
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse_me BEFORE INSERT ON alerts "
+                    "WHEN NEW.summary LIKE 'refuse-me%' "
+                    "BEGIN SELECT RAISE(ABORT, 'refused by policy'); END"
+                )
+            )
         else:
-            connection.execute(text(
-                "CREATE FUNCTION refuse_me() RETURNS trigger AS $$ BEGIN "
-                "IF NEW.summary LIKE 'refuse-me%' THEN RAISE EXCEPTION "
-                "'refused by policy: %', NEW.summary USING ERRCODE = 'check_violation'; "
-                "END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
-            ))
-            connection.execute(text(
-                "CREATE TRIGGER refuse_me BEFORE INSERT ON alerts "
-                "FOR EACH ROW EXECUTE FUNCTION refuse_me()"
-            ))
+            connection.execute(
+                text(
+                    "CREATE FUNCTION refuse_me() RETURNS trigger AS $$ BEGIN "
+                    "IF NEW.summary LIKE 'refuse-me%' THEN RAISE EXCEPTION "
+                    "'refused by policy: %', NEW.summary USING ERRCODE = 'check_violation'; "
+                    "END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse_me BEFORE INSERT ON alerts "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse_me()"
+                )
+            )
 
 
 def test_a_row_the_database_refuses_is_dead_lettered_with_a_reason_free_of_its_data(
@@ -105,12 +112,19 @@ def test_a_row_the_database_refuses_is_dead_lettered_with_a_reason_free_of_its_d
 ):
     _refuse_rows(database_url)
     stream = names["stream"]
-    refused = redis_client.xadd(stream, {"event": json.dumps({
-        "summary": f"refuse-me: call {NUMBER}",
-        "dedup_key": "refused",
-        "details": {"callback": NUMBER, "token": SECRET},
-        "recipients": [NUMBER],
-    })})
+    refused = redis_client.xadd(
+        stream,
+        {
+            "event": json.dumps(
+                {
+                    "summary": f"refuse-me: call {NUMBER}",
+                    "dedup_key": "refused",
+                    "details": {"callback": NUMBER, "token": SECRET},
+                    "recipients": [NUMBER],
+                }
+            )
+        },
+    )
     redis_client.xadd(stream, {"event": envelope("fine")})
     bridge = start_bridge()
     wait_for(lambda: count_alerts(database_url) == 1)

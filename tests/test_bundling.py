@@ -14,8 +14,12 @@ class A:
 
 
 def test_most_severe_first_then_oldest():
-    alerts = [A(3, "warning", "w"), A(2, "critical", "c2"), A(1, "critical", "c1"),
-              A(4, "info", "i")]
+    alerts = [
+        A(3, "warning", "w"),
+        A(2, "critical", "c2"),
+        A(1, "critical", "c1"),
+        A(4, "info", "i"),
+    ]
     assert [a.id for a in most_severe_first(alerts)] == [1, 2, 3, 4]
 
 
@@ -28,8 +32,10 @@ def test_small_bundle_lists_every_alert_and_the_code():
 
 
 def test_storm_bundle_fits_two_units_and_counts_the_rest():
-    alerts = [A(i, "critical" if i % 7 == 0 else "warning", f"replica {i} lagging behind")
-              for i in range(1, 201)]
+    alerts = [
+        A(i, "critical" if i % 7 == 0 else "warning", f"replica {i} lagging behind")
+        for i in range(1, 201)
+    ]
     text = bundle_sms_text(alerts, 12)
     assert len(text) <= MAX_SMS_CHARS
     assert text.startswith("200 alerts firing: [CRITICAL] replica 7 lagging")

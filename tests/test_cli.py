@@ -60,11 +60,12 @@ def test_alerts_ack_and_resolve(database_url, tmp_path):
     env = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path)}
     with session_scope(database_url) as session:
         alert_id = accept_alert(
-            session, AlertIn(summary="disk full on db1", severity="critical",
-                             recipients=["+14155550101"])
+            session,
+            AlertIn(summary="disk full on db1", severity="critical", recipients=["+14155550101"]),
         ).alert_id
-        plan_notification(session, alert_id=alert_id, channel="sms",
-                          destination="+14155550101", text="x")
+        plan_notification(
+            session, alert_id=alert_id, channel="sms", destination="+14155550101", text="x"
+        )
     listed = run("alerts", env=env)
     assert listed.returncode == 0 and "disk full on db1" in listed.stdout
 
@@ -79,7 +80,10 @@ def test_alerts_ack_and_resolve(database_url, tmp_path):
     with session_scope(database_url) as session:
         alert = session.get(Alert, alert_id)
         assert (alert.status, alert.acknowledged_by, alert.acknowledged_via) == (
-            "resolved", "maria", "cli")
+            "resolved",
+            "maria",
+            "cli",
+        )
         assert {n.state for n in session.query(Notification)} == {"cancelled"}
     assert "no open alerts" in run("alerts", env=env).stdout
     missing = run("ack", "999999", env=env)

@@ -119,9 +119,7 @@ def test_demo_refuses_a_data_dir_that_is_a_file(tmp_path):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("mine")
     assert_one_line_refusal(run("demo", "--data-dir", str(a_file)), str(a_file), "not a directory")
-    assert_one_line_refusal(
-        run("demo", "--data-dir", str(a_file / "demo")), str(a_file / "demo")
-    )
+    assert_one_line_refusal(run("demo", "--data-dir", str(a_file / "demo")), str(a_file / "demo"))
     assert a_file.read_text() == "mine"
 
 

@@ -29,15 +29,17 @@ def auth(stack):
 def post_alert(stack, number, **extra):
     body = {"summary": "disk full on db1", "severity": "critical", "recipients": [number]}
     body.update(extra)
-    response = requests.post(f"{stack.web_url}/api/v1/alerts", json=body, headers=auth(stack),
-                             timeout=10)
+    response = requests.post(
+        f"{stack.web_url}/api/v1/alerts", json=body, headers=auth(stack), timeout=10
+    )
     assert response.status_code == 202, response.text
     return response.json()["id"]
 
 
 def view(stack, alert_id):
-    return requests.get(f"{stack.web_url}/api/v1/alerts/{alert_id}", headers=auth(stack),
-                        timeout=5).json()
+    return requests.get(
+        f"{stack.web_url}/api/v1/alerts/{alert_id}", headers=auth(stack), timeout=5
+    ).json()
 
 
 def final_notification(stack, alert_id):
@@ -54,8 +56,10 @@ def sent_messages_to(stack, number):
     requests_seen = requests.get(f"{stack.simulator_url}/_sim/requests", timeout=5).json()
     digits = number.lstrip("+")
     return [
-        r for r in requests_seen
-        if r["method"] == "POST" and r["path"].endswith("/Message/")
+        r
+        for r in requests_seen
+        if r["method"] == "POST"
+        and r["path"].endswith("/Message/")
         and digits in str((r.get("body") or {}).get("dst", ""))
     ]
 
@@ -78,12 +82,20 @@ def test_alert_becomes_a_delivered_sms_with_full_timeline(stack):
     alert_id = post_alert(stack, number)
     notification = final_notification(stack, alert_id)
     assert notification["state"] == "delivered"
-    expected = ["alert.accepted", "notification.planned", "escalation.step_fired",
-                "notification.sending", "notification.queued"]
+    expected = [
+        "alert.accepted",
+        "notification.planned",
+        "escalation.step_fired",
+        "notification.sending",
+        "notification.queued",
+    ]
     kinds = [e["kind"] for e in view(stack, alert_id)["timeline"] if e["kind"] in expected]
     assert kinds == expected
-    statuses = [e["detail"]["Status"] for e in view(stack, alert_id)["timeline"]
-                if e["kind"] == "callback.sms_status"]
+    statuses = [
+        e["detail"]["Status"]
+        for e in view(stack, alert_id)["timeline"]
+        if e["kind"] == "callback.sms_status"
+    ]
     assert statuses == ["queued", "sent", "delivered"]
     [sent] = sent_messages_to(stack, number)
     assert "disk full on db1" in sent["body"]["text"]
@@ -107,8 +119,13 @@ def _event_count(stack):
 def test_same_delivery_report_twice_changes_nothing(stack):
     alert_id = post_alert(stack, "+14155550112")
     notification = final_notification(stack, alert_id)
-    params = {"MessageUUID": notification["provider_uuid"], "Status": "delivered",
-              "To": "14155550112", "From": "14155550000", "Units": "1"}
+    params = {
+        "MessageUUID": notification["provider_uuid"],
+        "Status": "delivered",
+        "To": "14155550112",
+        "From": "14155550000",
+        "Units": "1",
+    }
     before = _event_count(stack)
     response = _post_callback(stack, params, query=f"?n={notification['id']}")
     assert (response.status_code, response.text) == (200, "duplicate\n")
@@ -158,8 +175,11 @@ def test_tasks_that_run_twice_do_not_send_twice(stack):
 
 def test_undelivered_report_is_recorded_with_its_error(stack):
     number = "+14155550114"
-    requests.post(f"{stack.simulator_url}/_sim/scenarios",
-                  json={"number": number, "sms": "undelivered:70"}, timeout=5).raise_for_status()
+    requests.post(
+        f"{stack.simulator_url}/_sim/scenarios",
+        json={"number": number, "sms": "undelivered:70"},
+        timeout=5,
+    ).raise_for_status()
     alert_id = post_alert(stack, number)
     notification = final_notification(stack, alert_id)
     assert (notification["state"], notification["error_code"]) == ("undelivered", "70")
@@ -169,8 +189,14 @@ def test_critical_first_page_overtakes_a_queue_of_warnings(tmp_path):
     """With the only worker down, 12 warnings then 1 critical pile up; once a worker
     starts, the critical page leaves among the first, not last. (Its own Redis:
     no other test's worker may take these tasks.)"""
-    with Stack(StackConfig(data_dir=tmp_path, workers=0, worker_concurrency=1,
-                           extra_env={"SMS_PER_SECOND": "50", "SENDER_SMS_PER_SECOND": "50"})) as s:
+    with Stack(
+        StackConfig(
+            data_dir=tmp_path,
+            workers=0,
+            worker_concurrency=1,
+            extra_env={"SMS_PER_SECOND": "50", "SENDER_SMS_PER_SECOND": "50"},
+        )
+    ) as s:
         numbers = [f"+1415555{n:04d}" for n in range(400, 413)]
         for number in numbers[:-1]:
             post_alert(s, number, severity="warning")
@@ -186,8 +212,10 @@ def sent_messages_to_any(stack, numbers):
     wanted = {n.lstrip("+") for n in numbers}
     seen = requests.get(f"{stack.simulator_url}/_sim/requests", timeout=5).json()
     return [
-        str(r["body"]["dst"]) for r in seen
-        if r["method"] == "POST" and r["path"].endswith("/Message/")
+        str(r["body"]["dst"])
+        for r in seen
+        if r["method"] == "POST"
+        and r["path"].endswith("/Message/")
         and str((r.get("body") or {}).get("dst")) in wanted
     ]
 
@@ -198,9 +226,16 @@ def test_an_answer_task_run_three_times_sends_one_sms(stack):
     number = "+14155550115"
     alert_id = post_alert(stack, number)
     final_notification(stack, alert_id)
-    answer = requests.post(f"{stack.simulator_url}/_sim/inbound_sms", json={
-        "from": number, "to": "+14155550000", "text": "HELP",
-        "url": f"{stack.web_url}/plivo/sms/inbound"}, timeout=10).json()
+    answer = requests.post(
+        f"{stack.simulator_url}/_sim/inbound_sms",
+        json={
+            "from": number,
+            "to": "+14155550000",
+            "text": "HELP",
+            "url": f"{stack.web_url}/plivo/sms/inbound",
+        },
+        timeout=10,
+    ).json()
     assert answer["status"] == 200
     [_page, help_text] = wait_for(lambda: len(m := sent_messages_to(stack, number)) == 2 and m)
     assert "acknowledge" in help_text["body"]["text"]
@@ -209,6 +244,7 @@ def test_an_answer_task_run_three_times_sends_one_sms(stack):
     skipped = metric(stack, "alert_dispatch_sms_sent_total", result="skipped")
     # Redeliveries, as a crashed worker's broker would make: the id only, never the number.
     assert enqueue.send_reply(reply_id) and enqueue.send_reply(reply_id)
-    wait_for(lambda: metric(stack, "alert_dispatch_sms_sent_total", result="skipped")
-             >= skipped + 2)
+    wait_for(
+        lambda: metric(stack, "alert_dispatch_sms_sent_total", result="skipped") >= skipped + 2
+    )
     assert len(sent_messages_to(stack, number)) == 2

@@ -105,15 +105,21 @@ def stack(tmp_path_factory, broker_env):
         data_dir=data_dir,
         redis_url=broker_env,
         with_beat=True,
-        extra_env={"CONFIG_FILE": str(config_file), "PERSON_SMS_PER_15M": "50",
-                   "BUNDLE_WINDOW_S": "0.5",
-                   "PERSON_SMS_PER_HOUR": "100"},
+        extra_env={
+            "CONFIG_FILE": str(config_file),
+            "PERSON_SMS_PER_15M": "50",
+            "BUNDLE_WINDOW_S": "0.5",
+            "PERSON_SMS_PER_HOUR": "100",
+        },
     )
     with Stack(config) as running:
         running.wait_for_workers()
         for number, scenario in SCENARIOS.items():
-            requests.post(f"{running.simulator_url}/_sim/scenarios",
-                          json={"number": number, **scenario}, timeout=5).raise_for_status()
+            requests.post(
+                f"{running.simulator_url}/_sim/scenarios",
+                json={"number": number, **scenario},
+                timeout=5,
+            ).raise_for_status()
         yield running
 
 
@@ -124,8 +130,9 @@ def auth(stack):
 def post_alert(stack, flow, **extra):
     body = {"summary": f"{flow} flow", "severity": "critical", "labels": {"flow": flow}}
     body.update(extra)
-    response = requests.post(f"{stack.web_url}/api/v1/alerts", json=body, headers=auth(stack),
-                             timeout=10)
+    response = requests.post(
+        f"{stack.web_url}/api/v1/alerts", json=body, headers=auth(stack), timeout=10
+    )
     assert response.status_code == 202, response.text
     return response.json()["id"]
 
@@ -137,10 +144,13 @@ def alert_row(stack, alert_id):
 
 def notifications(stack, alert_id):
     with session_scope(stack.database_url) as session:
-        return list(session.scalars(
-            select(Notification).where(Notification.alert_id == alert_id)
-            .order_by(Notification.id)
-        ))
+        return list(
+            session.scalars(
+                select(Notification)
+                .where(Notification.alert_id == alert_id)
+                .order_by(Notification.id)
+            )
+        )
 
 
 def calls_to(stack, number):
@@ -173,15 +183,22 @@ def test_sms_reply_acknowledges(stack):
     alert_id = post_alert(stack, "texts", dedup_key="reply-test")
     [message] = wait_for(lambda: messages_to(stack, "+14155550134"))
     code = re.search(r"Reply (\d+)A to acknowledge", message["text"]).group(1)
-    answer = requests.post(f"{stack.simulator_url}/_sim/inbound_sms", json={
-        "from": "+14155550134", "to": "+14155550000", "text": f" {code}a ",
-        "url": f"{stack.web_url}/plivo/sms/inbound",
-    }, timeout=10).json()
+    answer = requests.post(
+        f"{stack.simulator_url}/_sim/inbound_sms",
+        json={
+            "from": "+14155550134",
+            "to": "+14155550000",
+            "text": f" {code}a ",
+            "url": f"{stack.web_url}/plivo/sms/inbound",
+        },
+        timeout=10,
+    ).json()
     assert answer["status"] == 200
     acked = wait_for(lambda: (a := alert_row(stack, alert_id)).status == "acknowledged" and a)
     assert acked.acknowledged_via == "sms"
-    confirmation = wait_for(lambda: [m for m in messages_to(stack, "+14155550134")
-                                     if "acknowledged" in m["text"]])
+    confirmation = wait_for(
+        lambda: [m for m in messages_to(stack, "+14155550134") if "acknowledged" in m["text"]]
+    )
     assert f"#{alert_id}" in confirmation[0]["text"]
     time.sleep(4)  # past the 3 s wait: the lead must not be texted
     assert not [n for n in notifications(stack, alert_id) if n.step == 1]
@@ -190,8 +207,12 @@ def test_sms_reply_acknowledges(stack):
 def test_resolve_stops_a_chain_mid_wait(stack):
     alert_id = post_alert(stack, "texts", dedup_key="resolve-test")
     wait_for(lambda: any(n.state == "delivered" for n in notifications(stack, alert_id)))
-    response = requests.post(f"{stack.web_url}/api/v1/alerts/{alert_id}/resolve",
-                             json={"by": "ops"}, headers=auth(stack), timeout=5)
+    response = requests.post(
+        f"{stack.web_url}/api/v1/alerts/{alert_id}/resolve",
+        json={"by": "ops"},
+        headers=auth(stack),
+        timeout=5,
+    )
     assert response.json()["status"] == "resolved"
     time.sleep(4.5)  # the 3 s wait has run out
     assert [n.step for n in notifications(stack, alert_id)] == [0]
@@ -216,12 +237,14 @@ def test_worker_killed_mid_wait_chain_completes_without_any_step_twice(stack):
 def test_ack_racing_queued_sends_lets_none_through(stack):
     recipients = [f"+1415555{n:04d}" for n in range(160, 185)]
     body = {"summary": "storm", "severity": "critical", "recipients": recipients}
-    alert_id = requests.post(f"{stack.web_url}/api/v1/alerts", json=body, headers=auth(stack),
-                             timeout=10).json()["id"]
+    alert_id = requests.post(
+        f"{stack.web_url}/api/v1/alerts", json=body, headers=auth(stack), timeout=10
+    ).json()["id"]
     # Sends are paced at 5 per second: most are still queued when the ack lands.
     wait_for(lambda: any(n.state != "pending" for n in notifications(stack, alert_id)))
-    ack = requests.post(f"{stack.web_url}/api/v1/alerts/{alert_id}/ack", headers=auth(stack),
-                        timeout=5).json()
+    ack = requests.post(
+        f"{stack.web_url}/api/v1/alerts/{alert_id}/ack", headers=auth(stack), timeout=5
+    ).json()
     assert ack["changed"] and ack["cancelled_notifications"] > 0
     time.sleep(6)  # every queued send has come due and been dropped
     rows = notifications(stack, alert_id)
@@ -235,8 +258,12 @@ def test_ack_racing_queued_sends_lets_none_through(stack):
 
 def events(stack, alert_id):
     with session_scope(stack.database_url) as session:
-        return [(e.kind, e.at, e.detail) for e in session.scalars(
-            select(Event).where(Event.alert_id == alert_id).order_by(Event.id))]
+        return [
+            (e.kind, e.at, e.detail)
+            for e in session.scalars(
+                select(Event).where(Event.alert_id == alert_id).order_by(Event.id)
+            )
+        ]
 
 
 def test_a_step_fires_within_two_seconds_of_its_due_time(stack):
@@ -250,8 +277,12 @@ def test_a_step_fires_within_two_seconds_of_its_due_time(stack):
 
 def test_answering_machine_counts_as_not_reached_and_the_chain_moves_on(stack):
     alert_id = post_alert(stack, "machine")
-    wait_for(lambda: messages_to(stack, "+14155550140") and [
-        n for n in notifications(stack, alert_id) if n.step == 1])
+    wait_for(
+        lambda: (
+            messages_to(stack, "+14155550140")
+            and [n for n in notifications(stack, alert_id) if n.step == 1]
+        )
+    )
     [call] = [n for n in notifications(stack, alert_id) if n.channel == "voice"]
     assert (call.outcome, call.error_code, call.state) == ("not_reached", "machine", "undelivered")
     [record] = calls_to(stack, "+14155550138")
@@ -270,9 +301,16 @@ def test_pressing_2_escalates_at_once(stack):
 
 
 def test_stop_opts_a_number_out_loudly_and_the_chain_moves_on(stack):
-    answer = requests.post(f"{stack.simulator_url}/_sim/inbound_sms", json={
-        "from": "+14155550144", "to": "+14155550000", "text": "STOP",
-        "url": f"{stack.web_url}/plivo/sms/inbound"}, timeout=10).json()
+    answer = requests.post(
+        f"{stack.simulator_url}/_sim/inbound_sms",
+        json={
+            "from": "+14155550144",
+            "to": "+14155550000",
+            "text": "STOP",
+            "url": f"{stack.web_url}/plivo/sms/inbound",
+        },
+        timeout=10,
+    ).json()
     assert answer["status"] == 200
     alert_id = post_alert(stack, "optout")
     wait_for(lambda: [n for n in notifications(stack, alert_id) if n.step == 1])
@@ -281,9 +319,16 @@ def test_stop_opts_a_number_out_loudly_and_the_chain_moves_on(stack):
     assert messages_to(stack, "+14155550144") == []
     metrics = requests.get(f"{stack.web_url}/metrics", timeout=5).text
     assert "alert_dispatch_opted_out_skips_total 1.0" in metrics
-    requests.post(f"{stack.simulator_url}/_sim/inbound_sms", json={
-        "from": "+14155550144", "to": "+14155550000", "text": "START",
-        "url": f"{stack.web_url}/plivo/sms/inbound"}, timeout=10)
+    requests.post(
+        f"{stack.simulator_url}/_sim/inbound_sms",
+        json={
+            "from": "+14155550144",
+            "to": "+14155550000",
+            "text": "START",
+            "url": f"{stack.web_url}/plivo/sms/inbound",
+        },
+        timeout=10,
+    )
     again = post_alert(stack, "optout", summary="after start")
     wait_for(lambda: messages_to(stack, "+14155550144"))
     assert again
@@ -292,9 +337,16 @@ def test_stop_opts_a_number_out_loudly_and_the_chain_moves_on(stack):
 def test_unknown_replies_get_at_most_three_help_texts_an_hour(stack):
     # From a contact on the rota: a number we neither page nor know gets no answer at all.
     for _ in range(5):
-        requests.post(f"{stack.simulator_url}/_sim/inbound_sms", json={
-            "from": "+14155550148", "to": "+14155550000", "text": "what is this?",
-            "url": f"{stack.web_url}/plivo/sms/inbound"}, timeout=10)
+        requests.post(
+            f"{stack.simulator_url}/_sim/inbound_sms",
+            json={
+                "from": "+14155550148",
+                "to": "+14155550000",
+                "text": "what is this?",
+                "url": f"{stack.web_url}/plivo/sms/inbound",
+            },
+            timeout=10,
+        )
     wait_for(lambda: len(messages_to(stack, "+14155550148")) >= 3)
     time.sleep(2)
     helps = [m for m in messages_to(stack, "+14155550148") if "acknowledge" in m["text"]]
@@ -303,7 +355,8 @@ def test_unknown_replies_get_at_most_three_help_texts_an_hour(stack):
 
 def test_a_chain_that_runs_out_is_marked_exhausted_after_its_repeat(stack):
     alert_id = post_alert(stack, "exhaust")
-    row = wait_for(lambda: (a := alert_row(stack, alert_id)).escalation == "exhausted" and a,
-                   timeout=20)
+    row = wait_for(
+        lambda: (a := alert_row(stack, alert_id)).escalation == "exhausted" and a, timeout=20
+    )
     assert row.status == "triggered"
     assert [(n.step, n.round) for n in notifications(stack, alert_id)] == [(0, 0), (0, 1)]

@@ -134,8 +134,12 @@ GRAFANA = {
     "alerts": [
         {
             "status": "firing",
-            "labels": {"alertname": "HighMemory", "grafana_folder": "Infra", "team": "db",
-                       "severity": "warning"},
+            "labels": {
+                "alertname": "HighMemory",
+                "grafana_folder": "Infra",
+                "team": "db",
+                "severity": "warning",
+            },
             "annotations": {"summary": "Memory above 90% on db1", "runbook_url": "https://rb"},
             "startsAt": "2026-11-27T02:57:28.821+01:00",
             "endsAt": "0001-01-01T00:00:00Z",
@@ -212,8 +216,12 @@ def test_pagerduty_trigger_maps_payload_to_summary_severity_labels_details():
     assert alert.action is AlertAction.TRIGGER and alert.dedup_key == "db1-disk"
     assert alert.summary == "Disk full on db1" and alert.severity is Severity.ERROR
     assert alert.source == "pagerduty"
-    assert alert.labels == {"source": "db1.example.com", "component": "postgres",
-                            "group": "prod-db", "class": "disk"}
+    assert alert.labels == {
+        "source": "db1.example.com",
+        "component": "postgres",
+        "group": "prod-db",
+        "class": "disk",
+    }
     assert alert.details["custom_details"] == {"free": "0 B"}
     assert alert.details["links"] == PD_TRIGGER["links"]
 
@@ -233,18 +241,26 @@ def test_pagerduty_acknowledge_and_resolve_need_only_the_key(action):
 @pytest.mark.parametrize(
     ("change", "error"),
     [
-        ({"payload": {**PD_TRIGGER["payload"], "summary": " "}},
-         "'payload.summary' is missing or blank"),
+        (
+            {"payload": {**PD_TRIGGER["payload"], "summary": " "}},
+            "'payload.summary' is missing or blank",
+        ),
         ({"payload": None}, "'payload' is missing or blank (required to trigger)"),
-        ({"event_action": "resolve", "dedup_key": None},
-         "'dedup_key' is missing or blank (required to resolve)"),
+        (
+            {"event_action": "resolve", "dedup_key": None},
+            "'dedup_key' is missing or blank (required to resolve)",
+        ),
         ({"routing_key": ""}, "'routing_key' is missing or blank"),
-        ({"event_action": "escalate"},
-         "'event_action' is invalid (must be one of the following: "
-         "'trigger', 'acknowledge' or 'resolve')"),
-        ({"payload": {**PD_TRIGGER["payload"], "severity": "bad"}},
-         "'payload.severity' is invalid (must be one of the following: "
-         "'critical', 'error', 'warning' or 'info')"),
+        (
+            {"event_action": "escalate"},
+            "'event_action' is invalid (must be one of the following: "
+            "'trigger', 'acknowledge' or 'resolve')",
+        ),
+        (
+            {"payload": {**PD_TRIGGER["payload"], "severity": "bad"}},
+            "'payload.severity' is invalid (must be one of the following: "
+            "'critical', 'error', 'warning' or 'info')",
+        ),
         ({"dedup_key": "k" * 256}, "'dedup_key' is too long (maximum 255 characters)"),
     ],
 )
@@ -277,9 +293,14 @@ def test_bus_envelope_trigger_and_resolve_share_one_key():
     assert down.dedup_key == up.dedup_key == "if.bus:database:db1:db.health"
     assert down.severity is Severity.CRITICAL
     assert down.summary == "database db1: db.health (down)"
-    assert down.labels == {"domain": "infra", "entity": "db1", "channel": "if.bus:infra:db1",
-                           "entity_type": "database", "entity_id": "db1",
-                           "event_type": "db.health"}
+    assert down.labels == {
+        "domain": "infra",
+        "entity": "db1",
+        "channel": "if.bus:infra:db1",
+        "entity_type": "database",
+        "entity_id": "db1",
+        "event_type": "db.health",
+    }
     assert down.details["tracking_id"] == "trk-1" and down.details["data"] == {"region": "eu-1"}
 
 
@@ -291,13 +312,24 @@ def test_bus_event_type_suffix_decides_when_status_does_not():
 
 
 def test_bus_data_overrides_summary_severity_key_action_and_adds_labels():
-    [alert] = bus.to_alerts(envelope(data={
-        "summary": "Replication lag 5 min", "severity": "warning", "dedup_key": "lag-db1",
-        "action": "acknowledge", "labels": {"team": "db", "shard": 3},
-        "recipients": ["+14155550101"],
-    }))
+    [alert] = bus.to_alerts(
+        envelope(
+            data={
+                "summary": "Replication lag 5 min",
+                "severity": "warning",
+                "dedup_key": "lag-db1",
+                "action": "acknowledge",
+                "labels": {"team": "db", "shard": 3},
+                "recipients": ["+14155550101"],
+            }
+        )
+    )
     assert (alert.summary, alert.severity, alert.dedup_key, alert.action) == (
-        "Replication lag 5 min", Severity.WARNING, "lag-db1", AlertAction.ACKNOWLEDGE)
+        "Replication lag 5 min",
+        Severity.WARNING,
+        "lag-db1",
+        AlertAction.ACKNOWLEDGE,
+    )
     assert alert.labels["team"] == "db" and alert.labels["shard"] == "3"
     assert alert.recipients == ["+14155550101"]
 
@@ -405,7 +437,10 @@ def test_grafana_signature_over_timestamp_and_body_only():
     # A signature over the body alone never expires: it could be replayed for ever.
     untimed = verify_grafana_signature("s3cret", body, plain, now=now)
     assert (untimed.ok, untimed.reason, untimed.header) == (
-        False, "missing timestamp", "X-Grafana-Alerting-Signature-Timestamp")
+        False,
+        "missing timestamp",
+        "X-Grafana-Alerting-Signature-Timestamp",
+    )
 
 
 @pytest.mark.parametrize(

@@ -136,7 +136,13 @@ def test_nul_in_text_is_stored_visibly_replaced(receiver):
 
 def test_alert_id_beyond_the_database_range_is_404(receiver):
     huge = 2**40
-    assert requests.get(f"{receiver.url}/api/v1/alerts/{huge}", headers=AUTH,
-                        timeout=5).status_code == 404
-    assert requests.post(f"{receiver.url}/api/v1/alerts/{huge}/ack", headers=AUTH,
-                         timeout=5).status_code == 404
+    assert (
+        requests.get(f"{receiver.url}/api/v1/alerts/{huge}", headers=AUTH, timeout=5).status_code
+        == 404
+    )
+    assert (
+        requests.post(
+            f"{receiver.url}/api/v1/alerts/{huge}/ack", headers=AUTH, timeout=5
+        ).status_code
+        == 404
+    )

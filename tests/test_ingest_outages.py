@@ -19,8 +19,13 @@ def _serve(database_url, redis_url, tmp_path):
     from worker import enqueue
 
     port = free_port()
-    settings = load_settings(DATABASE_URL=database_url, REDIS_URL=redis_url, API_TOKENS="t",
-                             DATA_DIR=str(tmp_path), PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
+    settings = load_settings(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        API_TOKENS="t",
+        DATA_DIR=str(tmp_path),
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+    )
     return ServedApp(create_app(settings, enqueue=enqueue), port)
 
 
@@ -54,8 +59,7 @@ def _forget_broker_connections(app) -> None:  # type: ignore[no-untyped-def]
 def test_broker_down_alert_still_stored_and_answered_202(database_url, dead_broker, tmp_path):
     served = _serve(database_url, dead_broker, tmp_path)
     try:
-        response = requests.post(f"{served.url}/api/v1/alerts", json=BODY, headers=AUTH,
-                                 timeout=30)
+        response = requests.post(f"{served.url}/api/v1/alerts", json=BODY, headers=AUTH, timeout=30)
     finally:
         served.stop()
     assert response.status_code == 202
@@ -68,8 +72,7 @@ def test_database_down_is_503_never_2xx(broker_env, tmp_path):
     unreachable = f"postgresql://nobody@127.0.0.1:{free_port()}/none"
     served = _serve(unreachable, broker_env, tmp_path)
     try:
-        response = requests.post(f"{served.url}/api/v1/alerts", json=BODY, headers=AUTH,
-                                 timeout=30)
+        response = requests.post(f"{served.url}/api/v1/alerts", json=BODY, headers=AUTH, timeout=30)
         health = requests.get(f"{served.url}/healthz", timeout=30)
     finally:
         served.stop()

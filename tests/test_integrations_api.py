@@ -112,9 +112,17 @@ def test_alertmanager_firing_group_becomes_two_alerts_with_labels_and_annotation
     assert set(stored) == {KEY_DB1, KEY_DB2}
     db1 = stored[KEY_DB1]
     assert (db1.summary, db1.severity, db1.source, db1.status) == (
-        "Primary database unreachable", "critical", "alertmanager", "triggered")
-    assert db1.labels == {"alertname": "DatabaseDown", "instance": "db1:5432",
-                          "service": "db-cluster-1", "severity": "critical"}
+        "Primary database unreachable",
+        "critical",
+        "alertmanager",
+        "triggered",
+    )
+    assert db1.labels == {
+        "alertname": "DatabaseDown",
+        "instance": "db1:5432",
+        "service": "db-cluster-1",
+        "severity": "critical",
+    }
     assert db1.details["annotations"]["description"] == "db1 has not answered for 2 minutes"
     assert stored[KEY_DB2].summary == "Replica database unreachable"
 
@@ -155,7 +163,9 @@ def test_integration_without_its_own_token_accepts_the_api_tokens(serve):
 
 def test_alertmanager_bad_input_is_4xx_naming_the_problem(receiver):
     assert post_am(receiver, b'{"receiver": ').json() == {
-        "error": "body is not valid JSON", "status": 400}
+        "error": "body is not valid JSON",
+        "status": 400,
+    }
     body = json.loads(am_body("webhook-firing"))
     del body["alerts"][0]["fingerprint"]
     body["alerts"][1]["labels"] = "db2"
@@ -163,7 +173,9 @@ def test_alertmanager_bad_input_is_4xx_naming_the_problem(receiver):
     assert response.status_code == 422
     assert response.json()["error"] == "invalid Alertmanager webhook"
     assert {f["field"] for f in response.json()["fields"]} == {
-        "alerts.0.fingerprint", "alerts.1.labels"}
+        "alerts.0.fingerprint",
+        "alerts.1.labels",
+    }
     assert post_am(receiver, b"[]").status_code == 422
     assert alerts(receiver) == []
 
@@ -181,8 +193,11 @@ def post_grafana(app, body: bytes, *, method="POST", headers=None, token=GRAFANA
         method,
         f"{app.url}/api/v1/integrations/grafana",
         data=body,
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}",
-                 **(headers or {})},
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {token}",
+            **(headers or {}),
+        },
         timeout=10,
     )
 
@@ -196,7 +211,8 @@ def test_grafana_without_hmac_secret_takes_token_only_post_or_put(receiver):
     assert response.status_code == 202, response.text
     assert response.json()["alerts"][0]["dedup_key"] == GRAFANA_KEY
     assert post_grafana(receiver, body, method="PUT").json()["alerts"][0]["status"] == (
-        "deduplicated")
+        "deduplicated"
+    )
     assert post_grafana(receiver, body, token=AM_TOKEN).status_code == 401
     stored = by_key(receiver)[GRAFANA_KEY]
     assert stored.source == "grafana" and stored.labels["team"] == "db"
@@ -224,10 +240,12 @@ TIMESTAMP = "X-Grafana-Alerting-Signature-Timestamp"
         ({}, SIGNATURE, "missing signature"),
         ({SIGNATURE: "SIGNED-UNTIMED"}, TIMESTAMP, "missing timestamp"),
         ({SIGNATURE: "0" * 64, TIMESTAMP: "NOW"}, SIGNATURE, "signature does not match"),
-        ({SIGNATURE: "SIGNED-OTHER-BODY", TIMESTAMP: "NOW"}, SIGNATURE,
-         "signature does not match"),
-        ({SIGNATURE: "SIGNED-STALE", TIMESTAMP: "STALE"}, TIMESTAMP,
-         "timestamp outside the allowed window"),
+        ({SIGNATURE: "SIGNED-OTHER-BODY", TIMESTAMP: "NOW"}, SIGNATURE, "signature does not match"),
+        (
+            {SIGNATURE: "SIGNED-STALE", TIMESTAMP: "STALE"},
+            TIMESTAMP,
+            "timestamp outside the allowed window",
+        ),
     ],
 )
 def test_grafana_wrong_or_missing_signature_is_401(serve, headers, field, reason):
@@ -298,7 +316,11 @@ def test_pagerduty_trigger_acknowledge_resolve_round_trip(receiver):
     assert len(key) == 32
     [alert] = alerts(receiver)
     assert (alert.summary, alert.severity, alert.source, alert.dedup_key) == (
-        "Example alert on host1.example.com", "critical", "pagerduty", key)
+        "Example alert on host1.example.com",
+        "critical",
+        "pagerduty",
+        key,
+    )
     assert alert.labels["component"] == "postgres"
     assert alert.details["custom_details"] == {"ping time": "1500ms", "load avg": 0.75}
 
@@ -326,8 +348,11 @@ def test_pagerduty_trigger_acknowledge_resolve_round_trip(receiver):
 
 
 def test_pagerduty_routing_key_in_header_as_older_clients_send_it(receiver):
-    event = {"event_action": "trigger", "dedup_key": "hdr",
-             "payload": {"summary": "s", "source": "h", "severity": "info"}}
+    event = {
+        "event_action": "trigger",
+        "dedup_key": "hdr",
+        "payload": {"summary": "s", "source": "h", "severity": "info"},
+    }
     assert pd(receiver, event, **{"X-Routing-Key": PD_KEY}).status_code == 202
 
 
@@ -336,23 +361,39 @@ def test_pagerduty_routing_key_in_header_as_older_clients_send_it(receiver):
     [
         ({"routing_key": "not-the-key", "event_action": "trigger"}, ["Invalid routing key"]),
         ({"routing_key": AM_TOKEN, "event_action": "trigger"}, ["Invalid routing key"]),
-        ({"event_action": "trigger",
-          "payload": {"summary": "s", "source": "h", "severity": "info"}},
-         ["'routing_key' is missing or blank"]),
-        ({"routing_key": PD_KEY, "event_action": "trigger",
-          "payload": {"source": "h", "severity": "fatal"}},
-         ["'payload.summary' is missing or blank",
-          "'payload.severity' is invalid (must be one of the following: "
-          "'critical', 'error', 'warning' or 'info')"]),
-        ({"routing_key": PD_KEY, "event_action": "resolve"},
-         ["'dedup_key' is missing or blank (required to resolve)"]),
+        (
+            {
+                "event_action": "trigger",
+                "payload": {"summary": "s", "source": "h", "severity": "info"},
+            },
+            ["'routing_key' is missing or blank"],
+        ),
+        (
+            {
+                "routing_key": PD_KEY,
+                "event_action": "trigger",
+                "payload": {"source": "h", "severity": "fatal"},
+            },
+            [
+                "'payload.summary' is missing or blank",
+                "'payload.severity' is invalid (must be one of the following: "
+                "'critical', 'error', 'warning' or 'info')",
+            ],
+        ),
+        (
+            {"routing_key": PD_KEY, "event_action": "resolve"},
+            ["'dedup_key' is missing or blank (required to resolve)"],
+        ),
     ],
 )
 def test_pagerduty_invalid_events_get_pagerdutys_400(receiver, event, errors):
     response = pd(receiver, event)
     assert response.status_code == 400
     assert response.json() == {
-        "status": "invalid event", "message": "Event object is invalid", "errors": errors}
+        "status": "invalid event",
+        "message": "Event object is invalid",
+        "errors": errors,
+    }
     assert alerts(receiver) == []
 
 
@@ -366,10 +407,17 @@ def test_openapi_document_is_served_and_lists_every_endpoint(receiver):
     document = requests.get(f"{receiver.url}/openapi.json", timeout=10).json()
     assert document["openapi"].startswith("3.")
     assert set(document["paths"]) == {
-        "/api/v1/alerts", "/api/v1/alerts/{alert_id}", "/api/v1/alerts/{alert_id}/ack",
-        "/api/v1/alerts/{alert_id}/resolve", "/api/v1/alerts/{alert_id}/timeline",
+        "/api/v1/alerts",
+        "/api/v1/alerts/{alert_id}",
+        "/api/v1/alerts/{alert_id}/ack",
+        "/api/v1/alerts/{alert_id}/resolve",
+        "/api/v1/alerts/{alert_id}/timeline",
         "/api/v1/integrations/alertmanager",
-        "/api/v1/integrations/grafana", "/v2/enqueue", "/healthz", "/metrics", "/openapi.json",
+        "/api/v1/integrations/grafana",
+        "/v2/enqueue",
+        "/healthz",
+        "/metrics",
+        "/openapi.json",
     }
     assert "bearerAuth" in document["components"]["securitySchemes"]
 
@@ -379,8 +427,12 @@ def test_malformed_integration_tokens_stop_start_up(database_url, broker_env, tm
     from shared.core.settings import load_settings
     from webhooks.app import create_app
 
-    settings = load_settings(DATABASE_URL=database_url, REDIS_URL=broker_env,
-                             DATA_DIR=str(tmp_path), INTEGRATION_TOKENS="grafna=x")
+    settings = load_settings(
+        DATABASE_URL=database_url,
+        REDIS_URL=broker_env,
+        DATA_DIR=str(tmp_path),
+        INTEGRATION_TOKENS="grafna=x",
+    )
     with pytest.raises(IntegrationConfigError, match="unknown integration 'grafna'"):
         create_app(settings)
 
@@ -398,8 +450,13 @@ def producer_settings(database_url, broker_env, tmp_path):
 def test_submit_alert_returns_the_committed_id_and_deduplicates(producer_settings):
     from worker.producer import resolve_alert, submit_alert
 
-    alert = {"summary": "payments queue stuck", "severity": "critical",
-             "dedup_key": "payments-queue", "recipients": ["+14155550101"], "source": "payments"}
+    alert = {
+        "summary": "payments queue stuck",
+        "severity": "critical",
+        "dedup_key": "payments-queue",
+        "recipients": ["+14155550101"],
+        "source": "payments",
+    }
     first = submit_alert(alert, settings=producer_settings)
     with session_scope(producer_settings.effective_database_url) as session:
         stored = session.get(Alert, first)
@@ -415,8 +472,9 @@ def test_submit_alert_with_broker_down_still_returns_the_stored_id(producer_sett
     from worker.producer import submit_alert
 
     monkeypatch.setattr(enqueue, "dispatch_alert", lambda alert_id: False)  # broker unreachable
-    alert_id = submit_alert({"summary": "x", "recipients": ["+14155550101"]},
-                            settings=producer_settings)
+    alert_id = submit_alert(
+        {"summary": "x", "recipients": ["+14155550101"]}, settings=producer_settings
+    )
     with session_scope(producer_settings.effective_database_url) as session:
         stored = session.get(Alert, alert_id)
         # Never dispatched: exactly what the periodic tick looks for to hand it over.

@@ -57,9 +57,7 @@ default_policy: texts
 
 def full_numbers_in(output: str) -> list[str]:
     """Lines of `output` that still hold the number in any way of writing it."""
-    return [
-        line for line in output.splitlines() if _FULL.search(_URL_ESCAPE.sub(" ", line))
-    ]
+    return [line for line in output.splitlines() if _FULL.search(_URL_ESCAPE.sub(" ", line))]
 
 
 def procfile_command(name: str) -> str:
@@ -117,8 +115,12 @@ def _page_and_reply(stack: Stack) -> None:
     code = re.search(r"Reply (\d+)A", page["text"]).group(1)
     answer = requests.post(
         f"{stack.simulator_url}/_sim/inbound_sms",
-        json={"from": NUMBER, "to": "+14155550000", "text": f"{code}a",
-              "url": f"{stack.web_url}/plivo/sms/inbound"},
+        json={
+            "from": NUMBER,
+            "to": "+14155550000",
+            "text": f"{code}a",
+            "url": f"{stack.web_url}/plivo/sms/inbound",
+        },
         timeout=10,
     ).json()
     assert answer["status"] == 200
@@ -149,8 +151,11 @@ def test_worker_pool_children_and_beat_at_debug_print_no_full_number(tmp_path, t
     data_dir = tmp_path_factory.mktemp("masking")
     config_file = data_dir / "oncall.yaml"
     config_file.write_text(ONCALL)
-    stack = Stack(StackConfig(data_dir=data_dir, log_level="DEBUG",
-                              extra_env={"CONFIG_FILE": str(config_file)}))
+    stack = Stack(
+        StackConfig(
+            data_dir=data_dir, log_level="DEBUG", extra_env={"CONFIG_FILE": str(config_file)}
+        )
+    )
     beat_log = stack.logs_dir / "beat.log"
     beat: subprocess.Popen[bytes] | None = None
     with stack:
@@ -161,18 +166,29 @@ def test_worker_pool_children_and_beat_at_debug_print_no_full_number(tmp_path, t
         argv[argv.index("--schedule") + 1] = str(tmp_path / "beat-schedule")
         with beat_log.open("ab") as out:
             beat = subprocess.Popen(
-                argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                argv,
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 env={**stack.env(), "PATH": f"{VENV_BIN}:{os.environ['PATH']}"},
             )
         try:
             _page_and_reply(stack)
             _send_tasks_naming_the_number(stack)
             worker_log = stack.logs_dir / "worker1.log"
-            wait_for(lambda: "Received unregistered task" in worker_log.read_text()
-                     and "unexpected keyword argument" in worker_log.read_text(),
-                     timeout=60, what="the worker logging both tasks")
-            wait_for(lambda: "Sending due task tick" in beat_log.read_text(), timeout=30,
-                     what="beat sending a tick")
+            wait_for(
+                lambda: (
+                    "Received unregistered task" in worker_log.read_text()
+                    and "unexpected keyword argument" in worker_log.read_text()
+                ),
+                timeout=60,
+                what="the worker logging both tasks",
+            )
+            wait_for(
+                lambda: "Sending due task tick" in beat_log.read_text(),
+                timeout=30,
+                what="beat sending a tick",
+            )
         finally:
             beat.send_signal(signal.SIGTERM)
             beat.wait(timeout=30)
@@ -184,10 +200,13 @@ def test_worker_pool_children_and_beat_at_debug_print_no_full_number(tmp_path, t
     worker = logs["worker1.log"]
     # Masked, not gone: the main process's line for the unknown task, and the
     # pool child's TypeError for the known one.
-    body = worker[worker.index("Received unregistered task"):]
+    body = worker[worker.index("Received unregistered task") :]
     assert MASKED in body[: body.index("The delivery info")]
-    [raised] = [line for line in worker.splitlines() if "unexpected keyword argument" in line
-                and "raised unexpected" in line]
+    [raised] = [
+        line
+        for line in worker.splitlines()
+        if "unexpected keyword argument" in line and "raised unexpected" in line
+    ]
     assert "ForkPoolWorker" in raised and "********77" in raised, raised
 
 
@@ -196,8 +215,13 @@ def test_worker_pool_children_and_beat_at_debug_print_no_full_number(tmp_path, t
 
 def _signed_inbound_sms(base_url: str) -> requests.Response:
     url = f"{base_url}/plivo/sms/inbound"
-    params = {"From": NUMBER.lstrip("+"), "To": "14155550000", "Text": "help",
-              "Type": "sms", "MessageUUID": "6b0c5c7e-1f7a-4a8e-9a53-3d1b1c2e0f11"}
+    params = {
+        "From": NUMBER.lstrip("+"),
+        "To": "14155550000",
+        "Text": "help",
+        "Type": "sms",
+        "MessageUUID": "6b0c5c7e-1f7a-4a8e-9a53-3d1b1c2e0f11",
+    }
     headers = sign_request_headers(SIMULATOR_AUTH_TOKEN, url, params)
     return requests.post(url, data=params, headers=headers, timeout=10)
 
@@ -213,8 +237,10 @@ def test_gunicorn_error_and_access_logs_at_debug_print_no_full_number(
     command = procfile_command("web") + " --access-logfile - --log-level debug"
     if logger_class:
         # The master's DEBUG dump of its settings names what -e passed.
-        command += (" --logger-class shared.core.logging_setup.MaskingGunicornLogger"
-                    f" -e ONCALL_FALLBACK={NUMBER}")
+        command += (
+            " --logger-class shared.core.logging_setup.MaskingGunicornLogger"
+            f" -e ONCALL_FALLBACK={NUMBER}"
+        )
     env = {
         **os.environ,
         "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
@@ -232,9 +258,16 @@ def test_gunicorn_error_and_access_logs_at_debug_print_no_full_number(
     }
     log_path = tmp_path / "gunicorn.log"
     with log_path.open("ab") as out:
-        server = subprocess.Popen(["sh", "-c", f"exec {command}"], cwd=REPO, env=env,
-                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            ["sh", "-c", f"exec {command}"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
+
         def answering() -> bool:
             try:
                 return requests.get(f"{base_url}/healthz", timeout=2).status_code == 200
@@ -247,13 +280,17 @@ def test_gunicorn_error_and_access_logs_at_debug_print_no_full_number(
         # but its request line, query string included, is in the access log.
         refused = requests.post(
             f"{base_url}/plivo/sms/inbound?From=%2B14155550177&alt=%28415%29%20555-0177",
-            data={"From": NUMBER, "Text": "1a"}, timeout=10,
+            data={"From": NUMBER, "Text": "1a"},
+            timeout=10,
         )
         assert refused.status_code == 403
         assert _signed_inbound_sms(base_url).status_code == 200
         requests.get(f"{base_url}/healthz", params={"to": "+1 415 555 0177"}, timeout=10)
-        wait_for(lambda: log_path.read_text().count('"GET /healthz?to=') >= 1, timeout=30,
-                 what="the access log lines")
+        wait_for(
+            lambda: log_path.read_text().count('"GET /healthz?to=') >= 1,
+            timeout=30,
+            what="the access log lines",
+        )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

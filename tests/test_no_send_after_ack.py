@@ -74,10 +74,14 @@ def take_sent_pace(stack, limit_name: str) -> None:
 
 
 def post_alert(stack, flow):
-    body = {"summary": f"{flow}: ack while the send waits", "severity": "critical",
-            "labels": {"flow": flow}}
-    response = requests.post(f"{stack.web_url}/api/v1/alerts", json=body, headers=auth(stack),
-                             timeout=10)
+    body = {
+        "summary": f"{flow}: ack while the send waits",
+        "severity": "critical",
+        "labels": {"flow": flow},
+    }
+    response = requests.post(
+        f"{stack.web_url}/api/v1/alerts", json=body, headers=auth(stack), timeout=10
+    )
     assert response.status_code == 202, response.text
     return response.json()["id"]
 
@@ -90,8 +94,9 @@ def notification_of(stack, alert_id):
 
 
 def view(stack, alert_id):
-    return requests.get(f"{stack.web_url}/api/v1/alerts/{alert_id}", headers=auth(stack),
-                        timeout=5).json()
+    return requests.get(
+        f"{stack.web_url}/api/v1/alerts/{alert_id}", headers=auth(stack), timeout=5
+    ).json()
 
 
 def sim(stack, what, number):
@@ -105,28 +110,36 @@ def ack_during_the_wait_then_check(stack, flow, limit_name, number, what):
     alert_id = post_alert(stack, flow)
     claimed = wait_for(
         lambda: (n := notification_of(stack, alert_id)) is not None and n.state == "sending" and n,
-        timeout=20, interval=0.02, what="the send claimed",
+        timeout=20,
+        interval=0.02,
+        what="the send claimed",
     )
-    response = requests.post(f"{stack.web_url}/api/v1/alerts/{alert_id}/ack",
-                             json={"by": "ops"}, headers=auth(stack), timeout=5)
+    response = requests.post(
+        f"{stack.web_url}/api/v1/alerts/{alert_id}/ack",
+        json={"by": "ops"},
+        headers=auth(stack),
+        timeout=5,
+    )
     assert response.status_code == 200, response.text
 
     final = wait_for(
         lambda: (n := notification_of(stack, alert_id)).state != "sending" and n,
-        timeout=20, what="the claimed send settled",
+        timeout=20,
+        what="the claimed send settled",
     )
     assert sim(stack, what, number) == []
     assert final.state == "cancelled"
-    reasons = [e["detail"].get("reason", "") for e in view(stack, alert_id)["timeline"]
-               if e["kind"] == "notification.cancelled" and e["notification_id"] == claimed.id]
+    reasons = [
+        e["detail"].get("reason", "")
+        for e in view(stack, alert_id)["timeline"]
+        if e["kind"] == "notification.cancelled" and e["notification_id"] == claimed.id
+    ]
     assert reasons and "acknowledged" in reasons[0], reasons
 
 
 def test_sms_claimed_before_an_ack_is_not_sent(stack):
-    ack_during_the_wait_then_check(stack, "texts", "account-sms-sent", "+14155550161",
-                                   "messages")
+    ack_during_the_wait_then_check(stack, "texts", "account-sms-sent", "+14155550161", "messages")
 
 
 def test_call_claimed_before_an_ack_is_not_placed(stack):
-    ack_during_the_wait_then_check(stack, "calls", "account-calls-sent", "+14155550162",
-                                   "calls")
+    ack_during_the_wait_then_check(stack, "calls", "account-calls-sent", "+14155550162", "calls")

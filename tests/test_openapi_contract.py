@@ -56,8 +56,9 @@ def _cases() -> list[object]:
     for path, methods in PATHS.items():
         for method in methods:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                cases.append(pytest.param(path, method, mode,
-                                          id=f"{method.upper()} {path} {mode.value}"))
+                cases.append(
+                    pytest.param(path, method, mode, id=f"{method.upper()} {path} {mode.value}")
+                )
     return cases
 
 

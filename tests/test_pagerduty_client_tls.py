@@ -26,8 +26,16 @@ from shared.core.models import Alert
 from tests.conftest import ServedApp
 
 ROUTING_KEY = "token-one"  # the `receiver` fixture's API token; `pagerduty` falls back to it
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "host",
-              "proxy-connection", "content-length"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "upgrade",
+    "host",
+    "proxy-connection",
+    "content-length",
+}
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
@@ -37,11 +45,29 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
         pytest.skip("the openssl command is needed to make a test certificate")
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return cert, key
 
@@ -59,11 +85,13 @@ class TlsTerminator:
             def do_POST(self) -> None:  # noqa: N802 - the name http.server dispatches to
                 length = int(self.headers.get("Content-Length") or 0)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-                headers.update({
-                    "X-Forwarded-Proto": "https",
-                    "X-Forwarded-Host": self.headers.get("Host", ""),
-                    "X-Forwarded-For": self.client_address[0],
-                })
+                headers.update(
+                    {
+                        "X-Forwarded-Proto": "https",
+                        "X-Forwarded-Host": self.headers.get("Host", ""),
+                        "X-Forwarded-For": self.client_address[0],
+                    }
+                )
                 answer = requests.post(
                     upstream + self.path, data=self.rfile.read(length), headers=headers, timeout=30
                 )
@@ -120,14 +148,20 @@ def test_official_client_pages_through_the_tls_terminated_receiver(receiver, tls
     seen: list[int] = []
     client.event_hooks["response"].append(lambda response: seen.append(response.status_code))
 
-    key = client.trigger("Disk full on db1", "db1.example.com", dedup_key="db1-disk",
-                         severity="critical")
+    key = client.trigger(
+        "Disk full on db1", "db1.example.com", dedup_key="db1-disk", severity="critical"
+    )
 
     assert key == "db1-disk"
     assert seen == [202]
     [alert] = stored_alerts(receiver)
     assert (alert.summary, alert.severity, alert.source, alert.dedup_key, alert.status) == (
-        "Disk full on db1", "critical", "pagerduty", "db1-disk", "triggered")
+        "Disk full on db1",
+        "critical",
+        "pagerduty",
+        "db1-disk",
+        "triggered",
+    )
 
     assert client.resolve("db1-disk") == "db1-disk"
     assert [a.status for a in stored_alerts(receiver)] == ["resolved"]

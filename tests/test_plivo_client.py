@@ -102,17 +102,19 @@ def test_rate_limit_is_retryable(sim):
 def test_timeout_after_plivo_received_is_ambiguous(sim):
     _fault(sim, timeout_after_receive=True, rate=1.0, duration_s=30)
     with pytest.raises(PlivoTimeout) as caught:
-        client_for(sim, read_timeout=0.5).send_sms(
-            src="+14155550000", dst="+14155550101", text="x"
-        )
+        client_for(sim, read_timeout=0.5).send_sms(src="+14155550000", dst="+14155550101", text="x")
     assert caught.value.ambiguous and caught.value.retryable
     # The simulator really did take the message: a blind resend would page twice.
     assert len(sim.state.messages()) == 1
 
 
 def test_nothing_listening_is_a_safe_connection_error():
-    client = PlivoClient(auth_id="MASIMULATOR000000000", auth_token="t",
-                         base_url=f"http://127.0.0.1:{free_port()}", connect_timeout=0.5)
+    client = PlivoClient(
+        auth_id="MASIMULATOR000000000",
+        auth_token="t",
+        base_url=f"http://127.0.0.1:{free_port()}",
+        connect_timeout=0.5,
+    )
     with pytest.raises(PlivoConnectionError) as caught:
         client.send_sms(src="+14155550000", dst="+14155550101", text="x")
     assert caught.value.retryable and not caught.value.ambiguous

@@ -13,17 +13,25 @@ def record(uuid, to, at, state="sent"):
 
 
 def test_times_in_plivo_formats():
-    assert parse_plivo_time("2017-05-22 21:36:14+05:30") == datetime(2017, 5, 22, 16, 6, 14,
-                                                                     tzinfo=UTC)
-    assert parse_plivo_time("2026-11-28 13:08:46 +0000") == datetime(2026, 11, 28, 13, 8, 46,
-                                                                     tzinfo=UTC)
+    assert parse_plivo_time("2017-05-22 21:36:14+05:30") == datetime(
+        2017, 5, 22, 16, 6, 14, tzinfo=UTC
+    )
+    assert parse_plivo_time("2026-11-28 13:08:46 +0000") == datetime(
+        2026, 11, 28, 13, 8, 46, tzinfo=UTC
+    )
     assert parse_plivo_time("2024-08-21 18:28:49.244057+05:30").microsecond == 244057
     assert parse_plivo_time("garbage") is None and parse_plivo_time(None) is None
 
 
 def _find(records, taken=frozenset()):
-    return find_sent(records, destination="+14155550101", since=SINCE,
-                     uuid_field="message_uuid", time_field="message_time", taken=set(taken))
+    return find_sent(
+        records,
+        destination="+14155550101",
+        since=SINCE,
+        uuid_field="message_uuid",
+        time_field="message_time",
+        taken=set(taken),
+    )
 
 
 def test_adopts_the_oldest_matching_message_after_the_attempt():

@@ -36,8 +36,10 @@ def signed_post(receiver, path, params, *, url_signed=None, headers=None):
     """POST `params` to the receiver signed as Plivo would; the (response, request) pair,
     so a test can send the very same bytes again."""
     url = f"{receiver.url}{path}"
-    signed = {**sign_request_headers(SIMULATOR_AUTH_TOKEN, url_signed or url, params),
-              **(headers or {})}
+    signed = {
+        **sign_request_headers(SIMULATOR_AUTH_TOKEN, url_signed or url, params),
+        **(headers or {}),
+    }
     return requests.post(url, data=params, headers=signed, timeout=10), (url, params, signed)
 
 
@@ -48,21 +50,36 @@ def replay(sent):
 
 def inbound(receiver, text, sender=PERSON, message_uuid=None):
     intent = {"STOP": "optout", "START": "optin", "HELP": "help"}.get(text.strip().upper(), "")
-    params = {"From": sender.lstrip("+"), "To": OUR_NUMBER, "Text": text, "Type": "sms",
-              "MessageUUID": message_uuid or str(uuid.uuid4()), "MessageIntent": intent}
+    params = {
+        "From": sender.lstrip("+"),
+        "To": OUR_NUMBER,
+        "Text": text,
+        "Type": "sms",
+        "MessageUUID": message_uuid or str(uuid.uuid4()),
+        "MessageIntent": intent,
+    }
     return signed_post(receiver, "/plivo/sms/inbound", params)
 
 
 def page(url, destination=PERSON, channel="sms", *, state="delivered", provider_uuid="auto"):
     """An open alert already paged to `destination`: (alert id, notification id, code)."""
     with session_scope(url) as session:
-        alert = Alert(summary="disk full on db1", severity="critical", source="test",
-                      status="triggered", escalation="stopped")
+        alert = Alert(
+            summary="disk full on db1",
+            severity="critical",
+            source="test",
+            status="triggered",
+            escalation="stopped",
+        )
         session.add(alert)
         session.flush()
         notification = Notification(
-            alert_id=alert.id, channel=channel, destination=destination, state=state,
-            text="disk full", send_attempts=1,
+            alert_id=alert.id,
+            channel=channel,
+            destination=destination,
+            state=state,
+            text="disk full",
+            send_attempts=1,
             provider_uuid=str(uuid.uuid4()) if provider_uuid == "auto" else provider_uuid,
         )
         session.add(notification)
@@ -114,8 +131,14 @@ def rejected(receiver, reason):
 
 
 def voice_params(request_uuid, call_uuid=None, **extra):
-    return {"CallUUID": call_uuid or str(uuid.uuid4()), "RequestUUID": request_uuid,
-            "From": OUR_NUMBER, "To": PERSON.lstrip("+"), "CallStatus": "in-progress", **extra}
+    return {
+        "CallUUID": call_uuid or str(uuid.uuid4()),
+        "RequestUUID": request_uuid,
+        "From": OUR_NUMBER,
+        "To": PERSON.lstrip("+"),
+        "CallStatus": "in-progress",
+        **extra,
+    }
 
 
 # --------------------------------------------------------------------------- 2: replays
@@ -137,8 +160,7 @@ def test_replayed_ack_does_not_acknowledge_a_newer_alert(receiver, redis_client,
     assert rejected(receiver, "replayed") == before + 1
 
 
-def test_replayed_stop_after_start_keeps_the_number_opted_in(receiver, redis_client,
-                                                             database_url):
+def test_replayed_stop_after_start_keeps_the_number_opted_in(receiver, redis_client, database_url):
     page(database_url)
     stop, sent_stop = inbound(receiver, "STOP")
     assert stop.status_code == 200 and opted_out(database_url)
@@ -149,8 +171,7 @@ def test_replayed_stop_after_start_keeps_the_number_opted_in(receiver, redis_cli
     assert not opted_out(database_url)
 
 
-def test_same_message_uuid_with_a_fresh_nonce_is_applied_once(receiver, redis_client,
-                                                              database_url):
+def test_same_message_uuid_with_a_fresh_nonce_is_applied_once(receiver, redis_client, database_url):
     page(database_url)
     stop_uuid = str(uuid.uuid4())
     inbound(receiver, "STOP", message_uuid=stop_uuid)
@@ -169,8 +190,13 @@ def test_same_message_uuid_with_a_fresh_nonce_is_applied_once(receiver, redis_cl
 
 def test_replayed_delivery_report_is_refused(receiver, redis_client, database_url):
     _alert, notification_id, _code = page(database_url, state="queued", provider_uuid="msg-1")
-    params = {"MessageUUID": "msg-1", "Status": "delivered", "To": PERSON.lstrip("+"),
-              "From": OUR_NUMBER, "Units": "1"}
+    params = {
+        "MessageUUID": "msg-1",
+        "Status": "delivered",
+        "To": PERSON.lstrip("+"),
+        "From": OUR_NUMBER,
+        "Units": "1",
+    }
     first, sent = signed_post(receiver, f"/plivo/sms/status?n={notification_id}", params)
     assert first.status_code == 200
     reports = events_of_kind(database_url, "callback.sms_status")
@@ -180,8 +206,9 @@ def test_replayed_delivery_report_is_refused(receiver, redis_client, database_ur
 
 
 def test_replayed_keypress_and_hangup_are_refused(receiver, redis_client, database_url):
-    alert_id, notification_id, _ = page(database_url, channel="voice", state="sent",
-                                        provider_uuid="req-1")
+    alert_id, notification_id, _ = page(
+        database_url, channel="voice", state="sent", provider_uuid="req-1"
+    )
     call = voice_params("req-1", Digits="1")
     pressed, sent_press = signed_post(receiver, f"/plivo/voice/input?n={notification_id}", call)
     assert pressed.status_code == 200
@@ -192,18 +219,24 @@ def test_replayed_keypress_and_hangup_are_refused(receiver, redis_client, databa
 
     hangup = {**call, "CallStatus": "completed", "Event": "Hangup", "HangupCause": "NORMAL"}
     del hangup["Digits"]
-    ended, sent_hangup = signed_post(receiver, f"/plivo/voice/hangup?n={notification_id}",
-                                     hangup)
+    ended, sent_hangup = signed_post(receiver, f"/plivo/voice/hangup?n={notification_id}", hangup)
     assert (ended.status_code, ended.text) == (200, "ok\n")
     assert replay(sent_hangup).status_code == 403
     assert events_of_kind(database_url, "call.hangup") == 1
 
 
-def test_a_forged_request_does_not_burn_the_nonce_of_a_real_one(receiver, redis_client,
-                                                                database_url):
+def test_a_forged_request_does_not_burn_the_nonce_of_a_real_one(
+    receiver, redis_client, database_url
+):
     alert_id, _n, code = page(database_url)
-    params = {"From": PERSON.lstrip("+"), "To": OUR_NUMBER, "Text": f"{code}A", "Type": "sms",
-              "MessageUUID": str(uuid.uuid4()), "MessageIntent": ""}
+    params = {
+        "From": PERSON.lstrip("+"),
+        "To": OUR_NUMBER,
+        "Text": f"{code}A",
+        "Type": "sms",
+        "MessageUUID": str(uuid.uuid4()),
+        "MessageIntent": "",
+    }
     url = f"{receiver.url}/plivo/sms/inbound"
     genuine = sign_request_headers(SIMULATOR_AUTH_TOKEN, url, params)
     forged = {**genuine, "X-Plivo-Signature-V3": "Zm9yZ2Vk"}
@@ -216,8 +249,11 @@ def test_a_forged_request_does_not_burn_the_nonce_of_a_real_one(receiver, redis_
 def test_redis_down_refuses_callbacks_with_503(database_url, broker_env, tmp_path, caplog):
     port = free_port()
     settings = load_settings(
-        DATABASE_URL=database_url, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
-        DATA_DIR=str(tmp_path), API_TOKENS="t", PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+        DATABASE_URL=database_url,
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        DATA_DIR=str(tmp_path),
+        API_TOKENS="t",
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
         PLIVO_AUTH_TOKEN=SIMULATOR_AUTH_TOKEN,
     )
     from worker import enqueue
@@ -246,8 +282,7 @@ def test_a_stranger_gets_no_answer_at_all(receiver, redis_client, database_url):
     assert after == before + 6
 
 
-def test_answers_to_a_contact_are_capped_and_carry_no_number(receiver, redis_client,
-                                                             database_url):
+def test_answers_to_a_contact_are_capped_and_carry_no_number(receiver, redis_client, database_url):
     page(database_url)
     for _ in range(8):
         assert inbound(receiver, "9A")[0].status_code == 200
@@ -279,8 +314,11 @@ def test_answers_overall_are_capped(receiver, redis_client, database_url):
 def test_keypress_on_an_sms_notification_changes_nothing(receiver, redis_client, database_url):
     alert_id, notification_id, _ = page(database_url)
     before = rejected(receiver, "wrong_call")
-    response, _ = signed_post(receiver, f"/plivo/voice/input?n={notification_id}",
-                              voice_params(str(uuid.uuid4()), Digits="1"))
+    response, _ = signed_post(
+        receiver,
+        f"/plivo/voice/input?n={notification_id}",
+        voice_params(str(uuid.uuid4()), Digits="1"),
+    )
     assert response.status_code == 200
     assert "Goodbye" in response.text and "GetInput" not in response.text
     assert alert_status(database_url, alert_id) == "triggered"
@@ -288,8 +326,9 @@ def test_keypress_on_an_sms_notification_changes_nothing(receiver, redis_client,
 
 
 def test_keypress_from_another_call_changes_nothing(receiver, redis_client, database_url):
-    alert_id, notification_id, _ = page(database_url, channel="voice", state="sent",
-                                        provider_uuid="req-ours")
+    alert_id, notification_id, _ = page(
+        database_url, channel="voice", state="sent", provider_uuid="req-ours"
+    )
     path = f"/plivo/voice/input?n={notification_id}"
     other = signed_post(receiver, path, voice_params("req-other", Digits="1"))[0]
     assert "Goodbye" in other.text
@@ -305,18 +344,22 @@ def test_keypress_from_another_call_changes_nothing(receiver, redis_client, data
     assert alert_status(database_url, alert_id) == "acknowledged"
 
 
-def test_answer_before_the_worker_stored_the_call_still_binds_it(receiver, redis_client,
-                                                                 database_url):
-    alert_id, notification_id, _ = page(database_url, channel="voice", state="sending",
-                                        provider_uuid=None)
+def test_answer_before_the_worker_stored_the_call_still_binds_it(
+    receiver, redis_client, database_url
+):
+    alert_id, notification_id, _ = page(
+        database_url, channel="voice", state="sending", provider_uuid=None
+    )
     call_uuid = str(uuid.uuid4())
-    answered = signed_post(receiver, f"/plivo/voice/answer?n={notification_id}",
-                           voice_params("req-early", call_uuid))[0]
+    answered = signed_post(
+        receiver, f"/plivo/voice/answer?n={notification_id}", voice_params("req-early", call_uuid)
+    )[0]
     assert "GetInput" in answered.text
     with session_scope(database_url) as session:
         assert session.get(Notification, notification_id).provider_uuid == "req-early"
-    pressed = signed_post(receiver, f"/plivo/voice/input?n={notification_id}",
-                          {"CallUUID": call_uuid, "Digits": "1"})[0]
+    pressed = signed_post(
+        receiver, f"/plivo/voice/input?n={notification_id}", {"CallUUID": call_uuid, "Digits": "1"}
+    )[0]
     assert pressed.status_code == 200
     assert alert_status(database_url, alert_id) == "acknowledged"
 
@@ -329,8 +372,11 @@ def test_callbacks_signed_for_another_url_show_in_healthz(receiver, redis_client
     port = receiver.url.rsplit(":", 1)[1]
     public = f"http://alerts.example.net:{port}"
     response, _ = signed_post(
-        receiver, "/plivo/sms/status", {"MessageUUID": "m", "Status": "delivered"},
-        url_signed=f"{public}/plivo/sms/status", headers={"Host": f"alerts.example.net:{port}"},
+        receiver,
+        "/plivo/sms/status",
+        {"MessageUUID": "m", "Status": "delivered"},
+        url_signed=f"{public}/plivo/sms/status",
+        headers={"Host": f"alerts.example.net:{port}"},
     )
     assert response.status_code == 403
     health = requests.get(f"{receiver.url}/healthz", timeout=5)
@@ -341,8 +387,12 @@ def test_callbacks_signed_for_another_url_show_in_healthz(receiver, redis_client
 
 
 def test_start_up_names_the_url_callbacks_are_verified_against(tmp_path, broker_env, caplog):
-    settings = load_settings(DATA_DIR=str(tmp_path), REDIS_URL=broker_env, API_TOKENS="t",
-                             PUBLIC_BASE_URL="https://hooks.example.com")
+    settings = load_settings(
+        DATA_DIR=str(tmp_path),
+        REDIS_URL=broker_env,
+        API_TOKENS="t",
+        PUBLIC_BASE_URL="https://hooks.example.com",
+    )
     with caplog.at_level(logging.INFO, logger="webhooks.plivo_callbacks"):
         create_app(settings)
     assert "verified against PUBLIC_BASE_URL https://hooks.example.com" in caplog.text
@@ -350,8 +400,9 @@ def test_start_up_names_the_url_callbacks_are_verified_against(tmp_path, broker_
 
 def test_report_status_label_is_bounded(receiver, redis_client, database_url):
     odd = "status-" + uuid.uuid4().hex
-    response, _ = signed_post(receiver, "/plivo/sms/status",
-                              {"MessageUUID": "nobody-knows", "Status": odd})
+    response, _ = signed_post(
+        receiver, "/plivo/sms/status", {"MessageUUID": "nobody-knows", "Status": odd}
+    )
     assert response.status_code == 200
     text = requests.get(f"{receiver.url}/metrics", timeout=5).text
     assert odd not in text
@@ -373,8 +424,11 @@ def test_a_code_retired_today_is_not_given_to_the_same_person(database_url, hour
         acknowledge(session, first, by="t", via="api")
         row = session.scalars(select(AckCode).where(AckCode.alert_id == first)).one()
         assert row.retired_at is not None and not row.active
-        session.execute(update(AckCode).where(AckCode.id == row.id)
-                        .values(retired_at=utcnow() - timedelta(hours=hours_ago)))
+        session.execute(
+            update(AckCode)
+            .where(AckCode.id == row.id)
+            .values(retired_at=utcnow() - timedelta(hours=hours_ago))
+        )
     _second, _n, again = page(database_url)
     _third, _n, other_person = page(database_url, destination="+14155550902")
     assert again != code
@@ -382,8 +436,9 @@ def test_a_code_retired_today_is_not_given_to_the_same_person(database_url, hour
 
 
 def test_a_delivery_report_cannot_move_a_call(receiver, redis_client, database_url):
-    _alert, notification_id, _ = page(database_url, channel="voice", state="sent",
-                                      provider_uuid="req-call")
+    _alert, notification_id, _ = page(
+        database_url, channel="voice", state="sent", provider_uuid="req-call"
+    )
     params = {"MessageUUID": "", "Status": "failed", "ErrorCode": "70"}
     response, _ = signed_post(receiver, f"/plivo/sms/status?n={notification_id}", params)
     assert (response.status_code, response.text) == (200, "unknown message\n")

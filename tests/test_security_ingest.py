@@ -38,12 +38,21 @@ def alerts(app: ServedApp) -> list[Alert]:
         return list(session.scalars(select(Alert).order_by(Alert.id)))
 
 
-def post(app: ServedApp, path: str, body: bytes | dict | None = None, *, headers=None,
-         method: str = "POST") -> requests.Response:
+def post(
+    app: ServedApp,
+    path: str,
+    body: bytes | dict | None = None,
+    *,
+    headers=None,
+    method: str = "POST",
+) -> requests.Response:
     data = json.dumps(body).encode() if isinstance(body, dict) else body
     return requests.request(
-        method, f"{app.url}{path}", data=data,
-        headers={"Content-Type": "application/json", **(headers or {})}, timeout=30,
+        method,
+        f"{app.url}{path}",
+        data=data,
+        headers={"Content-Type": "application/json", **(headers or {})},
+        timeout=30,
     )
 
 
@@ -100,16 +109,17 @@ def test_pagerduty_key_that_strips_to_nothing_does_not_page(receiver, key):
     response = post(receiver, "/v2/enqueue", pd_event(key))
     assert response.status_code == 400
     assert response.json()["status"] == "invalid event"
-    assert response.json()["errors"] in (["Invalid routing key"],
-                                         ["'routing_key' is missing or blank"])
+    assert response.json()["errors"] in (
+        ["Invalid routing key"],
+        ["'routing_key' is missing or blank"],
+    )
     assert alerts(receiver) == []
 
 
 @pytest.mark.parametrize("key", ["\u001c", "\u001f", " "])
 def test_pagerduty_blank_key_cannot_resolve_an_api_alert(receiver, key):
     alert_id = create_alert(receiver)
-    response = post(receiver, "/v2/enqueue",
-                    pd_event(key, "resolve", dedup_key=ALERT["dedup_key"]))
+    response = post(receiver, "/v2/enqueue", pd_event(key, "resolve", dedup_key=ALERT["dedup_key"]))
     assert response.status_code == 400
     assert status_of(receiver, alert_id) == "triggered"
 
@@ -117,20 +127,33 @@ def test_pagerduty_blank_key_cannot_resolve_an_api_alert(receiver, key):
 def test_pagerduty_header_key_is_checked_exactly_too(receiver):
     event = pd_event(None)
     del event["routing_key"]
-    assert post(receiver, "/v2/enqueue", event,
-                headers={"X-Routing-Key": f"{API_TOKEN} "}).status_code == 400
+    assert (
+        post(receiver, "/v2/enqueue", event, headers={"X-Routing-Key": f"{API_TOKEN} "}).status_code
+        == 400
+    )
     assert post(receiver, "/v2/enqueue", event).json()["errors"] == [
-        "'routing_key' is missing or blank"]
+        "'routing_key' is missing or blank"
+    ]
     assert alerts(receiver) == []
-    assert post(receiver, "/v2/enqueue", event,
-                headers={"X-Routing-Key": API_TOKEN}).status_code == 202
+    assert (
+        post(receiver, "/v2/enqueue", event, headers={"X-Routing-Key": API_TOKEN}).status_code
+        == 202
+    )
 
 
 @pytest.mark.parametrize(("method", "path", "body"), BEARER_ENDPOINTS)
 @pytest.mark.parametrize(
     "authorization",
-    [None, "Bearer", "Bearer ", "Bearer \u001f", "Bearer \u001f\u001c", f"Bearer {API_TOKEN}x",
-     f"Bearer {API_TOKEN[:-1]}", f"Basic {API_TOKEN}"],
+    [
+        None,
+        "Bearer",
+        "Bearer ",
+        "Bearer \u001f",
+        "Bearer \u001f\u001c",
+        f"Bearer {API_TOKEN}x",
+        f"Bearer {API_TOKEN[:-1]}",
+        f"Basic {API_TOKEN}",
+    ],
 )
 def test_bearer_endpoints_refuse_every_near_miss(receiver, method, path, body, authorization):
     alert_id = create_alert(receiver)
@@ -153,8 +176,11 @@ def test_authentication_comes_before_the_body_is_read(receiver, method, path, bo
 
 
 @pytest.mark.parametrize("path", JSON_ENDPOINTS)
-@pytest.mark.parametrize("body", [DEEP, b"{" + b'"a":{' * 50_000, nested(990).encode()],
-                         ids=["arrays", "objects", "990-objects"])
+@pytest.mark.parametrize(
+    "body",
+    [DEEP, b"{" + b'"a":{' * 50_000, nested(990).encode()],
+    ids=["arrays", "objects", "990-objects"],
+)
 def test_deep_json_is_a_400_naming_the_depth_on_every_endpoint(receiver, path, body):
     create_alert(receiver)
     headers = {} if path == "/v2/enqueue" else AUTH
@@ -168,16 +194,18 @@ def test_deep_json_is_a_400_naming_the_depth_on_every_endpoint(receiver, path, b
 
 def test_deep_details_are_refused_but_32_levels_are_stored_and_served(receiver):
     def body(levels: int) -> bytes:
-        return (json.dumps({**ALERT, "dedup_key": None})[:-1]
-                + f', "details": {nested(levels)}}}').encode()
+        return (
+            json.dumps({**ALERT, "dedup_key": None})[:-1] + f', "details": {nested(levels)}}}'
+        ).encode()
 
     too_deep = post(receiver, "/api/v1/alerts", body(990), headers=AUTH)
     assert too_deep.status_code == 400 and too_deep.json()["error"] == DEPTH_ERROR
     # body (1) + details (2) + 30 more levels = 32: accepted, stored, served back.
     accepted = post(receiver, "/api/v1/alerts", body(31), headers=AUTH)
     assert accepted.status_code == 202, accepted.text
-    view = requests.get(f"{receiver.url}/api/v1/alerts/{accepted.json()['id']}",
-                        headers=AUTH, timeout=10)
+    view = requests.get(
+        f"{receiver.url}/api/v1/alerts/{accepted.json()['id']}", headers=AUTH, timeout=10
+    )
     assert view.status_code == 200
     [stored] = alerts(receiver)
     assert json.dumps(stored.details, separators=(",", ":")) == nested(31)
@@ -185,9 +213,9 @@ def test_deep_details_are_refused_but_32_levels_are_stored_and_served(receiver):
 
 
 def test_deep_pagerduty_custom_details_are_refused(receiver):
-    event = json.dumps(pd_event(API_TOKEN)).replace('"severity": "critical"',
-                                                    f'"severity": "critical", '
-                                                    f'"custom_details": {nested(990)}')
+    event = json.dumps(pd_event(API_TOKEN)).replace(
+        '"severity": "critical"', f'"severity": "critical", "custom_details": {nested(990)}'
+    )
     response = post(receiver, "/v2/enqueue", event.encode())
     assert response.status_code == 400
     assert response.json()["errors"] == ["Event object nests deeper than 32 levels"]
@@ -215,9 +243,9 @@ def test_number_beyond_a_finite_float_is_refused_like_nan(receiver, number):
     response = post(receiver, "/api/v1/alerts", raw, headers=AUTH)
     assert response.status_code == 400
     assert number in response.json()["error"] and "not a finite number" in response.json()["error"]
-    event = json.dumps(pd_event(API_TOKEN)).replace('"severity": "critical"',
-                                                    f'"severity": "critical", '
-                                                    f'"custom_details": {{"n": {number}}}')
+    event = json.dumps(pd_event(API_TOKEN)).replace(
+        '"severity": "critical"', f'"severity": "critical", "custom_details": {{"n": {number}}}'
+    )
     response = post(receiver, "/v2/enqueue", event.encode())
     assert response.status_code == 400 and number in response.json()["errors"][0]
     assert alerts(receiver) == []
@@ -277,8 +305,11 @@ def scoped(database_url: str, broker_env: str, tmp_path: Path) -> Iterator[Serve
 
     port = free_port()
     settings = load_settings(
-        DATABASE_URL=database_url, REDIS_URL=broker_env, DATA_DIR=str(tmp_path),
-        API_TOKENS=API_TOKEN, PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+        DATABASE_URL=database_url,
+        REDIS_URL=broker_env,
+        DATA_DIR=str(tmp_path),
+        API_TOKENS=API_TOKEN,
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
         INTEGRATION_TOKENS=f"pagerduty={PD_KEY},alertmanager={AM_TOKEN}",
     )
     served = ServedApp(create_app(settings, enqueue=enqueue), port)
@@ -288,8 +319,12 @@ def scoped(database_url: str, broker_env: str, tmp_path: Path) -> Iterator[Serve
 
 
 def test_pagerduty_token_cannot_touch_alertmanager_or_api_alerts(scoped):
-    am = post(scoped, "/api/v1/integrations/alertmanager", am_body(),
-              headers={"Authorization": f"Bearer {AM_TOKEN}"})
+    am = post(
+        scoped,
+        "/api/v1/integrations/alertmanager",
+        am_body(),
+        headers={"Authorization": f"Bearer {AM_TOKEN}"},
+    )
     assert am.status_code == 202
     api_id = create_alert(scoped)
 
@@ -305,7 +340,9 @@ def test_pagerduty_token_cannot_touch_alertmanager_or_api_alerts(scoped):
     post(scoped, "/v2/enqueue", pd_event(PD_KEY, dedup_key=AM_KEY))
     mine = [a for a in alerts(scoped) if a.dedup_key == AM_KEY]
     assert sorted((a.integration, a.occurrences) for a in mine) == [
-        ("alertmanager", 1), ("pagerduty", 1)]
+        ("alertmanager", 1),
+        ("pagerduty", 1),
+    ]
     # Each token still closes its own.
     post(scoped, "/v2/enqueue", pd_event(PD_KEY, "resolve", dedup_key=AM_KEY))
     states = {a.integration: a.status for a in alerts(scoped) if a.dedup_key == AM_KEY}
@@ -331,8 +368,9 @@ def test_dedup_keys_are_scoped_in_storage_too(database_url):
 
 def test_without_own_tokens_every_integration_shares_the_api_scope(receiver):
     alert_id = create_alert(receiver)
-    response = post(receiver, "/v2/enqueue",
-                    pd_event(API_TOKEN, "resolve", dedup_key=ALERT["dedup_key"]))
+    response = post(
+        receiver, "/v2/enqueue", pd_event(API_TOKEN, "resolve", dedup_key=ALERT["dedup_key"])
+    )
     assert response.status_code == 202
     assert status_of(receiver, alert_id) == "resolved"
 
@@ -348,12 +386,18 @@ def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
         sent += piece
 
 
-@pytest.mark.parametrize("path", ["/api/v1/alerts", "/api/v1/integrations/alertmanager",
-                                  "/v2/enqueue", "/api/v1/alerts/1/ack"])
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/alerts", "/api/v1/integrations/alertmanager", "/v2/enqueue", "/api/v1/alerts/1/ack"],
+)
 def test_chunked_body_over_the_limit_is_413(receiver, path):
     create_alert(receiver)
-    response = requests.post(f"{receiver.url}{path}", data=_chunks(2 * 1024 * 1024),
-                             headers={**AUTH, "Content-Type": "application/json"}, timeout=30)
+    response = requests.post(
+        f"{receiver.url}{path}",
+        data=_chunks(2 * 1024 * 1024),
+        headers={**AUTH, "Content-Type": "application/json"},
+        timeout=30,
+    )
     assert response.status_code == 413
     assert response.json()["error"] == "request body too large"
     assert [a.status for a in alerts(receiver)] == ["triggered"]
@@ -365,8 +409,12 @@ def test_chunked_body_within_the_limit_is_read_whole(receiver):
         yield from _chunks(512 * 1024)
         yield json.dumps({"recipients": [NUMBER]}).encode()[1:]
 
-    response = requests.post(f"{receiver.url}/api/v1/alerts", data=body(),
-                             headers={**AUTH, "Content-Type": "application/json"}, timeout=30)
+    response = requests.post(
+        f"{receiver.url}/api/v1/alerts",
+        data=body(),
+        headers={**AUTH, "Content-Type": "application/json"},
+        timeout=30,
+    )
     assert response.status_code == 202, response.text
 
 
@@ -379,19 +427,26 @@ def test_malformed_action_body_is_400_and_changes_nothing(receiver, action):
     for raw in (b"{oops", b'{"by": ', b"\xff\xfe"):
         response = post(receiver, f"/api/v1/alerts/{alert_id}/{action}", raw, headers=AUTH)
         assert response.status_code == 400, (raw, response.text)
-    assert post(receiver, f"/api/v1/alerts/{alert_id}/{action}", {"by": "\u200b\u001f"},
-                headers=AUTH).json()["fields"][0]["field"] == "by"
+    assert (
+        post(
+            receiver, f"/api/v1/alerts/{alert_id}/{action}", {"by": "\u200b\u001f"}, headers=AUTH
+        ).json()["fields"][0]["field"]
+        == "by"
+    )
     assert status_of(receiver, alert_id) == "triggered"
-    assert post(receiver, f"/api/v1/alerts/{alert_id}/{action}", b"",
-                headers=AUTH).status_code == 200
+    assert (
+        post(receiver, f"/api/v1/alerts/{alert_id}/{action}", b"", headers=AUTH).status_code == 200
+    )
     assert status_of(receiver, alert_id) != "triggered"
 
 
 # --------------------------------------------------------------------------- 14c. blank summary
 
 
-@pytest.mark.parametrize("summary", ["\u001f\u001c", "\u001d \u001e", "\u200b\u200b",
-                                     "\u202e", "\u00a0\u3000\u2028", "\x7f\x85"])
+@pytest.mark.parametrize(
+    "summary",
+    ["\u001f\u001c", "\u001d \u001e", "\u200b\u200b", "\u202e", "\u00a0\u3000\u2028", "\x7f\x85"],
+)
 def test_summary_of_only_invisible_characters_is_422(receiver, summary):
     response = post(receiver, "/api/v1/alerts", {**ALERT, "summary": summary}, headers=AUTH)
     assert response.status_code == 422
@@ -428,8 +483,9 @@ HMAC_SECRET = "grafana-hmac-secret"
 
 
 @pytest.fixture
-def grafana_signed(database_url: str, broker_env: str, tmp_path: Path
-                   ) -> Iterator[Callable[..., requests.Response]]:
+def grafana_signed(
+    database_url: str, broker_env: str, tmp_path: Path
+) -> Iterator[Callable[..., requests.Response]]:
     from cli.stack import free_port
     from shared.core.settings import load_settings
     from webhooks.app import create_app
@@ -437,8 +493,11 @@ def grafana_signed(database_url: str, broker_env: str, tmp_path: Path
 
     port = free_port()
     settings = load_settings(
-        DATABASE_URL=database_url, REDIS_URL=broker_env, DATA_DIR=str(tmp_path),
-        API_TOKENS=API_TOKEN, PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+        DATABASE_URL=database_url,
+        REDIS_URL=broker_env,
+        DATA_DIR=str(tmp_path),
+        API_TOKENS=API_TOKEN,
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
         GRAFANA_HMAC_SECRET=HMAC_SECRET,
     )
     served = ServedApp(create_app(settings, enqueue=enqueue), port)
@@ -456,16 +515,21 @@ def test_grafana_signature_without_timestamp_is_refused(grafana_signed):
     response = grafana_signed(untimed, body)
     assert response.status_code == 401
     assert response.json()["fields"] == [
-        {"field": "X-Grafana-Alerting-Signature-Timestamp", "message": "missing timestamp"}]
+        {"field": "X-Grafana-Alerting-Signature-Timestamp", "message": "missing timestamp"}
+    ]
 
     stamp = str(int(time.time()))
-    timed = {"X-Grafana-Alerting-Signature": grafana_signature(HMAC_SECRET, body, stamp),
-             "X-Grafana-Alerting-Signature-Timestamp": stamp}
+    timed = {
+        "X-Grafana-Alerting-Signature": grafana_signature(HMAC_SECRET, body, stamp),
+        "X-Grafana-Alerting-Signature-Timestamp": stamp,
+    }
     assert grafana_signed(timed, body).status_code == 202
 
     old = str(int(time.time()) - 301)
-    replayed = {"X-Grafana-Alerting-Signature": grafana_signature(HMAC_SECRET, body, old),
-                "X-Grafana-Alerting-Signature-Timestamp": old}
+    replayed = {
+        "X-Grafana-Alerting-Signature": grafana_signature(HMAC_SECRET, body, old),
+        "X-Grafana-Alerting-Signature-Timestamp": old,
+    }
     response = grafana_signed(replayed, body)
     assert response.status_code == 401
     assert response.json()["fields"][0]["field"] == "X-Grafana-Alerting-Signature-Timestamp"
@@ -476,6 +540,8 @@ def test_grafana_signature_is_checked_over_the_chunked_body_too(grafana_signed):
     body["alerts"][0]["fingerprint"] = "0123456789abcdef"
     raw = json.dumps(body).encode()
     stamp = str(int(time.time()))
-    headers = {"X-Grafana-Alerting-Signature": grafana_signature(HMAC_SECRET, raw, stamp),
-               "X-Grafana-Alerting-Signature-Timestamp": stamp}
+    headers = {
+        "X-Grafana-Alerting-Signature": grafana_signature(HMAC_SECRET, raw, stamp),
+        "X-Grafana-Alerting-Signature-Timestamp": stamp,
+    }
     assert grafana_signed(headers, iter([raw[:100], raw[100:]])).status_code == 202

@@ -172,8 +172,11 @@ def test_every_place_a_public_token_can_hide_is_checked() -> None:
 
 def test_a_real_backup_account_alone_switches_the_checks_on() -> None:
     found = unsafe_defaults(
-        settings(PLIVO_BACKUP_BASE_URL=REAL_PLIVO, PLIVO_BACKUP_AUTH_ID=BACKUP_AUTH_ID,
-                 PLIVO_BACKUP_AUTH_TOKEN="r3al-backup-token")
+        settings(
+            PLIVO_BACKUP_BASE_URL=REAL_PLIVO,
+            PLIVO_BACKUP_AUTH_ID=BACKUP_AUTH_ID,
+            PLIVO_BACKUP_AUTH_TOKEN="r3al-backup-token",
+        )
     )
     assert "PLIVO_AUTH_TOKEN is the public simulator default" in found
     assert "PLIVO_BACKUP_AUTH_ID is the public backup-simulator default" in found
@@ -206,8 +209,12 @@ def test_compose_with_only_plivo_base_url_changed_refuses_everything_public() ->
 
 def test_every_shipped_default_is_known_to_be_public() -> None:
     defaults = Settings.model_fields
-    shipped_ids = {defaults["plivo_auth_id"].default, SimulatorConfig().auth_id,
-                   SIMULATOR_AUTH_ID, BACKUP_AUTH_ID}
+    shipped_ids = {
+        defaults["plivo_auth_id"].default,
+        SimulatorConfig().auth_id,
+        SIMULATOR_AUTH_ID,
+        BACKUP_AUTH_ID,
+    }
     shipped_secrets = {
         defaults["plivo_auth_token"].default,
         defaults["api_tokens"].default,
@@ -232,9 +239,13 @@ def run_until_exit(
     """Run `command` and return (status, stderr); fail if it is still running at `timeout`
     (under pytest-timeout's 120 s, so the process group is always ended here)."""
     process = subprocess.Popen(
-        with_port(command, env), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+        with_port(command, env),
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        text=True, start_new_session=True,
+        text=True,
+        start_new_session=True,
     )
     try:
         _out, err = process.communicate(timeout=timeout)
@@ -249,8 +260,9 @@ def run_until_exit(
 
 def procfile(name: str) -> list[str]:
     """The Procfile's command for `name`, run from this virtualenv (PORT from the environment)."""
-    line = next(line for line in (REPO / "Procfile").read_text().splitlines()
-                if line.startswith(f"{name}:"))
+    line = next(
+        line for line in (REPO / "Procfile").read_text().splitlines() if line.startswith(f"{name}:")
+    )
     text = line.split(":", 1)[1].replace("$(hostname)", "test")
     words = shlex.split(re.sub(r"\$\{PORT:-\d+\}", "$PORT", text))
     return [str(BIN / words[0]), *words[1:]]
@@ -264,10 +276,26 @@ GUNICORN = procfile("web")
 SERVICES = {
     "gunicorn (web)": GUNICORN,
     "alert-dispatch worker": procfile("worker"),
-    "celery worker": [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-                      "-c", "1"],
-    "celery beat (Procfile)": [sys.executable, "-m", "celery", "-A", "worker.celery_app", "beat",
-                               "--schedule", "{tmp}/beat-schedule"],
+    "celery worker": [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "-c",
+        "1",
+    ],
+    "celery beat (Procfile)": [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "beat",
+        "--schedule",
+        "{tmp}/beat-schedule",
+    ],
     "alert-dispatch bridge": [sys.executable, "-m", "cli", "bridge"],
     "alert-dispatch web": [sys.executable, "-m", "cli", "web", "--port", "$PORT"],
 }
@@ -295,17 +323,22 @@ def test_gunicorn_with_real_values_serves(tmp_path: Path, redis_url: str) -> Non
     port = free_port()
     config = tmp_path / "oncall.yaml"
     config.write_text(VALID_ONCALL)
-    env = clean_env(tmp_path, REDIS_URL=redis_url, CONFIG_FILE=str(config), PORT=str(port),
-                    **REAL)
-    process = subprocess.Popen(with_port(GUNICORN, env), cwd=REPO, env=env,
-                               stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    env = clean_env(tmp_path, REDIS_URL=redis_url, CONFIG_FILE=str(config), PORT=str(port), **REAL)
+    process = subprocess.Popen(
+        with_port(GUNICORN, env),
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
     def answers() -> bool:
         assert process.poll() is None, "gunicorn exited"
         try:
-            return requests.get(f"http://127.0.0.1:{port}/openapi.json",
-                                timeout=2).status_code == 200
+            return (
+                requests.get(f"http://127.0.0.1:{port}/openapi.json", timeout=2).status_code == 200
+            )
         except requests.RequestException:
             return False
 
@@ -318,8 +351,13 @@ def test_gunicorn_with_real_values_serves(tmp_path: Path, redis_url: str) -> Non
 
 
 def config_check_lines(path: Path) -> list[str]:
-    result = subprocess.run([sys.executable, "-m", "cli", "config", "check", str(path)],
-                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "config", "check", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     return result.stderr.splitlines()
 

@@ -68,7 +68,6 @@ def test_a_cancel_meant_for_a_pending_row_does_not_take_a_claimed_one(database_u
     with session_scope(database_url) as session:
         assert not move(session, nid, S.CANCELLED, reason="x", from_state=S.PENDING)
     with session_scope(database_url) as session:
-        assert move(session, nid, S.CANCELLED, reason="alert acknowledged",
-                    from_state=S.SENDING)
+        assert move(session, nid, S.CANCELLED, reason="alert acknowledged", from_state=S.SENDING)
     with session_scope(database_url) as session:
         assert session.get(Notification, nid).state == "cancelled"

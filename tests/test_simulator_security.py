@@ -46,13 +46,20 @@ class Listener:
         app.add_url_rule("/<path:_p>", "any", self._record, methods=["GET", "POST"])
         self._server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def _record(self, _p: str = "") -> str:
         with self._lock:
-            self.seen.append({"url": request.url, "form": dict(request.form),
-                              "headers": dict(request.headers), "method": request.method})
+            self.seen.append(
+                {
+                    "url": request.url,
+                    "form": dict(request.form),
+                    "headers": dict(request.headers),
+                    "method": request.method,
+                }
+            )
         return SECRET_BODY
 
     def requests(self) -> list[dict[str, Any]]:
@@ -82,8 +89,11 @@ def start_simulator(*args: str, env: dict[str, str] | None = None) -> tuple[subp
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "cli", "simulator", "--port", str(port), *args],
-        cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
 
@@ -147,8 +157,14 @@ def test_inbound_sms_reaches_the_receiver_signed_and_its_body_is_not_returned(
         assert SECRET_BODY not in answer.text
     assert len(receiver.requests()) == 2
     for seen in receiver.requests():
-        assert verify_v3(SIM_TOKEN, seen["url"], seen["headers"]["X-Plivo-Signature-V3-Nonce"],
-                         seen["form"], seen["headers"]["X-Plivo-Signature-V3"], "POST")
+        assert verify_v3(
+            SIM_TOKEN,
+            seen["url"],
+            seen["headers"]["X-Plivo-Signature-V3-Nonce"],
+            seen["form"],
+            seen["headers"]["X-Plivo-Signature-V3"],
+            "POST",
+        )
 
 
 def test_api_callbacks_go_to_the_receiver_only_and_their_bodies_stay_hidden(
@@ -156,11 +172,19 @@ def test_api_callbacks_go_to_the_receiver_only_and_their_bodies_stay_hidden(
 ) -> None:
     root = f"{simulator}/v1/Account/{SIM_ID}"
     for url in (f"{foreign.url}/status", f"{receiver.url}/status"):
-        sent = requests.post(f"{root}/Message/", auth=(SIM_ID, SIM_TOKEN), timeout=10, json={
-            "src": "+14155550000", "dst": "+14155550101", "text": "x", "url": url})
+        sent = requests.post(
+            f"{root}/Message/",
+            auth=(SIM_ID, SIM_TOKEN),
+            timeout=10,
+            json={"src": "+14155550000", "dst": "+14155550101", "text": "x", "url": url},
+        )
         assert sent.status_code == 202
-    call = requests.post(f"{root}/Call/", auth=(SIM_ID, SIM_TOKEN), timeout=10, json={
-        "from": "+14155550000", "to": "+14155550102", "answer_url": f"{foreign.url}/answer"})
+    call = requests.post(
+        f"{root}/Call/",
+        auth=(SIM_ID, SIM_TOKEN),
+        timeout=10,
+        json={"from": "+14155550000", "to": "+14155550102", "answer_url": f"{foreign.url}/answer"},
+    )
     assert call.status_code == 201
 
     def settled() -> list[dict[str, Any]] | None:
@@ -170,29 +194,45 @@ def test_api_callbacks_go_to_the_receiver_only_and_their_bodies_stay_hidden(
 
     log = wait_for(settled, timeout=30, what="callbacks settled")
     refused = [c for c in log if c["url"].startswith(foreign.url)]
-    assert refused and all(c["error"].startswith("refused: not on the configured receiver")
-                           for c in refused)
+    assert refused and all(
+        c["error"].startswith("refused: not on the configured receiver") for c in refused
+    )
     assert foreign.requests() == []
     assert SECRET_BODY not in requests.get(f"{simulator}/_sim/callbacks", timeout=5).text
 
 
 def test_the_simulator_ignores_the_apps_plivo_credentials(receiver: Listener) -> None:
     process, sim = start_simulator(
-        "--receiver-url", receiver.url,
+        "--receiver-url",
+        receiver.url,
         env={"PLIVO_AUTH_ID": REAL_ID, "PLIVO_AUTH_TOKEN": REAL_TOKEN},
     )
     try:
-        body = {"src": "+14155550000", "dst": "+14155550101", "text": "x",
-                "url": f"{receiver.url}/status"}
-        real = requests.post(f"{sim}/v1/Account/{REAL_ID}/Message/", json=body,
-                             auth=(REAL_ID, REAL_TOKEN), timeout=10)
+        body = {
+            "src": "+14155550000",
+            "dst": "+14155550101",
+            "text": "x",
+            "url": f"{receiver.url}/status",
+        }
+        real = requests.post(
+            f"{sim}/v1/Account/{REAL_ID}/Message/",
+            json=body,
+            auth=(REAL_ID, REAL_TOKEN),
+            timeout=10,
+        )
         assert real.status_code == 401
-        own = requests.post(f"{sim}/v1/Account/{SIM_ID}/Message/", json=body,
-                            auth=(SIM_ID, SIM_TOKEN), timeout=10)
+        own = requests.post(
+            f"{sim}/v1/Account/{SIM_ID}/Message/", json=body, auth=(SIM_ID, SIM_TOKEN), timeout=10
+        )
         assert own.status_code == 202
         [first, *_] = wait_for(receiver.requests, timeout=30, what="a status callback")
-        args = (first["url"], first["headers"]["X-Plivo-Signature-V3-Nonce"], first["form"],
-                first["headers"]["X-Plivo-Signature-V3"], "POST")
+        args = (
+            first["url"],
+            first["headers"]["X-Plivo-Signature-V3-Nonce"],
+            first["form"],
+            first["headers"]["X-Plivo-Signature-V3"],
+            "POST",
+        )
         assert verify_v3(SIM_TOKEN, *args)
         assert not verify_v3(REAL_TOKEN, *args)
     finally:
@@ -202,7 +242,8 @@ def test_the_simulator_ignores_the_apps_plivo_credentials(receiver: Listener) ->
 def test_the_simulators_own_variables_set_its_account(receiver: Listener) -> None:
     own_id, own_token = "MAOWNSIMULATOR000001", "own-sim-token"
     process, sim = start_simulator(
-        "--receiver-url", receiver.url,
+        "--receiver-url",
+        receiver.url,
         env={"SIMULATOR_AUTH_ID": own_id, "SIMULATOR_AUTH_TOKEN": own_token},
     )
     try:
@@ -263,8 +304,13 @@ def test_compose_runs_the_simulator_for_development_only_and_apart_from_the_app(
 
 def test_docker_compose_accepts_the_file() -> None:
     try:
-        result = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config", "-q"],
-                                cwd=REPO, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            ["docker-compose", "-f", "docker-compose.yml", "config", "-q"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     except FileNotFoundError:
         pytest.skip("docker-compose is not installed")
     assert result.returncode == 0, result.stderr

@@ -59,9 +59,9 @@ def messages_to(stack, number):
 def pending_count(stack):
     with session_scope(stack.database_url) as session:
         return session.scalar(
-            select(func.count()).select_from(Notification).where(
-                Notification.state.in_(("pending", "sending"))
-            )
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.state.in_(("pending", "sending")))
         )
 
 
@@ -69,10 +69,15 @@ def test_storm_is_bundled_and_a_bundle_reply_acknowledges_its_alerts(stack):
     headers = {"Authorization": f"Bearer {stack.config.api_token}"}
 
     def post(i: int) -> int:
-        body = {"summary": f"volume {i} degraded", "severity": "warning" if i % 5 else "critical",
-                "dedup_key": f"storm-{i}", "source": "storm"}
-        response = requests.post(f"{stack.web_url}/api/v1/alerts", json=body, headers=headers,
-                                 timeout=30)
+        body = {
+            "summary": f"volume {i} degraded",
+            "severity": "warning" if i % 5 else "critical",
+            "dedup_key": f"storm-{i}",
+            "source": "storm",
+        }
+        response = requests.post(
+            f"{stack.web_url}/api/v1/alerts", json=body, headers=headers, timeout=30
+        )
         assert response.status_code == 202
         return response.json()["id"]
 
@@ -96,17 +101,25 @@ def test_storm_is_bundled_and_a_bundle_reply_acknowledges_its_alerts(stack):
         texts = [m["text"] for m in messages_to(stack, number)]
         # At most 5 in 15 minutes per person (the default throttle), whatever the storm.
         assert 1 <= len(texts) <= 5, f"{name} got {len(texts)} texts"
-        covered = sum(int(m.group(1)) if (m := re.match(r"(\d+) alerts firing", t)) else 1
-                      for t in texts)
+        covered = sum(
+            int(m.group(1)) if (m := re.match(r"(\d+) alerts firing", t)) else 1 for t in texts
+        )
         assert covered == ALERTS, f"{name}'s texts cover {covered} alerts"
 
     # Ana answers the last bundle she got with its code: all of its alerts are acknowledged.
     last = messages_to(stack, TEAM["ana"])[-1]["text"]
     code = re.search(r"Reply (\d+)A to acknowledge", last).group(1)
     size = int(m.group(1)) if (m := re.match(r"(\d+) alerts firing", last)) else 1
-    requests.post(f"{stack.simulator_url}/_sim/inbound_sms", json={
-        "from": TEAM["ana"], "to": "+14155550000", "text": f"{code}A",
-        "url": f"{stack.web_url}/plivo/sms/inbound"}, timeout=10).raise_for_status()
+    requests.post(
+        f"{stack.simulator_url}/_sim/inbound_sms",
+        json={
+            "from": TEAM["ana"],
+            "to": "+14155550000",
+            "text": f"{code}A",
+            "url": f"{stack.web_url}/plivo/sms/inbound",
+        },
+        timeout=10,
+    ).raise_for_status()
     with session_scope(stack.database_url) as session:
         acked = session.scalar(
             select(func.count()).select_from(Alert).where(Alert.acknowledged_via == "sms")

@@ -32,8 +32,7 @@ def get_alerts():  # type: ignore[no-untyped-def]
     with session_scope(settings.effective_database_url) as session:
         page = list_alerts(session, wanted)
         alerts = [
-            alert_summary(alert, page.notification_counts.get(alert.id, 0))
-            for alert in page.alerts
+            alert_summary(alert, page.notification_counts.get(alert.id, 0)) for alert in page.alerts
         ]
     return jsonify({"alerts": alerts, "next_cursor": page.next_cursor})
 

@@ -111,7 +111,10 @@ def accept_event(alert_in: AlertIn, *, via: str, scope: str) -> Accepted:
         )
     log.info(
         "alert event via %s from %r: %s (alert %s)",
-        via, alert_in.source, result.outcome, result.alert_id,
+        via,
+        alert_in.source,
+        result.outcome,
+        result.alert_id,
     )
     return Accepted(result, queued)
 

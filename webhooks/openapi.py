@@ -192,8 +192,17 @@ SCHEMAS: dict[str, Any] = {
     },
     "AlertView": {
         "type": "object",
-        "required": ["id", "summary", "severity", "source", "status", "occurrences",
-                     "created_at", "notifications", "timeline"],
+        "required": [
+            "id",
+            "summary",
+            "severity",
+            "source",
+            "status",
+            "occurrences",
+            "created_at",
+            "notifications",
+            "timeline",
+        ],
         "properties": {
             "id": {"type": "integer"},
             "summary": {"type": "string"},
@@ -225,8 +234,18 @@ SCHEMAS: dict[str, Any] = {
     },
     "AlertSummary": {
         "type": "object",
-        "required": ["id", "status", "severity", "summary", "source", "labels", "recipients",
-                     "created_at", "escalation", "notifications"],
+        "required": [
+            "id",
+            "status",
+            "severity",
+            "summary",
+            "source",
+            "labels",
+            "recipients",
+            "created_at",
+            "escalation",
+            "notifications",
+        ],
         "properties": {
             "id": {"type": "integer"},
             "status": {"type": "string", "enum": ["triggered", "acknowledged", "resolved"]},
@@ -503,10 +522,15 @@ GRAFANA_HEADERS = [
 ]
 
 
-
 def _query(name: str, schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema,
-            "description": description, **extra}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+        **extra,
+    }
 
 
 def _enum_list(values: list[str]) -> dict[str, Any]:
@@ -514,10 +538,20 @@ def _enum_list(values: list[str]) -> dict[str, Any]:
 
 
 LIST_PARAMETERS = [
-    _query("status", _enum_list(["triggered", "acknowledged", "resolved"]),
-           "Default: triggered,acknowledged (the open ones).", style="form", explode=False),
-    _query("severity", _enum_list(["critical", "error", "warning", "info"]),
-           "Any of these.", style="form", explode=False),
+    _query(
+        "status",
+        _enum_list(["triggered", "acknowledged", "resolved"]),
+        "Default: triggered,acknowledged (the open ones).",
+        style="form",
+        explode=False,
+    ),
+    _query(
+        "severity",
+        _enum_list(["critical", "error", "warning", "info"]),
+        "Any of these.",
+        style="form",
+        explode=False,
+    ),
     _query("source", {"type": "string"}, "Exactly this source."),
     _query(
         "label",
@@ -526,12 +560,21 @@ LIST_PARAMETERS = [
         style="form",
         explode=True,
     ),
-    _query("since", {"type": "string", "format": "date-time"},
-           "Created at or after (ISO 8601; without an offset, UTC)."),
-    _query("until", {"type": "string", "format": "date-time"},
-           "Created at or before (before `since`: nothing matches)."),
-    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
-           "Alerts per page."),
+    _query(
+        "since",
+        {"type": "string", "format": "date-time"},
+        "Created at or after (ISO 8601; without an offset, UTC).",
+    ),
+    _query(
+        "until",
+        {"type": "string", "format": "date-time"},
+        "Created at or before (before `since`: nothing matches).",
+    ),
+    _query(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+        "Alerts per page.",
+    ),
     _query("cursor", {"type": "string"}, "`next_cursor` of the page before."),
 ]
 

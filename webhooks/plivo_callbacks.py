@@ -26,6 +26,7 @@ from shared.core.metrics import CALLBACKS_REJECTED, DELIVERY_REPORTS, bounded_la
 from shared.notifications.state import PLIVO_SMS_STATUS
 from shared.notifications.store import apply_sms_report, find_notification, record_sms_report
 from shared.plivo import replay
+from shared.plivo.callback_urls import notification_id_from
 from shared.plivo.signature import verify_v3
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def _note_url_mismatch(tokens: Collection[str], nonce: str, params: dict[str, st
 
 
 def callbacks_health(client: redis.Redis) -> str:
-    """"ok", or why callbacks were refused lately (for /healthz). Raises redis.RedisError."""
+    """ "ok", or why callbacks were refused lately (for /healthz). Raises redis.RedisError."""
     raw = client.get(URL_MISMATCH_KEY)
     if not raw:
         return "ok"
@@ -183,8 +184,7 @@ def forbidden() -> Response:
 
 
 def _notification_id_from_query() -> int | None:
-    raw = request.args.get("n", "")
-    return int(raw) if raw.isdigit() else None
+    return notification_id_from(request.args)
 
 
 @bp.post("/plivo/sms/status")

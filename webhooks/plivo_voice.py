@@ -37,6 +37,7 @@ from shared.notifications.voice_xml import (
     machine_message_xml,
     spoken_xml,
 )
+from shared.plivo.callback_urls import callback_url, notification_id_from
 from shared.routing.route import escalate_alert_now
 from webhooks.plivo_callbacks import verified_params
 
@@ -89,15 +90,17 @@ def _xml(body: str) -> Response:
 
 
 def _notification_id() -> int | None:
-    raw = request.args.get("n", "")
-    return int(raw) if raw.isdigit() else None
+    return notification_id_from(request.args)
 
 
 def _urls(notification_id: int) -> tuple[str, str]:
     """The keypress URL, and the answer URL again for "repeat" (flagged so it is not
     counted as a second answer)."""
-    base = f"{current_app.config['SETTINGS'].public_base_url}/plivo/voice"
-    return f"{base}/input?n={notification_id}", f"{base}/answer?n={notification_id}&repeat=1"
+    base = current_app.config["SETTINGS"].public_base_url
+    return (
+        callback_url(base, "/plivo/voice/input", notification_id),
+        callback_url(base, "/plivo/voice/answer", notification_id, repeat=1),
+    )
 
 
 def _speak_alerts(alerts: list[Alert], notification_id: int) -> str:

@@ -13,6 +13,7 @@ from functools import lru_cache
 import redis
 
 from shared.core.settings import Settings, load_settings
+from shared.plivo.callback_urls import callback_url
 from shared.plivo.client import PlivoClient
 from shared.sending.limits import SendLimits
 from shared.sending.rate_limiter import RateLimiter
@@ -46,7 +47,7 @@ def plivo_client() -> PlivoClient:
 def sms_callback_url(notification_id: int) -> str:
     """Our notification id rides in the callback URL: a report that overtakes
     our own bookkeeping of Plivo's uuid still finds its notification."""
-    return f"{settings().public_base_url}/plivo/sms/status?n={notification_id}"
+    return callback_url(settings().public_base_url, "/plivo/sms/status", notification_id)
 
 
 @lru_cache(maxsize=4)

@@ -45,9 +45,7 @@ def ingest(
         accepted = accept_alert(session, alert_in, integration)
         return IngestResult(accepted.alert_id, "created" if accepted.created else "deduplicated")
     alert = (
-        open_alert_by_key(session, alert_in.dedup_key, integration)
-        if alert_in.dedup_key
-        else None
+        open_alert_by_key(session, alert_in.dedup_key, integration) if alert_in.dedup_key else None
     )
     if alert is None:
         # Nothing open under that key: a resolve for an alert we never saw, or

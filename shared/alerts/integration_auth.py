@@ -57,9 +57,7 @@ def parse_integration_tokens(raw: str) -> dict[str, tuple[str, ...]]:
         name, sep, token = entry.partition("=")
         name, token = name.strip().lower(), token.strip()
         if not sep or not token:
-            raise IntegrationConfigError(
-                f"INTEGRATION_TOKENS: entry {position} must be name=token"
-            )
+            raise IntegrationConfigError(f"INTEGRATION_TOKENS: entry {position} must be name=token")
         if name not in INTEGRATIONS:
             raise IntegrationConfigError(
                 f"INTEGRATION_TOKENS: entry {position} names unknown integration {name!r} "

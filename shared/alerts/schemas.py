@@ -102,8 +102,8 @@ def require_visible(value: str) -> str:
     """Pydantic validator: refuse (`blank_text`) text with nothing a person can read."""
     if not has_visible_text(value):
         raise PydanticCustomError(
-            "blank_text", "must hold visible text, not only white space, control or format "
-            "characters",
+            "blank_text",
+            "must hold visible text, not only white space, control or format characters",
         )
     return value
 

@@ -23,9 +23,7 @@ def _timeline_entry(event: Event) -> dict[str, Any]:
 
 
 def _events(session: Session, alert_id: int) -> list[Event]:
-    return list(
-        session.scalars(select(Event).where(Event.alert_id == alert_id).order_by(Event.id))
-    )
+    return list(session.scalars(select(Event).where(Event.alert_id == alert_id).order_by(Event.id)))
 
 
 def timeline(session: Session, alert_id: int) -> list[dict[str, Any]] | None:

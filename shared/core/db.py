@@ -80,9 +80,7 @@ def get_engine(url: str) -> Engine:
         return engine
     # hide_parameters: a database error's text never carries a row's values
     # (phone numbers, alert text) into a log line.
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True
-    )
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
 
 
 @lru_cache(maxsize=8)

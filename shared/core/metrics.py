@@ -97,6 +97,7 @@ def mark_process_dead(pid: int) -> None:
 
         multiprocess.mark_process_dead(pid)
 
+
 ALERT_ACTIONS = Counter(
     "alert_dispatch_alert_actions",
     "Alerts acknowledged or resolved, by action and channel (api, cli, sms, voice, producer).",

@@ -70,8 +70,9 @@ def current_config(path: Path | None) -> OncallConfig | None:
             config = load_config(path)
         except Exception as exc:  # any problem: keep paging with what we had
             if _cached:
-                log.error("on-call configuration %s invalid, keeping the previous one: %s",
-                          path, exc)
+                log.error(
+                    "on-call configuration %s invalid, keeping the previous one: %s", path, exc
+                )
                 return _cached[2]
             log.error("on-call configuration %s invalid and none loaded before: %s", path, exc)
             return None

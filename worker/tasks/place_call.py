@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from shared.core.metrics import CALLS_PLACED
 from shared.core.models import Notification
+from shared.plivo.callback_urls import callback_url
 from shared.plivo.client import PlivoClient
 from shared.sending.limits import Checks, sender_for
 from worker import context, enqueue
@@ -32,8 +33,7 @@ def _prepare(session: Session, bundle: Sequence[Notification]) -> Callable[[Pliv
     """What is said on the call is decided when it is answered (answer URL)."""
     settings = context.settings()
     lead = bundle[0]
-    base = f"{settings.public_base_url}/plivo/voice"
-    query = f"?n={lead.id}"
+    base, lead_id = settings.public_base_url, lead.id
     source = sender_for(lead.destination, settings.sender_numbers)
     destination = lead.destination
 
@@ -41,9 +41,9 @@ def _prepare(session: Session, bundle: Sequence[Notification]) -> Callable[[Pliv
         result = client.place_call(
             src=source,
             dst=destination,
-            answer_url=f"{base}/answer{query}",
-            hangup_url=f"{base}/hangup{query}",
-            machine_detection_url=f"{base}/machine{query}",
+            answer_url=callback_url(base, "/plivo/voice/answer", lead_id),
+            hangup_url=callback_url(base, "/plivo/voice/hangup", lead_id),
+            machine_detection_url=callback_url(base, "/plivo/voice/machine", lead_id),
             ring_timeout=settings.call_ring_timeout,
         )
         return Delivery(result.request_uuid, {"request_uuid": result.request_uuid})

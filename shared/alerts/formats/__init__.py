@@ -58,8 +58,19 @@ def fields_of(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
 # a producer that sent an alert to a pager meant it to page.
 SEVERITY_WORDS: dict[str, Severity] = {
     **dict.fromkeys(
-        ("critical", "crit", "emergency", "emerg", "alert", "fatal", "page", "p1", "sev1",
-         "disaster", "high_urgency"),
+        (
+            "critical",
+            "crit",
+            "emergency",
+            "emerg",
+            "alert",
+            "fatal",
+            "page",
+            "p1",
+            "sev1",
+            "disaster",
+            "high_urgency",
+        ),
         Severity.CRITICAL,
     ),
     **dict.fromkeys(
@@ -71,8 +82,20 @@ SEVERITY_WORDS: dict[str, Severity] = {
         Severity.WARNING,
     ),
     **dict.fromkeys(
-        ("info", "informational", "information", "notice", "low", "none", "ok", "debug",
-         "p4", "p5", "sev4", "sev5"),
+        (
+            "info",
+            "informational",
+            "information",
+            "notice",
+            "low",
+            "none",
+            "ok",
+            "debug",
+            "p4",
+            "p5",
+            "sev4",
+            "sev5",
+        ),
         Severity.INFO,
     ),
 }

@@ -58,8 +58,21 @@ JSON_FIELDS = ("labels", "details", "recipients", "data")
 
 # What an envelope's `status` (or the last word of its `event_type`) asks for.
 RESOLVE_WORDS = frozenset(
-    {"resolved", "resolve", "ok", "healthy", "up", "recovered", "cleared", "closed", "normal",
-     "green", "online", "succeeded", "success"}
+    {
+        "resolved",
+        "resolve",
+        "ok",
+        "healthy",
+        "up",
+        "recovered",
+        "cleared",
+        "closed",
+        "normal",
+        "green",
+        "online",
+        "succeeded",
+        "success",
+    }
 )
 ACKNOWLEDGE_WORDS = frozenset({"acknowledged", "acknowledge", "ack", "acked"})
 TRIGGER_WORDS = frozenset({"triggered", "trigger", "firing", "fired", "opened", "open", "alert"})

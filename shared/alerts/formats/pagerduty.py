@@ -51,8 +51,9 @@ SOURCE = "pagerduty"
 # PagerDuty's severities are ours, word for word.
 SEVERITIES: dict[str, Severity] = {s.value: s for s in Severity}
 # PagerDuty's `payload.source`: a host or service name, up to 1024 characters, readable.
-SourceName = Annotated[str, StringConstraints(min_length=1, max_length=1024), AfterValidator(
-    require_visible)]
+SourceName = Annotated[
+    str, StringConstraints(min_length=1, max_length=1024), AfterValidator(require_visible)
+]
 
 
 class PagerDutyPayload(BaseModel):
