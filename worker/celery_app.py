@@ -15,7 +15,7 @@ from celery.signals import beat_init, worker_init, worker_process_shutdown
 from shared.core.embedded_redis import broker_url_for, resolve_redis_url
 from shared.core.metrics import mark_process_dead
 from shared.startup_checks import exit_if_refused, settings_or_exit
-from worker import context
+from worker import context, task_names
 from worker.queues import NOTIFY, QUEUES, ROUTES
 
 
@@ -47,7 +47,7 @@ def create_celery_app() -> Celery:
         timezone="UTC",
         worker_hijack_root_logger=False,
         beat_schedule={
-            "tick": {"task": "escalation.tick", "schedule": 1.0, "options": {"expires": 5}},
+            "tick": {"task": task_names.TICK, "schedule": 1.0, "options": {"expires": 5}},
         },
     )
     return app

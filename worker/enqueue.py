@@ -12,6 +12,8 @@ import logging
 
 from kombu.exceptions import OperationalError
 
+from worker import task_names
+
 log = logging.getLogger(__name__)
 
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
@@ -47,7 +49,7 @@ def _send(
 
 def dispatch_alert(alert_id: int, priority: int | None = None) -> bool:
     """Routing comes before paging: a new critical alert is routed ahead of a backlog."""
-    return _send("ingest.dispatch_alert", [alert_id], priority=priority)
+    return _send(task_names.DISPATCH_ALERT, [alert_id], priority=priority)
 
 
 def send_sms(
@@ -58,12 +60,12 @@ def send_sms(
     priority: int | None = None,
 ) -> bool:
     return _send(
-        "notify.send_sms", [notification_id], countdown, {"slot_booked": slot_booked}, priority
+        task_names.SEND_SMS, [notification_id], countdown, {"slot_booked": slot_booked}, priority
     )
 
 
 def apply_delivery_report(event_id: int) -> bool:
-    return _send("callbacks.apply_delivery_report", [event_id])
+    return _send(task_names.APPLY_DELIVERY_REPORT, [event_id])
 
 
 def place_call(
@@ -74,7 +76,7 @@ def place_call(
     priority: int | None = None,
 ) -> bool:
     return _send(
-        "notify.place_call", [notification_id], countdown, {"slot_booked": slot_booked}, priority
+        task_names.PLACE_CALL, [notification_id], countdown, {"slot_booked": slot_booked}, priority
     )
 
 
@@ -86,12 +88,12 @@ def send_notification(notification_id: int, channel: str, priority: int | None =
 
 
 def fire_step(alert_id: int, step: int, round: int) -> bool:
-    return _send("escalation.fire_step", [alert_id, step, round])
+    return _send(task_names.FIRE_STEP, [alert_id, step, round])
 
 
 def notification_ended(notification_id: int) -> bool:
     """A notification ended without reaching anyone: recall, next channel or next step."""
-    return _send("escalation.notification_ended", [notification_id])
+    return _send(task_names.NOTIFICATION_ENDED, [notification_id])
 
 
 def send_reply(
@@ -102,9 +104,9 @@ def send_reply(
     Only the id travels: the number and the text stay in the database, out of
     broker messages and the task arguments that logs print.
     """
-    return _send("notify.send_reply", [reply_event_id], countdown, {"slot_booked": slot_booked})
+    return _send(task_names.SEND_REPLY, [reply_event_id], countdown, {"slot_booked": slot_booked})
 
 
 def reconcile(notification_id: int, countdown: float | None = None) -> bool:
     """Look an unknown send up at Plivo (after a grace period for its callback)."""
-    return _send("notify.reconcile", [notification_id], countdown)
+    return _send(task_names.RECONCILE, [notification_id], countdown)

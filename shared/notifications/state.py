@@ -31,6 +31,10 @@ TERMINAL: frozenset[NotificationState] = frozenset(
     {S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELLED}
 )
 
+# Notifications that may still reach someone: neither ended nor stopped. While
+# one of a step is live, a single failure does not move the chain on.
+LIVE: frozenset[NotificationState] = frozenset(S) - TERMINAL
+
 # Provider-reported progress: a report may only move a notification forward.
 _PROVIDER_PROGRESS = (S.QUEUED, S.SENT)
 _PROVIDER_FINAL = (S.DELIVERED, S.UNDELIVERED, S.FAILED)

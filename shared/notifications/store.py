@@ -320,6 +320,55 @@ def move_members(
     ]
 
 
+@dataclass(frozen=True)
+class BundleMove:
+    """What one `move_bundle` did: whether the lead moved, and which members followed."""
+
+    lead_id: int
+    lead_moved: bool
+    members: list[int]
+
+    @property
+    def moved_ids(self) -> list[int]:
+        """Every notification that moved, the lead first when it did."""
+        return ([self.lead_id] if self.lead_moved else []) + self.members
+
+
+def move_bundle(
+    session: Session,
+    lead_id: int,
+    target: NotificationState,
+    *,
+    reason: str,
+    member_reason: str | None = None,
+    member_fields: dict[str, Any] | None = None,
+    members_follow_only_a_moved_lead: bool = True,
+    from_state: NotificationState | None = None,
+    detail: dict[str, Any] | None = None,
+    **lead_fields: Any,
+) -> BundleMove:
+    """Move a bundle lead and then its members to `target`: the one way a bundle moves.
+
+    Fields that identify one row (Plivo's uuid) go to the lead only
+    (`lead_fields`); `member_fields` (an error code) go to the members. By
+    default the members follow only when the lead's compare-and-set applied,
+    so a stale caller moves nothing; a caller that recorded the lead's move
+    another way (an earlier report) passes `members_follow_only_a_moved_lead=False`.
+    """
+    lead_moved = move(
+        session, lead_id, target, reason=reason, detail=detail, from_state=from_state, **lead_fields
+    )
+    members: list[int] = []
+    if lead_moved or not members_follow_only_a_moved_lead:
+        member_kwargs: dict[str, Any] = dict(member_fields or {})
+        if from_state is not None:
+            member_kwargs["from_state"] = from_state
+        members = move_members(
+            session, lead_id, target, reason=member_reason or f"bundle: {reason}", **member_kwargs
+        )
+    return BundleMove(lead_id, lead_moved, members)
+
+
 def release_members(session: Session, lead_id: int) -> None:
     """The lead's send failed before reaching Plivo: members go back to wait on their own."""
     for member in members_of(session, lead_id):

@@ -7,13 +7,13 @@ import logging
 from shared.core.db import session_scope
 from shared.core.models import Event
 from shared.notifications.store import apply_sms_report, members_of, plan_sms_retry
-from worker import context, enqueue
+from worker import context, enqueue, task_names
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name="callbacks.apply_delivery_report")
+@app.task(name=task_names.APPLY_DELIVERY_REPORT)
 def apply_delivery_report(event_id: int) -> str:
     """The web receiver stored the report as an event; this moves the state.
 

@@ -12,14 +12,14 @@ from shared.core.models import Alert, utcnow
 from shared.escalation.engine import start
 from shared.escalation.plan import START
 from shared.routing.route import policy_name_for
-from worker import context
+from worker import context, task_names
 from worker.celery_app import app
 from worker.escalation_runner import fire_and_hand_over
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name="ingest.dispatch_alert")
+@app.task(name=task_names.DISPATCH_ALERT)
 def dispatch_alert(alert_id: int) -> str:
     """Choose the policy, put the alert on its chain, fire step 0 without waiting for a tick.
 

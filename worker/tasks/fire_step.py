@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from shared.escalation.plan import Position
+from worker import task_names
 from worker.celery_app import app
 from worker.escalation_runner import fire_and_hand_over
 
 
-@app.task(name="escalation.fire_step")
+@app.task(name=task_names.FIRE_STEP)
 def fire_step(alert_id: int, step: int, round: int) -> str:
     """Idempotent: only the first of any number of copies finds the step still due."""
     result = fire_and_hand_over(alert_id, Position(step, round))

@@ -11,13 +11,13 @@ from shared.escalation.engine import escalate_now, live_in_step
 from shared.escalation.plan import Position, after_unanswered_call, recall_due_at
 from shared.notifications.store import plan_notification
 from shared.routing.route import config_and_policy
-from worker import context, enqueue
+from worker import context, enqueue, task_names
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name="escalation.notification_ended")
+@app.task(name=task_names.NOTIFICATION_ENDED)
 def notification_ended(notification_id: int) -> str:
     """Decide what a failed or unanswered notification means for the chain.
 

@@ -11,7 +11,7 @@ from shared.core.models import Notification
 from shared.plivo.callback_urls import callback_url
 from shared.plivo.client import PlivoClient
 from shared.sending.limits import Checks, sender_for
-from worker import context, enqueue
+from worker import context, enqueue, task_names
 from worker.celery_app import app
 from worker.send_flow import ChannelOps, Delivery, run_send
 
@@ -62,7 +62,7 @@ VOICE = ChannelOps(
 )
 
 
-@app.task(name="notify.place_call")
+@app.task(name=task_names.PLACE_CALL)
 def place_call(notification_id: int, slot_booked: bool = False) -> str:
     """What happens on the call arrives later through answer, keypress and hangup callbacks."""
     return run_send(notification_id, slot_booked, VOICE)

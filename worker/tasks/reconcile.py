@@ -14,7 +14,7 @@ from shared.notifications.state import NotificationState as S
 from shared.notifications.store import move, move_members, release_members
 from shared.plivo.errors import PlivoError
 from shared.sending.reconcile import find_sent, older_than
-from worker import context, enqueue
+from worker import context, enqueue, task_names
 from worker.celery_app import app
 from worker.providers import provider_named
 
@@ -28,7 +28,7 @@ MAX_PAGES = 100
 RETRY_S = 30.0
 
 
-@app.task(name="notify.reconcile")
+@app.task(name=task_names.RECONCILE)
 def reconcile(notification_id: int) -> str:
     """Look the send up at Plivo: adopt what it has, or resend what it never got.
 

@@ -16,7 +16,7 @@ from shared.core.metrics import SMS_SENT
 from shared.core.models import Event
 from shared.core.phone import mask
 from shared.plivo.errors import PlivoError
-from worker import context, enqueue
+from worker import context, enqueue, task_names
 from worker.celery_app import app
 from worker.send_gate import pass_gate
 
@@ -50,7 +50,7 @@ def _claim(event_id: int) -> bool:
         )
 
 
-@app.task(name="notify.send_reply")
+@app.task(name=task_names.SEND_REPLY)
 def send_reply(reply_event_id: int, slot_booked: bool = False) -> str:
     """Best effort: a lost confirmation is not a lost page, so no retries."""
     if not isinstance(reply_event_id, int):

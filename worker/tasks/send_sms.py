@@ -14,7 +14,7 @@ from shared.notifications.sms_text import alert_sms_text
 from shared.plivo.client import PlivoClient
 from shared.replies.code_store import code_for
 from shared.sending.limits import Checks, sender_for
-from worker import context, enqueue
+from worker import context, enqueue, task_names
 from worker.celery_app import app
 from worker.send_flow import ChannelOps, Delivery, alerts_of, run_send
 
@@ -82,7 +82,7 @@ SMS = ChannelOps(
 )
 
 
-@app.task(name="notify.send_sms")
+@app.task(name=task_names.SEND_SMS)
 def send_sms(notification_id: int, slot_booked: bool = False) -> str:
     """The claim is a compare-and-set committed before the request, so a second
     copy of this task (redelivery, duplicate enqueue) finds nothing to do."""

@@ -20,7 +20,7 @@ from shared.escalation.engine import due_alerts
 from shared.notifications.priority import page_priority
 from shared.notifications.state import NotificationState
 from shared.notifications.store import move
-from worker import context, enqueue
+from worker import context, enqueue, task_names
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 UNROUTED_AFTER = timedelta(seconds=10)
 
 
-@app.task(name="escalation.tick")
+@app.task(name=task_names.TICK)
 def tick() -> dict[str, int]:
     now = utcnow()
     lost_after = timedelta(seconds=context.settings().requeue_lost_after_s)

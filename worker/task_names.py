@@ -1,0 +1,21 @@
+"""The name of every Celery task, in one place.
+
+A task module registers itself under its name here and `worker.enqueue`
+publishes by the same constant, so a reader (and an IDE) follows a hand-over
+from the caller to the task without importing the task module, which would
+close a circle (tasks enqueue each other).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+DISPATCH_ALERT: Final = "ingest.dispatch_alert"
+FIRE_STEP: Final = "escalation.fire_step"
+NOTIFICATION_ENDED: Final = "escalation.notification_ended"
+TICK: Final = "escalation.tick"
+SEND_SMS: Final = "notify.send_sms"
+PLACE_CALL: Final = "notify.place_call"
+SEND_REPLY: Final = "notify.send_reply"
+RECONCILE: Final = "notify.reconcile"
+APPLY_DELIVERY_REPORT: Final = "callbacks.apply_delivery_report"
