@@ -7,7 +7,8 @@ import sys
 
 import click
 
-from cli.main import COUNT, _settings
+from cli.common import COUNT, settings_or_exit
+from shared.core.enums import AlertStatus
 
 
 def _by_default() -> str:
@@ -26,7 +27,7 @@ def list_alerts(show_all: bool, limit: int) -> None:
     from shared.alerts.listing import list_alerts as query_alerts
     from shared.core.db import session_scope
 
-    settings = _settings()
+    settings = settings_or_exit()
     wanted = AlertFilter(statuses=STATUSES if show_all else OPEN, limit=limit)
     with session_scope(settings.effective_database_url) as session:
         page = query_alerts(session, wanted)
@@ -38,7 +39,7 @@ def list_alerts(show_all: bool, limit: int) -> None:
             f"{'ID':>5}  {'STATUS':<12} {'SEVERITY':<9} {'ESCALATION':<26} {'PAGES':>5}  SUMMARY"
         )
         for alert in alerts:
-            if alert.status == "acknowledged":
+            if alert.status == AlertStatus.ACKNOWLEDGED:
                 escalation = f"ack by {alert.acknowledged_by} ({alert.acknowledged_via})"
             elif alert.escalation == "active":
                 due = alert.next_fire_at.strftime("%H:%M:%S") if alert.next_fire_at else "-"
@@ -52,12 +53,16 @@ def list_alerts(show_all: bool, limit: int) -> None:
 
 
 def _lifecycle(action: str, alert_id: int, by: str) -> None:
+    from shared.alerts import after_close
     from shared.alerts.lifecycle import acknowledge, resolve
     from shared.core.db import session_scope
     from shared.core.metrics import ALERT_ACTIONS
+    from worker import enqueue
 
-    settings = _settings()
-    act = acknowledge if action == "acknowledged" else resolve
+    after_close.register("hang_up_calls", enqueue.hang_up_calls)  # its ringing calls stop
+
+    settings = settings_or_exit()
+    act = acknowledge if action == AlertStatus.ACKNOWLEDGED else resolve
     with session_scope(settings.effective_database_url) as session:
         result = act(session, alert_id, by=by, via="cli")
     if result.status is None:
@@ -77,7 +82,7 @@ def _lifecycle(action: str, alert_id: int, by: str) -> None:
 @click.option("--by", default=_by_default, show_default="your user name")
 def ack(alert_id: int, by: str) -> None:
     """Acknowledge an alert: paging for it stops at once."""
-    _lifecycle("acknowledged", alert_id, by)
+    _lifecycle(AlertStatus.ACKNOWLEDGED, alert_id, by)
 
 
 @click.command("resolve")
@@ -85,4 +90,4 @@ def ack(alert_id: int, by: str) -> None:
 @click.option("--by", default=_by_default, show_default="your user name")
 def resolve(alert_id: int, by: str) -> None:
     """Resolve an alert: paging stops and its dedup key may open a new alert."""
-    _lifecycle("resolved", alert_id, by)
+    _lifecycle(AlertStatus.RESOLVED, alert_id, by)

@@ -9,6 +9,8 @@ from types import FrameType
 
 import click
 
+from cli.common import service_settings, start_logging
+
 
 def _names(value: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in value.split(",") if name.strip())
@@ -75,12 +77,11 @@ def bridge(
     batch: int,
 ) -> None:
     """Turn event-bus messages into alerts until SIGTERM (docs/producers.md has the format)."""
-    from cli.main import _logging, _service_settings
     from shared.core.embedded_redis import resolve_redis_url
     from worker.bridge import Bridge, BridgeConfig
 
-    settings = _service_settings(oncall_config=False)
-    _logging(settings)
+    settings = service_settings(oncall_config=False)
+    start_logging(settings)
     config = BridgeConfig(
         streams=_names(streams),
         group=group,

@@ -181,6 +181,20 @@ def get_call(auth_id: str, call_uuid: str) -> Response:
     return plivo_json(200, simulator().calls.get(call_uuid))
 
 
+@bp.delete(f"{ACCOUNT}/Call/<call_uuid>/", strict_slashes=False)
+def hang_up_call(auth_id: str, call_uuid: str) -> Response:
+    """Live Call API: hang up; 204 with no body, as Plivo answers."""
+    simulator().calls.hang_up(call_uuid)
+    return Response(status=204)
+
+
+@bp.delete(f"{ACCOUNT}/Request/<request_uuid>/", strict_slashes=False)
+def cancel_call_request(auth_id: str, request_uuid: str) -> Response:
+    """Cancel a call still queued or ringing; 204 with no body."""
+    simulator().calls.cancel_request(request_uuid)
+    return Response(status=204)
+
+
 def register_error_handlers(app: Flask) -> None:
     """Every error comes back as Plivo's `{"api_id", "error"}`, never an HTML page."""
 

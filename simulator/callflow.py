@@ -3,7 +3,8 @@
 This is where an application's voice logic meets "the phone": what it says is
 recorded, the scenario's keypresses go to the GetInput/GetDigits action URL,
 and whatever XML comes back is followed, up to a bounded number of documents
-so a Redirect loop cannot run forever.
+so a Redirect loop cannot run forever. A call hung up through the API stops
+where it is: nothing more is said, pressed or fetched.
 """
 
 from __future__ import annotations
@@ -45,27 +46,36 @@ class CallFlow:
     max_documents: int
     fallback_url: str | None = None
     fallback_method: str = "POST"
+    # How long the callee listens to a prompt before pressing (scenario input_delay_s).
+    input_delay_s: float = 0.0
+    # Sleeps up to the given seconds; True when the simulator is stopping.
+    pause: Callable[[float], bool] | None = None
     documents: int = field(default=0, init=False)
 
     def run(self, first: Fetch, before_walk: Callable[[], None] | None = None) -> None:
         """Fetch `first`, call `before_walk` (machine detection), then follow the XML."""
         document = self._fetch(first, allow_fallback=True)
-        if before_walk is not None:
+        if before_walk is not None and not self.hung_up():
             before_walk()
         while document is not None:
             verbs, source = document
             next_fetch = self._execute(verbs, source)
-            if next_fetch is None or next_fetch == HANGUP:
+            if not isinstance(next_fetch, Fetch):
                 return
             if self.documents >= self.max_documents:
                 self._error(f"stopped after {self.max_documents} XML documents")
                 return
-            assert isinstance(next_fetch, Fetch)
             document = self._fetch(next_fetch, allow_fallback=False)
+
+    def hung_up(self) -> bool:
+        """True once the call is no longer in progress (hung up through the API, or reset)."""
+        return self.state.call_status(self.call_uuid) != "in-progress"
 
     # -- fetching ---------------------------------------------------------------
 
     def _fetch(self, fetch: Fetch, *, allow_fallback: bool) -> tuple[list[Verb], str] | None:
+        if self.hung_up():
+            return None
         self.documents += 1
         result = self.sender.send(fetch.url, fetch.params, fetch.method, kind=fetch.kind)
         self._log_xml(fetch, result)
@@ -97,6 +107,8 @@ class CallFlow:
     def _execute(self, verbs: list[Verb], source: str) -> Fetch | str | None:
         """Play verbs in order; a Fetch to follow, HANGUP, or None at the end of the document."""
         for verb in verbs:
+            if self.hung_up():
+                return HANGUP
             if verb.name in ("Speak", "Play"):
                 self._say(verb)
             elif verb.name == "Wait":
@@ -127,11 +139,13 @@ class CallFlow:
         text = verb.text if verb.name == "Speak" else f"[play] {verb.text}"
         self.state.update_call(self.call_uuid, lambda call: call.spoken.append(text))
 
-    def _gather(self, verb: Verb, source: str) -> Fetch | None:
-        """Speak the prompts, then press the scenario's next keys (if any) and post them."""
+    def _gather(self, verb: Verb, source: str) -> Fetch | str | None:
+        """Speak the prompts, listen, then press the scenario's next keys (if any) and post them."""
         for child in verb.children:
             if child.name in ("Speak", "Play"):
                 self._say(child)
+        if self._listen():
+            return HANGUP
         accepts_dtmf = verb.name == "GetDigits" or "dtmf" in verb.attr("inputType", "dtmf")
         if not self.digits or not accepts_dtmf:
             self._event("no_input", verb=verb.name)
@@ -154,6 +168,14 @@ class CallFlow:
             self._log_xml(fetch, result)
             return None
         return fetch
+
+    def _listen(self, step_s: float = 0.02) -> bool:
+        """Wait out input_delay_s as the callee listens; True when the call ended meanwhile."""
+        deadline = time.monotonic() + self.input_delay_s
+        while (left := deadline - time.monotonic()) > 0 and self.pause is not None:
+            if self.pause(min(step_s, left)) or self.hung_up():
+                return True
+        return self.hung_up()
 
     def _call_params(self) -> dict[str, str]:
         return {**self.base_params, "CallStatus": "in-progress"}

@@ -9,6 +9,7 @@ from curl as easily as from code.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -82,12 +83,18 @@ class VoiceOutcome:
 
 @dataclass(frozen=True)
 class NumberScenario:
-    """One number's behaviour for SMS and voice; answer_delay_s None means the config's."""
+    """One number's behaviour for SMS and voice; answer_delay_s None means the config's.
+
+    input_delay_s is how long the callee listens to each prompt before pressing
+    its key (or before the prompt runs out without one): an answered call that
+    stays mid-prompt that long, so it can be hung up while someone listens.
+    """
 
     number: str = ""
     sms: SmsOutcome = SmsOutcome()
     voice: VoiceOutcome = VoiceOutcome()
     answer_delay_s: float | None = None
+    input_delay_s: float = 0.0
 
     @classmethod
     def parse(cls, data: Mapping[str, Any], base: NumberScenario | None = None) -> NumberScenario:
@@ -102,11 +109,9 @@ class NumberScenario:
             scenario = replace(scenario, sms=SmsOutcome.parse(data["sms"]))
         if data.get("voice") is not None:
             scenario = replace(scenario, voice=VoiceOutcome.parse(data["voice"]))
-        if data.get("answer_delay_s") is not None:
-            delay = data["answer_delay_s"]
-            if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
-                raise ScenarioError("answer_delay_s must be a number of seconds >= 0")
-            scenario = replace(scenario, answer_delay_s=float(delay))
+        for name in ("answer_delay_s", "input_delay_s"):
+            if data.get(name) is not None:
+                scenario = replace(scenario, **{name: _seconds(data[name], name)})
         return scenario
 
     def to_json(self) -> dict[str, Any]:
@@ -115,7 +120,14 @@ class NumberScenario:
             "sms": self.sms.text(),
             "voice": self.voice.text(),
             "answer_delay_s": self.answer_delay_s,
+            "input_delay_s": self.input_delay_s,
         }
+
+
+def _seconds(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise ScenarioError(f"{name} must be a number of seconds >= 0")
+    return float(value)
 
 
 class ScenarioBook:

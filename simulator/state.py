@@ -83,6 +83,7 @@ class SimulatorState:
         self._lock = threading.RLock()
         self._messages: dict[str, MessageRecord] = {}
         self._calls: dict[str, CallRecord] = {}
+        self._call_of_request: dict[str, str] = {}
         self._requests: deque[dict[str, Any]] = deque(maxlen=MAX_LOG_ENTRIES)
         self._callbacks: deque[dict[str, Any]] = deque(maxlen=MAX_LOG_ENTRIES)
 
@@ -90,6 +91,7 @@ class SimulatorState:
         with self._lock:
             self._messages.clear()
             self._calls.clear()
+            self._call_of_request.clear()
             self._requests.clear()
             self._callbacks.clear()
 
@@ -135,12 +137,24 @@ class SimulatorState:
         with self._lock:
             record.events.append({"event": "queued", "time": record.created})
             self._calls[record.call_uuid] = record
+            self._call_of_request[record.request_uuid] = record.call_uuid
 
     def update_call(self, call_uuid: str, change: Callable[[CallRecord], T]) -> T | None:
         """Apply `change` to the live record under the lock; None if the call is gone."""
         with self._lock:
             record = self._calls.get(call_uuid)
             return change(record) if record is not None else None
+
+    def call_uuid_for_request(self, request_uuid: str) -> str | None:
+        """The call a request uuid (the create-call answer's) placed; None if unknown."""
+        with self._lock:
+            return self._call_of_request.get(request_uuid)
+
+    def call_status(self, call_uuid: str) -> str | None:
+        """The call's status without copying the whole record (checked while a call plays)."""
+        with self._lock:
+            record = self._calls.get(call_uuid)
+            return record.status if record is not None else None
 
     def call(self, call_uuid: str) -> CallRecord | None:
         with self._lock:

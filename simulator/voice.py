@@ -1,10 +1,11 @@
-"""Outbound calls: validate like Plivo's `POST /Call/`, then ring, answer or not, hang up.
+"""Outbound calls: placed after `POST /Call/`, then ring, answer or not, hang up.
 
 Each destination becomes a call placed when the account's call pacer allows
 (over the limit Plivo answers "call queued", it does not refuse). The number's
 scenario decides what the far end does; the application learns everything
 only through its answer, action, machine-detection and hangup URLs, as with
-the real service.
+the real service. The Live Call API ends a call early: `DELETE /Request/`
+cancels one not yet answered, `DELETE /Call/` hangs up one in progress.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import math
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
+from simulator.call_params import validate_call
 from simulator.callbacks import CallbackSender
 from simulator.callflow import CallFlow, Fetch
 from simulator.config import SimulatorConfig
@@ -25,7 +26,6 @@ from simulator.formats import (
     api_time,
     money,
     new_uuid,
-    plivo_number,
     session_start,
     voice_callback_time,
 )
@@ -34,100 +34,16 @@ from simulator.paging import list_page
 from simulator.scenarios import ScenarioBook
 from simulator.state import CallRecord, SimulatorState
 
-MAX_DESTINATIONS = 1000
 UNANSWERED = {
     "no-answer": "NO_ANSWER",
     "busy": "USER_BUSY",
     "failed": "CALL_REJECTED",
     "timeout": "ALLOTTED_TIMEOUT",
 }
-URL_FIELDS = ("answer_url", "hangup_url", "ring_url", "machine_detection_url", "fallback_url")
-METHOD_FIELDS = (
-    "answer_method",
-    "hangup_method",
-    "ring_method",
-    "machine_detection_method",
-    "fallback_method",
-)
-
-
-def _http_url(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
-def _int_field(body: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = body.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ApiError(400, f"{name} must be an integer") from None
-    if isinstance(value, bool) or not low <= number <= high:
-        raise ApiError(400, f"{name} must be between {low} and {high}")
-    return number
-
-
-def _destination(text: str) -> str | None:
-    text = text.strip()
-    if text.startswith("sip:"):
-        return text
-    return plivo_number(text)
-
-
-def validate_call(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Checked and defaulted parameters, plus the destinations; ApiError(400) otherwise."""
-    for name in ("from", "to", "answer_url"):
-        if not body.get(name) or not isinstance(body.get(name), str):
-            raise ApiError(400, f"Missing mandatory parameter: {name}")
-    source = plivo_number(body["from"])
-    if source is None:
-        raise ApiError(400, "from must be a valid phone number")
-    destinations: list[str] = []
-    for part in body["to"].split("<"):
-        if not part.strip():
-            continue
-        number = _destination(part)
-        if number is None:
-            raise ApiError(400, f"invalid destination number: {part.strip()}")
-        if number not in destinations:
-            destinations.append(number)
-    if not destinations:
-        raise ApiError(400, "Missing mandatory parameter: to")
-    if len(destinations) > MAX_DESTINATIONS:
-        raise ApiError(400, f"too many destination numbers: at most {MAX_DESTINATIONS}")
-    params: dict[str, Any] = {"from": source}
-    for name in URL_FIELDS:
-        value = body.get(name)
-        if value in (None, ""):
-            params[name] = None
-        elif not _http_url(value):
-            raise ApiError(400, f"{name} must be an http or https URL")
-        else:
-            params[name] = value
-    for name in METHOD_FIELDS:
-        method = str(body.get(name) or "POST").upper()
-        if method not in ("GET", "POST"):
-            raise ApiError(400, f"{name} must be GET or POST")
-        params[name] = method
-    params["ring_timeout"] = _int_field(body, "ring_timeout", 120, 1, 300)
-    params["time_limit"] = _int_field(body, "time_limit", 14400, 1, 86400)
-    detection = body.get("machine_detection")
-    if detection in (None, "", False, "false"):
-        params["machine_detection"] = None
-    elif detection is True or str(detection).lower() in ("true", "hangup"):
-        params["machine_detection"] = "true" if detection is True else str(detection).lower()
-    else:
-        raise ApiError(400, "machine_detection must be true or hangup")
-    params["machine_detection_time"] = _int_field(body, "machine_detection_time", 5000, 2000, 10000)
-    caller_name = body.get("caller_name")
-    if caller_name is not None and (not isinstance(caller_name, str) or len(caller_name) > 50):
-        raise ApiError(400, "caller_name must be text of at most 50 characters")
-    params["caller_name"] = caller_name
-    return params, destinations
+# A call not yet answered: `DELETE /Request/` cancels it.
+NOT_ANSWERED = frozenset({"queued", "ringing"})
+IN_PROGRESS = "in-progress"
+LIVE = NOT_ANSWERED | {IN_PROGRESS}
 
 
 class CallService:
@@ -238,10 +154,15 @@ class CallService:
             params["CallerName"] = record.params["caller_name"]
         return params
 
-    def _mark(self, uuid: str, status: str, **times: float) -> CallRecord | None:
+    def _mark(
+        self, uuid: str, status: str, allowed: frozenset[str], **times: float
+    ) -> CallRecord | None:
+        """Move the call to `status` if it is in `allowed` (a hang-up may have won the race)."""
         now = time.time()
 
         def change(call: CallRecord) -> bool:
+            if call.status not in allowed:
+                return False
             call.status = status
             for name, value in times.items():
                 setattr(call, name, value)
@@ -251,7 +172,7 @@ class CallService:
         return self._state.call(uuid) if self._state.update_call(uuid, change) else None
 
     def _ring(self, uuid: str) -> None:
-        record = self._mark(uuid, "ringing", ring_time=time.time())
+        record = self._mark(uuid, "ringing", frozenset({"queued"}), ring_time=time.time())
         if record is None or not record.params.get("ring_url"):
             return
         params = {**self._base_params(record), "CallStatus": "ringing", "Event": "Ring"}
@@ -261,13 +182,14 @@ class CallService:
 
     def _pick_up(self, uuid: str) -> None:
         current = self._state.call(uuid)
-        if current is None:
+        if current is None or current.status != "ringing":
             return
-        outcome = self._scenarios.get(current.to_number).voice
+        scenario = self._scenarios.get(current.to_number)
+        outcome = scenario.voice
         if not outcome.answered:
             self._hang_up(uuid, outcome.kind, UNANSWERED[outcome.kind])
             return
-        record = self._mark(uuid, "in-progress", answer_time=time.time())
+        record = self._mark(uuid, IN_PROGRESS, frozenset({"ringing"}), answer_time=time.time())
         if record is None:
             return
         detection = record.params.get("machine_detection")
@@ -278,18 +200,21 @@ class CallService:
         if is_machine and detection == "hangup":
             self._report_machine(record)
         else:
-            self._answer(record, [] if is_machine else list(outcome.digits), detect)
+            digits = [] if is_machine else list(outcome.digits)
+            self._answer(record, digits, detect, scenario.input_delay_s)
         self._dispatcher.schedule(
             time.monotonic() + self._config.call_talk_s,
             uuid,
             lambda: self._hang_up(uuid, "completed", "NORMAL_CLEARING"),
         )
 
-    def _answer(self, record: CallRecord, digits: list[str], before_walk: Any) -> None:
+    def _answer(
+        self, record: CallRecord, digits: list[str], before_walk: Any, input_delay_s: float
+    ) -> None:
         base = self._base_params(record)
         start = {
             **base,
-            "CallStatus": "in-progress",
+            "CallStatus": IN_PROGRESS,
             "Event": "StartApp",
             "BillRate": CALL_RATE,
             "SessionStart": session_start(record.answer_time or time.time()),
@@ -303,6 +228,8 @@ class CallService:
             max_documents=self._config.max_xml_steps,
             fallback_url=record.params.get("fallback_url"),
             fallback_method=record.params.get("fallback_method", "POST"),
+            input_delay_s=input_delay_s,
+            pause=self._dispatcher.stopping.wait,
         )
         first = Fetch(
             record.params["answer_url"], record.params["answer_method"], start, "voice:answer"
@@ -324,27 +251,63 @@ class CallService:
         method = record.params.get("machine_detection_method", "POST")
         self._sender.send(url, params, method, kind="voice:machine")
 
+    # -- ending -----------------------------------------------------------------
+
+    def cancel_request(self, request_uuid: str) -> None:
+        """`DELETE /Request/<uuid>/`: stop a call before it is answered; 404 once it was."""
+        uuid = self._state.call_uuid_for_request(request_uuid)
+        if uuid is None or not self._end_now(uuid, NOT_ANSWERED):
+            raise ApiError(404, "not found")
+
+    def hang_up(self, call_uuid: str) -> None:
+        """`DELETE /Call/<uuid>/`: end a live call wherever it is; 404 once it is over."""
+        if not self._end_now(call_uuid, LIVE):
+            raise ApiError(404, "not found")
+
+    def _end_now(self, uuid: str, allowed: frozenset[str]) -> bool:
+        """End the call if it is in `allowed`; its hangup callback follows on its lane,
+        after whatever the call was doing (a fetch in flight) has finished."""
+        ended = self._finish(uuid, allowed, None)
+        if ended:
+            self._dispatcher.schedule(time.monotonic(), uuid, lambda: self._post_hangup(uuid))
+        return ended
+
     def _hang_up(self, uuid: str, status: str, cause: str) -> None:
+        """The call ends by itself (unanswered, or its XML ran out)."""
+        if self._finish(uuid, LIVE, (status, cause)):
+            self._post_hangup(uuid)
+
+    def _finish(self, uuid: str, allowed: frozenset[str], how: tuple[str, str] | None) -> bool:
+        """End a call still in `allowed`, once. `how` None: ended by the caller's request,
+        `cancel` before the answer and `completed` after it, as Plivo reports them."""
         now = time.time()
 
         def finish(call: CallRecord) -> bool:
+            if call.status not in allowed:
+                return False
+            status, cause = how or (
+                ("completed", "NORMAL_CLEARING")
+                if call.status == IN_PROGRESS
+                else ("cancel", "ORIGINATOR_CANCEL")
+            )
             call.status = status
             call.hangup_cause = cause
             call.end_time = now
             call.events.append({"event": status, "time": now, "cause": cause})
             return True
 
-        if self._state.update_call(uuid, finish) is None:
-            return
+        return bool(self._state.update_call(uuid, finish))
+
+    def _post_hangup(self, uuid: str) -> None:
         record = self._state.call(uuid)
         if record is None or not record.params.get("hangup_url"):
             return
         duration = _duration(record)
         params = {
             **self._base_params(record),
-            "CallStatus": status,
+            "CallStatus": record.status,
             "Event": "Hangup",
-            "HangupCause": cause,
+            "HangupCause": record.hangup_cause or "",
             "Duration": str(duration),
             "BillDuration": str(duration),
             "BillRate": CALL_RATE,

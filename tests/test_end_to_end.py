@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -248,3 +249,26 @@ def test_an_answer_task_run_three_times_sends_one_sms(stack):
         lambda: metric(stack, "alert_dispatch_sms_sent_total", result="skipped") >= skipped + 2
     )
     assert len(sent_messages_to(stack, number)) == 2
+
+
+def test_a_deploy_just_before_the_alert_is_named_in_its_sms(stack):
+    """A PagerDuty change event to the alert's service minutes before it: the page says so."""
+    four_minutes_ago = datetime.now(UTC) - timedelta(minutes=4, seconds=10)
+    change = {
+        "routing_key": stack.config.api_token,
+        "payload": {
+            "summary": "deployed payments v2.3",
+            "source": "payments-e2e",
+            "timestamp": four_minutes_ago.isoformat(),
+        },
+    }
+    response = requests.post(f"{stack.web_url}/v2/change/enqueue", json=change, timeout=10)
+    assert response.status_code == 202, response.text
+    number = "+14155550177"
+    alert_id = post_alert(stack, number, source="payments-e2e", summary="payments 5xx up")
+    assert final_notification(stack, alert_id)["state"] == "delivered"
+    [sent] = sent_messages_to(stack, number)
+    assert "payments 5xx up" in sent["body"]["text"]
+    assert "deployed payments v2.3 4 min ago" in sent["body"]["text"]
+    shown = view(stack, alert_id)["recent_changes"]
+    assert [c["summary"] for c in shown] == ["deployed payments v2.3"]

@@ -250,7 +250,9 @@ def test_ack_racing_queued_sends_lets_none_through(stack):
     rows = notifications(stack, alert_id)
     sent = [n for n in rows if n.state != "cancelled"]
     cancelled = [n for n in rows if n.state == "cancelled"]
-    assert len(cancelled) == ack["cancelled_notifications"]
+    # The ack cancels every send still queued; a send claimed just before it is
+    # stopped by its last check before the request, and is cancelled too.
+    assert len(cancelled) >= ack["cancelled_notifications"]
     texted = [r for r in recipients if messages_to(stack, r)]
     assert sorted(texted) == sorted(n.destination for n in sent)
     assert len(texted) < len(recipients)

@@ -415,6 +415,7 @@ def test_openapi_document_is_served_and_lists_every_endpoint(receiver):
         "/api/v1/integrations/alertmanager",
         "/api/v1/integrations/grafana",
         "/v2/enqueue",
+        "/v2/change/enqueue",
         "/healthz",
         "/metrics",
         "/openapi.json",

@@ -66,7 +66,7 @@ def _authorize_pagerduty(case, mode) -> None:  # type: ignore[no-untyped-def]
     """PagerDuty's credential rides in the body: valid events carry the real routing key."""
     if (
         mode is GenerationMode.POSITIVE
-        and case.operation.path == "/v2/enqueue"
+        and case.operation.path in ("/v2/enqueue", "/v2/change/enqueue")
         and isinstance(case.body, dict)
         and "routing_key" in case.body
     ):
@@ -115,3 +115,124 @@ def test_receiver_matches_its_openapi_document(contract_receiver, path, method, 
         case.call_and_validate(timeout=10)
 
     conforms()
+
+
+# --------------------------------------------------------------------------- the document itself
+
+COMPONENTS = "#/components/schemas/"
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# The schemas the document has always named: clients generated from it refer to them.
+NAMED_SCHEMAS = {
+    "Error",
+    "AlertIn",
+    "AlertAccepted",
+    "AlertView",
+    "AlertSummary",
+    "AlertList",
+    "Timeline",
+    "ActionBy",
+    "LifecycleResult",
+    "WebhookAlert",
+    "AlertmanagerWebhook",
+    "GrafanaAlert",
+    "GrafanaWebhook",
+    "IntegrationAccepted",
+    "PagerDutyPayload",
+    "PagerDutyEvent",
+    "PagerDutyAccepted",
+    "PagerDutyInvalid",
+    "Health",
+}
+
+
+def _refs(value: object) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "$ref":
+                yield item
+            else:
+                yield from _refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _refs(item)
+
+
+@pytest.mark.parametrize("with_config_file", [False, True])
+def test_document_is_valid_openapi_with_valid_schemas_and_no_dangling_reference(
+    with_config_file, tmp_path
+):
+    import jsonschema_rs
+
+    from shared.core.settings import load_settings
+    from webhooks.openapi import document_for
+
+    config_file = tmp_path / "oncall.yaml"
+    config_file.write_text("policies: {}\n")
+    document = document_for(load_settings(CONFIG_FILE=config_file if with_config_file else None))
+    assert document["openapi"] == "3.1.0"
+    schemathesis.openapi.from_dict(document).validate()
+    schemas = document["components"]["schemas"]
+    for schema in schemas.values():
+        jsonschema_rs.meta.validate({"$schema": DIALECT, **schema})
+    assert NAMED_SCHEMAS - set(schemas) == set()
+    references = set(_refs(document))
+    assert {ref for ref in references if not ref.startswith(COMPONENTS)} == set()
+    assert {ref.removeprefix(COMPONENTS) for ref in references} - set(schemas) == set()
+    recipients = schemas["AlertIn"]["properties"]["recipients"]
+    assert recipients["items"]["format"] == "e164"
+    assert ("anyOf" in schemas["AlertIn"]) is not with_config_file
+
+
+def test_visible_text_pattern_matches_exactly_the_characters_the_server_reads_as_visible():
+    import re
+
+    from shared.alerts.schemas import has_visible_text
+    from webhooks.openapi_components import VISIBLE
+
+    pattern = re.compile(VISIBLE)
+    disagree = [
+        hex(point)
+        for point in range(1, 0x10000)
+        if not 0xD800 <= point < 0xE000
+        and bool(pattern.fullmatch(chr(point))) is not has_visible_text(chr(point))
+    ]
+    assert disagree == []
+
+
+def test_answers_about_a_paged_and_acknowledged_alert_match_the_document(
+    contract_receiver, database_url
+):
+    """The fuzzed run sees an empty database; here the answers carry an alert, a
+    notification and a timeline, each checked against its generated schema."""
+    from shared.core.db import session_scope
+    from shared.core.models import Notification
+    from shared.core.phone import mask
+
+    schema = schemathesis.openapi.from_url(f"{contract_receiver.url}/openapi.json")
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+
+    def call(path: str, method: str, **parts):  # type: ignore[no-untyped-def]
+        case = schema[path][method].Case(headers=auth, **parts)
+        response = case.call(timeout=10)
+        case.validate_response(response)
+        return response
+
+    number = VALID_NUMBERS[0]
+    body = {"summary": "disk full", "dedup_key": "disk", "labels": {"team": "db"}}
+    created = call("/api/v1/alerts", "POST", body={**body, "recipients": [number]})
+    alert_id = created.json()["id"]
+    assert created.status_code == 202
+    with session_scope(database_url) as session:
+        session.add(Notification(alert_id=alert_id, channel="sms", destination=number))
+    acked = call("/api/v1/alerts/{alert_id}/ack", "POST", path_parameters={"alert_id": alert_id})
+    assert acked.json()["cancelled_notifications"] == 1
+    listed = call("/api/v1/alerts", "GET", query={"status": "acknowledged"})
+    assert [alert["id"] for alert in listed.json()["alerts"]] == [alert_id]
+    view = call("/api/v1/alerts/{alert_id}", "GET", path_parameters={"alert_id": alert_id})
+    assert [n["to"] for n in view.json()["notifications"]] == [mask(number)]
+    timeline = call(
+        "/api/v1/alerts/{alert_id}/timeline", "GET", path_parameters={"alert_id": alert_id}
+    )
+    assert len(timeline.json()["timeline"]) >= 2
+    resolved = call("/api/v1/alerts", "POST", body={**body, "action": "resolve"})
+    assert resolved.json() == {"id": alert_id, "status": "resolved", "queued": False}

@@ -118,3 +118,42 @@ def test_nothing_listening_is_a_safe_connection_error():
     with pytest.raises(PlivoConnectionError) as caught:
         client.send_sms(src="+14155550000", dst="+14155550101", text="x")
     assert caught.value.retryable and not caught.value.ambiguous
+
+
+def _scenario(sim, **body):
+    requests.post(f"{sim.url}/_sim/scenarios", json=body, timeout=5).raise_for_status()
+
+
+def _call_status(sim, request_uuid):
+    [call] = [c for c in sim.state.calls() if c.request_uuid == request_uuid]
+    return call.status, call.hangup_cause
+
+
+def test_cancel_call_request_stops_a_ringing_call_once(sim):
+    _scenario(sim, number="14155550103", voice="answer:1", answer_delay_s=30)
+    client = client_for(sim)
+    placed = client.place_call(
+        src="+14155550000", dst="+14155550103", answer_url="http://127.0.0.1:9/answer"
+    )
+    assert client.cancel_call_request(placed.request_uuid) is True
+    assert _call_status(sim, placed.request_uuid) == ("cancel", "ORIGINATOR_CANCEL")
+    # Already over: nothing left to end, and no error for it.
+    assert client.cancel_call_request(placed.request_uuid) is False
+    deletes = [r for r in sim.state.requests() if r["method"] == "DELETE"]
+    assert [(r["path"].split("/")[-3], r["status"]) for r in deletes] == [
+        ("Request", 204),
+        ("Request", 404),
+    ]
+
+
+def test_hang_up_call_of_no_live_call_is_false(sim):
+    assert client_for(sim).hang_up_call("00000000-0000-0000-0000-000000000000") is False
+
+
+def test_hang_up_failures_are_typed(sim):
+    with pytest.raises(PlivoAuthError):
+        client_for(sim, token="wrong").hang_up_call("some-call")
+    _fault(sim, status=503, rate=1.0, duration_s=30)
+    with pytest.raises(PlivoServerError) as caught:
+        client_for(sim).cancel_call_request("some-request")
+    assert caught.value.retryable

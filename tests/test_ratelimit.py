@@ -15,14 +15,8 @@ from multiprocessing.synchronize import Barrier
 import pytest
 import redis
 
-from shared.sending.rate_limiter import (
-    Limit,
-    RateLimiter,
-    interval_us,
-    max_in_window,
-    plan,
-    to_us,
-)
+from shared.sending.gcra import Limit, interval_us, max_in_window, plan, to_us
+from shared.sending.rate_limiter import RateLimiter
 
 ACCOUNT = Limit("plivo-sms", 5, 1.0, burst=1)
 SMS_15M = Limit("sms-15m", 5, 900)

@@ -1,4 +1,5 @@
-"""SMS reply codes: allocation, parsing of what people actually type, instructions."""
+"""SMS reply codes: allocation, parsing of what people actually type, instructions, and the
+alerts a reply names in the database."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.alerts.lifecycle import resolve
+from shared.core.db import session_scope
+from shared.core.models import Alert
+from shared.replies.code_store import alerts_for_code, code_for
 from shared.replies.codes import (
     CODE_REUSE_AFTER,
     Reply,
@@ -134,3 +139,45 @@ def test_instructions_round_trip_through_the_parser() -> None:
     ack, escalate = text.split()[1], text.split()[4]
     assert parse_reply(ack) == Reply("ack", code)
     assert parse_reply(escalate) == Reply("escalate", code)
+
+
+PERSON = "+14155550901"
+OTHER_PERSON = "+14155550902"
+
+
+def _open_alerts(session, count: int) -> list[int]:
+    alerts = [Alert(summary=f"alert {i}", severity="critical", source="test") for i in range(count)]
+    session.add_all(alerts)
+    session.flush()
+    return [alert.id for alert in alerts]
+
+
+def test_a_reply_names_the_alerts_of_its_code(database_url: str) -> None:
+    with session_scope(database_url) as session:
+        first, second, third = _open_alerts(session, 3)
+        single = code_for(session, [first], PERSON)
+        bundled = code_for(session, [second, third], PERSON)
+        code_for(session, [first], OTHER_PERSON)
+    with session_scope(database_url) as session:
+        assert alerts_for_code(session, PERSON, Reply("ack", single)) == [first]
+        assert alerts_for_code(session, PERSON, Reply("escalate", bundled)) == [second, third]
+        assert alerts_for_code(session, PERSON, Reply("ack", bundled + 1)) == []
+        # A code is the person's own: another number's code names nothing for them.
+        assert alerts_for_code(session, "+14155550903", Reply("ack", single)) == []
+
+
+def test_a_bare_ack_names_the_person_s_only_open_code(database_url: str) -> None:
+    with session_scope(database_url) as session:
+        first, second = _open_alerts(session, 2)
+        code_for(session, [first], PERSON)
+        code_for(session, [second], PERSON)
+        code_for(session, [first], OTHER_PERSON)
+    with session_scope(database_url) as session:
+        # Two open codes: a bare "A" could silence the wrong page.
+        assert alerts_for_code(session, PERSON, Reply("ack")) == []
+        assert alerts_for_code(session, OTHER_PERSON, Reply("ack")) == [first]
+        resolve(session, first, by="test", via="api")
+    with session_scope(database_url) as session:
+        # The first code retired with its alert: the second is now the only one.
+        assert alerts_for_code(session, PERSON, Reply("ack")) == [second]
+        assert alerts_for_code(session, OTHER_PERSON, Reply("ack")) == []

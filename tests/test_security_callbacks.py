@@ -444,3 +444,95 @@ def test_a_delivery_report_cannot_move_a_call(receiver, redis_client, database_u
     assert (response.status_code, response.text) == (200, "unknown message\n")
     with session_scope(database_url) as session:
         assert session.get(Notification, notification_id).state == "sent"
+
+
+# --------------------------------------------------------------------------- bundled calls
+
+
+def bundled_call(url, lead_alert_id, lead_id):
+    """A second open alert whose voice notification rides on call `lead_id`: (alert, member)."""
+    with session_scope(url) as session:
+        alert = Alert(summary="db down", severity="critical", source="test", status="triggered")
+        session.add(alert)
+        session.flush()
+        member = Notification(
+            alert_id=alert.id,
+            channel="voice",
+            destination=PERSON,
+            state="sending",
+            text="db down",
+            send_attempts=1,
+            bundle_lead_id=lead_id,
+        )
+        session.add(member)
+        session.flush()
+        return alert.id, member.id
+
+
+def ended_notifications(redis_client):
+    """The notification ids of every queued escalation.notification_ended task."""
+    found = []
+    for key in redis_client.scan_iter("*"):
+        if redis_client.type(key) != "list":
+            continue
+        for raw in redis_client.lrange(key, 0, -1):
+            message = json.loads(raw)
+            if message.get("headers", {}).get("task") == "escalation.notification_ended":
+                args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+                found.append(args[0])
+    return found
+
+
+def moves(url, notification_id):
+    """(state, error_code, outcome, the reasons of its moves in order)."""
+    with session_scope(url) as session:
+        row = session.get(Notification, notification_id)
+        reasons = [
+            event.detail.get("reason")
+            for event in session.scalars(
+                select(Event)
+                .where(Event.notification_id == notification_id, Event.kind.like("notification.%"))
+                .order_by(Event.id)
+            )
+        ]
+        return row.state, row.error_code, row.outcome, reasons
+
+
+def test_an_unanswered_bundled_call_ends_every_notification_on_it(
+    receiver, redis_client, database_url
+):
+    alert_id, lead, _ = page(database_url, channel="voice", state="sent", provider_uuid="req-b")
+    _other, member = bundled_call(database_url, alert_id, lead)
+    before = ended_notifications(redis_client)
+    hangup = voice_params("req-b", CallStatus="no-answer", Event="Hangup")
+    ended = signed_post(receiver, f"/plivo/voice/hangup?n={lead}", hangup)[0]
+    assert (ended.status_code, ended.text) == (200, "ok\n")
+
+    reason = "not reached: no-answer"
+    assert moves(database_url, lead) == ("undelivered", "no-answer", "not_reached", [reason])
+    assert moves(database_url, member) == ("undelivered", "no-answer", "not_reached", [reason])
+    after = ended_notifications(redis_client)
+    assert sorted(after[len(before) :]) == sorted([lead, member])
+
+
+def test_an_acknowledged_bundled_call_delivers_every_notification_on_it(
+    receiver, redis_client, database_url
+):
+    alert_id, lead, _ = page(database_url, channel="voice", state="sent", provider_uuid="req-c")
+    other, member = bundled_call(database_url, alert_id, lead)
+    call = voice_params("req-c", Digits="1")
+    assert signed_post(receiver, f"/plivo/voice/input?n={lead}", call)[0].status_code == 200
+    assert (alert_status(database_url, alert_id), alert_status(database_url, other)) == (
+        "acknowledged",
+        "acknowledged",
+    )
+    before = ended_notifications(redis_client)
+    hangup = {**call, "CallStatus": "completed", "Event": "Hangup", "HangupCause": "NORMAL"}
+    del hangup["Digits"]
+    signed_post(receiver, f"/plivo/voice/hangup?n={lead}", hangup)
+
+    lead_moves = moves(database_url, lead)
+    member_moves = moves(database_url, member)
+    assert lead_moves == ("delivered", None, "acknowledged", ["call ended: acknowledged"])
+    assert member_moves == ("delivered", None, None, ["bundle: acknowledged"])
+    assert ended_notifications(redis_client) == before

@@ -558,6 +558,98 @@ def test_calls_over_the_rate_are_queued(sim: RunningSimulator, receiver: Receive
     assert rings[-1] - rings[0] >= 0.9  # 2 calls per second
 
 
+# -- ending live calls (Live Call API) -----------------------------------------
+
+
+def delete(sim: RunningSimulator, what: str, uuid: str, auth: Any = AUTH) -> requests.Response:
+    return requests.delete(f"{sim.api_root}/{what}/{uuid}/", auth=auth, timeout=5)
+
+
+def sim_call(sim: RunningSimulator, to: str) -> dict[str, Any]:
+    [call] = [c for c in requests.get(f"{sim.url}/_sim/calls", timeout=5).json() if c["to"] == to]
+    return call
+
+
+def test_a_ringing_call_cancelled_by_its_request_uuid_never_answers(
+    sim: RunningSimulator, receiver: Receiver
+) -> None:
+    set_scenario(sim, number="14155550170", voice="answer:1", answer_delay_s=30)
+    request_uuid = place_call(sim, "14155550170", **call_urls(receiver)).json()["request_uuid"]
+    wait_for(lambda: sim_call(sim, "14155550170")["status"] == "ringing", what="ringing")
+    response = delete(sim, "Request", request_uuid)
+    assert (response.status_code, response.content) == (204, b"")
+    [hangup] = wait_for(lambda: receiver.at("/hangup"), what="hangup callback")
+    form = hangup["form"]
+    assert (form["CallStatus"], form["HangupCause"]) == ("cancel", "ORIGINATOR_CANCEL")
+    assert (form["RequestUUID"], form["AnswerTime"], form["Duration"]) == (request_uuid, "", "0")
+    assert hangup["v3_ok"]
+    call = sim_call(sim, "14155550170")
+    assert (call["status"], call["answer_time"], call["xml"]) == ("cancel", None, [])
+    again = delete(sim, "Request", request_uuid)
+    assert again.status_code == 404 and again.json()["error"] == "not found"
+    assert set(again.json()) == {"api_id", "error"}
+    logged = [r for r in sim.state.requests() if r["method"] == "DELETE"]
+    assert [(r["path"], r["status"], r["auth_ok"]) for r in logged] == [
+        (f"/v1/Account/{AUTH_ID}/Request/{request_uuid}/", 204, True),
+        (f"/v1/Account/{AUTH_ID}/Request/{request_uuid}/", 404, True),
+    ]
+    time.sleep(0.2)
+    assert [r["path"] for r in receiver.records] == ["/hangup"]
+
+
+def test_an_answered_call_hung_up_mid_prompt_stops_its_call_flow(
+    sim: RunningSimulator, receiver: Receiver
+) -> None:
+    # The callee would listen 5 s, then press 1: hung up before, nothing is pressed.
+    set_scenario(sim, number="14155550171", voice="answer:1", answer_delay_s=0.1, input_delay_s=5)
+    request_uuid = place_call(sim, "14155550171", **call_urls(receiver)).json()["request_uuid"]
+    [answer] = wait_for(lambda: receiver.at("/answer"), what="answer fetch")
+    wait_for(lambda: sim_call(sim, "14155550171")["spoken"], what="prompt spoken")
+    # Answered: the request can no longer be cancelled, the call is hung up instead.
+    assert delete(sim, "Request", request_uuid).status_code == 404
+    asked = time.time()
+    response = delete(sim, "Call", answer["form"]["CallUUID"])
+    assert (response.status_code, response.content) == (204, b"")
+    [hangup] = wait_for(lambda: receiver.at("/hangup"), what="hangup callback")
+    form = hangup["form"]
+    assert (form["CallStatus"], form["HangupCause"]) == ("completed", "NORMAL_CLEARING")
+    assert form["AnswerTime"] and int(form["Duration"]) >= 1
+    call = sim_call(sim, "14155550171")
+    assert call["end_time"] - asked < 1.0
+    time.sleep(0.3)
+    assert [r["path"] for r in receiver.records] == ["/answer", "/hangup"]
+    call = sim_call(sim, "14155550171")
+    assert (call["status"], call["digits"]) == ("completed", [])
+    assert call["spoken"] == ["Alert 7. Press 1 to acknowledge."]
+    assert delete(sim, "Call", answer["form"]["CallUUID"]).status_code == 404
+
+
+def test_input_delay_keeps_the_callee_listening_before_pressing(
+    sim: RunningSimulator, receiver: Receiver
+) -> None:
+    set_scenario(sim, number="14155550172", voice="answer:1", answer_delay_s=0.1, input_delay_s=0.5)
+    place_call(sim, "14155550172", **call_urls(receiver))
+    wait_for(lambda: receiver.at("/hangup"), what="hangup callback")
+    assert [r["path"] for r in receiver.records] == ["/answer", "/ack", "/hangup"]
+    sent = {
+        c["kind"]: c["time"] for c in requests.get(f"{sim.url}/_sim/callbacks", timeout=5).json()
+    }
+    assert sent["voice:action"] - sent["voice:answer"] >= 0.5
+    bad = requests.post(
+        f"{sim.url}/_sim/scenarios", json={"number": "14155550172", "input_delay_s": -1}, timeout=5
+    )
+    assert bad.status_code == 400 and "input_delay_s" in bad.json()["error"]
+
+
+def test_ending_calls_is_authenticated_and_unknown_calls_are_404(sim: RunningSimulator) -> None:
+    unknown = "00000000-0000-0000-0000-000000000000"
+    for what in ("Call", "Request"):
+        assert delete(sim, what, unknown, auth=(AUTH_ID, "nope")).status_code == 401
+        missing = delete(sim, what, unknown)
+        assert missing.status_code == 404
+        assert missing.json()["error"] == "not found"
+
+
 # -- inbound and control -------------------------------------------------------
 
 

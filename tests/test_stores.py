@@ -154,3 +154,62 @@ def test_unknown_status_is_not_applied(database_url, status):
     _, nid = _planned(database_url)
     with session_scope(database_url) as session:
         assert apply_sms_report(session, nid, _report(nid, status)).result == "unknown_status"
+
+
+def _bundle(url):
+    """A claimed lead and one member bundled with it, each for its own alert: (lead, member)."""
+    _, lead = _planned(url)
+    with session_scope(url) as session:
+        other = accept_alert(session, _alert(summary="db down")).alert_id
+        member = plan_notification(
+            session, alert_id=other, channel="sms", destination="+14155550101", text="y"
+        ).id
+        move(session, lead, S.SENDING, reason="t")
+        move(session, member, S.SENDING, reason="t", bundle_lead_id=lead)
+    return lead, member
+
+
+def _reasons(session, notification_id, kind):
+    return [
+        e.detail["reason"]
+        for e in session.scalars(
+            select(Event).where(Event.notification_id == notification_id, Event.kind == kind)
+        )
+    ]
+
+
+def test_a_report_on_a_bundle_lead_moves_its_members_with_the_error_code(database_url):
+    lead, member = _bundle(database_url)
+    with session_scope(database_url) as session:
+        outcome = apply_sms_report(
+            session, lead, _report(lead, "Undelivered", uuid="uuid-b", ErrorCode="30")
+        )
+    assert (outcome.result, outcome.state) == ("applied", "undelivered")
+    with session_scope(database_url) as session:
+        lead_row, member_row = session.get(Notification, lead), session.get(Notification, member)
+        assert (lead_row.state, lead_row.error_code, lead_row.provider_uuid) == (
+            "undelivered",
+            "30",
+            "uuid-b",
+        )
+        # Plivo's uuid names the lead's message only; the members share its fate.
+        assert (member_row.state, member_row.error_code, member_row.provider_uuid) == (
+            "undelivered",
+            "30",
+            None,
+        )
+        assert _reasons(session, lead, "notification.undelivered") == ["plivo status undelivered"]
+        assert _reasons(session, member, "notification.undelivered") == [
+            "bundle: plivo status Undelivered"
+        ]
+
+
+def test_a_stale_report_on_a_bundle_lead_leaves_its_members_alone(database_url):
+    lead, member = _bundle(database_url)
+    with session_scope(database_url) as session:
+        move(session, lead, S.DELIVERED, reason="t")
+        outcome = apply_sms_report(session, lead, _report(lead, "failed", ErrorCode="30"))
+    assert (outcome.result, outcome.state) == ("stale", "delivered")
+    with session_scope(database_url) as session:
+        member_row = session.get(Notification, member)
+        assert (member_row.state, member_row.error_code) == ("sending", None)

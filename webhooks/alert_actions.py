@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, jsonify
 from shared.alerts.lifecycle import LifecycleResult, acknowledge, resolve
 from shared.alerts.schemas import has_visible_text
 from shared.core.db import session_scope
+from shared.core.enums import AlertStatus
 from shared.core.metrics import ALERT_ACTIONS
 from webhooks.auth import authenticate
 from webhooks.errors import ApiError
@@ -69,9 +70,9 @@ def _act(alert_id: int, action: str, act: Callable[..., LifecycleResult]):  # ty
 
 @bp.post(f"/api/v1/alerts/<{ALERT_ID}:alert_id>/ack")
 def ack(alert_id: int):  # type: ignore[no-untyped-def]
-    return _act(alert_id, "acknowledged", acknowledge)
+    return _act(alert_id, AlertStatus.ACKNOWLEDGED, acknowledge)
 
 
 @bp.post(f"/api/v1/alerts/<{ALERT_ID}:alert_id>/resolve")
 def resolve_alert(alert_id: int):  # type: ignore[no-untyped-def]
-    return _act(alert_id, "resolved", resolve)
+    return _act(alert_id, AlertStatus.RESOLVED, resolve)

@@ -6,6 +6,8 @@ The API tokens, as for posting alerts; the same query as the CLI
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, current_app, jsonify, request
 
 from shared.alerts.listing import FilterError, list_alerts, parse_filter
@@ -55,7 +57,8 @@ def get_alert(alert_id: int):  # type: ignore[no-untyped-def]
     authenticate()
     settings = current_app.config["SETTINGS"]
     with session_scope(settings.effective_database_url) as session:
-        view = alert_view(session, alert_id)
+        window = timedelta(seconds=settings.change_window_s)
+        view = alert_view(session, alert_id, change_window=window)
     if view is None:
         raise ApiError(404, f"no alert {alert_id}")
     return jsonify(view)

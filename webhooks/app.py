@@ -7,11 +7,13 @@ from types import ModuleType
 import redis
 from flask import Flask
 
+from shared.alerts import after_close
 from shared.core.embedded_redis import resolve_redis_url
 from shared.core.settings import Settings, load_settings
 from webhooks import (
     alert_actions,
     alert_queries,
+    change_events,
     ingest,
     ops,
     plivo_callbacks,
@@ -40,6 +42,9 @@ def create_app(settings: Settings | None = None, *, enqueue: ModuleType | None =
 
         enqueue = worker_enqueue
     app.config["ENQUEUE"] = enqueue
+    after_close.register(
+        "hang_up_calls", lambda alert_id: app.config["ENQUEUE"].hang_up_calls(alert_id)
+    )
     app.register_blueprint(ingest.bp)
     app.register_blueprint(alert_queries.bp)
     app.register_blueprint(alert_actions.bp)
@@ -48,6 +53,7 @@ def create_app(settings: Settings | None = None, *, enqueue: ModuleType | None =
     app.register_blueprint(plivo_sms_inbound.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(integrations_bp)
+    app.register_blueprint(change_events.bp)
     app.register_blueprint(openapi_bp)
     register_error_handlers(app)
     return app

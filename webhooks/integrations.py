@@ -24,17 +24,15 @@ from shared.alerts.formats import FormatError, alertmanager, grafana, pagerduty
 from shared.alerts.integration_auth import (
     GRAFANA_SIGNATURE_HEADER,
     GRAFANA_TIMESTAMP_HEADERS,
-    credential_for,
     parse_integration_tokens,
-    token_matches,
     verify_grafana_signature,
 )
 from shared.alerts.schemas import AlertIn
-from shared.core import strict_json
 from shared.core.metrics import count_rejected
 from webhooks.auth import authenticate
 from webhooks.errors import ApiError
 from webhooks.ingest import accept_event, read_body, read_json_object
+from webhooks.pagerduty_key import EventRefused, pagerduty_invalid, read_pagerduty_event
 
 log = logging.getLogger(__name__)
 
@@ -118,15 +116,6 @@ def grafana_webhook() -> Response:
     return _accept_all(events, via="grafana", scope=scope)
 
 
-def _pagerduty_invalid(errors: list[str]) -> Response:
-    """PagerDuty's own 400 body, so its clients report our errors as they report its own."""
-    response = jsonify(
-        {"status": "invalid event", "message": "Event object is invalid", "errors": errors}
-    )
-    response.status_code = 400
-    return response
-
-
 @bp.post("/v2/enqueue")
 def pagerduty_enqueue() -> Response:
     """PagerDuty Events API v2: the routing key is the credential, as at PagerDuty.
@@ -136,32 +125,14 @@ def pagerduty_enqueue() -> Response:
     Every refusal is PagerDuty's 400, its clients' way of seeing a bad key.
     """
     try:
-        payload = strict_json.loads(read_body(), what="Event object")
-    except strict_json.JsonRefused as exc:
-        return _pagerduty_invalid([str(exc)])
-    except ValueError:
-        return _pagerduty_invalid(["Event object is not valid JSON"])
-    if not isinstance(payload, dict):
-        return _pagerduty_invalid(["Event object must be a JSON object"])
-    routing_key = payload.get("routing_key")
-    if routing_key is None:
-        # Older PagerDuty client libraries send the key as a header only.
-        routing_key = request.headers.get("X-Routing-Key")
-    if routing_key is None or routing_key == "":
-        return _pagerduty_invalid(["'routing_key' is missing or blank"])
-    credential = credential_for(_settings(), "pagerduty")
-    if not token_matches(routing_key, credential.tokens):
-        return _pagerduty_invalid(["Invalid routing key"])
-    payload = {**payload, "routing_key": routing_key}
+        payload, scope = read_pagerduty_event()
+    except EventRefused as exc:
+        return pagerduty_invalid(exc.errors)
     try:
-        event = pagerduty.parse(payload)
+        [alert_in] = pagerduty.to_alerts(payload)
     except FormatError as exc:
-        return _pagerduty_invalid(pagerduty.error_strings(exc))
-    try:
-        alert_in = pagerduty.event_to_alert(event)
-    except FormatError as exc:
-        return _pagerduty_invalid(pagerduty.error_strings(exc))
-    accept_event(alert_in, via="pagerduty", scope=credential.scope)
+        return pagerduty_invalid(pagerduty.error_strings(exc))
+    accept_event(alert_in, via="pagerduty", scope=scope)
     response = jsonify(
         {"status": "success", "message": "Event processed", "dedup_key": alert_in.dedup_key}
     )

@@ -21,6 +21,7 @@ from flask import Blueprint, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 
 from shared.core.db import session_scope
+from shared.core.enums import Channel
 from shared.core.events import record_event
 from shared.core.metrics import CALLBACKS_REJECTED, DELIVERY_REPORTS, bounded_label
 from shared.notifications.state import PLIVO_SMS_STATUS
@@ -179,10 +180,6 @@ def _give_back_nonce_after_failure(response: Response) -> Response:
     return response
 
 
-def forbidden() -> Response:
-    return Response("invalid signature\n", status=403, mimetype="text/plain")
-
-
 def _notification_id_from_query() -> int | None:
     return notification_id_from(request.args)
 
@@ -201,7 +198,7 @@ def sms_status() -> Response:
             notification_id=_notification_id_from_query(),
             provider_uuid=params.get("MessageUUID") or None,
         )
-        if notification is not None and notification.channel != "sms":
+        if notification is not None and notification.channel != Channel.SMS:
             # An SMS report moves SMS notifications only, never a call's state.
             log.warning("delivery report for notification %s, not an SMS", notification.id)
             notification = None

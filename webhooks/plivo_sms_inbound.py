@@ -19,14 +19,16 @@ from sqlalchemy.orm import Session
 
 from shared.alerts.lifecycle import acknowledge
 from shared.core.db import session_scope
+from shared.core.enums import AlertStatus, Channel
 from shared.core.events import record_event
 from shared.core.metrics import ALERT_ACTIONS, REPLIES_WITHHELD, SMS_REPLIES
 from shared.core.models import Alert, Event, Notification, OptOut, utcnow
 from shared.core.phone import InvalidPhoneNumber, mask, normalize_e164
+from shared.escalation.hurry import escalate_alert_now
 from shared.escalation.plan import Position
 from shared.replies.code_store import alerts_for_code
 from shared.replies.codes import HELP_TEXT, Reply, parse_reply
-from shared.routing.route import current_config, escalate_alert_now
+from shared.routing.route import current_config
 from shared.sending.rate_limiter import Limit, RateLimiter
 from webhooks.plivo_callbacks import verified_params
 
@@ -102,10 +104,10 @@ def _act(session: Session, sender: str, action: str, reply: Reply | None) -> str
         session.execute(delete(OptOut).where(OptOut.destination == sender))
         log.warning("number %s opted back in to alert SMS", mask(sender))
         return None
-    if action in ("help", "unknown"):
+    if action in ("help", "unknown") or reply is None:
+        # Only a parsed reply acks or escalates; anything else gets the instructions.
         return HELP_TEXT
-    assert reply is not None
-    alert_ids = alerts_for_code(session, sender, reply.code)
+    alert_ids = alerts_for_code(session, sender, reply)
     if not alert_ids:
         return (
             f"No open alert with code {reply.code} for this number."
@@ -115,8 +117,8 @@ def _act(session: Session, sender: str, action: str, reply: Reply | None) -> str
     if action == "ack":
         acked = []
         for alert_id in alert_ids:
-            if acknowledge(session, alert_id, by=mask(sender), via="sms").changed:
-                ALERT_ACTIONS.labels(action="acknowledged", via="sms").inc()
+            if acknowledge(session, alert_id, by=mask(sender), via=Channel.SMS).changed:
+                ALERT_ACTIONS.labels(action=AlertStatus.ACKNOWLEDGED, via=Channel.SMS).inc()
                 acked.append(alert_id)
         if not acked:
             return "Already acknowledged or resolved: nothing changed."
@@ -132,7 +134,7 @@ def _list_alerts(alert_ids: list[int]) -> str:
 
 def _escalate(session: Session, alert_id: int, sender: str) -> str:
     alert = session.get(Alert, alert_id)
-    if alert is None or alert.status != "triggered":
+    if alert is None or alert.status != AlertStatus.TRIGGERED:
         return f"Alert #{alert_id} is not open."
     last = session.scalars(
         select(Notification)
@@ -187,8 +189,8 @@ def _may_answer(session: Session, sender: str, *, is_help: bool) -> bool:
     return decision.allowed
 
 
-def _queue_reply(session: Session, sender: str, text: str, message_uuid: str) -> int:
-    """Record the answer (the task reads it back by id); its event id.
+def _queue_reply(session: Session, sender: str, text: str, message_uuid: str) -> int | None:
+    """Record the answer (the task reads it back by id); its event id, None if not stored.
 
     Keyed by the inbound message, so one message is answered at most once.
     """
@@ -200,5 +202,8 @@ def _queue_reply(session: Session, sender: str, text: str, message_uuid: str) ->
         dedup_key=key,
     )
     event_id = session.scalar(select(Event.id).where(Event.dedup_key == key))
-    assert event_id is not None
+    if event_id is None:
+        # Recorded (or found recorded) just above in this transaction: missing, the
+        # answer is dropped, while what the reply did still takes effect.
+        log.error("answer to %s not recorded: no answer sent", mask(sender))
     return event_id

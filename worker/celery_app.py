@@ -5,6 +5,11 @@ it ran (`acks_late`), a killed child's task goes back to the queue
 (`task_reject_on_worker_lost`), and a worker holds one task at a time
 (prefetch 1) so a crash strands nothing else. That means any task can run
 twice; every task is written to be idempotent.
+
+The task modules import `app` from here to register on it, so this module
+never imports them: Celery does, through `include`, when a worker (or beat)
+starts. A process that only enqueues (the receiver, the bridge) names tasks
+by their string (`worker.task_names`) and loads none of them.
 """
 
 from __future__ import annotations
@@ -12,17 +17,23 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import beat_init, worker_init, worker_process_shutdown
 
+# Masks numbers in Celery's own log handlers. Imported here rather than
+# through `include`: beat sets its logging up before it imports those modules.
+import worker.log_masking  # noqa: F401
 from shared.core.embedded_redis import broker_url_for, resolve_redis_url
 from shared.core.metrics import mark_process_dead
 from shared.startup_checks import exit_if_refused, settings_or_exit
 from worker import context, task_names
 from worker.queues import NOTIFY, QUEUES, ROUTES
 
+# Imported by every worker and beat at start: one task per module under worker/tasks/.
+TASK_PACKAGES = ["worker.tasks"]
+
 
 def create_celery_app() -> Celery:
     settings = settings_or_exit(context.settings)
     redis_url = resolve_redis_url(settings.redis_url, settings.data_dir)
-    app = Celery("alert_dispatch")
+    app = Celery("alert_dispatch", include=TASK_PACKAGES)
     app.conf.update(
         broker_url=broker_url_for(redis_url),
         broker_connection_retry_on_startup=True,
@@ -54,10 +65,6 @@ def create_celery_app() -> Celery:
 
 
 app = create_celery_app()
-
-# Import for registration: one task per module under worker/tasks/.
-import worker.log_masking  # noqa: E402,F401  (masks numbers in Celery's own log handlers)
-import worker.tasks  # noqa: E402,F401
 
 
 @worker_process_shutdown.connect

@@ -16,6 +16,9 @@ from worker import task_names
 
 log = logging.getLogger(__name__)
 
+# Celery's Redis transport serves 0 first (see shared.notifications.priority).
+HIGHEST_PRIORITY = 0
+
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
@@ -110,3 +113,9 @@ def send_reply(
 def reconcile(notification_id: int, countdown: float | None = None) -> bool:
     """Look an unknown send up at Plivo (after a grace period for its callback)."""
     return _send(task_names.RECONCILE, [notification_id], countdown)
+
+
+def hang_up_calls(alert_id: int, countdown: float | None = None) -> bool:
+    """End the calls still ringing for a closed alert, ahead of everything else:
+    the time from an acknowledgement to silence is what a person notices."""
+    return _send(task_names.HANG_UP_CALLS, [alert_id], countdown, priority=HIGHEST_PRIORITY)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from shared.alerts.lifecycle import acknowledge, resolve
 from shared.alerts.schemas import AlertAction, AlertIn
 from shared.alerts.store import API_SCOPE, accept_alert, open_alert_by_key
+from shared.core.enums import AlertStatus
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,6 @@ def ingest(
     alert_id = alert.id
     if alert_in.action is AlertAction.ACKNOWLEDGE:
         result = acknowledge(session, alert_id, by=alert_in.source, via=via)
-        return IngestResult(alert_id, "acknowledged" if result.changed else "ignored")
+        return IngestResult(alert_id, AlertStatus.ACKNOWLEDGED if result.changed else "ignored")
     result = resolve(session, alert_id, by=alert_in.source, via=via)
-    return IngestResult(alert_id, "resolved" if result.changed else "ignored")
+    return IngestResult(alert_id, AlertStatus.RESOLVED if result.changed else "ignored")

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from shared.alerts import after_close
 from shared.alerts.store import OPEN_STATUSES
+from shared.core.enums import AlertStatus, EscalationState
 from shared.core.events import record_event
 from shared.core.models import Alert, Notification, utcnow
 from shared.notifications.state import NotificationState
@@ -39,7 +41,9 @@ def _stop_paging(session: Session, alert_id: int, reason: str) -> int:
         .values(state=NotificationState.CANCELLED.value, state_changed_at=utcnow())
     ).rowcount
     session.execute(
-        update(Alert).where(Alert.id == alert_id).values(next_fire_at=None, escalation="stopped")
+        update(Alert)
+        .where(Alert.id == alert_id)
+        .values(next_fire_at=None, escalation=EscalationState.STOPPED)
     )
     retire_codes_of(session, alert_id)
     if cancelled:
@@ -56,8 +60,8 @@ def _close(
     session: Session,
     alert_id: int,
     *,
-    from_statuses: tuple[str, ...],
-    status: str,
+    from_statuses: tuple[AlertStatus, ...],
+    status: AlertStatus,
     by: str,
     via: str,
     **values: object,
@@ -77,6 +81,7 @@ def _close(
         return LifecycleResult(False, current)
     cancelled = _stop_paging(session, alert_id, status)
     record_event(session, f"alert.{status}", alert_id=alert_id, detail={"by": by, "via": via})
+    after_close.remember(session, alert_id)  # its live calls are hung up once this commits
     return LifecycleResult(True, current, cancelled)
 
 
@@ -85,8 +90,8 @@ def acknowledge(session: Session, alert_id: int, *, by: str, via: str) -> Lifecy
     return _close(
         session,
         alert_id,
-        from_statuses=("triggered",),
-        status="acknowledged",
+        from_statuses=(AlertStatus.TRIGGERED,),
+        status=AlertStatus.ACKNOWLEDGED,
         by=by,
         via=via,
         acknowledged_at=utcnow(),
@@ -101,7 +106,7 @@ def resolve(session: Session, alert_id: int, *, by: str, via: str) -> LifecycleR
         session,
         alert_id,
         from_statuses=OPEN_STATUSES,
-        status="resolved",
+        status=AlertStatus.RESOLVED,
         by=by,
         via=via,
         resolved_at=utcnow(),

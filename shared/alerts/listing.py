@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shared.core.enums import AlertStatus
 from shared.core.models import Alert, Notification
 
-STATUSES = ("triggered", "acknowledged", "resolved")
-OPEN = ("triggered", "acknowledged")
+STATUSES = tuple(AlertStatus)
+OPEN = (AlertStatus.TRIGGERED, AlertStatus.ACKNOWLEDGED)
 SEVERITIES = ("critical", "error", "warning", "info")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

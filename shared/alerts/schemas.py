@@ -51,7 +51,15 @@ def _e164(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
-PhoneNumber = Annotated[str, AfterValidator(_e164)]
+PhoneNumber = Annotated[
+    str,
+    AfterValidator(_e164),
+    Field(
+        description="An international number: + and the country code, valid for its country "
+        "(spaces and punctuation are ignored); stored as E.164.",
+        json_schema_extra={"format": "e164"},
+    ),
+]
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -141,8 +149,16 @@ class AlertIn(BaseModel):
     summary: SummaryText
     severity: Severity = Severity.ERROR
     source: SourceText = "api"
-    dedup_key: DedupKeyText | None = None
-    details: Details = Field(default_factory=dict)
+    dedup_key: DedupKeyText | None = Field(
+        default=None,
+        description="While an alert with this key is open, a trigger adds an occurrence and "
+        "pages nobody; acknowledge and resolve find the alert by it.",
+    )
+    details: Details = Field(
+        default_factory=dict,
+        description="Any JSON object; the whole body nests at most "
+        f"{strict_json.MAX_DEPTH} levels.",
+    )
     labels: dict[Text, Text] = Field(default_factory=dict)
     action: AlertAction = AlertAction.TRIGGER
     recipients: list[PhoneNumber] = Field(default_factory=list, max_length=100)

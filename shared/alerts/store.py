@@ -9,10 +9,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.alerts.schemas import AlertIn
+from shared.core.enums import AlertStatus
 from shared.core.events import record_event
 from shared.core.models import Alert, utcnow
 
-OPEN_STATUSES = ("triggered", "acknowledged")
+OPEN_STATUSES = (AlertStatus.TRIGGERED, AlertStatus.ACKNOWLEDGED)
 # The scope of the shared API tokens, and of every caller inside the system
 # (bus bridge, Python producer): integrations with tokens of their own get theirs.
 API_SCOPE = "api"
@@ -64,7 +65,7 @@ def accept_alert(session: Session, alert_in: AlertIn, integration: str = API_SCO
         details=alert_in.details,
         labels=alert_in.labels,
         recipients=list(alert_in.recipients),
-        status="triggered",
+        status=AlertStatus.TRIGGERED,
     )
     try:
         with session.begin_nested():

@@ -1,13 +1,16 @@
-"""An alert as people read it: its state, its notifications, its timeline."""
+"""An alert as people read it: its state, its notifications, its timeline, and the
+recent changes (deploys) to its service that may explain it."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.core.models import Alert, Event, Notification
+from shared.alerts.changes import DEFAULT_WINDOW, change_entry, changes_for_alert
+from shared.core.models import Alert, Event, Notification, utcnow
 from shared.core.phone import mask, mask_numbers_in
 
 
@@ -65,10 +68,20 @@ def alert_summary(alert: Alert, notification_count: int) -> dict[str, Any]:
     }
 
 
-def alert_view(session: Session, alert_id: int) -> dict[str, Any] | None:
+def alert_view(
+    session: Session,
+    alert_id: int,
+    *,
+    now: datetime | None = None,
+    change_window: timedelta = DEFAULT_WINDOW,
+) -> dict[str, Any] | None:
+    """Everything about one alert; `recent_changes` are those of `shared.alerts.changes`
+    (CHANGE_WINDOW_S is `change_window`), newest first, their ages as of `now`."""
     alert = session.get(Alert, alert_id)
     if alert is None:
         return None
+    at = utcnow() if now is None else now
+    changes = changes_for_alert(session, alert, now=at, window=change_window)
     notifications = session.scalars(
         select(Notification).where(Notification.alert_id == alert_id).order_by(Notification.id)
     )
@@ -99,4 +112,5 @@ def alert_view(session: Session, alert_id: int) -> dict[str, Any] | None:
             for n in notifications
         ],
         "timeline": [_timeline_entry(event) for event in _events(session, alert_id)],
+        "recent_changes": [change_entry(change, at) for change in changes],
     }

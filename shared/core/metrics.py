@@ -25,11 +25,15 @@ from prometheus_client import (
     generate_latest,
 )
 
+from shared.core.enums import AlertStatus
+
 OTHER = "other"
 # The ways into `shared.alerts.ingest`: the `source` label of ALERTS_ACCEPTED. It is
 # the path an event came in by, not the producer's own `source` text.
 INGEST_PATHS = frozenset({"api", "alertmanager", "grafana", "pagerduty", "bus", "producer"})
-INGEST_OUTCOMES = frozenset({"created", "deduplicated", "acknowledged", "resolved", "ignored"})
+INGEST_OUTCOMES = frozenset(
+    {"created", "deduplicated", AlertStatus.ACKNOWLEDGED, AlertStatus.RESOLVED, "ignored"}
+)
 HTTP_CLIENT_ERRORS = frozenset({"400", "401", "403", "404", "405", "413", "415", "422", "429"})
 
 
@@ -58,6 +62,11 @@ CALLBACKS_REJECTED = Counter(
     "alert_dispatch_callbacks_rejected",
     "Plivo callbacks refused, by endpoint and reason (bad signature, bad form).",
     ["endpoint", "reason"],
+)
+CHANGE_EVENTS = Counter(
+    "alert_dispatch_change_events",
+    "PagerDuty change events, by result (accepted, rejected).",
+    ["result"],
 )
 INGEST_REJECTED = Counter(
     "alert_dispatch_ingest_rejected",

@@ -21,6 +21,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from shared.core.enums import AlertStatus, EscalationState
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -83,7 +85,7 @@ class Alert(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
-    status: Mapped[str] = mapped_column(String(16), default="triggered", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=AlertStatus.TRIGGERED.value, index=True)
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_occurrence_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -97,7 +99,11 @@ class Alert(Base):
     esc_step: Mapped[int] = mapped_column(Integer, default=0)
     esc_round: Mapped[int] = mapped_column(Integer, default=0)
     next_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
-    escalation: Mapped[str] = mapped_column(String(16), default="pending")
+    # The chain as it was when escalation started (shared.routing.route.freeze_chain):
+    # later steps page from it, so editing the on-call file changes new alerts only.
+    # Empty for alerts started before chains were frozen: they follow the file.
+    escalation_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    escalation: Mapped[str] = mapped_column(String(16), default=EscalationState.PENDING.value)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
     acknowledged_via: Mapped[str | None] = mapped_column(String(32))
@@ -202,3 +208,26 @@ class OptOut(Base):
 
     destination: Mapped[str] = mapped_column(String(32), primary_key=True)
     opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ChangeEvent(Base):
+    """A change a producer reported (a deploy, a configuration change): shown with the
+    alerts of the same service that follow it, never a page by itself."""
+
+    __tablename__ = "change_events"
+    __table_args__ = (Index("ix_change_events_scope_changed_at", "scope", "changed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The scope of the credential that sent it, as `Alert.integration`: a change is
+    # shown only with alerts of the same scope.
+    scope: Mapped[str] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(255))
+    service: Mapped[str | None] = mapped_column(String(255))
+    # `source` and `service` as compared with an alert's service (case folded), so
+    # the database finds them without a case-insensitive function of its own.
+    source_key: Mapped[str | None] = mapped_column(Text)
+    service_key: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

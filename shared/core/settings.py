@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     plivo_powerpack_uuid: str | None = Field(default=None, alias="PLIVO_POWERPACK_UUID")
     # A person paged within this many seconds gets further alerts bundled into one message.
     bundle_window_s: float = Field(default=60.0, ge=0, le=600, alias="BUNDLE_WINDOW_S")
+    # Changes (deploys) to an alert's service this many seconds before it began are
+    # shown with it (shared.alerts.changes).
+    change_window_s: float = Field(default=1800.0, ge=0, le=86400, alias="CHANGE_WINDOW_S")
     plivo_connect_timeout: float = Field(default=3.05, gt=0, alias="PLIVO_CONNECT_TIMEOUT")
     plivo_read_timeout: float = Field(default=10.0, gt=0, alias="PLIVO_READ_TIMEOUT")
     call_ring_timeout: int = Field(default=30, ge=5, le=120, alias="CALL_RING_TIMEOUT")

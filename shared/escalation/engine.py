@@ -13,14 +13,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from shared.core.enums import AlertStatus, EscalationState
 from shared.core.events import record_event
 from shared.core.models import Alert, Notification
-from shared.escalation.plan import EXHAUSTED, Position, next_position, plan_step
-from shared.notifications.state import NotificationState
+from shared.escalation.plan import Exhausted, Position, StepPlan, next_position, plan_step
+from shared.notifications.state import LIVE, NotificationState
 from shared.notifications.store import plan_notification
 from shared.routing.oncall_config import Contact, OncallConfig, Policy
 
@@ -45,13 +47,30 @@ class FireResult:
     planned: tuple[Planned, ...] = ()
 
 
-def start(session: Session, alert_id: int, policy: str, now: datetime) -> bool:
-    """Put an alert on its chain, first step due now; False if it already is."""
+def start(
+    session: Session, alert_id: int, policy: str, now: datetime, *, snapshot: dict[str, Any]
+) -> bool:
+    """Put an alert on its chain, first step due now; False if it already is.
+
+    `snapshot` is the chain frozen onto the alert (shared.routing.route.freeze_chain),
+    stored in the same compare-and-set so an alert is never active without it.
+    """
     return (
         session.execute(
             update(Alert)
-            .where(Alert.id == alert_id, Alert.escalation == "pending", Alert.status == "triggered")
-            .values(policy=policy, esc_step=0, esc_round=0, next_fire_at=now, escalation="active")
+            .where(
+                Alert.id == alert_id,
+                Alert.escalation == EscalationState.PENDING,
+                Alert.status == AlertStatus.TRIGGERED,
+            )
+            .values(
+                policy=policy,
+                escalation_snapshot=snapshot,
+                esc_step=0,
+                esc_round=0,
+                next_fire_at=now,
+                escalation=EscalationState.ACTIVE,
+            )
         ).rowcount
         == 1
     )
@@ -61,8 +80,8 @@ def due_alerts(session: Session, now: datetime) -> list[tuple[int, int, int]]:
     """(alert id, step, round) of every alert whose next position is due."""
     rows = session.execute(
         select(Alert.id, Alert.esc_step, Alert.esc_round).where(
-            Alert.status == "triggered",
-            Alert.escalation == "active",
+            Alert.status == AlertStatus.TRIGGERED,
+            Alert.escalation == EscalationState.ACTIVE,
             Alert.next_fire_at.is_not(None),
             Alert.next_fire_at <= now,
         )
@@ -86,12 +105,13 @@ def fire(
     `text_for(contact, channel)` gives an SMS its words (a call reads the
     alert when answered). Once the last step has fired the stored position is
     END_OF_CHAIN, due when the last wait runs out: that firing ends the chain.
+    Any other position must be one the policy has (ValueError otherwise): a
+    frozen chain keeps every position it ever stored.
     """
-    if position.step == END_OF_CHAIN or position.step >= len(policy.steps):
-        return _exhaust(session, alert_id, position, policy, now, report_exhaustion)
+    if position.step == END_OF_CHAIN:
+        return end_chain(session, alert_id, position, policy, now, report=report_exhaustion)
     plan = plan_step(config, policy, position, now)
-    after = Position(END_OF_CHAIN, position.round) if plan.next == EXHAUSTED else plan.next
-    assert isinstance(after, Position)
+    after = stored_position(plan.next, position.round)
     if not _claim_position(
         session,
         alert_id,
@@ -102,6 +122,27 @@ def fire(
         next_fire_at=plan.due_at,
     ):
         return FireResult(fired=False)
+    planned = _plan_notifications(session, alert_id, plan, now, text_for)
+    _record_step_fired(session, alert_id, policy, plan)
+    return FireResult(True, position.step, position.round, planned=planned)
+
+
+def stored_position(following: Position | Exhausted, round: int) -> Position:
+    """The position stored as next: END_OF_CHAIN in `round` once nothing follows,
+    so the chain still waits out the last step before it is declared exhausted."""
+    if isinstance(following, Position):
+        return following
+    return Position(END_OF_CHAIN, round)
+
+
+def _plan_notifications(
+    session: Session,
+    alert_id: int,
+    plan: StepPlan,
+    now: datetime,
+    text_for: Callable[[Contact, str], str],
+) -> tuple[Planned, ...]:
+    """One notification row per person and channel of the step (each at most once)."""
     planned: list[Planned] = []
     for item in plan.notifications:
         channel = item.channel.value
@@ -111,26 +152,29 @@ def fire(
             channel=channel,
             destination=item.contact.phone,
             text=text_for(item.contact, channel),
-            step=position.step,
-            round=position.round,
+            step=plan.position.step,
+            round=plan.position.round,
             contact=item.contact.name,
             enqueued_at=now,
         )
         if notification is not None:
             planned.append(Planned(notification.id, channel))
+    return tuple(planned)
+
+
+def _record_step_fired(session: Session, alert_id: int, policy: Policy, plan: StepPlan) -> None:
     record_event(
         session,
         "escalation.step_fired",
         alert_id=alert_id,
         detail={
             "policy": policy.name,
-            "step": position.step,
-            "round": position.round,
+            "step": plan.position.step,
+            "round": plan.position.round,
             "targets": list(dict.fromkeys(item.contact.name for item in plan.notifications)),
             "next_at": plan.due_at.isoformat(),
         },
     )
-    return FireResult(True, position.step, position.round, planned=tuple(planned))
 
 
 def _claim_position(
@@ -139,8 +183,8 @@ def _claim_position(
     """Compare-and-set on the stored position: only one caller moves the chain from it."""
     conditions = [
         Alert.id == alert_id,
-        Alert.status == "triggered",
-        Alert.escalation == "active",
+        Alert.status == AlertStatus.TRIGGERED,
+        Alert.escalation == EscalationState.ACTIVE,
         Alert.esc_step == position.step,
         Alert.esc_round == position.round,
     ]
@@ -149,17 +193,19 @@ def _claim_position(
     return session.execute(update(Alert).where(*conditions).values(**values)).rowcount == 1
 
 
-def _exhaust(
+def end_chain(
     session: Session,
     alert_id: int,
     position: Position,
     policy: Policy,
     now: datetime,
+    *,
     report: bool,
 ) -> FireResult:
-    """The last wait ran out with no acknowledgement. Explicit recipients (no
-    policy) simply end: there was nobody else to try, so nothing to report."""
-    status = "exhausted" if report else "completed"
+    """End the chain at the stored `position`: the last wait ran out with no
+    acknowledgement. Explicit recipients (no policy) simply end: there was
+    nobody else to try, so nothing to report."""
+    status = EscalationState.EXHAUSTED if report else EscalationState.COMPLETED
     if not _claim_position(session, alert_id, position, now, next_fire_at=None, escalation=status):
         return FireResult(fired=False)
     if not report:
@@ -192,9 +238,7 @@ def escalate_now(
     once. Returns the position now due, for the caller to fire without
     waiting for the next tick.
     """
-    following = next_position(policy, after)
-    due = Position(END_OF_CHAIN, after.round) if following == EXHAUSTED else following
-    assert isinstance(due, Position)
+    due = stored_position(next_position(policy, after), after.round)
     if not _claim_position(session, alert_id, due, None, next_fire_at=now):
         return None
     record_event(
@@ -208,12 +252,11 @@ def escalate_now(
 
 def live_in_step(session: Session, notification: Notification, channels: tuple[str, ...]) -> int:
     """Other notifications of the same step and round, on `channels`, that may still
-    reach someone: while one is live, a single failure does not move the chain on."""
-    dead = (
-        NotificationState.FAILED.value,
-        NotificationState.UNDELIVERED.value,
-        NotificationState.CANCELLED.value,
-    )
+    reach someone: while one is live, a single failure does not move the chain on.
+
+    A delivered one counts too: its person has the page and may still answer it.
+    """
+    reaching = sorted(state.value for state in LIVE | {NotificationState.DELIVERED})
     return len(
         session.execute(
             select(Notification.id).where(
@@ -222,7 +265,7 @@ def live_in_step(session: Session, notification: Notification, channels: tuple[s
                 Notification.round == notification.round,
                 Notification.id != notification.id,
                 Notification.channel.in_(channels),
-                Notification.state.not_in(dead),
+                Notification.state.in_(reaching),
             )
         ).all()
     )

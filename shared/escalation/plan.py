@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
+from shared.core.enums import EscalationState
 from shared.routing.oncall_config import Channel, Contact, OncallConfig, Policy
 
-EXHAUSTED: Final = "exhausted"
-Exhausted = Literal["exhausted"]
+EXHAUSTED: Final = EscalationState.EXHAUSTED
+Exhausted = Literal[EscalationState.EXHAUSTED]
 UnansweredCallDecision = Literal["recall", "next_step"]
 
 
@@ -94,9 +95,9 @@ def next_due_at(policy: Policy, step: int, now: datetime) -> datetime:
 def next_position(policy: Policy, position: Position) -> Position | Exhausted:
     """The step after `position`: the next one, the first of the next round, or EXHAUSTED.
 
-    Tolerates positions past the end: a stored position may predate a config
-    reload that shortened the policy, and the chain must still end rather
-    than crash the engine.
+    A position past the end moves to the next round or ends: an alert
+    started before chains were frozen follows the file, which may have lost
+    the step it is at, and its chain must still end rather than stall.
     """
     if position.step < 0 or position.round < 0:
         raise ValueError(f"negative position {position}")
@@ -132,8 +133,14 @@ def recall_due_at(policy: Policy, step: int, now: datetime) -> datetime:
     return now + timedelta(seconds=recall.interval)
 
 
+def has_position(policy: Policy, position: Position) -> bool:
+    """Whether `policy` has this step in this round: a frozen chain always has the
+    position stored for it; a file edited under an older alert may not."""
+    return 0 <= position.step < len(policy.steps) and 0 <= position.round <= policy.repeat
+
+
 def _check_position(policy: Policy, position: Position) -> None:
-    if not 0 <= position.step < len(policy.steps):
-        raise ValueError(f"policy {policy.name!r} has no step {position.step}")
-    if not 0 <= position.round <= policy.repeat:
-        raise ValueError(f"policy {policy.name!r} has no round {position.round}")
+    if not has_position(policy, position):
+        raise ValueError(
+            f"policy {policy.name!r} has no step {position.step} in round {position.round}"
+        )

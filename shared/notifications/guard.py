@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from shared.core.enums import AlertStatus
 from shared.notifications.state import NotificationState
 
 # Only a triggered alert pages anyone: the claim requires the same.
-PAGING_STATUS = "triggered"
+PAGING_STATUS = AlertStatus.TRIGGERED
 
 
 def may_still_send(notification_state: str | None, alert_statuses: Iterable[str | None]) -> bool:

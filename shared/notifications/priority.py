@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from shared.notifications.bundling import severity_rank
 
-HIGHEST = 0
-DEFAULT = 6
 LOWEST = 9
 
 

@@ -57,10 +57,6 @@ ALLOWED: dict[NotificationState, frozenset[NotificationState]] = {
 }
 
 
-def can_move(current: NotificationState, target: NotificationState) -> bool:
-    return target in ALLOWED[current]
-
-
 def sources_for(target: NotificationState) -> frozenset[NotificationState]:
     """Every state from which `target` may be reached: the WHERE of a compare-and-set."""
     return frozenset(state for state, targets in ALLOWED.items() if target in targets)

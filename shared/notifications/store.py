@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.core.enums import AlertStatus
 from shared.core.events import record_event
 from shared.core.models import Alert, Event, Notification, OptOut, utcnow
 from shared.notifications.state import (
@@ -108,7 +109,7 @@ def move(
     ]
     if only_while_alert_triggered:
         conditions.append(
-            Notification.alert_id.in_(select(Alert.id).where(Alert.status == "triggered"))
+            Notification.alert_id.in_(select(Alert.id).where(Alert.status == AlertStatus.TRIGGERED))
         )
     result = session.execute(update(Notification).where(*conditions).values(**values))
     if result.rowcount != 1:
@@ -193,18 +194,16 @@ def apply_sms_report(
             .values(provider_uuid=uuid)
         )
     fields: dict[str, Any] = {"error_code": error_code} if error_code else {}
-    moved = move(
+    moved = move_bundle(
         session,
         notification_id,
         target,
         reason=f"plivo status {status.lower()}",
+        member_reason=f"bundle: plivo status {status}",
+        member_fields=fields,
         detail={"error_code": error_code} if error_code else None,
         **fields,
-    )
-    if moved:
-        move_members(
-            session, notification_id, target, reason=f"bundle: plivo status {status}", **fields
-        )
+    ).lead_moved
     current = session.scalar(select(Notification.state).where(Notification.id == notification_id))
     return ReportOutcome("applied" if moved else "stale", notification_id, current)
 
@@ -267,7 +266,10 @@ def claim_bundle(
     ):
         return []
     lead = session.get(Notification, lead_id)
-    assert lead is not None
+    if lead is None:
+        # Claimed just above in this transaction: gone means the row was deleted
+        # under us, and there is nothing to send.
+        return []
     candidates = session.scalars(
         select(Notification.id)
         .join(Alert, Alert.id == Notification.alert_id)
@@ -277,7 +279,7 @@ def claim_bundle(
             Notification.state == NotificationState.PENDING.value,
             Notification.due_at <= now,
             Notification.id != lead_id,
-            Alert.status == "triggered",
+            Alert.status == AlertStatus.TRIGGERED,
         )
         .order_by(Notification.id)
         .limit(MAX_BUNDLE - 1)

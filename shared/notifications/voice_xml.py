@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from typing import Final
 
 VOICE: Final = "WOMAN"
 LANGUAGE: Final = "en-US"
 SPOKEN_SUMMARY_MAX: Final = 200
+# Recent changes are context, said after the alert: a sentence, not a list to sit through.
+SPOKEN_CHANGES_MAX: Final = 160
 
 ACK_DIGIT: Final = "1"
 ESCALATE_DIGIT: Final = "2"
@@ -41,14 +44,36 @@ def say_digits(n: int) -> str:
 
 
 def alert_call_xml(
-    alert_id: int, severity: str, service: str, summary: str, action_url: str
+    alert_id: int,
+    severity: str,
+    service: str,
+    summary: str,
+    action_url: str,
+    changes: Sequence[str] | None = None,
 ) -> str:
     """The answer to a call's answer_url: the alert, then a one-key menu.
 
     Pressing a key posts `Digits` to `action_url`; with no key the call says
     goodbye and ends, so an unattended phone is not kept on the line.
+    `changes`: recent changes to the service, worded by
+    `shared.alerts.changes.change_notes(..., spoken=True)`, said after the alert.
     """
-    return _menu_call(f"{_announcement(alert_id, severity, service, summary)} {_MENU}", action_url)
+    text = _with_changes(_announcement(alert_id, severity, service, summary), changes)
+    return _menu_call(f"{text} {_MENU}", action_url)
+
+
+def changes_sentence(changes: Sequence[str] | None) -> str:
+    """`Recent change: deployed api v2.3 4 minutes ago.`, or nothing when there is none."""
+    if not changes:
+        return ""
+    label = "Recent change" if len(changes) == 1 else "Recent changes"
+    spoken = _speakable(f"{label}: {'; '.join(changes)}", SPOKEN_CHANGES_MAX).rstrip(" .,;:-")
+    return f"{spoken}."
+
+
+def _with_changes(announcement: str, changes: Sequence[str] | None) -> str:
+    sentence = changes_sentence(changes)
+    return f"{announcement} {sentence}" if sentence else announcement
 
 
 def _menu_call(text: str, action_url: str) -> str:
@@ -93,13 +118,16 @@ def keypress_response_xml(digit: str, repeat_url: str) -> str:
     return _xml(root)
 
 
-def machine_message_xml(alert_id: int, severity: str, summary: str) -> str:
+def machine_message_xml(
+    alert_id: int, severity: str, summary: str, changes: Sequence[str] | None = None
+) -> str:
     """What an answering machine records: enough to act on later, then hang up.
 
-    No menu: nobody can press a key on a voicemail.
+    No menu: nobody can press a key on a voicemail. `changes` as for `alert_call_xml`.
     """
     root = ET.Element("Response")
-    text = f"This is an on-call page. {_announcement(alert_id, severity, '', summary)}"
+    announcement = _with_changes(_announcement(alert_id, severity, "", summary), changes)
+    text = f"This is an on-call page. {announcement}"
     _speak(root, f"{text} Please check your alerts to acknowledge it. Goodbye.")
     ET.SubElement(root, "Hangup")
     return _xml(root)

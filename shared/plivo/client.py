@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -182,6 +183,31 @@ class PlivoClient:
         data = self._request("GET", f"/Call/?limit={limit}&offset={offset}", expect=(200,))
         return list(data.get("objects") or [])
 
+    def hang_up_call(self, call_uuid: str) -> bool:
+        """Hang up an answered call (Live Call API); False when Plivo has no such live call.
+
+        A 404 means the call is over already (or never existed): there is
+        nothing left ringing, which is what the caller wanted.
+        """
+        return self._end(f"/Call/{quote(call_uuid, safe='')}/", call_uuid)
+
+    def cancel_call_request(self, request_uuid: str) -> bool:
+        """Cancel a call that is still queued or ringing; False when there is none any more.
+
+        Before a call is answered Plivo knows it only by its request uuid, and
+        the Call endpoint does not reach it.
+        """
+        return self._end(f"/Request/{quote(request_uuid, safe='')}/", request_uuid)
+
+    def _end(self, path: str, uuid: str) -> bool:
+        try:
+            self._request("DELETE", path, expect=(204,))
+        except PlivoNotFound:
+            log.info("plivo has no live call %s: already ended", uuid)
+            return False
+        log.info("plivo ended call %s", uuid)
+        return True
+
     # -- transport ----------------------------------------------------------
 
     def _request(
@@ -219,6 +245,8 @@ def _decode(response: requests.Response, expect: tuple[int, ...]) -> dict[str, A
     except ValueError:
         data = None
     if status in expect:
+        if status == 204:
+            return {}  # "No Content": success carries no body to check
         if not isinstance(data, dict):
             raise PlivoBadResponse(f"HTTP {status} with a body that is not JSON", status=status)
         return data

@@ -16,8 +16,15 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.core.enums import AlertStatus
 from shared.core.models import AckCode, Alert, utcnow
-from shared.replies.codes import CODE_REUSE_AFTER, allocate_code, codes_to_avoid
+from shared.replies.codes import (
+    CODE_REUSE_AFTER,
+    Reply,
+    allocate_code,
+    codes_to_avoid,
+    resolve_code,
+)
 
 MAX_TRIES = 5
 
@@ -67,15 +74,17 @@ def _codes_to_avoid(session: Session, destination: str, now: datetime) -> set[in
     return codes_to_avoid(active, [(code, at) for code, at in retired], now)
 
 
-def alerts_for_code(session: Session, destination: str, code: int | None) -> list[int]:
-    """The open alerts a reply means: those of its code, or of the person's only code."""
-    query = select(AckCode).where(AckCode.destination == destination, AckCode.active)
-    if code is not None:
-        query = query.where(AckCode.code == code)
-    rows = list(session.scalars(query))
-    if len(rows) != 1:
-        return []
-    return list(rows[0].alert_ids or [rows[0].alert_id])
+def alerts_for_code(session: Session, destination: str, reply: Reply) -> list[int]:
+    """The open alerts a reply means: those of the code it names, or of the person's
+    only code for a bare "A". Which code that is, `resolve_code` decides; this only
+    reads the person's active codes."""
+    rows = session.scalars(
+        select(AckCode).where(AckCode.destination == destination, AckCode.active)
+    )
+    # The partial unique index keeps a person's active codes distinct.
+    alerts_by_code = {row.code: list(row.alert_ids or [row.alert_id]) for row in rows}
+    code = resolve_code(reply, alerts_by_code.keys())
+    return [] if code is None else alerts_by_code[code]
 
 
 def retire_codes_of(session: Session, alert_id: int) -> None:
@@ -85,7 +94,9 @@ def retire_codes_of(session: Session, alert_id: int) -> None:
         if alert_id not in ids:
             continue
         still_open = session.scalar(
-            select(Alert.id).where(Alert.id.in_(ids), Alert.status == "triggered").limit(1)
+            select(Alert.id)
+            .where(Alert.id.in_(ids), Alert.status == AlertStatus.TRIGGERED)
+            .limit(1)
         )
         if still_open is None:
             session.execute(

@@ -99,7 +99,9 @@ def resolve_code(reply: Reply, open_codes: Collection[int]) -> int | None:
     """The open code a reply refers to; None when it names none or is ambiguous.
 
     A bare "A" is only safe with exactly one open alert: guessing between
-    several could acknowledge the wrong one and silence a real page.
+    several could acknowledge the wrong one and silence a real page. This is
+    the only place the rule lives: `code_store.alerts_for_code` reads the
+    person's active codes and asks here.
     """
     if reply.code is None:
         return next(iter(open_codes)) if len(open_codes) == 1 else None

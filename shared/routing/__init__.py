@@ -1,6 +1,6 @@
 """Stage 2, routing: the on-call file (oncall_config: contacts, teams, policies, routes,
 `config check`) and the configuration in force with the policy an alert follows (route).
 
-May import shared.core and shared.alerts.schemas (severities); route.escalate_alert_now
-hands an alert to shared.escalation.
+May import shared.core and shared.alerts.schemas (severities); never shared.escalation,
+which reads the chain routing chose and froze onto the alert (route.freeze_chain).
 """

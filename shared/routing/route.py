@@ -1,5 +1,13 @@
 """The on-call configuration in force, and which policy an alert follows.
 
+Routing decides once, when an alert's escalation starts, and freezes what it
+decided onto the alert (`alerts.escalation_snapshot`): the policy with its
+steps, waits, repeat and re-calls, and every person it pages with their number
+and channels. Every later step reads the frozen chain, never the file, so an
+edit of the file (a step removed, a number changed, a wait shortened) changes
+new alerts only, and an open chain runs to its end as it began. An alert
+started before chains were frozen has no snapshot and follows the file in force.
+
 Used by workers (routing, firing steps) and by the receiver (a keypress or
 SMS reply that escalates), each passing the configured file path.
 """
@@ -8,13 +16,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy.orm import Session
-
-from shared.core.models import Alert, utcnow
-from shared.escalation.engine import escalate_now
-from shared.escalation.plan import Position
+from shared.core.models import Alert
 from shared.routing.oncall_config import (
     ConfigError,
     ConfigProblem,
@@ -26,6 +32,7 @@ from shared.routing.oncall_config import (
 log = logging.getLogger(__name__)
 
 DIRECT_POLICY = "direct"
+SNAPSHOT_VERSION = 1
 
 _lock = threading.Lock()
 _cached: tuple[Path, float, OncallConfig] | None = None
@@ -99,19 +106,41 @@ def direct_config(recipients: list[str]) -> OncallConfig:
     )
 
 
-def policy_name_for(alert: Alert, config_path: Path | None) -> str | None:
-    """Routing: explicit recipients win; else the configuration's first matching route."""
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """The policy an alert follows and its chain frozen as stored on the alert."""
+
+    policy: str
+    snapshot: dict[str, Any]
+
+
+def route_alert(alert: Alert, config_path: Path | None) -> Routed | None:
+    """Routing: explicit recipients win; else the configuration's first matching route.
+
+    The chain is frozen from the same configuration the route was chosen in,
+    so a reload between the two cannot pair one file's route with another's steps.
+    """
     if alert.recipients:
-        return DIRECT_POLICY
-    config = current_config(config_path)
-    if config is None:
-        return None
-    name, _policy = config.route(alert)
-    return name
+        config = direct_config(list(alert.recipients))
+        name = DIRECT_POLICY
+    else:
+        in_force = current_config(config_path)
+        if in_force is None:
+            return None
+        config = in_force
+        name, _policy = config.route(alert)
+    return Routed(name, freeze_chain(config, name))
 
 
 def config_and_policy(alert: Alert, config_path: Path | None) -> tuple[OncallConfig, Policy] | None:
-    """The configuration and policy the alert's chain follows now."""
+    """The configuration and policy the alert's chain follows: the frozen chain when it
+    has one, else (started before chains were frozen) the file in force."""
+    if alert.escalation_snapshot is not None:
+        try:
+            return thaw_chain(alert.escalation_snapshot)
+        except ValueError as exc:  # pydantic's ValidationError is one too
+            # Our own data, so this is a bug; paging on from the file beats paging nobody.
+            log.error("alert %s: frozen chain unreadable, following the file: %s", alert.id, exc)
     if alert.policy == DIRECT_POLICY:
         config = direct_config(list(alert.recipients))
     else:
@@ -121,19 +150,36 @@ def config_and_policy(alert: Alert, config_path: Path | None) -> tuple[OncallCon
     return config, config.policies[alert.policy]
 
 
-def escalate_alert_now(
-    session: Session,
-    alert: Alert,
-    *,
-    after: Position,
-    config_path: Path | None,
-    reason: str,
-) -> Position | None:
-    """Someone asked to move on (pressed 2, replied E, or was not reached): the
-    position now due, or None when the chain already moved or has no policy."""
-    found = config_and_policy(alert, config_path)
-    if found is None or alert.status != "triggered":
-        return None
-    return escalate_now(
-        session, alert.id, after=after, policy=found[1], now=utcnow(), reason=reason
+def freeze_chain(config: OncallConfig, policy_name: str) -> dict[str, Any]:
+    """The policy and everyone it pages, as JSON that needs nothing else to fire any step.
+
+    Teams are replaced by their members as they are now: a person who joins or
+    leaves a team later does not change a chain already under way.
+    """
+    policy = config.policies[policy_name]
+    steps = []
+    contacts: dict[str, Any] = {}
+    for step in policy.steps:
+        people = config.expand_targets(step)
+        steps.append(step.model_copy(update={"targets": tuple(p.name for p in people)}))
+        contacts.update((p.name, p.model_dump(mode="json")) for p in people)
+    frozen = policy.model_copy(update={"steps": tuple(steps)})
+    return {
+        "version": SNAPSHOT_VERSION,
+        "policy": frozen.model_dump(mode="json"),
+        "contacts": contacts,
+    }
+
+
+def thaw_chain(snapshot: dict[str, Any]) -> tuple[OncallConfig, Policy]:
+    """The configuration and policy frozen by freeze_chain; ValueError if it is not one."""
+    if not isinstance(snapshot, dict) or snapshot.get("version") != SNAPSHOT_VERSION:
+        raise ValueError("not an escalation snapshot of a known version")
+    policy = snapshot.get("policy")
+    name = policy.get("name") if isinstance(policy, dict) else None
+    if not isinstance(name, str):
+        raise ValueError("escalation snapshot without a named policy")
+    config = OncallConfig.model_validate(
+        {"contacts": snapshot.get("contacts"), "policies": {name: policy}, "default_policy": name}
     )
+    return config, config.policies[name]

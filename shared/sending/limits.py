@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shared.core.settings import Settings
-from shared.sending.rate_limiter import Limit
+from shared.sending.gcra import Limit
 
 Checks = Sequence[tuple[str, Limit]]
 

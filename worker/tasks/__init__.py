@@ -4,6 +4,7 @@ from worker.tasks import (  # noqa: F401
     apply_delivery_report,
     dispatch_alert,
     fire_step,
+    hang_up_calls,
     notification_ended,
     place_call,
     reconcile,

@@ -6,11 +6,15 @@ import logging
 
 from shared.core.db import session_scope
 from shared.core.models import Event
+from shared.notifications.state import NotificationState
 from shared.notifications.store import apply_sms_report, members_of, plan_sms_retry
 from worker import context, enqueue, task_names
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
+
+# A report that says the text never reached its person: retry or move the chain on.
+ENDED_UNREACHED = (NotificationState.FAILED, NotificationState.UNDELIVERED)
 
 
 @app.task(name=task_names.APPLY_DELIVERY_REPORT)
@@ -27,7 +31,7 @@ def apply_delivery_report(event_id: int) -> str:
             return "missing"
         outcome = apply_sms_report(session, event.notification_id, dict(event.detail))
         ended: list[int] = []
-        if outcome.result == "applied" and outcome.state in ("failed", "undelivered"):
+        if outcome.result == "applied" and outcome.state in ENDED_UNREACHED:
             # Each alert of a bundle follows its own chain: a retry when the
             # carrier error is temporary, else the chain moves on.
             for nid in [event.notification_id, *members_of(session, event.notification_id)]:

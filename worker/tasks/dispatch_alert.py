@@ -6,12 +6,13 @@ import logging
 
 from shared.alerts.store import mark_dispatched
 from shared.core.db import session_scope
+from shared.core.enums import AlertStatus
 from shared.core.events import record_event
 from shared.core.metrics import ALERTS_UNROUTED
 from shared.core.models import Alert, utcnow
 from shared.escalation.engine import start
 from shared.escalation.plan import START
-from shared.routing.route import policy_name_for
+from shared.routing.route import route_alert
 from worker import context, task_names
 from worker.celery_app import app
 from worker.escalation_runner import fire_and_hand_over
@@ -23,18 +24,19 @@ log = logging.getLogger(__name__)
 def dispatch_alert(alert_id: int) -> str:
     """Choose the policy, put the alert on its chain, fire step 0 without waiting for a tick.
 
-    Running twice is harmless: `mark_dispatched` and `start` are
-    compare-and-sets, and firing a step is one too.
+    The chain is frozen onto the alert as it starts: later edits of the
+    on-call file change new alerts only. Running twice is harmless:
+    `mark_dispatched` and `start` are compare-and-sets, and firing a step is one too.
     """
     with session_scope(context.database_url()) as session:
         alert = session.get(Alert, alert_id)
         if alert is None:
             log.warning("dispatch for unknown alert %s ignored", alert_id)
             return "unknown"
-        if not mark_dispatched(session, alert_id) or alert.status != "triggered":
+        if not mark_dispatched(session, alert_id) or alert.status != AlertStatus.TRIGGERED:
             return "already"
-        policy = policy_name_for(alert, context.settings().config_file)
-        if policy is None:
+        routed = route_alert(alert, context.settings().config_file)
+        if routed is None:
             record_event(
                 session,
                 "alert.unrouted",
@@ -44,6 +46,6 @@ def dispatch_alert(alert_id: int) -> str:
             ALERTS_UNROUTED.inc()
             log.error("alert %s has no recipients and no route: nobody will be paged", alert_id)
             return "unrouted"
-        start(session, alert_id, policy, utcnow())
+        start(session, alert_id, routed.policy, utcnow(), snapshot=routed.snapshot)
     result = fire_and_hand_over(alert_id, START)
     return "fired" if result.fired else "not-fired"

@@ -1,14 +1,23 @@
-"""A page that reached nobody: re-call, or move the chain on at once."""
+"""A page that reached nobody: re-call, or move the chain on at once.
+
+The decision is `shared.escalation.after_end`; this task reads what it needs
+and carries the decision out.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+
+from sqlalchemy.orm import Session
 
 from shared.core.db import session_scope
+from shared.core.enums import AlertStatus, Channel
 from shared.core.models import Alert, Notification, utcnow
 from shared.core.phone import mask
+from shared.escalation.after_end import AfterEnd, after_end, live_channels
 from shared.escalation.engine import escalate_now, live_in_step
-from shared.escalation.plan import Position, after_unanswered_call, recall_due_at
+from shared.escalation.plan import Position
 from shared.notifications.store import plan_notification
 from shared.routing.route import config_and_policy
 from worker import context, enqueue, task_names
@@ -21,11 +30,9 @@ log = logging.getLogger(__name__)
 def notification_ended(notification_id: int) -> str:
     """Decide what a failed or unanswered notification means for the chain.
 
-    A call not reached is re-called while the policy allows (the re-call is a
-    notification due later, which the tick hands over); after that, or for a
-    failed SMS, the next step becomes due now unless something else in this
-    step may still reach someone. Both moves are keyed, so running twice does
-    nothing more.
+    The re-call is a notification due later, which the tick hands over; the
+    escalation is keyed on the chain's stored position. Both moves are keyed,
+    so running twice does nothing more.
     """
     now = utcnow()
     with session_scope(context.database_url()) as session:
@@ -33,39 +40,24 @@ def notification_ended(notification_id: int) -> str:
         if notification is None:
             return "unknown"
         alert = session.get(Alert, notification.alert_id)
-        if alert is None or alert.status != "triggered":
+        if alert is None or alert.status != AlertStatus.TRIGGERED:
             return "alert-closed"
         found = config_and_policy(alert, context.settings().config_file)
         if found is None:
             return "no-policy"
         _config, policy = found
-        step = min(notification.step, len(policy.steps) - 1)
-        if (
-            notification.channel == "voice"
-            and after_unanswered_call(policy, step, notification.attempt) == "recall"
-        ):
-            recall = plan_notification(
-                session,
-                alert_id=alert.id,
-                channel="voice",
-                destination=notification.destination,
-                text="",
-                step=notification.step,
-                round=notification.round,
-                attempt=notification.attempt + 1,
-                contact=notification.contact,
-                due_at=recall_due_at(policy, step, now),
-            )
-            if recall is not None:
-                log.info(
-                    "alert %s: re-calling %s (attempt %d)",
-                    alert.id,
-                    mask(notification.destination),
-                    notification.attempt + 1,
-                )
+        decision = after_end(
+            channel=notification.channel,
+            step=notification.step,
+            attempt=notification.attempt,
+            policy=policy,
+            live_others=live_in_step(session, notification, live_channels(notification.channel)),
+            now=now,
+        )
+        if decision.action is AfterEnd.RECALL and decision.recall_at is not None:
+            _plan_recall(session, notification, decision.recall_at)
             return "recall"
-        channels = ("voice",) if notification.channel == "voice" else ("sms", "voice")
-        if live_in_step(session, notification, channels):
+        if decision.action is AfterEnd.OTHERS_LIVE:
             return "others-live"
         due = escalate_now(
             session,
@@ -80,3 +72,26 @@ def notification_ended(notification_id: int) -> str:
         return "nothing"
     enqueue.fire_step(alert_id, due.step, due.round)  # the tick would, within a second
     return "escalated"
+
+
+def _plan_recall(session: Session, notification: Notification, due_at: datetime) -> None:
+    """The re-call: the same person, step and round, the next attempt, due later."""
+    recall = plan_notification(
+        session,
+        alert_id=notification.alert_id,
+        channel=Channel.VOICE,
+        destination=notification.destination,
+        text="",
+        step=notification.step,
+        round=notification.round,
+        attempt=notification.attempt + 1,
+        contact=notification.contact,
+        due_at=due_at,
+    )
+    if recall is not None:
+        log.info(
+            "alert %s: re-calling %s (attempt %d)",
+            notification.alert_id,
+            mask(notification.destination),
+            notification.attempt + 1,
+        )

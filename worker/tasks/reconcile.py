@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from shared.core.db import session_scope
+from shared.core.enums import Channel
 from shared.core.metrics import RECONCILED
 from shared.core.models import Event, Notification, utcnow
 from shared.notifications.state import NotificationState as S
-from shared.notifications.store import move, move_members, release_members
+from shared.notifications.store import move, move_bundle, release_members
 from shared.plivo.errors import PlivoError
-from shared.sending.reconcile import find_sent, older_than
+from shared.sending.reconcile import Found, find_sent, older_than
 from worker import context, enqueue, task_names
 from worker.celery_app import app
-from worker.providers import provider_named
+from worker.sending.providers import Provider, provider_named
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +30,19 @@ CLOCK_MARGIN = timedelta(seconds=10)
 # Up to 2,000 records back; a search that cannot reach the attempt's time is
 # inconclusive and is tried again later: a page is never resent on a guess.
 MAX_PAGES = 100
+PAGE_SIZE = 20
 RETRY_S = 30.0
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A send of unknown outcome, as read from the database: what to look for at Plivo."""
+
+    destination: str
+    channel: str
+    since: datetime
+    taken: set[str]  # Plivo uuids other notifications to this number already own
+    provider: Provider
 
 
 @app.task(name=task_names.RECONCILE)
@@ -36,41 +53,11 @@ def reconcile(notification_id: int) -> str:
     first; this runs when none came. If Plivo cannot be asked, try later:
     a page is never resent on a guess.
     """
-    with session_scope(context.database_url()) as session:
-        notification = session.get(Notification, notification_id)
-        if notification is None or notification.state != S.UNKNOWN.value:
-            return "settled"
-        destination, channel = notification.destination, notification.channel
-        since = attempt_started(session, notification) - CLOCK_MARGIN
-        taken = set(
-            session.scalars(
-                select(Notification.provider_uuid).where(
-                    Notification.destination == destination,
-                    Notification.provider_uuid.is_not(None),
-                )
-            )
-        )
-        provider = provider_named(notification.provider)
-    uuid_field, time_field = (
-        ("message_uuid", "message_time") if channel == "sms" else ("call_uuid", "initiation_time")
-    )
-    lister = provider.client.list_messages if channel == "sms" else provider.client.list_calls
-    found = None
-    complete = False  # the search reached back to before the attempt
+    unknown = _load(notification_id)
+    if unknown is None:
+        return "settled"
     try:
-        for page in range(MAX_PAGES):
-            records = lister(limit=20, offset=page * 20)
-            found = find_sent(
-                records,
-                destination=destination,
-                since=since,
-                uuid_field=uuid_field,
-                time_field=time_field,
-                taken=taken,
-            )
-            if found or len(records) < 20 or older_than(records, since, time_field):
-                complete = True
-                break
+        found, complete = _search(unknown)
     except PlivoError as exc:
         log.warning("cannot reconcile notification %s now (%s); trying again", notification_id, exc)
         enqueue.reconcile(notification_id, countdown=RETRY_S)
@@ -84,38 +71,89 @@ def reconcile(notification_id: int) -> str:
         )
         enqueue.reconcile(notification_id, countdown=RETRY_S)
         return "inconclusive"
+    result, moved = _settle(notification_id, found)
+    RECONCILED.labels(result=result).inc()
+    log.warning("notification %s reconciled: %s", notification_id, result)
+    if result == "resend" and moved:
+        enqueue.send_notification(notification_id, unknown.channel)
+    return result
+
+
+def _load(notification_id: int) -> Unknown | None:
+    """The send to look up; None when it is no longer unknown (settled meanwhile)."""
+    with session_scope(context.database_url()) as session:
+        notification = session.get(Notification, notification_id)
+        if notification is None or notification.state != S.UNKNOWN:
+            return None
+        destination = notification.destination
+        taken = set(
+            session.scalars(
+                select(Notification.provider_uuid).where(
+                    Notification.destination == destination,
+                    Notification.provider_uuid.is_not(None),
+                )
+            )
+        )
+        return Unknown(
+            destination=destination,
+            channel=notification.channel,
+            since=attempt_started(session, notification) - CLOCK_MARGIN,
+            taken=taken,
+            provider=provider_named(notification.provider),
+        )
+
+
+def _search(unknown: Unknown) -> tuple[Found | None, bool]:
+    """Page back through Plivo's records: what it has for the attempt, and whether the
+    search reached back to before the attempt (else it is inconclusive)."""
+    client = unknown.provider.client
+    lister: Callable[..., list[dict[str, Any]]]
+    if unknown.channel == Channel.SMS:
+        uuid_field, time_field, lister = "message_uuid", "message_time", client.list_messages
+    else:
+        uuid_field, time_field, lister = "call_uuid", "initiation_time", client.list_calls
+    for page in range(MAX_PAGES):
+        records = lister(limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+        found = find_sent(
+            records,
+            destination=unknown.destination,
+            since=unknown.since,
+            uuid_field=uuid_field,
+            time_field=time_field,
+            taken=unknown.taken,
+        )
+        if found or len(records) < PAGE_SIZE or older_than(records, unknown.since, time_field):
+            return found, True
+    return None, False
+
+
+def _settle(notification_id: int, found: Found | None) -> tuple[str, bool]:
+    """Adopt what Plivo has, or put the send back to pending: (result, whether it moved)."""
     with session_scope(context.database_url()) as session:
         if found is not None:
-            moved = move(
+            adopted = move_bundle(
                 session,
                 notification_id,
                 found.state,
                 reason="reconciled: Plivo has it",
+                member_reason="bundle reconciled",
                 detail={"provider_uuid": found.provider_uuid},
                 provider_uuid=found.provider_uuid,
             )
-            if moved:
-                move_members(session, notification_id, found.state, reason="bundle reconciled")
-            result = "found"
-        else:
-            moved = move(
-                session,
-                notification_id,
-                S.PENDING,
-                reason="reconciled: never reached Plivo",
-                enqueued_at=utcnow(),
-            )
-            if moved:
-                release_members(session, notification_id)
-            result = "resend"
-    RECONCILED.labels(result=result).inc()
-    log.warning("notification %s reconciled: %s", notification_id, result)
-    if result == "resend" and moved:
-        enqueue.send_notification(notification_id, channel)
-    return result
+            return "found", adopted.lead_moved
+        moved = move(
+            session,
+            notification_id,
+            S.PENDING,
+            reason="reconciled: never reached Plivo",
+            enqueued_at=utcnow(),
+        )
+        if moved:
+            release_members(session, notification_id)
+        return "resend", moved
 
 
-def attempt_started(session, notification: Notification):  # type: ignore[no-untyped-def]
+def attempt_started(session: Session, notification: Notification) -> datetime:
     """When the last send attempt began: its "sending" entry in the event log."""
     started = session.scalar(
         select(func.max(Event.at)).where(

@@ -1,5 +1,11 @@
 """Answer an inbound SMS (confirmation or help): paced like every other SMS, sent once, logged.
 
+An answer leaves the way a page does (`worker.sending.sms`): from the person's
+sender in the pool (or the Powerpack), under that sender's rate-limit keys,
+through the backup account while the primary's circuit is open. It books the
+account and sender pace but not the person's paging caps: an answer must not
+use up the budget their pages need.
+
 The task gets the id of the "sms.reply_queued" event the receiver wrote, and
 reads the number and text from it: no phone number rides in a task argument.
 Before calling Plivo it claims the answer with a dedup key, so a task the
@@ -18,7 +24,8 @@ from shared.core.phone import mask
 from shared.plivo.errors import PlivoError
 from worker import context, enqueue, task_names
 from worker.celery_app import app
-from worker.send_gate import pass_gate
+from worker.sending.gate import pass_gate
+from worker.sending.sms import send_answer, text_checks
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +69,7 @@ def send_reply(reply_event_id: int, slot_booked: bool = False) -> str:
         log.warning("answer %s not found: nothing sent", reply_event_id)
         return "unknown"
     destination, text = reply
-    settings = context.settings()
-    limits = context.send_limits()
-    checks = [
-        (f"account:{settings.plivo_auth_id}", limits.account_sms),
-        (f"sender:{settings.plivo_from}", limits.sender_sms),
-    ]
-    gate = pass_gate(checks, slot_booked=slot_booked)
+    gate = pass_gate(text_checks(destination, count_for_person=False), slot_booked=slot_booked)
     if not gate.go:
         enqueue.send_reply(reply_event_id, countdown=gate.delay_s, slot_booked=gate.slot_booked)
         return "delayed"
@@ -77,9 +78,7 @@ def send_reply(reply_event_id: int, slot_booked: bool = False) -> str:
         log.info("answer %s already sent or being sent: not sent again", reply_event_id)
         return "duplicate"
     try:
-        result = context.plivo_client().send_sms(
-            src=settings.plivo_from, dst=destination, text=text
-        )
+        result = send_answer(destination, text)
     except PlivoError as exc:
         SMS_SENT.labels(result="reply_failed").inc()
         log.warning("reply to %s not sent: %s", mask(destination), exc)

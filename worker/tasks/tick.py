@@ -3,79 +3,52 @@
 Due escalation steps, scheduled notifications (re-calls), and anything the
 broker lost (an alert never routed, a notification enqueued long ago and still
 pending) all live in the database; the tick finds them and enqueues them.
-Every task it feeds is idempotent, so enqueueing twice is harmless.
+Every task it feeds is idempotent, so enqueueing twice is harmless. What counts
+as lost or stuck is `worker.sending.handover`.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.core.db import session_scope
+from shared.core.enums import AlertStatus
 from shared.core.models import Alert, Notification, utcnow
 from shared.escalation.engine import due_alerts
-from shared.notifications.priority import page_priority
 from shared.notifications.state import NotificationState
 from shared.notifications.store import move
 from worker import context, enqueue, task_names
 from worker.celery_app import app
+from worker.sending.handover import Cutoffs, DueSend, cutoffs, due_sends
 
 log = logging.getLogger(__name__)
-
-# An alert is normally routed within milliseconds of being stored.
-UNROUTED_AFTER = timedelta(seconds=10)
 
 
 @app.task(name=task_names.TICK)
 def tick() -> dict[str, int]:
-    now = utcnow()
-    lost_after = timedelta(seconds=context.settings().requeue_lost_after_s)
+    limits = cutoffs(utcnow(), context.settings().requeue_lost_after_s)
     with session_scope(context.database_url()) as session:
-        steps = due_alerts(session, now)
+        steps = due_alerts(session, limits.now)
         undispatched = list(
             session.scalars(
                 select(Alert.id).where(
                     Alert.dispatched_at.is_(None),
-                    Alert.status == "triggered",
-                    Alert.created_at < now - UNROUTED_AFTER,
+                    Alert.status == AlertStatus.TRIGGERED,
+                    Alert.created_at < limits.unrouted_before,
                 )
             )
         )
-        due = session.execute(
-            select(
-                Notification.id,
-                Notification.channel,
-                Alert.severity,
-                Notification.round,
-                Notification.attempt,
-            )
-            .join(Alert, Alert.id == Notification.alert_id)
-            .where(
-                Notification.state == "pending",
-                Notification.due_at <= now,
-                or_(
-                    Notification.enqueued_at.is_(None),
-                    Notification.enqueued_at < now - lost_after,
-                ),
-            )
-        ).all()
-        if due:
-            session.execute(
-                update(Notification)
-                .where(Notification.id.in_([row[0] for row in due]))
-                .values(enqueued_at=now)
-            )
-        unsettled = settle_stuck_sends(session, now)
+        due = claim_due_sends(session, limits)
+        unsettled = settle_stuck_sends(session, limits)
     for alert_id, step, round in steps:
         enqueue.fire_step(alert_id, step, round)
     for alert_id in undispatched:
         enqueue.dispatch_alert(alert_id)
-    for notification_id, channel, severity, round, attempt in due:
-        priority = page_priority(severity, round=round, attempt=attempt)
-        enqueue.send_notification(notification_id, channel, priority)
+    for send in due:
+        enqueue.send_notification(send.notification_id, send.channel, send.priority)
     for notification_id in unsettled:
         enqueue.reconcile(notification_id)
     if undispatched:
@@ -88,19 +61,44 @@ def tick() -> dict[str, int]:
     }
 
 
-# A send holds "sending" for one request (bounded by the client's timeouts) and
-# at most a second of spacing; far longer means the worker died mid-request.
-STUCK_SENDING_AFTER = timedelta(seconds=60)
-RECONCILE_AGAIN_AFTER = timedelta(seconds=60)
+def claim_due_sends(session: Session, limits: Cutoffs) -> list[DueSend]:
+    """Pending notifications that are due and were never handed over, or were lost
+    with the broker; marked handed over now, so the next tick leaves them be."""
+    rows = session.execute(
+        select(
+            Notification.id,
+            Notification.channel,
+            Alert.severity,
+            Notification.round,
+            Notification.attempt,
+        )
+        .join(Alert, Alert.id == Notification.alert_id)
+        .where(
+            Notification.state == NotificationState.PENDING,
+            Notification.due_at <= limits.now,
+            or_(
+                Notification.enqueued_at.is_(None),
+                Notification.enqueued_at < limits.lost_before,
+            ),
+        )
+    ).all()
+    due = due_sends((row[0], row[1], row[2], row[3], row[4]) for row in rows)
+    if due:
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_([send.notification_id for send in due]))
+            .values(enqueued_at=limits.now)
+        )
+    return due
 
 
-def settle_stuck_sends(session: Session, now: datetime) -> list[int]:
+def settle_stuck_sends(session: Session, limits: Cutoffs) -> list[int]:
     """Sends whose worker died mid-request become unknown; unknown ones get a
     reconcile at most once a minute until settled. The ids to reconcile."""
     stuck = session.scalars(
         select(Notification.id).where(
-            Notification.state == "sending",
-            Notification.state_changed_at < now - STUCK_SENDING_AFTER,
+            Notification.state == NotificationState.SENDING,
+            Notification.state_changed_at < limits.stuck_before,
         )
     ).all()
     for notification_id in stuck:
@@ -109,20 +107,20 @@ def settle_stuck_sends(session: Session, now: datetime) -> list[int]:
             notification_id,
             NotificationState.UNKNOWN,
             reason="worker lost during the request",
-            enqueued_at=now,
+            enqueued_at=limits.now,
         )
     unknown = session.scalars(
         select(Notification.id).where(
-            Notification.state == "unknown",
-            Notification.state_changed_at < now - RECONCILE_AGAIN_AFTER,
+            Notification.state == NotificationState.UNKNOWN,
+            Notification.state_changed_at < limits.reconcile_before,
             or_(
                 Notification.enqueued_at.is_(None),
-                Notification.enqueued_at < now - RECONCILE_AGAIN_AFTER,
+                Notification.enqueued_at < limits.reconcile_before,
             ),
         )
     ).all()
     if unknown:
         session.execute(
-            update(Notification).where(Notification.id.in_(unknown)).values(enqueued_at=now)
+            update(Notification).where(Notification.id.in_(unknown)).values(enqueued_at=limits.now)
         )
     return [*stuck, *unknown]

@@ -24,7 +24,6 @@ from shared.alerts.schemas import AlertIn, Severity
 # on a producer's long text.
 SUMMARY_MAX = 1024
 DEDUP_KEY_MAX = 255
-SOURCE_MAX = 200
 
 
 class FormatError(ValueError):
@@ -153,7 +152,6 @@ __all__ = [
     "DEDUP_KEY_MAX",
     "DEFAULT_SEVERITY",
     "SEVERITY_WORDS",
-    "SOURCE_MAX",
     "SUMMARY_MAX",
     "FormatError",
     "bounded_key",

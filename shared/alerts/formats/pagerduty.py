@@ -150,7 +150,13 @@ def event_to_alert(event: PagerDutyEvent, *, new_key: Callable[[], str] = new_de
             action=action,
         )
     body = event.payload
-    assert body is not None  # the model requires it for a trigger
+    if body is None:
+        # The model refuses a trigger without a payload; an event built another way
+        # gets the same answer.
+        raise FormatError(
+            "Event object is invalid",
+            [{"field": "payload", "message": "is missing or blank (required to trigger)"}],
+        )
     labels = {
         name: value
         for name, value in (

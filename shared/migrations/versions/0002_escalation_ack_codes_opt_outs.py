@@ -17,12 +17,22 @@ depends_on = None
 
 
 def upgrade() -> None:
+    _create_opt_outs()
+    _create_ack_codes()
+    _add_alert_escalation_columns()
+    _add_notification_plan_columns()
+
+
+def _create_opt_outs() -> None:
     op.create_table(
         "opt_outs",
         sa.Column("destination", sa.String(length=32), nullable=False),
         sa.Column("opted_out_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("destination"),
     )
+
+
+def _create_ack_codes() -> None:
     op.create_table(
         "ack_codes",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -48,6 +58,8 @@ def upgrade() -> None:
             postgresql_where=sa.text("active"),
         )
 
+
+def _add_alert_escalation_columns() -> None:
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("policy", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("esc_step", sa.Integer(), nullable=False, server_default="0"))
@@ -60,6 +72,8 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_alerts_next_fire_at"), ["next_fire_at"], unique=False)
 
+
+def _add_notification_plan_columns() -> None:
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.add_column(sa.Column("attempt", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("contact", sa.String(length=200), nullable=True))

@@ -1,19 +1,23 @@
 """The one path every page takes to Plivo, for SMS and calls alike.
 
-1. Load and guard: only a pending, due notification of a triggered alert goes.
-2. Bundle window: a person paged moments ago waits for the window to close,
+1. Guard: only a pending, due notification of a triggered alert goes, and
+   never to a number that opted out with STOP.
+2. Hold: a person paged moments ago waits for the bundle window to close,
    and whatever else piles up for them meanwhile leaves as one message.
-3. Rate limits: a slot is booked in the global limiter; a wait is taken by
+3. Gate: a slot is booked in the global rate limiter; a wait is taken by
    re-enqueueing with a countdown, never by holding the worker.
 4. Claim: the notification and the person's other due notifications on the
    channel, each by compare-and-set, committed before the request.
-5. Spacing: a short, bounded sleep keeps requests actually sent spaced.
-6. Last check: after every wait and as the very last step before the request,
-   one read that the claim is still ours and an alert it pages for is still
-   triggered (an acknowledgement cancels only pending rows, not claimed ones).
-   An acknowledgement after that read and before the request is the one
-   window left: nothing but building the request lies between them.
-7. Deliver, then record the outcome on the lead and its bundle members.
+5. Deliver: a short, bounded sleep keeps requests actually sent spaced; then,
+   after every wait and as the very last step before the request, one read
+   that the claim is still ours and an alert it pages for is still triggered
+   (an acknowledgement cancels only pending rows, not claimed ones). An
+   acknowledgement after that read and before the request is the one window
+   left: nothing but building the request lies between them.
+6. Record the outcome on the lead and its bundle members.
+
+Each phase returns what the next one needs, or the task's result when the
+send stops there.
 """
 
 from __future__ import annotations
@@ -22,32 +26,32 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import redis
 from prometheus_client import Counter
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.core.db import session_scope
+from shared.core.enums import Channel
 from shared.core.metrics import BUNDLED_ALERTS, BUNDLES_SENT, OPTED_OUT_SKIPS
 from shared.core.models import Alert, Notification, utcnow
 from shared.core.phone import mask
 from shared.notifications.guard import may_still_send, stop_reason
 from shared.notifications.state import NotificationState as S
-from shared.notifications.store import claim_bundle, is_opted_out, move, move_members
+from shared.notifications.store import claim_bundle, is_opted_out, move, move_bundle
 from shared.plivo.client import PlivoClient
 from shared.plivo.errors import PlivoError
 from shared.sending.limits import Checks
 from shared.sending.rate_limiter import Limit
 from worker import context, enqueue
-from worker.providers import choose_provider, report
-from worker.send_failures import record_send_failure
-from worker.send_gate import (
+from worker.sending.failures import record_send_failure
+from worker.sending.gate import (
     bundle_hold,
-    hold_send_spacing,
     is_due,
     pass_gate,
     release_bundle_window,
+    space_before_request,
 )
+from worker.sending.providers import Provider, choose_provider, report
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +68,7 @@ class Delivery:
 class ChannelOps:
     """What differs between SMS and calls; everything else is shared."""
 
-    name: str  # "sms" | "voice"
+    name: Channel
     counter: Counter
     account_limit: Callable[[], Limit]
     checks: Callable[[Notification], Checks]
@@ -76,17 +80,57 @@ class ChannelOps:
     prepare: Callable[[Session, Sequence[Notification]], Callable[[PlivoClient], Delivery]]
 
 
+@dataclass(frozen=True)
+class Send:
+    """One run of the send path for one notification: what every phase shares."""
+
+    url: str
+    notification_id: int
+    ops: ChannelOps
+    destination: str
+    checks: Checks  # the rate limits booked at the gate
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed bundle, ready to go: the account, the request, and what it stands for."""
+
+    provider: Provider
+    attempts: int
+    spacing: Checks
+    perform: Callable[[PlivoClient], Delivery]
+    alert_count: int
+
+
 def run_send(notification_id: int, slot_booked: bool, ops: ChannelOps) -> str:
-    url = context.database_url()
+    """The send path's phases in order; the first that stops the send gives the result."""
+    send = _guard(context.database_url(), notification_id, ops)
+    if isinstance(send, str):
+        return send
+    stopped = _hold(send, slot_booked) or _gate(send, slot_booked)
+    if stopped is not None:
+        return stopped
+    claimed = _claim(send)
+    if isinstance(claimed, str):
+        return claimed
+    delivery = _deliver(send, claimed)
+    if isinstance(delivery, str):
+        return delivery
+    return _record(send, claimed, delivery)
+
+
+def _guard(url: str, notification_id: int, ops: ChannelOps) -> Send | str:
+    """Load the notification: it goes only while pending and due, and never to a
+    number that opted out (cancelled, and its chain moves on)."""
     with session_scope(url) as session:
         notification = session.get(Notification, notification_id)
-        if notification is None or notification.state != S.PENDING.value:
+        if notification is None or notification.state != S.PENDING:
             ops.counter.labels(result="skipped").inc()
             return "skipped"
         if not is_due(notification):
             return "not-due"  # a scheduled re-send; the tick hands it over when due
         destination = notification.destination
-        opted_out = ops.name == "sms" and is_opted_out(session, destination)
+        opted_out = ops.name == Channel.SMS and is_opted_out(session, destination)
         if opted_out:
             move(
                 session,
@@ -105,112 +149,138 @@ def run_send(notification_id: int, slot_booked: bool, ops: ChannelOps) -> str:
         )
         enqueue.notification_ended(notification_id)
         return "opted-out"
+    return Send(url, notification_id, ops, destination, checks)
 
-    if not slot_booked:
-        hold = bundle_hold(ops.name, destination)
-        if hold > 0:
-            ops.requeue(notification_id, hold, False)
-            return "held-for-bundle"
-    gate = pass_gate(checks, slot_booked=slot_booked)
+
+def _hold(send: Send, slot_booked: bool) -> str | None:
+    """Wait out the person's bundle window (not when coming back to a booked slot)."""
+    if slot_booked:
+        return None
+    hold = bundle_hold(send.ops.name, send.destination)
+    if hold > 0:
+        send.ops.requeue(send.notification_id, hold, False)
+        return "held-for-bundle"
+    return None
+
+
+def _gate(send: Send, slot_booked: bool) -> str | None:
+    """Book the rate-limit slot, or come back when it is due."""
+    gate = pass_gate(send.checks, slot_booked=slot_booked)
     if not gate.go:
-        ops.requeue(notification_id, gate.delay_s, gate.slot_booked)
+        send.ops.requeue(send.notification_id, gate.delay_s, gate.slot_booked)
         return "delayed"
+    return None
 
+
+def _claim(send: Send) -> Claimed | str:
+    """Claim the lead and its bundle, and build the request, in one transaction."""
+    ops = send.ops
     provider = choose_provider()
-    with session_scope(url) as session:
-        bundle = claim_bundle(session, notification_id, ops.name, destination, utcnow())
+    with session_scope(send.url) as session:
+        bundle = claim_bundle(session, send.notification_id, ops.name, send.destination, utcnow())
         if not bundle:
             # Not claimable: taken by another send, or its alert was closed.
             move(
                 session,
-                notification_id,
+                send.notification_id,
                 S.CANCELLED,
                 reason="alert no longer triggered",
                 from_state=S.PENDING,
             )
             ops.counter.labels(result="skipped").inc()
             return "skipped"
-        attempts = bundle[0].send_attempts
         session.execute(
             update(Notification)
-            .where(Notification.id == notification_id)
+            .where(Notification.id == send.notification_id)
             .values(provider=provider.name)
         )
-        spacing = ops.spacing(bundle[0])
-        perform = ops.prepare(session, bundle)
-        alert_count = len({n.alert_id for n in bundle})
-    if alert_count > 1:
+        claimed = Claimed(
+            provider=provider,
+            attempts=bundle[0].send_attempts,
+            spacing=ops.spacing(bundle[0]),
+            perform=ops.prepare(session, bundle),
+            alert_count=len({n.alert_id for n in bundle}),
+        )
+    if claimed.alert_count > 1:
         BUNDLES_SENT.labels(channel=ops.name).inc()
-        BUNDLED_ALERTS.labels(channel=ops.name).inc(alert_count)
+        BUNDLED_ALERTS.labels(channel=ops.name).inc(claimed.alert_count)
+    return claimed
 
-    try:
-        hold_send_spacing(spacing)
-    except redis.RedisError as exc:
-        # The slot was booked at the gate; the final spacing is a refinement, and
-        # a page claimed for sending must not be stranded by a Redis hiccup.
-        log.warning("send spacing skipped, Redis unavailable: %s", exc)
+
+def _deliver(send: Send, claimed: Claimed) -> Delivery | str:
+    """Spacing, the last check, the request: Plivo's answer, or the task's result."""
+    ops = send.ops
+    space_before_request(claimed.spacing)
     # No wait of any kind below this line: the check must stay next to the request.
-    stopped = _stop_if_closed(url, notification_id)
+    stopped = _stop_if_closed(send.url, send.notification_id)
     if stopped is not None:
-        release_bundle_window(ops.name, destination)
+        release_bundle_window(ops.name, send.destination)
         ops.counter.labels(result="skipped").inc()
         log.info(
             "%s for notification %s to %s not sent: %s; its booked rate-limit slot goes unused",
             ops.name,
-            notification_id,
-            mask(destination),
+            send.notification_id,
+            mask(send.destination),
             stopped,
         )
         return "cancelled"
     try:
-        delivery = perform(provider.client)
+        delivery = claimed.perform(claimed.provider.client)
     except PlivoError as exc:
-        report(provider, exc)
-        release_bundle_window(ops.name, destination)
+        report(claimed.provider, exc)
+        release_bundle_window(ops.name, send.destination)
         return record_send_failure(
-            database_url=url,
-            notification_id=notification_id,
-            destination=destination,
-            attempts=attempts,
+            database_url=send.url,
+            notification_id=send.notification_id,
+            destination=send.destination,
+            attempts=claimed.attempts,
             exc=exc,
             counter=ops.counter,
             account_limit=ops.account_limit(),
             requeue=lambda nid, delay: ops.requeue(nid, delay, False),
         )
-    report(provider, None)
-    with session_scope(url) as session:
+    report(claimed.provider, None)
+    return delivery
+
+
+def _record(send: Send, claimed: Claimed, delivery: Delivery) -> str:
+    """Plivo accepted the request or refused the destination: the bundle follows its lead."""
+    with session_scope(send.url) as session:
         if delivery.provider_uuid is None:
-            move(
+            move_bundle(
                 session,
-                notification_id,
+                send.notification_id,
                 S.FAILED,
                 reason="plivo refused the destination",
+                member_reason="bundle refused",
+                members_follow_only_a_moved_lead=False,
                 error_message="invalid_number",
             )
-            move_members(session, notification_id, S.FAILED, reason="bundle refused")
             result = "failed"
         else:
-            if not move(
+            accepted = move_bundle(
                 session,
-                notification_id,
+                send.notification_id,
                 S.QUEUED,
                 reason="plivo accepted",
+                member_reason="bundle accepted by plivo",
+                members_follow_only_a_moved_lead=False,
                 detail=delivery.detail,
                 provider_uuid=delivery.provider_uuid,
-            ):
-                log.info("notification %s already advanced by a report", notification_id)
-            move_members(session, notification_id, S.QUEUED, reason="bundle accepted by plivo")
+            )
+            if not accepted.lead_moved:
+                log.info("notification %s already advanced by a report", send.notification_id)
             result = "accepted"
-    ops.counter.labels(result=result).inc()
+    send.ops.counter.labels(result=result).inc()
     if result == "failed":
-        enqueue.notification_ended(notification_id)
+        enqueue.notification_ended(send.notification_id)
     log.info(
         "%s for notification %s to %s: %s (%d alerts)",
-        ops.name,
-        notification_id,
-        mask(destination),
+        send.ops.name,
+        send.notification_id,
+        mask(send.destination),
         result,
-        alert_count,
+        claimed.alert_count,
     )
     return result
 
@@ -232,7 +302,7 @@ def _stop_if_closed(url: str, lead_id: int) -> str | None:
                     Notification.id == lead_id,
                     and_(
                         Notification.bundle_lead_id == lead_id,
-                        Notification.state == S.SENDING.value,
+                        Notification.state == S.SENDING,
                     ),
                 )
             )
@@ -242,8 +312,9 @@ def _stop_if_closed(url: str, lead_id: int) -> str | None:
         if may_still_send(state, statuses):
             return None
         reason = stop_reason(state, statuses)
-        if move(session, lead_id, S.CANCELLED, reason=reason, from_state=S.SENDING):
-            move_members(session, lead_id, S.CANCELLED, reason=reason, from_state=S.SENDING)
+        move_bundle(
+            session, lead_id, S.CANCELLED, reason=reason, member_reason=reason, from_state=S.SENDING
+        )
         return reason
 
 

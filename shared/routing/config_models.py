@@ -1,0 +1,187 @@
+"""The shape of the on-call file: contacts, teams, escalation policies, routes.
+
+The models also answer the questions asked of a loaded configuration: which
+policy an alert follows, whom a step pages, who sent an inbound SMS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated, Any, Protocol, Self
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from shared.alerts.schemas import Severity
+from shared.core.phone import InvalidPhoneNumber, normalize_e164
+from shared.routing.config_fields import (
+    DeclaredNames,
+    MemberName,
+    Phone,
+    PolicyName,
+    Seconds,
+    TargetName,
+    TeamName,
+    ValueMatcher,
+    non_empty,
+    one_or_many,
+    unique,
+    value_matches,
+)
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    VOICE = "voice"
+
+
+Channels = Annotated[tuple[Channel, ...], AfterValidator(non_empty), AfterValidator(unique)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Contact(_Model):
+    """A person: where to reach them and on which channels they agreed to be reached."""
+
+    name: str
+    phone: Phone
+    channels: Channels = (Channel.SMS, Channel.VOICE)
+    # True: page at any hour even where quiet hours would hold a page back.
+    # Nothing here enforces quiet hours yet; the flag is read by whoever does.
+    quiet_hours_off: bool = False
+
+    def accepts(self, channel: Channel) -> bool:
+        return channel in self.channels
+
+
+class Team(_Model):
+    name: TeamName
+    members: Annotated[tuple[MemberName, ...], AfterValidator(non_empty), AfterValidator(unique)]
+
+
+class Recall(_Model):
+    """Calling an unanswered phone again before escalating: people miss the first ring."""
+
+    attempts: int = Field(ge=1)  # calls after the first one
+    interval: Seconds
+
+
+class Step(_Model):
+    targets: Annotated[tuple[TargetName, ...], AfterValidator(non_empty)]
+    channels: Channels
+    wait: Seconds  # before the next step; required, as a silent default would set the pace
+    recall: Recall | None = None  # overrides the policy's for this step
+
+
+class Policy(_Model):
+    name: str
+    steps: Annotated[tuple[Step, ...], AfterValidator(non_empty)]
+    repeat: int = Field(default=0, ge=0)  # extra runs of the whole chain
+    recall: Recall | None = None
+
+    def recall_for(self, step: int) -> Recall | None:
+        return self.steps[step].recall or self.recall
+
+
+class RoutableAlert(Protocol):
+    """What routing reads: satisfied by shared.alerts.schemas.AlertIn and by
+    shared.core.models.Alert."""
+
+    @property
+    def severity(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+
+
+class Match(_Model):
+    """All given conditions must hold; an empty match catches every alert."""
+
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+
+    labels: dict[str, ValueMatcher] = Field(default_factory=dict)
+    severity: Annotated[tuple[Severity, ...], BeforeValidator(one_or_many)] = ()
+    source: Annotated[tuple[ValueMatcher, ...], BeforeValidator(one_or_many)] = ()
+
+    @property
+    def catches_all(self) -> bool:
+        return not (self.labels or self.severity or self.source)
+
+    def matches(self, alert: RoutableAlert) -> bool:
+        if self.severity and str(alert.severity) not in self.severity:
+            return False
+        if self.source and not any(value_matches(p, alert.source) for p in self.source):
+            return False
+        labels = alert.labels or {}
+        return all(value_matches(pattern, labels.get(key)) for key, pattern in self.labels.items())
+
+
+class Route(_Model):
+    match: Match = Field(default_factory=Match)
+    policy: PolicyName
+
+
+class OncallConfig(_Model):
+    """The whole file. Built with references checked, however it is constructed."""
+
+    contacts: dict[str, Contact] = Field(default_factory=dict)
+    teams: dict[str, Team] = Field(default_factory=dict)
+    policies: dict[str, Policy] = Field(default_factory=dict)
+    routes: tuple[Route, ...] = ()
+    default_policy: PolicyName
+
+    def __init__(self, **data: Any) -> None:
+        self.__pydantic_validator__.validate_python(
+            data, self_instance=self, context=DeclaredNames.declared_in(data)
+        )
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        """Supply the declared names as context, so references are always checked."""
+        if kwargs.get("context") is None:
+            kwargs["context"] = DeclaredNames.declared_in(obj)
+        return super().model_validate(obj, **kwargs)
+
+    @field_validator("contacts", "teams", "policies", mode="before")
+    @classmethod
+    def _name_from_key(cls, value: Any) -> Any:
+        """The mapping key is the name; copying it in lets a Contact say who it is."""
+        if not isinstance(value, Mapping):
+            return value
+        return {
+            key: {**item, "name": key} if isinstance(item, Mapping) else item
+            for key, item in value.items()
+        }
+
+    def expand_targets(self, step: Step) -> list[Contact]:
+        """The people a step pages: teams replaced by their members, each person once, in order."""
+        people: dict[str, Contact] = {}
+        for target in step.targets:
+            for name in self.members_of(target):
+                people.setdefault(name, self.contacts[name])
+        return list(people.values())
+
+    def members_of(self, target: str) -> tuple[str, ...]:
+        """The contact names a step target stands for: a team's members, or the contact."""
+        return self.teams[target].members if target in self.teams else (target,)
+
+    def route(self, alert: RoutableAlert) -> tuple[str, Policy]:
+        """The policy for an alert: the first matching route wins, else `default_policy`."""
+        name = next(
+            (route.policy for route in self.routes if route.match.matches(alert)),
+            self.default_policy,
+        )
+        return name, self.policies[name]
+
+    def contact_for_phone(self, number: str) -> Contact | None:
+        """Who sent an inbound SMS; None for a number not in the rota."""
+        try:
+            wanted = normalize_e164(number)
+        except InvalidPhoneNumber:
+            return None
+        return next((c for c in self.contacts.values() if c.phone == wanted), None)

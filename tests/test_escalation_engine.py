@@ -1,0 +1,101 @@
+"""The escalation engine on a real database: firing, ending, and what counts as still live."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.alerts.schemas import AlertIn
+from shared.alerts.store import accept_alert
+from shared.core.db import session_scope
+from shared.core.models import Alert, Notification, utcnow
+from shared.escalation.engine import END_OF_CHAIN, fire, live_in_step, start
+from shared.escalation.plan import Position
+from shared.notifications.state import NotificationState as S
+from shared.notifications.store import plan_notification
+from shared.routing.oncall_config import parse_config
+from shared.routing.route import freeze_chain
+
+CONFIG = parse_config(
+    """
+contacts:
+  ann: {phone: "+14155550301", channels: [sms, voice]}
+policies:
+  one:
+    steps:
+      - {targets: [ann], channels: [sms], wait: 5}
+default_policy: one
+"""
+)
+POLICY = CONFIG.policies["one"]
+
+
+def _started(session) -> int:
+    alert_id = accept_alert(session, AlertIn(summary="disk full")).alert_id
+    assert start(session, alert_id, "one", utcnow(), snapshot=freeze_chain(CONFIG, "one"))
+    return alert_id
+
+
+def _fire(session, alert_id: int, position: Position, **kwargs):
+    return fire(session, alert_id, position, CONFIG, POLICY, utcnow(), lambda c, ch: "x", **kwargs)
+
+
+def test_a_position_the_chain_does_not_have_is_refused_not_clamped(database_url):
+    with session_scope(database_url) as session:
+        alert_id = _started(session)
+        session.get(Alert, alert_id).esc_step = 3
+        with pytest.raises(ValueError):
+            _fire(session, alert_id, Position(3, 0))
+        assert session.get(Alert, alert_id).escalation == "active"
+
+
+def test_the_last_step_then_its_wait_ends_the_chain(database_url):
+    with session_scope(database_url) as session:
+        alert_id = _started(session)
+        result = _fire(session, alert_id, Position(0, 0))
+        assert (result.fired, result.step, len(result.planned)) == (True, 0, 1)
+        alert = session.get(Alert, alert_id)
+        assert (alert.esc_step, alert.esc_round) == (END_OF_CHAIN, 0)
+        alert.next_fire_at = utcnow()
+        assert not _fire(session, alert_id, Position(0, 0)).fired  # already moved on
+        ended = _fire(session, alert_id, Position(END_OF_CHAIN, 0), report_exhaustion=False)
+        assert (ended.fired, ended.exhausted) == (True, False)
+        assert session.get(Alert, alert_id).escalation == "completed"
+
+
+@pytest.mark.parametrize(
+    ("state", "counts"),
+    [
+        (S.PENDING, True),
+        (S.SENDING, True),
+        (S.UNKNOWN, True),
+        (S.QUEUED, True),
+        (S.SENT, True),
+        (S.DELIVERED, True),  # reached: its person may still answer
+        (S.UNDELIVERED, False),
+        (S.FAILED, False),
+        (S.CANCELLED, False),
+    ],
+)
+def test_what_may_still_reach_someone_in_the_step(database_url, state, counts):
+    with session_scope(database_url) as session:
+        alert_id = accept_alert(session, AlertIn(summary="disk full")).alert_id
+
+        def planned(destination: str, channel: str = "sms", step: int = 0) -> Notification:
+            return plan_notification(
+                session,
+                alert_id=alert_id,
+                channel=channel,
+                destination=destination,
+                text="x",
+                step=step,
+            )
+
+        failed = planned("+14155550301")
+        failed.state = S.FAILED.value
+        other = planned("+14155550302")
+        other.state = state.value
+        planned("+14155550303", step=1)  # another step: never counted
+        planned("+14155550304", channel="voice")  # counted only when voice is asked about
+        session.flush()
+        assert live_in_step(session, failed, ("sms",)) == int(counts)
+        assert live_in_step(session, failed, ("sms", "voice")) == int(counts) + 1
