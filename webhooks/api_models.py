@@ -4,7 +4,7 @@ The handlers build these answers as plain dicts (`webhooks.ingest`,
 `webhooks.alert_queries`, `webhooks.alert_actions`, `webhooks.integrations`,
 `webhooks.ops`, `webhooks.errors`); the models here exist so that
 /openapi.json is generated from one typed description of each body instead of
-JSON Schema written out by hand. The contract test (tests/test_openapi_contract.py)
+JSON Schema written out by hand. The contract test (tests/integration/test_openapi_contract.py)
 checks every answer of the served receiver against them, so a handler and its
 model cannot drift apart unnoticed.
 """

@@ -4,7 +4,7 @@ Generated, not restated: the schemas come from the pydantic models that validate
 the requests and describe the answers (`webhooks.openapi_components`), the paths
 are written out where no model holds them (`webhooks.openapi_paths`). This module
 puts the two together and adds the few rules a model's validator code carries that
-pydantic cannot see. The contract test (tests/test_openapi_contract.py) fuzzes the
+pydantic cannot see. The contract test (tests/integration/test_openapi_contract.py) fuzzes the
 served receiver against the result.
 """
 

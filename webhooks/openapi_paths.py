@@ -2,7 +2,7 @@
 
 This is the part no model holds, so it is written out, next to the code it
 describes; every body it names is a generated component
-(`webhooks.openapi_components`). The contract test (tests/test_openapi_contract.py)
+(`webhooks.openapi_components`). The contract test (tests/integration/test_openapi_contract.py)
 fuzzes the served receiver against the document, so the two cannot drift apart
 silently. Plivo's callbacks are left out: Plivo, not a producer, calls them, signed.
 """

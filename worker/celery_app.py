@@ -30,11 +30,12 @@ from worker.queues import NOTIFY, QUEUES, ROUTES
 TASK_PACKAGES = ["worker.tasks"]
 
 
-def create_celery_app() -> Celery:
+def celery_config() -> dict[str, object]:
+    """The configuration, read when Celery first needs it rather than at import:
+    importing a task module reads no settings and starts no embedded Redis."""
     settings = settings_or_exit(context.settings)
     redis_url = resolve_redis_url(settings.redis_url, settings.data_dir)
-    app = Celery("alert_dispatch", include=TASK_PACKAGES)
-    app.conf.update(
+    return dict(
         broker_url=broker_url_for(redis_url),
         broker_connection_retry_on_startup=True,
         # Priorities 0 (first) to 9, in sub-queues per step: see shared.notifications.priority.
@@ -61,6 +62,11 @@ def create_celery_app() -> Celery:
             "tick": {"task": task_names.TICK, "schedule": 1.0, "options": {"expires": 5}},
         },
     )
+
+
+def create_celery_app() -> Celery:
+    app = Celery("alert_dispatch", include=TASK_PACKAGES)
+    app.add_defaults(celery_config)  # a callable: evaluated on first use of app.conf
     return app
 
 

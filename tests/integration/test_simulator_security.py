@@ -29,7 +29,7 @@ from cli.stack import free_port
 from shared.plivo.signature import verify_v3
 from tests.polling import wait_for
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SIM_ID, SIM_TOKEN = "MASIMULATOR000000000", "simulator-auth-token"
 REAL_ID, REAL_TOKEN = "MAREALACCOUNT0000001", "r3al-plivo-token"
 SECRET_BODY = "internal-only: do not leak"

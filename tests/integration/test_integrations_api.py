@@ -16,9 +16,9 @@ from shared.alerts.integration_auth import grafana_signature
 from shared.core.db import session_scope
 from shared.core.models import Alert, Event
 from tests.conftest import FIXTURES, ServedApp
-from tests.test_formats import GRAFANA
+from tests.integration.test_formats import GRAFANA
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 AM_TOKEN = "am-token-0001"
 GRAFANA_TOKEN = "grafana-token-0001"
 PD_KEY = "0123456789abcdef0123456789abcdef"

@@ -43,7 +43,7 @@ from shared.startup_checks import (
 from simulator.config import SimulatorConfig
 from tests.polling import wait_for
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 REAL_PLIVO = "https://api.plivo.com"
 # Nothing here is public: what an operator who did everything right sets.

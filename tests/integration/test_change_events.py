@@ -17,7 +17,7 @@ from sqlalchemy import select
 from shared.core.db import session_scope
 from shared.core.models import Alert, ChangeEvent, Event
 from tests.conftest import ServedApp
-from tests.test_pagerduty_client_tls import TlsTerminator, self_signed_certificate
+from tests.integration.test_pagerduty_client_tls import TlsTerminator, self_signed_certificate
 
 API_TOKEN = "token-one"  # the `receiver` fixture's API_TOKENS; PagerDuty falls back to them
 PD_KEY = "0123456789abcdef0123456789abcdef"

@@ -13,7 +13,7 @@ from shared.core.db import session_scope
 from shared.core.models import Alert, Notification
 from shared.notifications.store import plan_notification
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -24,7 +24,7 @@ from shared.core.phone import mask, mask_numbers_in
 from shared.plivo.signature import sign_request_headers
 from tests.polling import wait_for
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = str(Path(sys.executable).parent)
 
 NUMBER = "+14155550177"

@@ -14,7 +14,7 @@ import pytest
 
 from tests.polling import wait_for
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 STOP_WITHIN_S = 20.0
 
 

@@ -22,7 +22,9 @@ from shared.plivo.signature import (
 )
 
 VECTORS: dict[str, Any] = json.loads(
-    (Path(__file__).parent / "fixtures" / "plivo" / "signature-vectors.json").read_text()
+    (
+        Path(__file__).resolve().parents[2] / "fixtures" / "plivo" / "signature-vectors.json"
+    ).read_text()
 )
 V3 = VECTORS["v3"]
 V3_CASES = V3["cases"]

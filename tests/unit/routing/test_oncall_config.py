@@ -19,7 +19,7 @@ from shared.routing.oncall_config import (
     parse_config,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "oncall.example.yaml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "oncall.example.yaml"
 
 VALID = """\
 contacts:

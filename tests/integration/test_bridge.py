@@ -13,7 +13,7 @@ from shared.core.db import session_scope
 from shared.core.models import Alert
 from tests.polling import wait_for as poll
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 wait_for = partial(poll, timeout=20.0, interval=0.05)

@@ -23,7 +23,7 @@ from shared.alerts.integration_auth import grafana_signature
 from shared.core.db import session_scope
 from shared.core.models import Alert
 from tests.conftest import FIXTURES, ServedApp
-from tests.test_formats import GRAFANA
+from tests.integration.test_formats import GRAFANA
 
 API_TOKEN = "token-one"  # the `receiver` fixture's API_TOKENS
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

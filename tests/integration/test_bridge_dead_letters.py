@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 
 from shared.core.db import get_engine, session_scope
 from shared.core.models import Alert
-from tests.test_bridge import (
+from tests.integration.test_bridge import (
     alerts_by_key,
     count_alerts,
     envelope,
