@@ -12,6 +12,7 @@ from cli.alert_commands import ack, list_alerts, resolve
 from cli.bridge_command import bridge
 from cli.config_commands import config
 from cli.dev_commands import demo, simulator
+from cli.notice_commands import notice
 from cli.service_commands import beat, db, web, worker
 
 
@@ -22,6 +23,7 @@ def cli() -> None:
 
 for command in (db, web, worker, beat, simulator, demo, list_alerts, ack, resolve, config, bridge):
     cli.add_command(command)
+cli.add_command(notice)
 
 if __name__ == "__main__":
     cli()

@@ -47,6 +47,30 @@ def _reset_postgres(url: str) -> None:
         connection.execute(text("CREATE SCHEMA public"))
 
 
+def _postgres_for_this_worker(url: str) -> str:
+    """Under pytest-xdist each worker gets its own database (`test_gw0`, ...), made
+    once: the tests drop and recreate the schema, which workers must not share."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            found = connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+            if not found:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated, empty database: SQLite always, PostgreSQL too when TEST_DATABASE_URL is set."""
@@ -56,6 +80,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         url = os.environ.get("TEST_DATABASE_URL")
         if not url:
             pytest.skip("TEST_DATABASE_URL is not set")
+        url = _postgres_for_this_worker(url)
         _reset_postgres(url)
     else:
         url = f"sqlite:///{tmp_path / 'test.db'}"

@@ -8,13 +8,14 @@ shows keys defined twice (the data built from it keeps only the last one).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from pydantic_core import ErrorDetails
 
+from shared.notices.checks import notice_problems
 from shared.routing.config_models import OncallConfig
 
 Loc = tuple[str | int, ...]
@@ -155,8 +156,18 @@ def by_line(problems: list[ConfigProblem]) -> list[ConfigProblem]:
 
 
 def whole_config_problems(config: OncallConfig, lines: Mapping[Loc, int]) -> list[ConfigProblem]:
-    """Problems only the validated whole shows: people a step cannot reach, dead routes."""
-    found = [*_unreachable_people(config), *_unreachable_routes(config)]
+    """Problems only the validated whole shows: people a step cannot reach, dead routes,
+    notices whose parts do not fit together (shared.notices.checks)."""
+    found = [
+        *_unreachable_people(config),
+        *_unreachable_routes(config),
+        *notice_problems(config.notices, config.subscriber_lists),
+    ]
+    return placed(found, lines)
+
+
+def placed(found: Iterable[tuple[Loc, str]], lines: Mapping[Loc, int]) -> list[ConfigProblem]:
+    """Findings given as (path, message), each on its line in the file."""
     return [ConfigProblem(_path(loc), message, _line_of(loc, lines)) for loc, message in found]
 
 

@@ -1,4 +1,5 @@
-"""The shape of the on-call file: contacts, teams, escalation policies, routes.
+"""The shape of the on-call file: contacts, teams, escalation policies, routes, and the
+maintenance notices with their subscriber lists (their shape is in shared.notices.model).
 
 The models also answer the questions asked of a loaded configuration: which
 policy an alert follows, whom a step pages, who sent an inbound SMS.
@@ -14,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from shared.alerts.schemas import Severity
 from shared.core.phone import InvalidPhoneNumber, normalize_e164
+from shared.notices.model import Notice, SubscriberList
 from shared.routing.config_fields import (
     DeclaredNames,
     MemberName,
@@ -134,6 +136,8 @@ class OncallConfig(_Model):
     policies: dict[str, Policy] = Field(default_factory=dict)
     routes: tuple[Route, ...] = ()
     default_policy: PolicyName
+    subscriber_lists: dict[str, SubscriberList] = Field(default_factory=dict)
+    notices: dict[str, Notice] = Field(default_factory=dict)
 
     def __init__(self, **data: Any) -> None:
         self.__pydantic_validator__.validate_python(
@@ -147,7 +151,7 @@ class OncallConfig(_Model):
             kwargs["context"] = DeclaredNames.declared_in(obj)
         return super().model_validate(obj, **kwargs)
 
-    @field_validator("contacts", "teams", "policies", mode="before")
+    @field_validator("contacts", "teams", "policies", "subscriber_lists", "notices", mode="before")
     @classmethod
     def _name_from_key(cls, value: Any) -> Any:
         """The mapping key is the name; copying it in lets a Contact say who it is."""

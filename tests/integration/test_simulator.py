@@ -26,7 +26,7 @@ from simulator.config import SimulatorConfig
 from simulator.server import RunningSimulator, start_in_thread
 from tests.polling import wait_for as poll
 
-FIXTURES = Path(__file__).parent / "fixtures" / "plivo"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plivo"
 AUTH_ID = "MASIMULATOR000000000"
 TOKEN = "simulator-auth-token"
 AUTH = (AUTH_ID, TOKEN)

@@ -33,7 +33,7 @@ from cli.stack import free_port
 from shared.plivo.signature import sign_request_headers
 from tests.polling import wait_for
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOKEN = "slow-clients-token"
 PLIVO_TOKEN = "slow-clients-plivo-token"
 # Short server timeouts for the test; production reads its own from the same variables.

@@ -1,0 +1,209 @@
+"""`alert-dispatch notice list | preview NAME`: maintenance notices of the on-call file.
+
+Nothing here sends: `preview` shows what a notice would send, to whom, how
+long it would take and what it would cost, before anyone is told anything.
+Bad input is one line naming it and exit status 2, like every subcommand.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+from cli.common import settings_or_exit
+
+if TYPE_CHECKING:
+    from shared.notices.model import Notice
+    from shared.notices.preview import Preview, Prices, Rates
+    from shared.routing.config_models import OncallConfig
+
+file_option = click.option(
+    "--file",
+    "path",
+    type=click.Path(path_type=Path),
+    help="The on-call file (default: CONFIG_FILE).",
+)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"alert-dispatch: {message}", err=True)
+    sys.exit(2)
+
+
+def _config(path: Path | None) -> tuple[OncallConfig, Path]:
+    """The on-call file, loaded; one line and exit status 2 when it cannot be."""
+    from shared.routing.oncall_config import ConfigError, load_config
+
+    if path is None:
+        path = settings_or_exit().config_file
+        if path is None:
+            _fail("give --file or set CONFIG_FILE")
+    try:
+        return load_config(path), path
+    except ConfigError as exc:
+        count = len(exc.problems)
+        if count == 1 and exc.problems[0].message.startswith("cannot read"):
+            _fail(exc.problems[0].message)
+        _fail(f"{path} is invalid ({count} problem(s)); run: alert-dispatch config check {path}")
+
+
+@click.group("notice")
+def notice() -> None:
+    """Maintenance notices defined in the on-call file (`notices:`)."""
+
+
+@notice.command("list")
+@file_option
+def list_notices(path: Path | None) -> None:
+    """Every notice in the file with its next window."""
+    from shared.notices.schedule import next_occurrence
+    from shared.notices.templates import format_duration, format_instant
+
+    config, path = _config(path)
+    if not config.notices:
+        click.echo(f"no notices in {path}")
+        return
+    now = datetime.now(UTC)
+    click.echo(f"{'NAME':<24} {'KIND':<8} {'CHANNELS':<20} {'REMINDERS':<22} NEXT WINDOW")
+    for name, item in config.notices.items():
+        window = item.window
+        upcoming = next_occurrence(window, now)
+        when = "none: all windows are over"
+        if upcoming is not None:
+            start = format_instant(upcoming.start, window.zone)
+            when = f"{start} for {format_duration(window.length)} ({window.time_zone})"
+        channels = ",".join(item.sending_channels)
+        reminders = ",".join(r.key for r in item.ordered_reminders)
+        click.echo(f"{name:<24} {window.kind:<8} {channels:<20} {reminders:<22} {when}")
+
+
+def _at(text: str | None, item: Notice) -> datetime:
+    """--at: an ISO time; without an offset, a wall time in the notice's own zone."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f'--at "{text}" is not an ISO time like 2026-12-05T09:00 or 2026-12-05T08:00Z')
+    return at.replace(tzinfo=item.window.zone) if at.tzinfo is None else at
+
+
+def _opted_out(database_url: str) -> frozenset[str]:
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from shared.core.db import session_scope
+    from shared.core.models import OptOut
+
+    try:
+        with session_scope(database_url) as session:
+            return frozenset(session.scalars(select(OptOut.destination)))
+    except SQLAlchemyError as exc:
+        reason = str(exc).splitlines()[0]
+        _fail(f"cannot read opt-outs from the database ({reason}); run: alert-dispatch db upgrade")
+
+
+@notice.command("preview")
+@click.argument("name")
+@click.option(
+    "--at",
+    "at_text",
+    help="Preview the window running then or next (default: now); an ISO time, "
+    "in the notice's time zone unless it carries an offset.",
+)
+@file_option
+@click.option(
+    "--sms-price",
+    type=click.FloatRange(min=0),
+    help="Price per SMS segment in USD, for the estimate (default: printed with it).",
+)
+@click.option(
+    "--minute-price",
+    type=click.FloatRange(min=0),
+    help="Price per started call minute in USD, for the estimate (default: printed with it).",
+)
+def preview_notice(
+    name: str,
+    at_text: str | None,
+    path: Path | None,
+    sms_price: float | None,
+    minute_price: float | None,
+) -> None:
+    """What notice NAME would send, to whom, in how long, at what cost. Sends nothing."""
+    from shared.notices.preview import PreviewError, Prices, Rates, preview
+    from shared.notices.recipients import recipients
+
+    config, path = _config(path)
+    item = config.notices.get(name)
+    if item is None:
+        known = ", ".join(config.notices) or "none"
+        _fail(f'no notice "{name}" in {path} (known: {known})')
+    at = _at(at_text, item)
+    settings = settings_or_exit()
+    opted_out = _opted_out(settings.effective_database_url)
+    chosen = recipients(item, config.contacts, config.teams, config.subscriber_lists, opted_out)
+    # Each sender number has its own pace too: a small pool may be slower than the account.
+    senders_rate = settings.sender_sms_per_second * len(settings.sender_numbers)
+    rates = Rates(min(settings.sms_per_second, senders_rate), settings.calls_per_second)
+    prices = Prices()
+    prices = Prices(
+        sms_price if sms_price is not None else prices.sms_segment,
+        minute_price if minute_price is not None else prices.call_minute,
+    )
+    try:
+        shown = preview(name, item, at, chosen, rates, prices)
+    except PreviewError as exc:
+        _fail(str(exc))
+    for line in preview_lines(shown, rates, prices):
+        click.echo(line)
+
+
+def preview_lines(shown: Preview, rates: Rates, prices: Prices) -> list[str]:
+    """The preview as printed: the window, each channel's words and reach, the estimates."""
+    from shared.notices.templates import format_duration, format_instant
+
+    zone = shown.notice.window.zone
+    lines = [
+        f"notice {shown.name}: {shown.notice.title}",
+        f"window: {shown.window} ({format_duration(shown.notice.window.length)}, "
+        f"{shown.notice.window.time_zone})",
+        "reminders: "
+        + "; ".join(f"{s.reminder.key} at {format_instant(s.due_at, zone)}" for s in shown.sends),
+    ]
+    for channel in shown.channels:
+        detail = f"{channel.recipients} recipient(s), {channel.opted_out} opted out skipped"
+        if channel.sms is not None:
+            detail = f"{channel.sms}; {detail}"
+        if channel.call_seconds is not None:
+            detail = f"about {channel.call_seconds:.0f} s spoken; {detail}"
+        if channel.channel == "whatsapp":
+            template = shown.notice.templates.whatsapp
+            if template is not None:
+                detail = f"template {template.template} ({template.language}); {detail}"
+        lines += [f"{channel.channel}: {detail}", f"  {channel.text}"]
+    return lines + _estimate_lines(shown, rates, prices)
+
+
+def _estimate_lines(shown: Preview, rates: Rates, prices: Prices) -> list[str]:
+    """Duration and cost, said to be estimates: pages go first and prices vary."""
+    sends = len(shown.sends)
+    unpriced = [c.channel for c in shown.channels if c.cost is None]
+    unit = prices.currency
+    cost = f"{shown.cost:.4f} {unit} per reminder, {shown.cost * sends:.4f} {unit} for its {sends}"
+    cost += (
+        f", at {prices.sms_segment:g} {unit} per SMS segment and {prices.call_minute:g} {unit} "
+        "per call minute, every call listened to the end"
+    )
+    if unpriced:
+        cost += f" (not counted: {', '.join(unpriced)})"
+    return [
+        f"estimated duration: about {shown.duration_s:.0f} s per reminder at "
+        f"{rates.sms_per_second:g} messages/s and {rates.calls_per_second:g} calls/s "
+        "(longer while pages use the rate)",
+        f"estimated cost: {cost}",
+        "durations and costs are estimates; nothing has been sent",
+    ]
