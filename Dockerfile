@@ -9,6 +9,6 @@ COPY cli ./cli
 COPY config ./config
 RUN pip install --no-cache-dir . && useradd --create-home dispatch
 USER dispatch
-ENV PROMETHEUS_MULTIPROC_DIR=/tmp/metrics DATA_DIR=/tmp/data
+ENV DATA_DIR=/tmp/data
 EXPOSE 8000
 CMD ["gunicorn", "-c", "python:webhooks.gunicorn_conf", "webhooks.wsgi:app"]

@@ -145,7 +145,11 @@ class Stack:
                 "PLIVO_FROM": "+14155550000",
                 "PUBLIC_BASE_URL": self.web_url,
                 "API_TOKENS": self.config.api_token,
+                # One directory for every process of the stack: the receiver's
+                # /metrics shows the workers' counts too, so the workers need no
+                # endpoint of their own (several would contend for one port).
                 "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+                "WORKER_METRICS_PORT": os.environ.get("WORKER_METRICS_PORT", "0"),
                 "LOG_LEVEL": self.config.log_level,
                 "PYTHONUNBUFFERED": "1",
             }

@@ -18,6 +18,9 @@ Slow clients are still cut off, so what they can hold stays bounded:
     gets 408 (BodyDeadline below: gunicorn itself puts no bound on body reads);
   - each worker serves at most WEB_WORKER_CONNECTIONS connections at once.
 
+Metrics: the master sets up multiprocess mode in `on_starting` (see
+shared.core.metrics), so a scrape of any worker's /metrics counts every worker.
+
 Environment (all optional): PORT (8000), WEB_CONCURRENCY worker processes (2),
 WEB_WORKER_CONNECTIONS (500), WEB_KEEPALIVE (5), WEB_BODY_TIMEOUT (10).
 Further gunicorn settings (loggers, access log format...) go in the "server
@@ -85,10 +88,21 @@ def on_starting(server: Any) -> None:
     against real Plivo, or an invalid on-call file (shared.startup_checks).
 
     Exit code 4 is gunicorn's own "app failed to load": nothing restarts it."""
+    from shared.core.metrics import prepare_multiprocess
     from shared.core.settings import load_settings
     from shared.startup_checks import start_or_exit
 
-    start_or_exit(load_settings, oncall_config=True, exit_code=4)
+    settings = start_or_exit(load_settings, oncall_config=True, exit_code=4)
+    # Before any worker forks (and imports prometheus_client): every worker counts
+    # into DATA_DIR/metrics/web, emptied here, and /metrics adds them all up.
+    prepare_multiprocess(settings.data_dir, "web")
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker ended: drop its live gauges from the sum (its counters stay)."""
+    from shared.core.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)
 
 
 def post_worker_init(worker: Any) -> None:

@@ -14,14 +14,17 @@ by their string (`worker.task_names`) and loads none of them.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from celery import Celery
-from celery.signals import beat_init, worker_init, worker_process_shutdown
+from celery.signals import beat_init, worker_init, worker_process_shutdown, worker_ready
 
 # Masks numbers in Celery's own log handlers. Imported here rather than
 # through `include`: beat sets its logging up before it imports those modules.
 import worker.log_masking  # noqa: F401
 from shared.core.embedded_redis import broker_url_for, resolve_redis_url
-from shared.core.metrics import mark_process_dead
+from shared.core.metrics import MULTIPROC_ENV, mark_process_dead, prepare_multiprocess
 from shared.startup_checks import exit_if_refused, settings_or_exit
 from worker import context, task_names
 from worker.queues import NOTIFY, QUEUES, ROUTES
@@ -84,6 +87,25 @@ def _refuse_unsafe_worker(**_: object) -> None:
     """Before the pool forks: stop on a public default secret in production or an
     invalid on-call file; a valid file becomes the one in force for every child."""
     exit_if_refused(context.settings(), oncall_config=True)
+
+
+@worker_init.connect
+def _metrics_for_every_child(sender: object = None, **_: object) -> None:
+    """Before the pool forks: the children count into files of this worker's own
+    directory (emptied now), so its metrics server adds them all up."""
+    node = str(getattr(sender, "hostname", None) or os.getpid())
+    prepare_multiprocess(context.settings().data_dir, f"worker/{node}")
+
+
+@worker_ready.connect
+def _serve_metrics(**_: object) -> None:
+    """Once per worker, in the parent: the children's metrics on WORKER_METRICS_PORT."""
+    from worker.metrics_server import serve_worker_metrics
+
+    settings = context.settings()
+    serve_worker_metrics(
+        Path(os.environ[MULTIPROC_ENV]), settings.worker_metrics_host, settings.worker_metrics_port
+    )
 
 
 @beat_init.connect

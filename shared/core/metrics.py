@@ -1,9 +1,13 @@
 """Prometheus metrics, shared by the web process and every worker process.
 
 Prefork workers and gunicorn workers are separate processes: each would show
-only its own counts. With PROMETHEUS_MULTIPROC_DIR set (the CLI and Procfile
-set it) every process writes its samples to files there and /metrics adds
-them up, so the counters tell the truth for the whole system.
+only its own counts. So the gunicorn master and the Celery worker parent each
+put their children in multiprocess mode before forking them
+(`prepare_multiprocess`): every child writes its samples to files in one
+directory of that process's own, and a scrape adds them up (the receiver's
+/metrics, the worker's metrics server), so the counters tell the truth for
+every process on the host. An operator's PROMETHEUS_MULTIPROC_DIR is used as
+given and never emptied.
 
 Every label value comes from a small known set, never from what a producer
 or a caller sent: each distinct value is a series held in memory and in every
@@ -14,7 +18,9 @@ unexpected into "other".
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Collection
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -87,24 +93,85 @@ def count_rejected(status: int) -> None:
     INGEST_REJECTED.labels(status=bounded_label(str(status), HTTP_CLIENT_ERRORS)).inc()
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_registry(directory: str | os.PathLike[str]) -> CollectorRegistry:
+    """A registry that adds up the samples every process wrote to `directory`."""
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(directory))
+    return registry
+
+
 def render_metrics() -> tuple[bytes, str]:
     """The exposition text for /metrics and its content type."""
-    multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    multiproc_dir = os.environ.get(MULTIPROC_ENV)
     if multiproc_dir:
-        from prometheus_client import multiprocess
-
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(multiprocess_registry(multiproc_dir)), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
 def mark_process_dead(pid: int) -> None:
     """Drop a dead worker child's live gauges (counters stay, as they should)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)
+
+
+def own_multiprocess_dir(data_dir: Path, role: str) -> Path:
+    """Where a process of `role` ("web", or "worker/<node name>") keeps its children's
+    metric files: one directory per process that empties it, so two of them on one
+    host never empty each other's."""
+    safe = "/".join(re.sub(r"[^A-Za-z0-9._@-]", "_", part) or "_" for part in role.split("/"))
+    return data_dir / "metrics" / safe
+
+
+def prepare_multiprocess(data_dir: Path, role: str) -> Path:
+    """Put this process and the children it forks from now on in multiprocess mode.
+
+    Unless PROMETHEUS_MULTIPROC_DIR is given, a directory of this process's own
+    under DATA_DIR is emptied (files left by a previous run would add their old
+    counts to every scrape) and exported, so every child inherits it. Call it
+    before the children fork.
+    """
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        directory = Path(given)
+    else:
+        directory = own_multiprocess_dir(data_dir, role).resolve()
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        os.environ[MULTIPROC_ENV] = str(directory)
+    _use_multiprocess_values()
+    return directory
+
+
+def _use_multiprocess_values() -> None:
+    """Switch prometheus_client to file-backed values if it was imported before the
+    directory was set.
+
+    prometheus_client picks its value class once, at import; a Celery worker
+    has imported every task module (and so the metrics) before its first
+    signal. Nothing has counted in that parent yet, so the values built so far
+    are built again, file-backed; children created later by `.labels()` use the
+    new class by themselves.
+    """
+    from prometheus_client import values
+    from prometheus_client.metrics import MetricWrapperBase
+
+    if getattr(values.ValueClass, "_multiprocess", False):
+        return
+    values.ValueClass = values.MultiProcessValue()
+    for collector in list(REGISTRY._collector_to_names):
+        if not isinstance(collector, MetricWrapperBase):
+            continue
+        built = list(collector._metrics.values()) if collector._labelnames else [collector]
+        for metric in built:
+            metric._metric_init()
 
 
 ALERT_ACTIONS = Counter(

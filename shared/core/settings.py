@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     config_file: Path | None = Field(default=None, alias="CONFIG_FILE")
     max_body_bytes: int = Field(default=1024 * 1024, gt=0, alias="MAX_BODY_BYTES")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    # Each Celery worker serves the metrics of all its children here (0: not served).
+    worker_metrics_port: int = Field(default=9808, ge=0, le=65535, alias="WORKER_METRICS_PORT")
+    worker_metrics_host: str = Field(default="127.0.0.1", alias="WORKER_METRICS_HOST")
     # Rate limits, global across every worker (shared.sending.limits).
     sms_per_second: float = Field(default=5.0, gt=0, alias="SMS_PER_SECOND")
     calls_per_second: float = Field(default=2.0, gt=0, alias="CALLS_PER_SECOND")
