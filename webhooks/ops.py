@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from shared.core.db import ping
 from shared.core.metrics import render_metrics
+from webhooks.live_gauges import LiveGauges
 from webhooks.plivo_callbacks import callbacks_health
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,9 @@ bp = Blueprint("ops", __name__)
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    body, content_type = render_metrics()
+    settings = current_app.config["SETTINGS"]
+    live = LiveGauges(settings.effective_database_url, current_app.config["REDIS_URL"])
+    body, content_type = render_metrics(extra=[live])
     return Response(body, mimetype=content_type.split(";")[0], content_type=content_type)
 
 

@@ -27,7 +27,7 @@ from shared.core.embedded_redis import broker_url_for, resolve_redis_url
 from shared.core.metrics import MULTIPROC_ENV, mark_process_dead, prepare_multiprocess
 from shared.startup_checks import exit_if_refused, settings_or_exit
 from worker import context, task_names
-from worker.queues import NOTIFY, QUEUES, ROUTES
+from worker.queues import NOTIFY, PRIORITY_STEPS, QUEUES, ROUTES
 
 # Imported by every worker and beat at start: one task per module under worker/tasks/.
 TASK_PACKAGES = ["worker.tasks"]
@@ -46,7 +46,7 @@ def celery_config() -> dict[str, object]:
         # one, so a critical first page overtakes a backlog of anything else.
         broker_transport_options={
             "visibility_timeout": 600,
-            "priority_steps": [0, 3, 6, 9],
+            "priority_steps": list(PRIORITY_STEPS),
         },
         task_default_priority=6,
         task_serializer="json",

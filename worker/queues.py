@@ -12,6 +12,10 @@ INGEST = "ingest"
 NOTIFY = "notify"
 CALLBACKS = "callbacks"
 
+# Priorities 0 (first) to 9 in sub-queues per step (shared.notifications.priority);
+# kombu's Redis transport keeps one list per step.
+PRIORITY_STEPS = (0, 3, 6, 9)
+
 
 def _queue(name: str) -> Queue:
     """A queue with its own direct exchange and key, so a message lands in exactly one queue."""

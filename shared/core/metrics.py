@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from prometheus_client import (
@@ -30,6 +30,7 @@ from prometheus_client import (
     Gauge,
     generate_latest,
 )
+from prometheus_client.registry import Collector
 
 from shared.core.enums import AlertStatus
 
@@ -105,12 +106,20 @@ def multiprocess_registry(directory: str | os.PathLike[str]) -> CollectorRegistr
     return registry
 
 
-def render_metrics() -> tuple[bytes, str]:
-    """The exposition text for /metrics and its content type."""
+def render_metrics(extra: Iterable[Collector] = ()) -> tuple[bytes, str]:
+    """The exposition text for /metrics and its content type.
+
+    `extra`: collectors that read their values at this scrape (the receiver's
+    live gauges), on a registry of this scrape only, so they never join the
+    process-wide one a worker's metrics server also serves.
+    """
     multiproc_dir = os.environ.get(MULTIPROC_ENV)
-    if multiproc_dir:
-        return generate_latest(multiprocess_registry(multiproc_dir)), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    registry = multiprocess_registry(multiproc_dir) if multiproc_dir else REGISTRY
+    body = generate_latest(registry)
+    scrape = CollectorRegistry(auto_describe=False)
+    for collector in extra:
+        scrape.register(collector)
+    return body + generate_latest(scrape), CONTENT_TYPE_LATEST
 
 
 def mark_process_dead(pid: int) -> None:
