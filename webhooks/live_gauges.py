@@ -14,6 +14,7 @@ what an alert on `absent()` is for, where a 500 would lose every counter too.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator, Mapping
 
 import redis
@@ -27,7 +28,9 @@ from shared.core.db import get_engine
 from shared.core.enums import AlertStatus, EscalationState
 from shared.core.metrics import bounded_label
 from shared.core.models import Alert, OptOut
+from shared.sending.breaker import BreakerState, open_until_key, state_at
 from worker.queues import CALLBACKS, INGEST, NOTIFY, PRIORITY_STEPS
+from worker.sending.providers import PRIMARY
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +105,9 @@ def _database_families(database_url: str) -> list[Metric]:
     ]
 
 
-def _queue_depth_family(redis_url: str) -> GaugeMetricFamily:
-    """Messages waiting in each Celery queue, all priority lists summed, in one round trip."""
+def _redis_families(redis_url: str, now: float) -> list[Metric]:
+    """Messages waiting in each Celery queue (all priority lists summed) and the primary
+    account's circuit breaker, in one round trip."""
     client = redis.Redis.from_url(
         redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
     )
@@ -112,7 +116,8 @@ def _queue_depth_family(redis_url: str) -> GaugeMetricFamily:
         for queue in QUEUE_NAMES:
             for name in priority_lists(queue):
                 pipe.llen(name)
-        lengths = pipe.execute()
+        pipe.get(open_until_key(PRIMARY))
+        *lengths, open_until = pipe.execute()
     finally:
         client.close()
     family = GaugeMetricFamily(
@@ -123,6 +128,20 @@ def _queue_depth_family(redis_url: str) -> GaugeMetricFamily:
     per_queue = len(PRIORITY_STEPS)
     for index, queue in enumerate(QUEUE_NAMES):
         family.add_metric([queue], sum(lengths[index * per_queue : (index + 1) * per_queue]))
+    return [family, breaker_family(None if open_until is None else float(open_until), now)]
+
+
+def breaker_family(open_until: float | None, now: float) -> GaugeMetricFamily:
+    """1 for the primary account's breaker state, 0 for the others: a closed
+    circuit is `state="closed"` 1, so an alert rule can watch `state="open"`."""
+    family = GaugeMetricFamily(
+        "alert_dispatch_breaker_state",
+        "The primary Plivo account's circuit breaker: 1 for its current state (read at scrape).",
+        labels=["provider", "state"],
+    )
+    current = state_at(open_until, now)
+    for state in BreakerState:
+        family.add_metric([PRIMARY, state.value], 1 if state is current else 0)
     return family
 
 
@@ -143,6 +162,6 @@ class LiveGauges:
         except (SQLAlchemyError, OSError) as exc:
             log.warning("metrics: live gauges from the database left out: %s", exc)
         try:
-            yield _queue_depth_family(self.redis_url)
+            yield from _redis_families(self.redis_url, time.time())
         except (redis.RedisError, OSError) as exc:
-            log.warning("metrics: queue depth left out: %s", exc)
+            log.warning("metrics: queue depth and breaker state left out: %s", exc)

@@ -21,6 +21,18 @@ class BreakerState(StrEnum):
     HALF_OPEN = "half_open"  # open time over: one probe may try
 
 
+def state_at(open_until: float | None, now: float) -> BreakerState:
+    """The state from the stored open-until time: none is closed; before it, open;
+    after it, half-open (one probe may try)."""
+    if open_until is None:
+        return BreakerState.CLOSED
+    return BreakerState.OPEN if now < open_until else BreakerState.HALF_OPEN
+
+
+def open_until_key(name: str) -> str:
+    return f"breaker:{name}:open_until"
+
+
 class CircuitBreaker:
     def __init__(
         self,
@@ -39,15 +51,13 @@ class CircuitBreaker:
         self.open_s = open_s
         self.probe_s = probe_s
         self._failures = f"breaker:{name}:failures"
-        self._open_until = f"breaker:{name}:open_until"
+        self._open_until = open_until_key(name)
         self._probe = f"breaker:{name}:probe"
 
     def state(self, now: float | None = None) -> BreakerState:
         raw = self._redis.get(self._open_until)
-        if raw is None:
-            return BreakerState.CLOSED
         now = time.time() if now is None else now
-        return BreakerState.OPEN if now < float(raw) else BreakerState.HALF_OPEN
+        return state_at(None if raw is None else float(raw), now)
 
     def allow(self, now: float | None = None) -> bool:
         """May a request go to this provider now? In half-open, only the one probe."""

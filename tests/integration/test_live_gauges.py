@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
@@ -124,3 +126,21 @@ def test_scrape_answers_without_the_database(broker_env, tmp_path):
         served.stop()
     assert not any(name == "alert_dispatch_open_alerts" for name, _ in samples)
     assert ("alert_dispatch_queue_depth", (("queue", "ingest"),)) in samples
+
+
+def breaker_state(samples) -> str:
+    [state] = [
+        dict(labels)["state"]
+        for (name, labels), value in samples.items()
+        if name == "alert_dispatch_breaker_state" and value == 1
+    ]
+    return state
+
+
+def test_breaker_state_is_read_at_each_scrape(receiver, redis_client):
+    assert breaker_state(scrape(receiver)) == "closed"
+    # As CircuitBreaker._open stores it after repeated failures of the primary account.
+    redis_client.set("breaker:primary:open_until", repr(time.time() + 30))
+    assert breaker_state(scrape(receiver)) == "open"
+    redis_client.set("breaker:primary:open_until", repr(time.time() - 1))
+    assert breaker_state(scrape(receiver)) == "half_open"
