@@ -24,8 +24,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.alerts.schemas import Severity
+from shared.alerts.store import OPEN_STATUSES
 from shared.core.db import get_engine
-from shared.core.enums import AlertStatus, EscalationState
+from shared.core.enums import EscalationState
 from shared.core.metrics import bounded_label
 from shared.core.models import Alert, OptOut
 from shared.sending.breaker import BreakerState, open_until_key, state_at
@@ -34,7 +35,6 @@ from worker.sending.providers import PRIMARY
 
 log = logging.getLogger(__name__)
 
-OPEN_STATUSES = (AlertStatus.TRIGGERED, AlertStatus.ACKNOWLEDGED)
 SEVERITIES = frozenset(Severity)
 QUEUE_NAMES = (INGEST, NOTIFY, CALLBACKS)
 # kombu's Redis transport keeps one list per priority step: the plain queue name

@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shared.alerts.schemas import Severity
 from shared.core.enums import AlertStatus
 from shared.core.models import Alert, Notification
 
 STATUSES = tuple(AlertStatus)
 OPEN = (AlertStatus.TRIGGERED, AlertStatus.ACKNOWLEDGED)
-SEVERITIES = ("critical", "error", "warning", "info")
+SEVERITIES = tuple(severity.value for severity in Severity)  # most severe first
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 MAX_ID = 2147483647
