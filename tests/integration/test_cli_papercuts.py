@@ -106,7 +106,8 @@ def stop_and_check_everything_ends(demo: Demo, sig: signal.Signals) -> None:
 # -- 1. the data directory --------------------------------------------------
 
 
-def test_demo_creates_a_data_dir_that_does_not_exist(tmp_path):
+def test_demo_creates_a_data_dir_that_does_not_exist_and_stops_halfway(tmp_path):
+    """Stopped while it runs (before it serves), the demo ends every process it started."""
     data_dir = tmp_path / "not" / "yet" / "here"
     demo = Demo("--data-dir", str(data_dir))
     wait_for(lambda: demo.said("receiver  http://"), timeout=60, what="the stack started")
@@ -133,12 +134,6 @@ def test_demo_serve_stops_everything_on(sig, tmp_path):
     stop_and_check_everything_ends(demo, sig)
     assert demo.process.returncode == 0
     assert not (tmp_path / "redis.sock").exists()
-
-
-def test_demo_stopped_halfway_stops_everything(tmp_path):
-    demo = Demo("--data-dir", str(tmp_path))
-    wait_for(lambda: demo.said("receiver  http://"), timeout=60, what="the stack started")
-    stop_and_check_everything_ends(demo, signal.SIGTERM)
 
 
 # -- 3. ports ---------------------------------------------------------------

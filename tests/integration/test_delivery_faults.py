@@ -1,9 +1,14 @@
-"""Plivo misbehaving, counted at the simulators: nothing lost, nothing sent twice."""
+"""Plivo misbehaving, counted at the simulators: nothing lost, nothing sent twice.
+
+The long drills (30 % of requests failing for 30 s, the primary account down
+while a backup carries the pages) run in `python -m bench.chaos` (scenarios 4
+and 6, results in bench/results/chaos.md); the backup's takeover for a single
+send is also covered by tests/integration/test_reply_send_path.py.
+"""
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from functools import partial
 
 import pytest
@@ -87,20 +92,6 @@ def states(stack, alert_ids):
 wait_for = partial(poll, timeout=60.0, interval=0.2)
 
 
-def test_thirty_percent_server_errors_all_delivered_none_twice(stack):
-    fault(stack.simulator_url, status=500, rate=0.3, duration_s=30, paths="Message")
-    numbers = [f"+1415555{n:04d}" for n in range(300, 320)]
-    alert_ids = [post_alert(stack, number) for number in numbers]
-    wait_for(
-        lambda: (
-            all(n.state == "delivered" for n in states(stack, alert_ids).values())
-            and len(states(stack, alert_ids)) == len(numbers)
-        )
-    )
-    counts = Counter(r for r in all_received(stack) if r in numbers)
-    assert counts == Counter({number: 1 for number in numbers})
-
-
 def test_timeout_after_plivo_received_is_reconciled_never_resent(stack):
     number = "+14155550330"
     requests.post(
@@ -121,25 +112,3 @@ def test_timeout_after_plivo_received_is_reconciled_never_resent(stack):
     assert settled.provider_uuid  # adopted from Plivo's own record
     time.sleep(3)
     assert all_received(stack).count(number) == 1
-
-
-def test_primary_down_backup_takes_over_then_primary_again(stack):
-    fault(stack.simulator_url, status=503, rate=1.0, duration_s=6)
-    started = time.monotonic()
-    first_backup_at = None
-    numbers = []
-    for n in range(30):
-        number = f"+1415555{340 + n:04d}"
-        numbers.append(number)
-        post_alert(stack, number)
-        if first_backup_at is None and received(stack.backup_simulator_url):
-            first_backup_at = time.monotonic() - started
-        time.sleep(0.5)
-    wait_for(lambda: set(numbers) <= set(all_received(stack)))
-    backup = set(received(stack.backup_simulator_url)) & set(numbers)
-    primary = [r for r in received(stack.simulator_url) if r in numbers]
-    assert backup, "the backup account carried nothing during the outage"
-    assert first_backup_at is not None and first_backup_at < 6
-    assert primary and primary[-1] == numbers[-1]  # the primary is back in use
-    counts = Counter(r for r in all_received(stack) if r in numbers)
-    assert max(counts.values()) == 1
