@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import getpass
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from cli.common import COUNT, settings_or_exit
 from shared.core.enums import AlertStatus
+
+if TYPE_CHECKING:
+    from shared.core.models import Alert
 
 
 def _by_default() -> str:
@@ -22,10 +26,12 @@ def _by_default() -> str:
 @click.option("--all", "show_all", is_flag=True, help="Include resolved alerts.")
 @click.option("--limit", default=50, show_default=True, type=COUNT)
 def list_alerts(show_all: bool, limit: int) -> None:
-    """Open alerts with their escalation state."""
+    """Open alerts with their escalation state (or the maintenance window holding them)."""
     from shared.alerts.listing import OPEN, STATUSES, AlertFilter
     from shared.alerts.listing import list_alerts as query_alerts
+    from shared.alerts.maintenance import describe
     from shared.core.db import session_scope
+    from shared.core.models import utcnow
 
     settings = settings_or_exit()
     wanted = AlertFilter(statuses=STATUSES if show_all else OPEN, limit=limit)
@@ -35,21 +41,34 @@ def list_alerts(show_all: bool, limit: int) -> None:
         if not alerts:
             click.echo("no open alerts")
             return
-        click.echo(
-            f"{'ID':>5}  {'STATUS':<12} {'SEVERITY':<9} {'ESCALATION':<26} {'PAGES':>5}  SUMMARY"
-        )
+        now = utcnow()
+        rows = []
         for alert in alerts:
-            if alert.status == AlertStatus.ACKNOWLEDGED:
-                escalation = f"ack by {alert.acknowledged_by} ({alert.acknowledged_via})"
-            elif alert.escalation == "active":
-                due = alert.next_fire_at.strftime("%H:%M:%S") if alert.next_fire_at else "-"
-                escalation = f"{alert.policy} step {alert.esc_step + 1} at {due}"
-            else:
-                escalation = f"{alert.policy or '-'} {alert.escalation}"
+            note = describe(alert.maintenance, alert.held_until, alert.status, now)
+            escalation = _escalation(alert, note)
+            summary = alert.summary[:60] + (f" [{note}]" if note and note != escalation else "")
+            rows.append((alert, escalation, summary))
+        width = max(26, *(len(escalation) for _, escalation, _ in rows))
+        heading = f"{'ID':>5}  {'STATUS':<12} {'SEVERITY':<9} {'ESCALATION':<{width}} {'PAGES':>5}"
+        click.echo(f"{heading}  SUMMARY")
+        for alert, escalation, summary in rows:
             click.echo(
                 f"{alert.id:>5}  {alert.status:<12} {alert.severity:<9} "
-                f"{escalation[:26]:<26} {counts.get(alert.id, 0):>5}  {alert.summary[:60]}"
+                f"{escalation:<{width}} {counts.get(alert.id, 0):>5}  {summary}"
             )
+
+
+def _escalation(alert: Alert, maintenance: str | None) -> str:
+    """Where paging for the alert is; a hold is shown whole, "held (maintenance X until
+    HH:MM)", since it says when paging starts."""
+    if alert.status == AlertStatus.ACKNOWLEDGED:
+        return f"ack by {alert.acknowledged_by} ({alert.acknowledged_via})"[:26]
+    if alert.held_until is not None and maintenance is not None:
+        return maintenance
+    if alert.escalation == "active":
+        due = alert.next_fire_at.strftime("%H:%M:%S") if alert.next_fire_at else "-"
+        return f"{alert.policy} step {alert.esc_step + 1} at {due}"[:26]
+    return f"{alert.policy or '-'} {alert.escalation}"[:26]
 
 
 def _lifecycle(action: str, alert_id: int, by: str) -> None:

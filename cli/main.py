@@ -11,9 +11,11 @@ import click
 from cli.alert_commands import ack, list_alerts, resolve
 from cli.bridge_command import bridge
 from cli.config_commands import config
+from cli.demo_notice import with_notice_demo
 from cli.dev_commands import demo, simulator
 from cli.notice_commands import notice
 from cli.service_commands import beat, db, web, worker
+from cli.subscriber_commands import subscribers
 
 
 @click.group()
@@ -24,6 +26,8 @@ def cli() -> None:
 for command in (db, web, worker, beat, simulator, demo, list_alerts, ack, resolve, config, bridge):
     cli.add_command(command)
 cli.add_command(notice)
+cli.add_command(subscribers)
+cli.add_command(with_notice_demo(demo))  # `demo` alone as before; `demo notice` too
 
 if __name__ == "__main__":
     cli()

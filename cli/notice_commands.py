@@ -1,84 +1,98 @@
-"""`alert-dispatch notice list | preview NAME`: maintenance notices of the on-call file.
+"""`alert-dispatch notice ...`: maintenance notices of the on-call file and of the API.
 
-Nothing here sends: `preview` shows what a notice would send, to whom, how
-long it would take and what it would cost, before anyone is told anything.
-Bad input is one line naming it and exit status 2, like every subcommand.
+`list` and `preview` are here: nothing in them sends. `preview` shows what a
+notice would send, to whom, how long it would take and what it would cost,
+before anyone is told anything. `create | show | update | cancel` are in
+cli.notice_manage, `status` in cli.notice_status. Bad input is one line
+naming it and exit status 2, like every subcommand.
 """
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 
 from cli.common import settings_or_exit
+from cli.notice_common import config_at, fail, file_option
+from cli.notice_manage import cancel_notice, create_notice, show_notice, update_notice
+from cli.notice_status import notice_status
 
 if TYPE_CHECKING:
     from shared.notices.model import Notice
     from shared.notices.preview import Preview, Prices, Rates
-    from shared.routing.config_models import OncallConfig
-
-file_option = click.option(
-    "--file",
-    "path",
-    type=click.Path(path_type=Path),
-    help="The on-call file (default: CONFIG_FILE).",
-)
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"alert-dispatch: {message}", err=True)
-    sys.exit(2)
-
-
-def _config(path: Path | None) -> tuple[OncallConfig, Path]:
-    """The on-call file, loaded; one line and exit status 2 when it cannot be."""
-    from shared.routing.oncall_config import ConfigError, load_config
-
-    if path is None:
-        path = settings_or_exit().config_file
-        if path is None:
-            _fail("give --file or set CONFIG_FILE")
-    try:
-        return load_config(path), path
-    except ConfigError as exc:
-        count = len(exc.problems)
-        if count == 1 and exc.problems[0].message.startswith("cannot read"):
-            _fail(exc.problems[0].message)
-        _fail(f"{path} is invalid ({count} problem(s)); run: alert-dispatch config check {path}")
 
 
 @click.group("notice")
 def notice() -> None:
-    """Maintenance notices defined in the on-call file (`notices:`)."""
+    """Maintenance notices: the on-call file's (`notices:`) and those made by API or here."""
 
 
 @notice.command("list")
 @file_option
 def list_notices(path: Path | None) -> None:
-    """Every notice in the file with its next window."""
+    """Every notice, the file's and those made by API, with its next window."""
+    config, path = config_at(path)
+    now = datetime.now(UTC)
+    found = {name: ("file", item, None) for name, item in config.notices.items()}
+    found.update(_api_notices(set(found)))
+    if not found:
+        click.echo(f"no notices in {path} and none made by API")
+        return
+    click.echo(
+        f"{'NAME':<24} {'SOURCE':<6} {'KIND':<8} {'CHANNELS':<20} {'REMINDERS':<22} NEXT WINDOW"
+    )
+    for name, (source, item, cancelled) in found.items():
+        when = f"cancelled {cancelled:%Y-%m-%d %H:%M} UTC" if cancelled else _next_window(item, now)
+        channels = ",".join(item.sending_channels)
+        reminders = ",".join(r.key for r in item.ordered_reminders)
+        kind = item.window.kind
+        click.echo(f"{name:<24} {source:<6} {kind:<8} {channels:<20} {reminders:<22} {when}")
+
+
+def _next_window(item: Notice, now: datetime) -> str:
     from shared.notices.schedule import next_occurrence
     from shared.notices.templates import format_duration, format_instant
 
-    config, path = _config(path)
-    if not config.notices:
-        click.echo(f"no notices in {path}")
-        return
-    now = datetime.now(UTC)
-    click.echo(f"{'NAME':<24} {'KIND':<8} {'CHANNELS':<20} {'REMINDERS':<22} NEXT WINDOW")
-    for name, item in config.notices.items():
-        window = item.window
-        upcoming = next_occurrence(window, now)
-        when = "none: all windows are over"
-        if upcoming is not None:
-            start = format_instant(upcoming.start, window.zone)
-            when = f"{start} for {format_duration(window.length)} ({window.time_zone})"
-        channels = ",".join(item.sending_channels)
-        reminders = ",".join(r.key for r in item.ordered_reminders)
-        click.echo(f"{name:<24} {window.kind:<8} {channels:<20} {reminders:<22} {when}")
+    window = item.window
+    upcoming = next_occurrence(window, now)
+    if upcoming is None:
+        return "none: all windows are over"
+    start = format_instant(upcoming.start, window.zone)
+    return f"{start} for {format_duration(window.length)} ({window.time_zone})"
+
+
+def _api_notices(
+    file_names: set[str],
+) -> dict[str, tuple[str, Notice, datetime | None]]:
+    """Notices made by API, from the database; none (said on stderr) when it cannot be read."""
+    from pydantic import ValidationError
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from shared.core.db import session_scope
+    from shared.core.models import NoticeRecord
+    from shared.notices.definitions import stored_notice
+    from shared.notices.store import API
+
+    found: dict[str, tuple[str, Notice, datetime | None]] = {}
+    try:
+        with session_scope(settings_or_exit().effective_database_url) as session:
+            rows = session.scalars(select(NoticeRecord).where(NoticeRecord.source == API)).all()
+    except SQLAlchemyError as exc:
+        reason = str(exc).splitlines()[0]
+        click.echo(f"alert-dispatch: notices made by API not listed ({reason})", err=True)
+        return found
+    for row in sorted(rows, key=lambda r: r.name):
+        if row.name in file_names or row.definition is None:
+            continue
+        try:
+            found[row.name] = (API, stored_notice(row.definition), row.cancelled_at)
+        except ValidationError:
+            click.echo(f"alert-dispatch: notice {row.name}: stored definition unreadable", err=True)
+    return found
 
 
 def _at(text: str | None, item: Notice) -> datetime:
@@ -88,7 +102,7 @@ def _at(text: str | None, item: Notice) -> datetime:
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
-        _fail(f'--at "{text}" is not an ISO time like 2026-12-05T09:00 or 2026-12-05T08:00Z')
+        fail(f'--at "{text}" is not an ISO time like 2026-12-05T09:00 or 2026-12-05T08:00Z')
     return at.replace(tzinfo=item.window.zone) if at.tzinfo is None else at
 
 
@@ -104,7 +118,7 @@ def _opted_out(database_url: str) -> frozenset[str]:
             return frozenset(session.scalars(select(OptOut.destination)))
     except SQLAlchemyError as exc:
         reason = str(exc).splitlines()[0]
-        _fail(f"cannot read opt-outs from the database ({reason}); run: alert-dispatch db upgrade")
+        fail(f"cannot read opt-outs from the database ({reason}); run: alert-dispatch db upgrade")
 
 
 @notice.command("preview")
@@ -137,11 +151,14 @@ def preview_notice(
     from shared.notices.preview import PreviewError, Prices, Rates, preview
     from shared.notices.recipients import recipients
 
-    config, path = _config(path)
+    config, path = config_at(path)
     item = config.notices.get(name)
     if item is None:
-        known = ", ".join(config.notices) or "none"
-        _fail(f'no notice "{name}" in {path} (known: {known})')
+        made = {key: found[1] for key, found in _api_notices(set(config.notices)).items()}
+        item = made.get(name)
+        if item is None:
+            known = ", ".join([*config.notices, *made]) or "none"
+            fail(f'no notice "{name}" in {path} nor made by API (known: {known})')
     at = _at(at_text, item)
     settings = settings_or_exit()
     opted_out = _opted_out(settings.effective_database_url)
@@ -157,7 +174,7 @@ def preview_notice(
     try:
         shown = preview(name, item, at, chosen, rates, prices)
     except PreviewError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for line in preview_lines(shown, rates, prices):
         click.echo(line)
 
@@ -207,3 +224,7 @@ def _estimate_lines(shown: Preview, rates: Rates, prices: Prices) -> list[str]:
         f"estimated cost: {cost}",
         "durations and costs are estimates; nothing has been sent",
     ]
+
+
+for _command in (create_notice, show_notice, update_notice, cancel_notice, notice_status):
+    notice.add_command(_command)

@@ -224,8 +224,9 @@ class Stack:
     def start_worker(self, name: str = "worker1") -> None:
         self._spawn(name, ["worker", "-c", str(self.config.worker_concurrency), "--name", name])
 
-    def start_beat(self) -> None:
-        self._spawn("beat", ["beat"])
+    def start_beat(self, name: str = "beat") -> None:
+        """A beat; several may run (as on several hosts): one leads, the others stand by."""
+        self._spawn(name, ["beat"])
 
     def _spawn(self, name: str, args: list[str]) -> None:
         log_file = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process

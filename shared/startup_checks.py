@@ -131,6 +131,10 @@ def unsafe_defaults(settings: Settings) -> list[str]:
     for token in dict.fromkeys(settings.ingest_tokens):
         if token in PUBLIC_SECRETS:
             problems.append(f"API_TOKENS holds {PUBLIC_SECRETS[token]} ({token})")
+    own_status_tokens = settings.status_page_tokens if settings.status_page_token else ()
+    for token in dict.fromkeys(own_status_tokens):
+        if token in PUBLIC_SECRETS:
+            problems.append(f"STATUS_PAGE_TOKEN holds {PUBLIC_SECRETS[token]} ({token})")
     for name, token in _integration_entries(settings.integration_tokens):
         if token in PUBLIC_SECRETS:
             problems.append(f"INTEGRATION_TOKENS entry {name} is {PUBLIC_SECRETS[token]} ({token})")

@@ -19,6 +19,7 @@ from simulator.errors import ApiError
 from simulator.faults import NO_FAULT, error_text
 from simulator.formats import new_uuid
 from simulator.runtime import Simulator
+from simulator.whatsapp import is_whatsapp
 
 bp = Blueprint("plivo_api", __name__)
 
@@ -66,7 +67,8 @@ def _credentials_ok(config_id: str, config_token: str) -> bool:
 
 def _path_auth_id() -> str | None:
     parts = request.path.split("/")
-    return parts[3] if len(parts) > 3 and parts[2] == "Account" else None
+    # The REST API writes `Account`; the PHLO runner (simulator.phlo) `account`.
+    return parts[3] if len(parts) > 3 and parts[2] in ("Account", "account") else None
 
 
 @bp.before_app_request
@@ -151,7 +153,9 @@ def account(auth_id: str) -> Response:
 
 @bp.post(f"{ACCOUNT}/Message/", strict_slashes=False)
 def send_message(auth_id: str) -> Response:
-    status, payload = simulator().messages.send(_json_object())
+    body = _json_object()
+    sim = simulator()
+    status, payload = (sim.whatsapp if is_whatsapp(body) else sim.messages).send(body)
     return plivo_json(status, payload)
 
 
@@ -193,6 +197,13 @@ def cancel_call_request(auth_id: str, request_uuid: str) -> Response:
     """Cancel a call still queued or ringing; 204 with no body."""
     simulator().calls.cancel_request(request_uuid)
     return Response(status=204)
+
+
+@bp.post("/v1/account/<auth_id>/phlo/<phlo_id>", strict_slashes=False)
+def run_phlo(auth_id: str, phlo_id: str) -> Response:
+    """A PHLO run (simulator.phlo): on Plivo, at phlorunner.plivo.com."""
+    status, payload = simulator().phlos.run(phlo_id, g.get("plivo_body"))
+    return plivo_json(status, payload)
 
 
 def register_error_handlers(app: Flask) -> None:

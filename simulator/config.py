@@ -46,6 +46,11 @@ class SimulatorConfig:
     sms_per_second: float = 5.0
     calls_per_second: float = 2.0
     api_requests_per_5s: int = 300
+    # Meta's default throughput for a WhatsApp Business number (messages per second).
+    whatsapp_per_second: float = 80.0
+    # WhatsApp templates approved for the account's WhatsApp Business Account; a
+    # message naming any other is refused (simulator.whatsapp).
+    whatsapp_templates: tuple[str, ...] = ("maintenance_notice", "maintenance_update")
 
     # Message lifecycle: queued at once, sent when the pacer allows (never
     # before sms_sent_delay_s), final report sms_delivery_delay_s after sent.
@@ -82,8 +87,8 @@ class SimulatorConfig:
             raise ValueError("auth_id must be letters and digits")
         if not self.auth_token:
             raise ValueError("auth_token must not be empty")
-        if self.sms_per_second <= 0 or self.calls_per_second <= 0:
-            raise ValueError("sms_per_second and calls_per_second must be positive")
+        if min(self.sms_per_second, self.calls_per_second, self.whatsapp_per_second) <= 0:
+            raise ValueError("sms, calls and whatsapp per second must be positive")
         if self.api_requests_per_5s <= 0:
             raise ValueError("api_requests_per_5s must be positive")
         if self.receiver_url is not None:

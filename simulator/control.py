@@ -95,6 +95,12 @@ def calls() -> Response:
     return jsonify([c.to_json() for c in simulator().state.calls()])
 
 
+@bp.get("/phlo_runs")
+def phlo_runs() -> Response:
+    """Every PHLO run and how it ended (simulator.phlo)."""
+    return jsonify(simulator().phlos.runs())
+
+
 @bp.get("/callbacks")
 def callbacks() -> Response:
     return jsonify(simulator().state.callbacks())

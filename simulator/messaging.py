@@ -127,13 +127,19 @@ class MessageService:
     # -- API ------------------------------------------------------------------
 
     def send(self, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
-        """Validate like Plivo's `POST /Message/`; queue one message per valid destination."""
+        """Validate like Plivo's `POST /Message/`; queue one message per valid destination.
+
+        The 202 is Plivo's bulk answer: one uuid per valid destination, in the
+        order given (duplicates dropped, first kept), and `invalid_number`
+        listing the refused ones as written, present only when there are some.
+        """
         src, powerpack_uuid = self._source(body)
         raw_dst = body.get("dst")
         if not isinstance(raw_dst, str) or not raw_dst.strip():
             raise ApiError(400, "dst is required")
         destinations, invalid = split_destinations(raw_dst)
-        if len(destinations) > MAX_DESTINATIONS:
+        # Plivo's limit counts every unique number given, the invalid ones too.
+        if len(destinations) + len(invalid) > MAX_DESTINATIONS:
             raise ApiError(400, f"too many destination numbers: at most {MAX_DESTINATIONS}")
         if not destinations:
             raise ApiError(400, "no valid destination number in dst", invalid_number=invalid)

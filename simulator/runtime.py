@@ -14,9 +14,11 @@ from simulator.dispatcher import Dispatcher
 from simulator.faults import FaultBook
 from simulator.limits import SlidingWindowLimiter
 from simulator.messaging import MessageService
+from simulator.phlo import PhloService
 from simulator.scenarios import ScenarioBook
 from simulator.state import SimulatorState
 from simulator.voice import CallService
+from simulator.whatsapp import WhatsAppService
 
 API_WINDOW_S = 5.0
 
@@ -54,6 +56,17 @@ class Simulator:
             dispatcher=self.dispatcher,
             sender=self.sender,
         )
+        self.whatsapp = WhatsAppService(
+            config=config,
+            state=self.state,
+            scenarios=self.scenarios,
+            dispatcher=self.dispatcher,
+            sender=self.sender,
+            messages=self.messages,
+        )
+        self.phlos = PhloService(
+            config=config, scenarios=self.scenarios, dispatcher=self.dispatcher
+        )
 
     def reset(self) -> None:
         """Forget everything, as if freshly started with the same config."""
@@ -64,6 +77,8 @@ class Simulator:
         self.api_limiter.reset()
         self.messages.reset()
         self.calls.reset()
+        self.whatsapp.reset()
+        self.phlos.reset()
 
     def pause(self, seconds: float) -> bool:
         """Sleep that `stop()` cuts short; True when stopping."""

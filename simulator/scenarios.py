@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 SMS_STATUSES = ("delivered", "undelivered", "failed", "no-callback")
+WHATSAPP_STATUSES = ("read", "delivered", "failed", "no-callback")
 VOICE_KINDS = ("answer", "no-answer", "busy", "failed", "timeout", "machine")
 UNKNOWN_ERROR = 1000
 
@@ -82,6 +83,33 @@ class VoiceOutcome:
 
 
 @dataclass(frozen=True)
+class WhatsAppOutcome:
+    """The fate of a WhatsApp message: read (the default: delivered, then read, as for
+    a reader with read receipts on), delivered only, failed with an ErrorCode, or no
+    callbacks at all."""
+
+    status: str = "read"
+    error_code: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> WhatsAppOutcome:
+        status, _, code = str(text).strip().lower().partition(":")
+        if status not in WHATSAPP_STATUSES:
+            choices = ", ".join(WHATSAPP_STATUSES)
+            raise ScenarioError(f"whatsapp must be one of {choices} (got {text!r})")
+        if status != "failed":
+            if code:
+                raise ScenarioError(f"only failed takes an error code (got {text!r})")
+            return cls(status)
+        if code and not code.isdigit():
+            raise ScenarioError(f"whatsapp error code must be a number (got {code!r})")
+        return cls(status, int(code) if code else UNKNOWN_ERROR)
+
+    def text(self) -> str:
+        return f"{self.status}:{self.error_code}" if self.error_code is not None else self.status
+
+
+@dataclass(frozen=True)
 class NumberScenario:
     """One number's behaviour for SMS and voice; answer_delay_s None means the config's.
 
@@ -93,6 +121,7 @@ class NumberScenario:
     number: str = ""
     sms: SmsOutcome = SmsOutcome()
     voice: VoiceOutcome = VoiceOutcome()
+    whatsapp: WhatsAppOutcome = WhatsAppOutcome()
     answer_delay_s: float | None = None
     input_delay_s: float = 0.0
 
@@ -109,6 +138,8 @@ class NumberScenario:
             scenario = replace(scenario, sms=SmsOutcome.parse(data["sms"]))
         if data.get("voice") is not None:
             scenario = replace(scenario, voice=VoiceOutcome.parse(data["voice"]))
+        if data.get("whatsapp") is not None:
+            scenario = replace(scenario, whatsapp=WhatsAppOutcome.parse(data["whatsapp"]))
         for name in ("answer_delay_s", "input_delay_s"):
             if data.get(name) is not None:
                 scenario = replace(scenario, **{name: _seconds(data[name], name)})
@@ -119,6 +150,7 @@ class NumberScenario:
             "number": self.number,
             "sms": self.sms.text(),
             "voice": self.voice.text(),
+            "whatsapp": self.whatsapp.text(),
             "answer_delay_s": self.answer_delay_s,
             "input_delay_s": self.input_delay_s,
         }

@@ -37,6 +37,8 @@ class MessageRecord:
     powerpack_uuid: str | None
     created: float
     status: str = "queued"
+    # A WhatsApp message's template as sent: name, language, components.
+    template: dict[str, Any] | None = None
     error_code: int | None = None
     sent_time: float | None = None
     final_time: float | None = None

@@ -93,6 +93,20 @@ class RecentChange(BaseModel):
     text: str = Field(description='As the page words it: "deployed api v2.3 4 min ago"')
 
 
+class MaintenanceView(BaseModel):
+    """What a maintenance window did to the alert (a notice's `maintenance:` rule)."""
+
+    notice: str | None
+    action: Literal["hold", "downgrade"] | None
+    held: bool = Field(description="true: stored but not paged until `until`.")
+    until: Moment | None = Field(description="When the hold ends (or the window did).")
+    severity_as_sent: str | None = Field(description="Before a downgrade.")
+    released_at: Moment | None = Field(description="When a held alert was released and paged.")
+    text: str = Field(
+        description='As the CLI shows it: "held (maintenance db-upgrade until 03:00 CET)"'
+    )
+
+
 class AlertView(BaseModel):
     id: int
     summary: str
@@ -106,6 +120,7 @@ class AlertView(BaseModel):
     acknowledged_by: str | None
     acknowledged_via: str | None
     resolved_at: Moment | None
+    maintenance: MaintenanceView | None
     notifications: list[NotificationView]
     timeline: TimelineEntries
     recent_changes: list[RecentChange]
@@ -134,6 +149,7 @@ class AlertSummary(BaseModel):
     resolved_at: Moment | None
     escalation: Escalation
     notifications: int = Field(ge=0, description="How many notifications the alert has.")
+    maintenance: MaintenanceView | None
 
 
 class AlertList(BaseModel):

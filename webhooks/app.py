@@ -15,14 +15,19 @@ from webhooks import (
     alert_queries,
     change_events,
     ingest,
+    notice_voice,
+    notice_whatsapp,
     ops,
     plivo_callbacks,
     plivo_sms_inbound,
     plivo_voice,
+    status_page,
 )
 from webhooks.errors import register_error_handlers
 from webhooks.integrations import bp as integrations_bp
+from webhooks.notices_api import bp as notices_api_bp
 from webhooks.openapi import bp as openapi_bp
+from webhooks.subscribers_api import bp as subscribers_api_bp
 
 
 def create_app(settings: Settings | None = None, *, enqueue: ModuleType | None = None) -> Flask:
@@ -50,10 +55,15 @@ def create_app(settings: Settings | None = None, *, enqueue: ModuleType | None =
     app.register_blueprint(alert_actions.bp)
     app.register_blueprint(plivo_callbacks.bp)
     app.register_blueprint(plivo_voice.bp)
+    app.register_blueprint(notice_voice.bp)
+    app.register_blueprint(notice_whatsapp.bp)
     app.register_blueprint(plivo_sms_inbound.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(integrations_bp)
+    app.register_blueprint(notices_api_bp)
+    app.register_blueprint(subscribers_api_bp)
     app.register_blueprint(change_events.bp)
     app.register_blueprint(openapi_bp)
+    app.register_blueprint(status_page.bp)
     register_error_handlers(app)
     return app

@@ -6,14 +6,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import ValidationError
 
 from shared.alerts.ingest import IngestResult, ingest
 from shared.alerts.schemas import AlertAction, AlertIn
 from shared.core import strict_json
 from shared.core.db import session_scope
-from shared.core.metrics import count_accepted
+from shared.core.metrics import count_accepted, count_rejected
 from shared.notifications.priority import page_priority
 from webhooks.auth import authenticate
 from webhooks.errors import ApiError
@@ -138,6 +138,15 @@ def require_route_or_recipients(alert_in: AlertIn) -> None:
                 }
             ],
         )
+
+
+@bp.after_request
+def _count_rejections(response: Response) -> Response:
+    """A producer whose posts are refused (bad token, bad body, too large) shows on
+    the dashboards rather than only in its own logs."""
+    if 400 <= response.status_code < 500:
+        count_rejected(response.status_code)
+    return response
 
 
 @bp.post("/api/v1/alerts")

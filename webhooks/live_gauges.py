@@ -16,11 +16,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 
 import redis
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.alerts.schemas import Severity
@@ -28,8 +29,11 @@ from shared.alerts.store import OPEN_STATUSES
 from shared.core.db import get_engine
 from shared.core.enums import EscalationState
 from shared.core.metrics import bounded_label
-from shared.core.models import Alert, OptOut
+from shared.core.models import Alert, NoticeDelivery, NoticeSend, OptOut
+from shared.core.settings import Settings
 from shared.sending.breaker import BreakerState, open_until_key, state_at
+from webhooks.backlog_gauges import account_limits, backlog_families
+from worker.beat_leader import LAST_TICK_KEY, LEADER_KEY
 from worker.queues import CALLBACKS, INGEST, NOTIFY, PRIORITY_STEPS
 from worker.sending.providers import PRIMARY
 
@@ -77,7 +81,7 @@ def _open_alerts_family(counts: Mapping[tuple[str, str], int]) -> GaugeMetricFam
 
 
 def _database_families(database_url: str) -> list[Metric]:
-    """The three families read from the database, in one connection."""
+    """The families read from the database, in one connection."""
     engine = get_engine(database_url)
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
@@ -90,7 +94,9 @@ def _database_families(database_url: str) -> list[Metric]:
         active = Alert.escalation == EscalationState.ACTIVE.value
         in_flight = connection.scalar(select(func.count()).select_from(Alert).where(active))
         opted_out = connection.scalar(select(func.count()).select_from(OptOut))
+        notice_rows = connection.execute(_recent_notice_deliveries(time.time())).all()
     return [
+        _notice_deliveries_family((str(n), str(st), int(c)) for n, st, c in notice_rows),
         _open_alerts_family(open_alert_counts((str(s), str(st), int(n)) for s, st, n in rows)),
         GaugeMetricFamily(
             "alert_dispatch_chains_in_flight",
@@ -103,6 +109,34 @@ def _database_families(database_url: str) -> list[Metric]:
             value=int(opted_out or 0),
         ),
     ]
+
+
+# Notices whose latest send began within this long are shown; older ones drop out,
+# so the series stay bounded by the notices of the last week.
+NOTICE_GAUGE_WINDOW_S = 7 * 24 * 3600
+
+
+def _recent_notice_deliveries(now: float) -> Select[tuple[str, str, int]]:
+    since = datetime.fromtimestamp(now - NOTICE_GAUGE_WINDOW_S, UTC)
+    return (
+        select(NoticeSend.notice, NoticeDelivery.state, func.count())
+        .join(NoticeSend, NoticeSend.id == NoticeDelivery.send_id)
+        .where(NoticeSend.created_at >= since)
+        .group_by(NoticeSend.notice, NoticeDelivery.state)
+    )
+
+
+def _notice_deliveries_family(rows: Iterable[tuple[str, str, int]]) -> GaugeMetricFamily:
+    """Every recipient of the last week's notices by state: the progress of a notice."""
+    family = GaugeMetricFamily(
+        "alert_dispatch_notice_deliveries",
+        "Notice recipients (last 7 days of sends) by notice and state: pending, claimed, "
+        "handed_off, delivered, failed, skipped (read at scrape).",
+        labels=["notice", "state"],
+    )
+    for notice, state, count in rows:
+        family.add_metric([notice, state], count)
+    return family
 
 
 def _redis_families(redis_url: str, now: float) -> list[Metric]:
@@ -145,12 +179,39 @@ def breaker_family(open_until: float | None, now: float) -> GaugeMetricFamily:
     return family
 
 
+def beat_families(redis_url: str) -> list[Metric]:
+    """Whether a beat leads now and when the leader last ticked (unix seconds; 0 when
+    no beat ever did), so an alert can fire on `time() - last_tick > 30`."""
+    client = redis.Redis.from_url(
+        redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+    )
+    try:
+        pipe = client.pipeline(transaction=False)
+        leading, last_tick = pipe.exists(LEADER_KEY).get(LAST_TICK_KEY).execute()
+    finally:
+        client.close()
+    return [
+        GaugeMetricFamily(
+            "alert_dispatch_beat_leader",
+            "1 while a beat holds the leader lock and sends the schedule (read at scrape).",
+            value=1 if leading else 0,
+        ),
+        GaugeMetricFamily(
+            "alert_dispatch_beat_last_tick_timestamp_seconds",
+            "When the leading beat last ticked, unix seconds; 0 if never (read at scrape).",
+            value=float(last_tick or 0),
+        ),
+    ]
+
+
 class LiveGauges:
     """A collector for one scrape: reads the database and Redis when collected."""
 
-    def __init__(self, database_url: str, redis_url: str) -> None:
+    def __init__(self, database_url: str, redis_url: str, settings: Settings | None = None) -> None:
         self.database_url = database_url
         self.redis_url = redis_url
+        # The account's send limits, for the limiter delay (none without settings).
+        self.account_limits = account_limits(settings) if settings is not None else []
 
     def describe(self) -> list[Metric]:
         """Nothing up front: registering must not touch the database."""
@@ -165,3 +226,12 @@ class LiveGauges:
             yield from _redis_families(self.redis_url, time.time())
         except (redis.RedisError, OSError) as exc:
             log.warning("metrics: queue depth and breaker state left out: %s", exc)
+        try:
+            yield from beat_families(self.redis_url)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("metrics: beat leader and last tick left out: %s", exc)
+        try:
+            queues = {queue: priority_lists(queue) for queue in QUEUE_NAMES}
+            yield from backlog_families(self.redis_url, queues, self.account_limits, time.time())
+        except (redis.RedisError, OSError) as exc:
+            log.warning("metrics: oldest task age and limiter delay left out: %s", exc)

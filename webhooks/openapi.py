@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from shared.alerts.schemas import AlertAction
 from shared.core.settings import Settings
 from webhooks.openapi_components import component_schemas
+from webhooks.openapi_notices import patch_schemas as patch_notice_schemas
 from webhooks.openapi_paths import PATHS
 
 __all__ = ["DOCUMENT", "PATHS", "bp", "document_for"]
@@ -66,6 +67,7 @@ def _schemas() -> dict[str, Any]:
         **change["properties"],
     }
     change["required"] = ["routing_key", *change.get("required", [])]
+    patch_notice_schemas(schemas)
     return schemas
 
 
@@ -85,8 +87,9 @@ DOCUMENT: dict[str, Any] = {
             "bearerAuth": {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "API_TOKENS for /api/v1/alerts; each integration's token from "
-                "INTEGRATION_TOKENS (falling back to API_TOKENS) for the integrations.",
+                "description": "API_TOKENS for /api/v1/alerts and /api/v1/notices; each "
+                "integration's token from INTEGRATION_TOKENS (falling back to API_TOKENS) "
+                "for the integrations.",
             }
         },
     },

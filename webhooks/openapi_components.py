@@ -21,7 +21,9 @@ from shared.alerts.formats.grafana import GrafanaWebhook
 from shared.alerts.formats.pagerduty import PagerDutyEvent
 from shared.alerts.formats.pagerduty_change import PagerDutyChangeEvent
 from shared.alerts.schemas import AlertIn, invisible_ranges, require_visible
-from webhooks import api_models
+from shared.notices.model import Notice
+from shared.notices.updates import NoticeChange
+from webhooks import api_models, notice_api_models, subscriber_api_models
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -33,6 +35,10 @@ REQUESTS: tuple[type[BaseModel], ...] = (
     GrafanaWebhook,
     PagerDutyEvent,
     PagerDutyChangeEvent,
+    Notice,
+    NoticeChange,
+    subscriber_api_models.SubscriberListIn,
+    subscriber_api_models.NumbersIn,
 )
 # Bodies the receiver answers with, described as they are sent.
 RESPONSES: tuple[type[BaseModel], ...] = (
@@ -47,6 +53,16 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     api_models.ChangeAccepted,
     api_models.PagerDutyInvalid,
     api_models.Health,
+    notice_api_models.NoticeList,
+    notice_api_models.NoticeView,
+    notice_api_models.NoticeUpdated,
+    notice_api_models.NoticeCancelled,
+    notice_api_models.NoticeStatus,
+    subscriber_api_models.SubscriberLists,
+    subscriber_api_models.SubscriberListView,
+    subscriber_api_models.NumbersAdded,
+    subscriber_api_models.NumbersRemoved,
+    subscriber_api_models.ListDeleted,
 )
 
 # White space as Python's str.isspace() sees it (ECMA's \s differs, so it is spelled out).

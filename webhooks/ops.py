@@ -26,7 +26,7 @@ bp = Blueprint("ops", __name__)
 @bp.get("/metrics")
 def metrics() -> Response:
     settings = current_app.config["SETTINGS"]
-    live = LiveGauges(settings.effective_database_url, current_app.config["REDIS_URL"])
+    live = LiveGauges(settings.effective_database_url, current_app.config["REDIS_URL"], settings)
     body, content_type = render_metrics(extra=[live])
     return Response(body, mimetype=content_type.split(";")[0], content_type=content_type)
 

@@ -24,10 +24,12 @@ from shared.core.db import session_scope
 from shared.core.enums import Channel
 from shared.core.events import record_event
 from shared.core.metrics import CALLBACKS_REJECTED, DELIVERY_REPORTS, bounded_label
+from shared.core.models import utcnow
+from shared.notices.reports import not_recorded, receive_report
 from shared.notifications.state import PLIVO_SMS_STATUS
 from shared.notifications.store import apply_sms_report, find_notification, record_sms_report
 from shared.plivo import replay
-from shared.plivo.callback_urls import notification_id_from
+from shared.plivo.callback_urls import notice_batch_from, notification_id_from
 from shared.plivo.signature import verify_v3
 
 log = logging.getLogger(__name__)
@@ -191,6 +193,9 @@ def sms_status() -> Response:
         return params
     status = params.get("Status", "").strip().lower() or "missing"
     label = bounded_label(status, PLIVO_SMS_STATUS)  # a sender must not grow the metric
+    batch_id = notice_batch_from(request.args)
+    if batch_id is not None:
+        return _notice_sms_status(params, batch_id, label)
     settings = current_app.config["SETTINGS"]
     with session_scope(settings.effective_database_url) as session:
         notification = find_notification(
@@ -228,3 +233,17 @@ def sms_status() -> Response:
         with session_scope(settings.effective_database_url) as session:
             apply_sms_report(session, notification_id, params)
     return Response("ok\n", status=200, mimetype="text/plain")
+
+
+def _notice_sms_status(params: dict[str, str], batch_id: str, label: str) -> Response:
+    """A notice SMS's report (its URL names the batch): logged once and applied at once
+    (shared.notices.reports), never moving a page's notification."""
+    outcome = not_recorded(params)
+    if outcome is None:
+        url = current_app.config["SETTINGS"].effective_database_url
+        with session_scope(url) as session:
+            outcome = receive_report(session, batch_id, params, utcnow()).outcome
+    DELIVERY_REPORTS.labels(status=label, outcome=outcome).inc()
+    if outcome == "unknown_message":
+        log.warning("delivery report for unknown notice message %s", params.get("MessageUUID"))
+    return Response(f"{outcome}\n", status=200, mimetype="text/plain")

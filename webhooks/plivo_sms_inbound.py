@@ -1,5 +1,10 @@
 """Inbound SMS: acknowledgement replies, STOP/START, and help for anything else.
 
+A reply to a maintenance notice (the last message we sent the number was a
+notice) is about notices: STOP then opts out of notices only, never of pages,
+and HELP or an unknown text gets the notices' instructions, within the same
+answer limits as every reply.
+
 Each inbound message (its MessageUUID) takes effect once, however often it is
 posted. Answers are texts we pay for, sent at the account's rate that pages
 share: only people we page or have on the rota get one, a few an hour each and
@@ -26,8 +31,10 @@ from shared.core.models import Alert, Event, Notification, OptOut, utcnow
 from shared.core.phone import InvalidPhoneNumber, mask, normalize_e164
 from shared.escalation.hurry import escalate_alert_now
 from shared.escalation.plan import Position
+from shared.notices.notice_opt_outs import last_sent, opt_in_to_notices, opt_out_of_notices
 from shared.replies.code_store import alerts_for_code
 from shared.replies.codes import HELP_TEXT, Reply, parse_reply
+from shared.replies.notice_scope import NOTICE_HELP_TEXT, ReplyScope, reply_scope
 from shared.routing.route import current_config
 from shared.sending.rate_limiter import Limit, RateLimiter
 from webhooks.plivo_callbacks import verified_params
@@ -96,13 +103,16 @@ def inbound_sms() -> Response:
 
 def _act(session: Session, sender: str, action: str, reply: Reply | None) -> str | None:
     """Do what the text asks; the text to answer with, if any."""
+    if action in ("stop", "help", "unknown") and _about_notices(session, sender):
+        return _act_on_notices(session, sender, action)
     if action == "stop":
         session.merge(OptOut(destination=sender, opted_out_at=utcnow()))
         log.error("on-call number %s opted out with STOP: it will get no alert SMS", mask(sender))
         return None  # the carrier sends the opt-out confirmation
     if action == "start":
         session.execute(delete(OptOut).where(OptOut.destination == sender))
-        log.warning("number %s opted back in to alert SMS", mask(sender))
+        opt_in_to_notices(session, sender)
+        log.warning("number %s opted back in to alert SMS and notices", mask(sender))
         return None
     if action in ("help", "unknown") or reply is None:
         # Only a parsed reply acks or escalates; anything else gets the instructions.
@@ -124,6 +134,20 @@ def _act(session: Session, sender: str, action: str, reply: Reply | None) -> str
             return "Already acknowledged or resolved: nothing changed."
         return f"{_list_alerts(acked).capitalize()} acknowledged."
     return " ".join(_escalate(session, alert_id, sender) for alert_id in alert_ids)[:300]
+
+
+def _about_notices(session: Session, sender: str) -> bool:
+    """A reply to a maintenance notice: the last message we sent the number was one."""
+    return reply_scope(*last_sent(session, sender)) is ReplyScope.NOTICES
+
+
+def _act_on_notices(session: Session, sender: str, action: str) -> str | None:
+    """STOP to a notice stops notices only: the number's pages still go (and stay loud)."""
+    if action == "stop":
+        opt_out_of_notices(session, sender, utcnow())
+        log.warning("number %s opted out of maintenance notices; pages still go", mask(sender))
+        return None  # the carrier sends the opt-out confirmation
+    return NOTICE_HELP_TEXT
 
 
 def _list_alerts(alert_ids: list[int]) -> str:
@@ -157,7 +181,8 @@ def _escalate(session: Session, alert_id: int, sender: str) -> str:
 
 
 def _is_known_contact(session: Session, sender: str) -> bool:
-    """Someone we have paged, or who is on the rota: the only numbers we ever answer.
+    """Someone we have paged or sent a notice, or who is on the rota: the only numbers
+    we ever answer.
 
     Anyone can text our number; answering strangers would let them spend our
     money and our sending rate, and make us a relay for texts to any number.
@@ -165,6 +190,8 @@ def _is_known_contact(session: Session, sender: str) -> bool:
     config = current_config(current_app.config["SETTINGS"].config_file)
     if config is not None and config.contact_for_phone(sender) is not None:
         return True
+    if last_sent(session, sender)[1] is not None:
+        return True  # we sent it a notice
     paged = session.scalar(
         select(Notification.id)
         .where(Notification.destination == sender, Notification.send_attempts > 0)

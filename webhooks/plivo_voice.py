@@ -25,12 +25,13 @@ from shared.alerts.lifecycle import acknowledge
 from shared.core.db import session_scope
 from shared.core.enums import AlertStatus, Channel
 from shared.core.events import record_event
-from shared.core.metrics import ALERT_ACTIONS, CALL_OUTCOMES
+from shared.core.metrics import ALERT_ACTIONS, CALL_OUTCOMES, PLIVO_CALL_STATUSES, bounded_label
 from shared.core.models import Alert, Notification, utcnow
 from shared.core.phone import mask
 from shared.escalation.hurry import escalate_alert_now
 from shared.escalation.plan import Position
 from shared.notifications.bundling import most_severe_first
+from shared.notifications.paging_metrics import observe_reached
 from shared.notifications.state import NotificationState as S
 from shared.notifications.store import members_of, move, move_bundle
 from shared.notifications.voice_xml import (
@@ -133,7 +134,7 @@ def answer() -> Response:
         if alert is None:
             return _xml(_alert_gone(notification.id))
         if not request.args.get("repeat"):
-            record_event(
+            answered = record_event(
                 session,
                 "call.answered",
                 alert_id=alert.id,
@@ -141,6 +142,8 @@ def answer() -> Response:
                 detail={"CallUUID": params.get("CallUUID")},
                 dedup_key=f"call-answered:{params.get('CallUUID') or notification.id}",
             )
+            if answered:
+                observe_reached(session, notification.id, Channel.VOICE, utcnow())
             move(
                 session,
                 notification.id,
@@ -259,7 +262,7 @@ def hangup() -> Response:
         if not first:
             return Response("duplicate\n", mimetype="text/plain")
         outcome, unreached = _end_call(session, notification, status)
-    CALL_OUTCOMES.labels(outcome=outcome).inc()
+    CALL_OUTCOMES.labels(outcome=outcome, status=bounded_label(status, PLIVO_CALL_STATUSES)).inc()
     for nid in unreached:
         current_app.config["ENQUEUE"].notification_ended(nid)
     return Response("ok\n", mimetype="text/plain")

@@ -23,11 +23,12 @@ from celery.signals import beat_init, worker_init, worker_process_shutdown, work
 # Masks numbers in Celery's own log handlers. Imported here rather than
 # through `include`: beat sets its logging up before it imports those modules.
 import worker.log_masking  # noqa: F401
+import worker.publish_time  # noqa: F401  (stamps each message: the queue-age gauge)
 from shared.core.embedded_redis import broker_url_for, resolve_redis_url
 from shared.core.metrics import MULTIPROC_ENV, mark_process_dead, prepare_multiprocess
 from shared.startup_checks import exit_if_refused, settings_or_exit
 from worker import context, task_names
-from worker.queues import NOTIFY, PRIORITY_STEPS, QUEUES, ROUTES
+from worker.queues import NOTICE_PRIORITY, NOTIFY, PRIORITY_STEPS, QUEUES, ROUTES
 
 # Imported by every worker and beat at start: one task per module under worker/tasks/.
 TASK_PACKAGES = ["worker.tasks"]
@@ -61,8 +62,15 @@ def celery_config() -> dict[str, object]:
         task_routes=ROUTES,
         timezone="UTC",
         worker_hijack_root_logger=False,
+        beat_scheduler="worker.beat_leader:LeaderScheduler",  # one beat sends at a time
         beat_schedule={
             "tick": {"task": task_names.TICK, "schedule": 1.0, "options": {"expires": 5}},
+            # Maintenance notices due or missed (worker.tasks.notices_tick), behind pages.
+            "notices-tick": {
+                "task": task_names.NOTICES_TICK,
+                "schedule": 2.0,
+                "options": {"expires": 10, "priority": NOTICE_PRIORITY},
+            },
         },
     )
 

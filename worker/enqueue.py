@@ -119,3 +119,16 @@ def hang_up_calls(alert_id: int, countdown: float | None = None) -> bool:
     """End the calls still ringing for a closed alert, ahead of everything else:
     the time from an acknowledgement to silence is what a person notices."""
     return _send(task_names.HANG_UP_CALLS, [alert_id], countdown, priority=HIGHEST_PRIORITY)
+
+
+def notice_send_batch(send_id: str) -> bool:
+    """Start the chains (SMS, calls, WhatsApp) of a notice send made outside beat, such as
+    an update's correction; each stops at once when the send has no rows of its channel."""
+    from worker.queues import NOTICE_PRIORITY
+
+    names = (
+        task_names.NOTICE_SEND_BATCH,
+        task_names.NOTICE_CALL_BATCH,
+        task_names.NOTICE_WHATSAPP_BATCH,
+    )
+    return all([_send(name, [send_id], priority=NOTICE_PRIORITY) for name in names])

@@ -30,4 +30,10 @@ ROUTES = {
     "maintenance.*": {"queue": INGEST, "routing_key": INGEST},
     "notify.*": {"queue": NOTIFY, "routing_key": NOTIFY},
     "callbacks.*": {"queue": CALLBACKS, "routing_key": CALLBACKS},
+    # Maintenance notices share the notify workers at the lowest priority
+    # (NOTICE_PRIORITY), so a page waiting in the queue is always taken first.
+    "notices.*": {"queue": NOTIFY, "routing_key": NOTIFY},
 }
+
+# The priority step of every notice task: after every page, retry and repeat.
+NOTICE_PRIORITY = PRIORITY_STEPS[-1]

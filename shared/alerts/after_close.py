@@ -24,6 +24,7 @@ AfterClose = Callable[[int], object]
 
 _HOOKS: dict[str, AfterClose] = {}
 _CLOSED = "alerts_closed"
+_LISTENING = "after_close_listening"
 
 
 def register(name: str, hook: AfterClose) -> None:
@@ -34,20 +35,38 @@ def register(name: str, hook: AfterClose) -> None:
 
 def remember(session: Session, alert_id: int) -> None:
     """Called by the lifecycle inside the closing transaction."""
-    closed = session.info.get(_CLOSED)
-    if closed is None:
-        closed = session.info[_CLOSED] = []
-        event.listen(session, "after_commit", _after_commit, once=True)
-        event.listen(session, "after_rollback", _forget, once=True)
-    closed.append(alert_id)
+    if not session.info.get(_LISTENING):
+        # Left in place for the session's life: a listener cannot be removed while
+        # the event that runs it is being dispatched.
+        session.info[_LISTENING] = True
+        event.listen(session, "after_commit", _after_commit)
+        event.listen(session, "after_rollback", _after_rollback)
+    session.info.setdefault(_CLOSED, []).append(alert_id)
 
 
-def _forget(session: Session) -> None:
-    session.info.pop(_CLOSED, None)
+def _outermost_ended(session: Session) -> bool:
+    """A savepoint's release or rollback fires the same session events as the real
+    commit or rollback, with the savepoint still current while they run."""
+    return not session.in_nested_transaction()
+
+
+def _take_closed(session: Session) -> list[int]:
+    return session.info.pop(_CLOSED, [])
+
+
+def _after_rollback(session: Session) -> None:
+    # A rolled-back savepoint keeps what the transaction closed before it: the
+    # hooks only act on alerts that are closed when they run, so running one for
+    # a close undone by that savepoint does nothing, whereas dropping it would
+    # leave a committed close's calls ringing.
+    if _outermost_ended(session):
+        _take_closed(session)
 
 
 def _after_commit(session: Session) -> None:
-    for alert_id in dict.fromkeys(session.info.pop(_CLOSED, [])):
+    if not _outermost_ended(session):
+        return
+    for alert_id in dict.fromkeys(_take_closed(session)):
         for name, hook in list(_HOOKS.items()):
             try:
                 hook(alert_id)

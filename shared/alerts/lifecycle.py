@@ -12,6 +12,7 @@ from shared.alerts.store import OPEN_STATUSES
 from shared.core.enums import AlertStatus, EscalationState
 from shared.core.events import record_event
 from shared.core.models import Alert, Notification, utcnow
+from shared.notifications.paging_metrics import observe_acknowledged
 from shared.notifications.state import NotificationState
 from shared.replies.code_store import retire_codes_of
 
@@ -86,18 +87,26 @@ def _close(
 
 
 def acknowledge(session: Session, alert_id: int, *, by: str, via: str) -> LifecycleResult:
-    """Acknowledge a triggered alert; repeating it (two people pressing 1) changes nothing."""
-    return _close(
+    """Acknowledge a triggered alert; repeating it (two people pressing 1) changes nothing.
+
+    Every way in (API, CLI, SMS reply, keypress, producer) comes here, so the
+    time to acknowledge is observed here, once: by the call that changed the alert.
+    """
+    now = utcnow()
+    result = _close(
         session,
         alert_id,
         from_statuses=(AlertStatus.TRIGGERED,),
         status=AlertStatus.ACKNOWLEDGED,
         by=by,
         via=via,
-        acknowledged_at=utcnow(),
+        acknowledged_at=now,
         acknowledged_by=by,
         acknowledged_via=via,
     )
+    if result.changed:
+        observe_acknowledged(session, alert_id, now)
+    return result
 
 
 def resolve(session: Session, alert_id: int, *, by: str, via: str) -> LifecycleResult:

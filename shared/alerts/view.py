@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.alerts.changes import DEFAULT_WINDOW, change_entry, changes_for_alert
+from shared.alerts.maintenance import maintenance_view
 from shared.core.models import Alert, Event, Notification, utcnow
 from shared.core.phone import mask, mask_numbers_in
 
@@ -65,6 +66,9 @@ def alert_summary(alert: Alert, notification_count: int) -> dict[str, Any]:
             "next_at": alert.next_fire_at.isoformat() if alert.next_fire_at else None,
         },
         "notifications": notification_count,
+        "maintenance": maintenance_view(
+            alert.maintenance, alert.held_until, alert.status, utcnow()
+        ),
     }
 
 
@@ -98,6 +102,7 @@ def alert_view(
         "acknowledged_by": alert.acknowledged_by,
         "acknowledged_via": alert.acknowledged_via,
         "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+        "maintenance": maintenance_view(alert.maintenance, alert.held_until, alert.status, at),
         "notifications": [
             {
                 "id": n.id,

@@ -28,6 +28,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    Histogram,
     generate_latest,
 )
 from prometheus_client.registry import Collector
@@ -203,10 +204,14 @@ CALLS_PLACED = Counter(
     "Voice call attempts to Plivo, by result (accepted, retry, failed, ambiguous, skipped).",
     ["result"],
 )
+# Plivo's CallStatus at hang-up: `completed` is a call that was answered (by a person
+# or a machine), the others were never answered.
+PLIVO_CALL_STATUSES = frozenset({"completed", "busy", "failed", "timeout", "no-answer", "cancel"})
 CALL_OUTCOMES = Counter(
     "alert_dispatch_call_outcomes",
-    "How calls ended: acknowledged, escalated, not_reached (busy, no answer, machine...).",
-    ["outcome"],
+    "How calls ended, once per call: outcome (acknowledged, escalated, not_reached) and "
+    "Plivo's CallStatus at hang-up (completed = answered).",
+    ["outcome", "status"],
 )
 SMS_REPLIES = Counter(
     "alert_dispatch_sms_replies",
@@ -260,4 +265,90 @@ REPLIES_WITHHELD = Counter(
     "alert_dispatch_replies_withheld",
     "Answers to inbound SMS not sent, by reason (unknown_number, or the reply limit that held it).",
     ["reason"],
+)
+
+
+# Plivo's documented SMS ErrorCodes (only on undelivered and failed reports);
+# "none" for a report without one (every delivered text).
+PLIVO_SMS_ERROR_CODES = frozenset(
+    {"10", "20", "30", "40", "50", "60", "70", "80", "90", "100", "110", "200", "201"}
+    | {"420", "450", "451", "900", "1000"}
+)
+NO_ERROR_CODE = "none"
+SMS_OUTCOMES = Counter(
+    "alert_dispatch_sms_outcomes",
+    "How texts ended, once per message, from its final delivery report: status (delivered, "
+    "undelivered, failed) and Plivo's ErrorCode (none when delivered).",
+    ["status", "error_code"],
+)
+
+# Histogram buckets in seconds, chosen for what pages on them: each has bounds
+# at the thresholds alert rules compare with, and reaches past the longest wait
+# that still means "working" (a rate-limited storm, a slow phone answer).
+FIRST_PAGE_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
+DELIVERY_BUCKETS = (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600)
+ACK_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
+LATENESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
+PLIVO_REQUEST_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
+
+TIME_TO_FIRST_PAGE = Histogram(
+    "alert_dispatch_time_to_first_page_seconds",
+    "From an alert accepted to the first SMS or call for it accepted by Plivo, once per alert.",
+    ["severity"],
+    buckets=FIRST_PAGE_BUCKETS,
+)
+DELIVERY_LATENCY = Histogram(
+    "alert_dispatch_delivery_latency_seconds",
+    "From a message or call accepted by Plivo to its delivered report (SMS) or its "
+    "answer (voice), once per message or call.",
+    ["channel"],
+    buckets=DELIVERY_BUCKETS,
+)
+TIME_TO_ACK = Histogram(
+    "alert_dispatch_time_to_ack_seconds",
+    "From an alert accepted to its acknowledgement, by any way in.",
+    ["severity"],
+    buckets=ACK_BUCKETS,
+)
+STEP_LATENESS = Histogram(
+    "alert_dispatch_escalation_step_lateness_seconds",
+    "How long after it was due an escalation step fired (every step after the first).",
+    buckets=LATENESS_BUCKETS,
+)
+PLIVO_REQUEST_TIME = Histogram(
+    "alert_dispatch_plivo_request_seconds",
+    "Plivo API requests, from sending to the answer read, by endpoint and result.",
+    ["endpoint", "result"],
+    buckets=PLIVO_REQUEST_BUCKETS,
+)
+NOTICE_SENDS_MISSED = Counter(
+    "alert_dispatch_notice_sends_missed",
+    "Notice sends found past their grace period (beat was down): never sent, by notice.",
+    ["notice"],
+)
+NOTICE_SMS = Counter(
+    "alert_dispatch_notice_sms",
+    "Notice SMS by what became of them in a batch: handed_off, invalid, failed, retry, "
+    "ambiguous, opted_out, reconciled (found at Plivo), resent (Plivo never had it).",
+    ["result"],
+)
+NOTICE_CALLS = Counter(
+    "alert_dispatch_notice_calls",
+    "Notice calls by what became of them: placed, failed, retry, ambiguous, opted_out, "
+    "reconciled (found at Plivo), resent (Plivo never had it); at hang-up answered, "
+    "not_answered.",
+    ["result"],
+)
+NOTICE_WHATSAPP = Counter(
+    "alert_dispatch_notice_whatsapp",
+    "Notice WhatsApp messages by what became of them: handed_off, failed, retry, ambiguous, "
+    "opted_out, reconciled, resent; from their reports delivered, read, undelivered, "
+    "delivery_failed.",
+    ["result"],
+)
+PHLO_RUNS = Counter(
+    "alert_dispatch_phlo_runs",
+    "PHLO runs requested for notices: ok, failed, retry, ambiguous (answer lost: never run "
+    "again), opted_out.",
+    ["result"],
 )

@@ -1,4 +1,4 @@
-"""Database models: alerts, notifications, and the append-only event log."""
+"""Database models: alerts, notifications, the append-only event log, and notices."""
 
 from __future__ import annotations
 
@@ -108,6 +108,12 @@ class Alert(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
     acknowledged_via: Mapped[str | None] = mapped_column(String(32))
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Maintenance mode (shared.alerts.maintenance): while `held_until` is set the alert
+    # is not paged; the tick releases it then (or sooner, if its window is cut short).
+    # `maintenance` keeps what a window did to it (notice, action, until, the severity
+    # as sent when downgraded), also after the release, for the listing and the view.
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    maintenance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Notification(Base):
@@ -231,3 +237,123 @@ class ChangeEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class NoticeRecord(Base):
+    """A maintenance notice known to beat: from the on-call file or created by API.
+
+    File notices get a row when beat first sees them (`created_at`), so a send
+    due before the notice existed is never reported as missed; their words
+    stay in the file (`definition` is null). An API-created notice keeps its
+    whole definition here (shared.notices.model.Notice, dumped as JSON). One
+    name per notice across both sources: whoever creates one refuses a name
+    already taken. `cancelled_at` stops everything not yet sent
+    (shared.notices.store.cancel_notice).
+    """
+
+    __tablename__ = "notices"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(8))  # file | api
+    definition: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class NoticeSend(Base):
+    """One reminder of one window of a notice (shared.notices.schedule.DueSend).
+
+    The primary key is `DueSend.id`: inserting the row is how a send is claimed,
+    so a second beat or a repeated tick hitting the key does nothing. The words
+    are rendered once, at creation (`texts`, per channel), so every recipient
+    reads the same text even if the file changes while it goes out.
+    """
+
+    __tablename__ = "notice_sends"
+    __table_args__ = (
+        Index("ix_notice_sends_notice_due_at", "notice", "due_at"),
+        Index("ix_notice_sends_state_updated_at", "state", "updated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    notice: Mapped[str] = mapped_column(ForeignKey("notices.name"))
+    occurrence_key: Mapped[str] = mapped_column(String(32))
+    reminder_key: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # scheduled | sending | done | missed | cancelled (shared.notices.delivery_state)
+    state: Mapped[str] = mapped_column(String(16))
+    texts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Last activity of its batches: beat hands a send with none for a while over again.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class NoticeDelivery(Base):
+    """One channel to one number for one send: sent once, ever (the unique key).
+
+    `batch_id` names the bulk request that carried it (and rides in its
+    callback URL); `claimed_at` is when that batch took it, before the request.
+    """
+
+    __tablename__ = "notice_deliveries"
+    __table_args__ = (
+        UniqueConstraint("send_id", "channel", "number", name="uq_notice_delivery"),
+        Index("ix_notice_deliveries_send_state", "send_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    send_id: Mapped[str] = mapped_column(ForeignKey("notice_sends.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    number: Mapped[str] = mapped_column(String(32))  # E.164
+    contact: Mapped[str | None] = mapped_column(String(200))
+    sender: Mapped[str | None] = mapped_column(String(32))
+    # pending | claimed | handed_off | delivered | failed | skipped
+    state: Mapped[str] = mapped_column(String(16))
+    skip_reason: Mapped[str | None] = mapped_column(String(16))  # opted_out | cancelled
+    provider: Mapped[str | None] = mapped_column(String(16))  # primary | backup account
+    provider_uuid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    batch_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class NoticeOptOut(Base):
+    """A number that replied STOP to a maintenance notice: no more notices, pages still go.
+
+    Kept apart from `opt_outs` (STOP to a page), which also stops the on-call texts.
+    """
+
+    __tablename__ = "notice_opt_outs"
+
+    destination: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SubscriberListRecord(Base):
+    """A subscriber list managed by CLI or API (shared.notices.subscriber_store).
+
+    A notice's audience names lists of the on-call file and these alike; a name in
+    both reaches the numbers of both.
+    """
+
+    __tablename__ = "subscriber_lists"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SubscriberNumber(Base):
+    """One number (E.164) on one managed subscriber list, once."""
+
+    __tablename__ = "subscriber_numbers"
+    __table_args__ = (UniqueConstraint("list_name", "number", name="uq_subscriber_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_name: Mapped[str] = mapped_column(ForeignKey("subscriber_lists.name"))
+    number: Mapped[str] = mapped_column(String(32))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

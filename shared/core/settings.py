@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     call_ring_timeout: int = Field(default=30, ge=5, le=120, alias="CALL_RING_TIMEOUT")
     public_base_url: str = Field(default="http://127.0.0.1:8000", alias="PUBLIC_BASE_URL")
     api_tokens: str = Field(default="dev-token", alias="API_TOKENS")
+    # The read-only status page (/status): tokens of its own, comma-separated; unset,
+    # API_TOKENS open it. Its own token in a URL (?token=) cannot post or ack alerts.
+    status_page_token: str | None = Field(default=None, alias="STATUS_PAGE_TOKEN")
     # Per-integration tokens: "alertmanager=tok1,grafana=tok2,pagerduty=tok3".
     integration_tokens: str = Field(default="", alias="INTEGRATION_TOKENS")
     grafana_hmac_secret: str | None = Field(default=None, alias="GRAFANA_HMAC_SECRET")
@@ -72,6 +75,9 @@ class Settings(BaseSettings):
     person_sms_per_15m: int = Field(default=5, ge=1, alias="PERSON_SMS_PER_15M")
     person_sms_per_hour: int = Field(default=11, ge=1, alias="PERSON_SMS_PER_HOUR")
     person_calls_per_15m: int = Field(default=3, ge=1, alias="PERSON_CALLS_PER_15M")
+    # A notice's send found late (beat was down) still goes this long after its due
+    # time; later it is missed: logged at ERROR and counted, never sent.
+    notice_grace_s: float = Field(default=900.0, ge=0, alias="NOTICE_GRACE_S")
 
     @field_validator("plivo_auth_id", "plivo_backup_auth_id")
     @classmethod
@@ -106,6 +112,16 @@ class Settings(BaseSettings):
         except InvalidPhoneNumber as exc:
             raise ValueError(str(exc)) from exc
 
+    @field_validator("status_page_token")
+    @classmethod
+    def _optional_tokens(cls, value: str | None) -> str | None:
+        """Empty is unset (compose's `${STATUS_PAGE_TOKEN:-}`); only commas is a mistake."""
+        if not value:
+            return None
+        if not [t for t in value.split(",") if t.strip()]:
+            raise ValueError("must hold at least one token (comma-separated), or be unset")
+        return value
+
     @field_validator("api_tokens")
     @classmethod
     def _tokens_present(cls, value: str) -> str:
@@ -134,6 +150,13 @@ class Settings(BaseSettings):
     @property
     def ingest_tokens(self) -> tuple[str, ...]:
         return tuple(t.strip() for t in self.api_tokens.split(",") if t.strip())
+
+    @property
+    def status_page_tokens(self) -> tuple[str, ...]:
+        """The tokens that open the status page: its own when set, else the API's."""
+        if not self.status_page_token:
+            return self.ingest_tokens
+        return tuple(t.strip() for t in self.status_page_token.split(",") if t.strip())
 
     @property
     def effective_database_url(self) -> str:

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from shared.notices.maintenance_rule import MaintenanceRule
 from shared.notices.recurrence import (
     RecurrenceError,
     check_cron,
@@ -105,6 +106,10 @@ PositiveSeconds = Annotated[Seconds, Field(gt=0)]
 TemplateText = Annotated[str, Field(min_length=1), AfterValidator(_template)]
 NoticeName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
 Channels = Annotated[tuple[NoticeChannel, ...], AfterValidator(non_empty), AfterValidator(unique)]
+# A PHLO's id, as the Plivo console shows it: a UUID.
+PhloId = Annotated[
+    str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+]
 
 _REMINDER = re.compile(r"(?P<anchor>start|end)?\s*(?:(?P<sign>[+-])\s*(?P<offset>\S+))?")
 _OFFSET = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
@@ -289,6 +294,11 @@ class Notice(_Model):
     audience: Audience
     window: Window
     reminders: Annotated[tuple[Reminder, ...], AfterValidator(non_empty)]
+    # Alerts matching it are held or downgraded while a window runs (shared.alerts.maintenance).
+    maintenance: MaintenanceRule | None = None
+    # Voice through a PHLO: each voice recipient is reached by running it (with `to`,
+    # `from` and the notice's words as variables) instead of a call placed here.
+    phlo_id: PhloId | None = None
 
     @property
     def sending_channels(self) -> tuple[NoticeChannel, ...]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -12,6 +13,15 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from shared.core.phone import mask, plivo_format
+from shared.plivo.channels import (
+    PHLO_ENDPOINT,
+    PhloRun,
+    WhatsAppTemplate,
+    phlo_run,
+    phlo_run_url,
+    single_uuid,
+    whatsapp_body,
+)
 from shared.plivo.errors import (
     PlivoAuthError,
     PlivoBadResponse,
@@ -22,6 +32,13 @@ from shared.plivo.errors import (
     PlivoRateLimited,
     PlivoServerError,
     PlivoTimeout,
+)
+from shared.plivo.request_metrics import (
+    CONNECTION_ERROR,
+    TIMEOUT,
+    endpoint_of,
+    observe_request,
+    result_of,
 )
 
 log = logging.getLogger(__name__)
@@ -36,6 +53,36 @@ class SendResult:
     api_id: str
     message_uuids: list[str]
     invalid_numbers: list[str]
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """A bulk send's answer per destination (as given): its uuid, or refused as invalid."""
+
+    api_id: str
+    accepted: dict[str, str]
+    invalid: list[str]
+
+
+def bulk_answer(destinations: Sequence[str], data: dict[str, Any]) -> BulkResult:
+    """Map Plivo's answer to a bulk send back onto its (unique) destinations.
+
+    `invalid_number` holds the refused numbers as sent (without "+"); the
+    uuids belong to the others, in order. Any other count means the answer
+    cannot be trusted to say who got what: PlivoBadResponse, an ambiguous
+    outcome the caller must reconcile, never resend.
+    """
+    uuids = data.get("message_uuid")
+    if not isinstance(uuids, list) or not all(isinstance(u, str) for u in uuids):
+        raise PlivoBadResponse("send answer has no message_uuid list", body=data)
+    refused = {str(n).lstrip("+") for n in data.get("invalid_number") or []}
+    invalid = [d for d in destinations if plivo_format(d) in refused]
+    valid = [d for d in destinations if plivo_format(d) not in refused]
+    if len(valid) != len(uuids) or len(set(uuids)) != len(uuids):
+        raise PlivoBadResponse(
+            f"{len(uuids)} uuid(s) for {len(valid)} valid destination(s)", body=data
+        )
+    return BulkResult(str(data.get("api_id", "")), dict(zip(valid, uuids, strict=True)), invalid)
 
 
 @dataclass(frozen=True)
@@ -64,7 +111,8 @@ class PlivoClient:
         pool_size: int = 10,
     ) -> None:
         self.auth_id = auth_id
-        self._root = f"{base_url.rstrip('/')}/v1/Account/{auth_id}"
+        self.base_url = base_url.rstrip("/")
+        self._root = f"{self.base_url}/v1/Account/{auth_id}"
         self._timeout = (connect_timeout, read_timeout)
         self._session = requests.Session()
         self._session.auth = (auth_id, auth_token)
@@ -120,6 +168,48 @@ class PlivoClient:
             invalid_numbers=list(data.get("invalid_number") or []),
         )
 
+    def send_bulk_sms(
+        self,
+        *,
+        src: str | None,
+        destinations: Sequence[str],
+        text: str,
+        callback_url: str | None = None,
+        powerpack_uuid: str | None = None,
+    ) -> BulkResult:
+        """One request to up to 1,000 numbers (`dst` joined with `<`), each number's uuid.
+
+        Plivo answers one uuid per valid destination, in request order, and
+        lists the numbers it refused in `invalid_number`; `bulk_answer` maps
+        them back. Only counts are logged, never the numbers: a request may hold 1,000.
+        """
+        if (src is None) == (powerpack_uuid is None):
+            raise ValueError("give exactly one of src and powerpack_uuid")
+        unique = list(dict.fromkeys(destinations))
+        if not unique or len(unique) > MAX_BULK_DESTINATIONS:
+            raise ValueError(f"between 1 and {MAX_BULK_DESTINATIONS} destinations per request")
+        body: dict[str, Any] = {
+            "dst": "<".join(plivo_format(d) for d in unique),
+            "text": text,
+            "type": "sms",
+        }
+        if src is not None:
+            body["src"] = plivo_format(src)
+        else:
+            body["powerpack_uuid"] = powerpack_uuid
+        if callback_url:
+            body["url"] = callback_url
+            body["method"] = "POST"
+        data = self._request("POST", "/Message/", json=body, expect=(202,))
+        result = bulk_answer(unique, data)
+        log.info(
+            "plivo accepted bulk sms to %d of %d numbers (%d invalid)",
+            len(result.accepted),
+            len(unique),
+            len(result.invalid),
+        )
+        return result
+
     def get_message(self, message_uuid: str) -> dict[str, Any]:
         return self._request("GET", f"/Message/{message_uuid}/", expect=(200,))
 
@@ -131,6 +221,19 @@ class PlivoClient:
             expect=(200,),
         )
         return list(data.get("objects") or [])
+
+    def send_whatsapp_template(
+        self, template: WhatsAppTemplate, *, src: str, dst: str, callback_url: str | None = None
+    ) -> str:
+        """One approved WhatsApp template message to one number (shared.plivo.channels)."""
+        body = whatsapp_body(template, src=src, dst=dst, callback_url=callback_url)
+        return single_uuid(self._request("POST", "/Message/", json=body, expect=(202,)))
+
+    def run_phlo(self, phlo_id: str, payload: dict[str, str]) -> PhloRun:
+        """Run a PHLO with its Start node's keys (shared.plivo.channels); the run's id."""
+        url = phlo_run_url(self.base_url, self.auth_id, phlo_id)
+        data = self.request_url("POST", url, PHLO_ENDPOINT, json=payload, expect=(200, 201))
+        return phlo_run(phlo_id, data)
 
     # -- calls --------------------------------------------------------------
 
@@ -213,9 +316,38 @@ class PlivoClient:
     def _request(
         self, method: str, path: str, *, json: dict[str, Any] | None = None, expect: tuple[int, ...]
     ) -> dict[str, Any]:
-        url = self._root + path
+        """One request, timed by endpoint and result (shared.plivo.request_metrics)."""
+        endpoint = endpoint_of(method, path)
+        return self.request_url(method, self._root + path, endpoint, json=json, expect=expect)
+
+    def request_url(
+        self,
+        method: str,
+        url: str,
+        endpoint: str,
+        *,
+        json: dict[str, Any] | None = None,
+        expect: tuple[int, ...],
+    ) -> dict[str, Any]:
+        """`_request` to a whole URL (a PHLO run goes to another host), timed as `endpoint`."""
+        started = time.perf_counter()
         try:
-            response = self._session.request(method, url, json=json, timeout=self._timeout)
+            response = self._send(method, url, json)
+        except PlivoTimeout:
+            observe_request(endpoint, TIMEOUT, time.perf_counter() - started)
+            raise
+        except PlivoConnectionError:
+            observe_request(endpoint, CONNECTION_ERROR, time.perf_counter() - started)
+            raise
+        elapsed = time.perf_counter() - started
+        observe_request(endpoint, result_of(response.status_code, expect), elapsed)
+        return _decode(response, expect)
+
+    def _send(self, method: str, url: str, json: dict[str, Any] | None) -> requests.Response:
+        """The HTTP exchange; a transport failure raised as PlivoConnectionError (never
+        sent) or PlivoTimeout (may have been sent)."""
+        try:
+            return self._session.request(method, url, json=json, timeout=self._timeout)
         except requests.ConnectTimeout as exc:
             raise PlivoConnectionError(f"connect timeout to Plivo: {exc}") from None
         except requests.Timeout as exc:
@@ -227,7 +359,6 @@ class PlivoClient:
             if _never_connected(exc):
                 raise PlivoConnectionError(f"cannot reach Plivo: {exc}") from None
             raise PlivoTimeout(f"connection to Plivo lost: {exc}") from None
-        return _decode(response, expect)
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:

@@ -1,4 +1,8 @@
-"""`alert-dispatch notice list | preview` as an operator types them (a real subprocess)."""
+"""`alert-dispatch notice ...` as an operator types them (a real subprocess, a real database).
+
+list and preview; create from a file or options, show, update, cancel and
+status of notices made outside the file; every refusal one line and status 2.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from shared.core.db import session_scope
-from shared.core.models import OptOut
+from shared.core.models import Event, NoticeDelivery, NoticeSend, OptOut
 
 REPO = Path(__file__).resolve().parents[2]
 START = (datetime.now(UTC) + timedelta(days=30)).astimezone(ZoneInfo("Europe/Paris"))
@@ -71,9 +76,10 @@ def test_list_shows_each_notice_with_its_next_window(oncall: Path, tmp_path: Pat
     result = run("list", "--file", str(oncall), env={"DATA_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "KIND", "CHANNELS", "REMINDERS", "NEXT", "WINDOW"]
+    assert lines[0].split() == ["NAME", "SOURCE", "KIND", "CHANNELS", "REMINDERS", "NEXT", "WINDOW"]
     upgrade = next(line for line in lines if line.startswith("db-upgrade"))
-    assert "one-off" in upgrade and "sms,voice" in upgrade and "-24h,start,end" in upgrade
+    assert " file " in upgrade and "one-off" in upgrade and "sms,voice" in upgrade
+    assert "-24h,start,end" in upgrade
     day = f"{START.day} {START:%b}"
     assert f"{day} 12:00 " in upgrade and "for 1 hour 30 minutes (Europe/Paris)" in upgrade
     patching = next(line for line in lines if line.startswith("patching"))
@@ -153,3 +159,202 @@ def test_an_unusable_file_or_database_is_one_line_and_status_2(
         assert result.returncode == 2, args
         (line,) = result.stderr.strip().splitlines()
         assert message in line and "Traceback" not in result.stderr
+
+
+# --------------------------------------------------------------------------- made outside the file
+
+LATER = (datetime.now(UTC) + timedelta(days=20)).replace(microsecond=0)
+NOTICE_FILE = f"""\
+name: db-move
+title: DB move
+window: {{start: "{LATER:%Y-%m-%d} 03:00", duration: 1h, time_zone: Europe/Paris}}
+reminders: [-1h, start]
+audience: {{teams: [db], lists: [customers]}}
+templates: {{sms: "{{title}} {{start}} to {{end}}"}}
+"""
+FLAGS = [
+    "--name", "cache-flush", "--title", "Cache flush", "--start", f"{LATER:%Y-%m-%d} 05:00",
+    "--duration", "30m", "--time-zone", "UTC", "--reminder", "start", "--contact", "alice",
+    "--sms", "{title} at {start}",
+]  # fmt: skip
+
+
+@pytest.fixture
+def cli_env(oncall: Path, database_url: str, broker_env: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        "DATA_DIR": str(tmp_path),
+        "CONFIG_FILE": str(oncall),
+        "REDIS_URL": broker_env,
+    }
+
+
+def invoke(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """The command run in this process (the same code as the subprocess, without the
+    interpreter start-up): exit status, stdout, stderr."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    result = CliRunner().invoke(cli, ["notice", *args], env=env, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def ok(*args: str, env: dict[str, str]) -> str:
+    code, out, err = invoke(*args, env=env)
+    assert code == 0, err
+    return out
+
+
+def refused(*args: str, env: dict[str, str]) -> str:
+    code, out, err = invoke(*args, env=env)
+    assert code == 2, out
+    (line,) = err.strip().splitlines()
+    assert line.startswith("alert-dispatch: ") and "Traceback" not in err
+    return line
+
+
+def test_create_from_a_file_or_options_then_list_show_and_preview(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "move.yaml").write_text(NOTICE_FILE)
+    typed = run("create", "--from", str(tmp_path / "move.yaml"), env=cli_env)  # a real process
+    assert typed.returncode == 0, typed.stderr
+    created = typed.stdout
+    assert created.startswith("created notice db-move: DB move\nnext window: ")
+    assert "  -1h " in created and "  start " in created
+    assert ok("create", *FLAGS, env=cli_env).startswith("created notice cache-flush")
+    listed = ok("list", env=cli_env)
+    assert "cache-flush" in listed and "db-move" in listed and " api " in listed
+    shown = ok("show", "db-move", env=cli_env)
+    assert shown.startswith("notice db-move (api)\nname: db-move\ntitle: DB move\n")
+    assert "sends: none yet" in shown and "upcoming" in shown
+    assert "sms: 1 segment, GSM-7" in ok("preview", "cache-flush", env=cli_env)
+
+
+def test_each_bad_notice_is_refused_on_one_line_naming_the_field(
+    cli_env: dict[str, str],
+) -> None:
+    def with_flag(option: str, value: str) -> list[str]:
+        flags = list(FLAGS)
+        flags[flags.index(option) + 1] = value
+        return flags
+
+    for flags, words in [
+        (with_flag("--contact", "carol"), 'audience.contacts.0: unknown contact "carol"'),
+        (with_flag("--sms", "{title} {strat}"), 'templates.sms: unknown placeholder "{strat}"'),
+        (with_flag("--start", "2020-01-05 02:00"), "window.start: the window is in the past"),
+        ([*FLAGS, "--cron", "0 2 30 2 *"], 'window.cron: "0 2 30 2 *" never fires'),
+        (with_flag("--sms", "ж" * 700), "templates.sms: the SMS is 11 segments (UCS-2"),
+        (with_flag("--name", "patching"), '"patching" is a notice of the on-call file'),
+    ]:
+        assert words in refused("create", *flags, env=cli_env), flags
+    assert "cache-flush" not in ok("list", env=cli_env)
+
+
+def test_update_and_cancel_and_what_they_refuse(cli_env: dict[str, str]) -> None:
+    ok("create", *FLAGS, env=cli_env)
+    before = ok("show", "cache-flush", env=cli_env)
+    assert "unknown placeholder" in refused("update", "cache-flush", "--sms", "{x}", env=cli_env)
+    assert "window.start" in refused(
+        "update", "cache-flush", "--start", "2020-01-05 02:00", env=cli_env
+    )
+    assert ok("show", "cache-flush", env=cli_env) == before
+    assert "defined in the on-call file, which is its source" in refused(
+        "update", "patching", "--extend", "30m", env=cli_env
+    )
+    updated = ok("update", "cache-flush", "--extend", "30m", env=cli_env)
+    assert updated.startswith("updated notice cache-flush: Cache flush\nnext window: ")
+    assert "correction to 0 already told" in updated
+    assert "duration: 3600" in ok("show", "cache-flush", env=cli_env)
+    first = ok("cancel", "cache-flush", env=cli_env)
+    assert (
+        first == "cancelled notice cache-flush: 0 send(s) stopped, 0 message(s) will not be sent\n"
+    )
+    assert ok("cancel", "cache-flush", env=cli_env) == "notice cache-flush was already cancelled\n"
+    assert "is cancelled" in refused("update", "cache-flush", "--extend", "5m", env=cli_env)
+    assert 'no notice "nope"' in refused("cancel", "nope", env=cli_env)
+    with session_scope(cli_env["DATABASE_URL"]) as session:
+        events = session.scalars(select(Event).where(Event.kind.like("notice.%"))).all()
+        kinds = [event.kind for event in events]
+        assert kinds == ["notice.created", "notice.updated", "notice.cancelled"]
+        assert all(event.detail["by"].startswith("cli") for event in events)
+
+
+def _start_send(url: str, config: Path) -> str:
+    """Beat's tick when the notice's first reminder is due (its database side)."""
+    from shared.notices import store
+    from shared.notices.definitions import stored_notice
+    from shared.notices.schedule import first_occurrence, sends_of
+    from shared.routing.oncall_config import load_config
+
+    with session_scope(url) as session:
+        notice = store.known_notices(session)["db-move"]
+        assert notice.definition is not None
+        item = stored_notice(notice.definition)
+        due = sends_of("db-move", item, first_occurrence(item.window))[0]
+        started = store.start_send(session, due, item, load_config(config), ("+1",), due.due_at)
+        assert started is not None
+        return started.send_id
+
+
+def _deliver(url: str, send_id: str, count: int) -> None:
+    """Delivery reports for `count` pending rows; the send is done when none is left."""
+    with session_scope(url) as session:
+        pending = select(NoticeDelivery).where(
+            NoticeDelivery.send_id == send_id, NoticeDelivery.state == "pending"
+        )
+        rows = session.scalars(pending).all()
+        for row in rows[:count]:
+            row.state = "delivered"
+        send = session.get(NoticeSend, send_id)
+        if send is not None and count >= len(rows):
+            send.state = "done"
+
+
+def test_status_plain_once_and_watched_until_done(
+    cli_env: dict[str, str], oncall: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "move.yaml").write_text(NOTICE_FILE)
+    ok("create", "--from", str(tmp_path / "move.yaml"), env=cli_env)
+    assert "has sent nothing yet" in ok("status", "db-move", env=cli_env)
+    url = cli_env["DATABASE_URL"]
+    send_id = _start_send(url, oncall)
+    _deliver(url, send_id, 1)
+    once = ok("status", "db-move", env=cli_env).splitlines()
+    assert once[0] == f"notice db-move: {send_id}"
+    assert once[1].startswith("1/3 (33.3%) done: handed off 1 · delivered 1 · failed 0")
+    assert "left 2 · ETA " in once[1]
+    by_id = ok("status", send_id, env=cli_env).splitlines()[1]
+    assert by_id.split(" · ETA ")[0] == once[1].split(" · ETA ")[0]
+    assert "no send" in refused("status", "db-move/20200101T000000Z/start", env=cli_env)
+
+    watcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "notice",
+            "status",
+            "db-move",
+            "--watch",
+            "--interval",
+            "0.2",
+        ],
+        cwd=REPO,
+        env={**os.environ, **cli_env},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert watcher.stdout is not None
+        header, reading = watcher.stdout.readline(), watcher.stdout.readline()
+        assert header.startswith("notice db-move: ") and reading.startswith("1/3 (33.3%)")
+        _deliver(url, send_id, 2)
+        out, _ = watcher.communicate(timeout=20)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    assert watcher.returncode == 0
+    assert out.splitlines()[-1].startswith("3/3 (100.0%) done: handed off 3 · delivered 3")
+    assert out.splitlines()[-1].endswith("left 0 · done")

@@ -86,12 +86,23 @@ def _valid_cursor(case, mode) -> None:  # type: ignore[no-untyped-def]
         case.query = {**case.query, "cursor": encode_cursor(1 + len(str(case.query["cursor"])))}
 
 
+# Bodies checked against more than a schema can say: a notice names the on-call file's
+# teams and contacts (this receiver has none), and its window must lie ahead. A body the
+# schema allows may be refused with 422 naming the field; every other check still holds.
+SEMANTIC_422 = {("/api/v1/notices", "post"), ("/api/v1/notices/{name}", "patch")}
+
+
 @pytest.mark.parametrize(("path", "method", "mode"), _cases())
 def test_receiver_matches_its_openapi_document(contract_receiver, path, method, mode):
+    checks = {}
+    if (path, method) in SEMANTIC_422:
+        accepted = ["2xx", "401", "404", "409", "422"]
+        checks = {"positive_data_acceptance": {"expected-statuses": accepted}}
     config = schemathesis.Config.from_dict(
         {
             "auth": {"openapi": {"bearerAuth": {"bearer": TOKEN}}},
             "generation": {"codec": "utf-8"},
+            "checks": checks,
         }
     )
     schema = schemathesis.openapi.from_url(f"{contract_receiver.url}/openapi.json", config=config)

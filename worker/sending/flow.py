@@ -36,6 +36,7 @@ from shared.core.metrics import BUNDLED_ALERTS, BUNDLES_SENT, OPTED_OUT_SKIPS
 from shared.core.models import Alert, Notification, utcnow
 from shared.core.phone import mask
 from shared.notifications.guard import may_still_send, stop_reason
+from shared.notifications.paging_metrics import observe_first_pages
 from shared.notifications.state import NotificationState as S
 from shared.notifications.store import claim_bundle, is_opted_out, move, move_bundle
 from shared.plivo.client import PlivoClient
@@ -270,6 +271,7 @@ def _record(send: Send, claimed: Claimed, delivery: Delivery) -> str:
             )
             if not accepted.lead_moved:
                 log.info("notification %s already advanced by a report", send.notification_id)
+            observe_first_pages(session, send.notification_id, utcnow())
             result = "accepted"
     send.ops.counter.labels(result=result).inc()
     if result == "failed":

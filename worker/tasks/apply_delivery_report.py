@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.orm import Session
+
 from shared.core.db import session_scope
+from shared.core.enums import Channel
 from shared.core.models import Event
+from shared.notifications.paging_metrics import count_sms_outcome, observe_reached
 from shared.notifications.state import NotificationState
-from shared.notifications.store import apply_sms_report, members_of, plan_sms_retry
+from shared.notifications.store import ReportOutcome, apply_sms_report, members_of, plan_sms_retry
 from worker import context, enqueue, task_names
 from worker.celery_app import app
 
@@ -30,6 +34,8 @@ def apply_delivery_report(event_id: int) -> str:
             log.warning("delivery report event %s not found", event_id)
             return "missing"
         outcome = apply_sms_report(session, event.notification_id, dict(event.detail))
+        if outcome.result == "applied":
+            _observe(session, event, outcome)
         ended: list[int] = []
         if outcome.result == "applied" and outcome.state in ENDED_UNREACHED:
             # Each alert of a bundle follows its own chain: a retry when the
@@ -47,3 +53,11 @@ def apply_delivery_report(event_id: int) -> str:
         outcome.state,
     )
     return outcome.result
+
+
+def _observe(session: Session, event: Event, outcome: ReportOutcome) -> None:
+    """The report moved the message (once per message and state): how it ended,
+    and for the delivered report, how long it took since Plivo took it."""
+    count_sms_outcome(session, outcome.state, event.detail.get("ErrorCode"))
+    if outcome.state == NotificationState.DELIVERED and event.notification_id is not None:
+        observe_reached(session, event.notification_id, Channel.SMS, event.at)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from shared.alerts.maintenance_store import hold_or_downgrade
 from shared.alerts.store import mark_dispatched
 from shared.core.db import session_scope
 from shared.core.enums import AlertStatus
@@ -27,6 +28,8 @@ def dispatch_alert(alert_id: int) -> str:
     The chain is frozen onto the alert as it starts: later edits of the
     on-call file change new alerts only. Running twice is harmless:
     `mark_dispatched` and `start` are compare-and-sets, and firing a step is one too.
+    A running maintenance window that matches holds the alert (nothing is routed
+    until the tick releases it) or lowers its severity before routing.
     """
     with session_scope(context.database_url()) as session:
         alert = session.get(Alert, alert_id)
@@ -35,6 +38,8 @@ def dispatch_alert(alert_id: int) -> str:
             return "unknown"
         if not mark_dispatched(session, alert_id) or alert.status != AlertStatus.TRIGGERED:
             return "already"
+        if hold_or_downgrade(session, alert, context.settings().config_file, utcnow()):
+            return "held"  # the tick releases it when its maintenance window is over
         routed = route_alert(alert, context.settings().config_file)
         if routed is None:
             record_event(

@@ -3,6 +3,7 @@
 Due escalation steps, scheduled notifications (re-calls), and anything the
 broker lost (an alert never routed, a notification enqueued long ago and still
 pending) all live in the database; the tick finds them and enqueues them.
+Alerts held by a maintenance window are released when it is over and routed then.
 Every task it feeds is idempotent, so enqueueing twice is harmless. What counts
 as lost or stuck is `worker.sending.handover`.
 """
@@ -14,6 +15,7 @@ import logging
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from shared.alerts.maintenance_store import release_held
 from shared.core.db import session_scope
 from shared.core.enums import AlertStatus
 from shared.core.models import Alert, Notification, utcnow
@@ -43,9 +45,10 @@ def tick() -> dict[str, int]:
         )
         due = claim_due_sends(session, limits)
         unsettled = settle_stuck_sends(session, limits)
+        released = release_held(session, context.settings().config_file, limits.now)
     for alert_id, step, round in steps:
         enqueue.fire_step(alert_id, step, round)
-    for alert_id in undispatched:
+    for alert_id in [*undispatched, *released]:
         enqueue.dispatch_alert(alert_id)
     for send in due:
         enqueue.send_notification(send.notification_id, send.channel, send.priority)
@@ -58,6 +61,7 @@ def tick() -> dict[str, int]:
         "alerts": len(undispatched),
         "notifications": len(due),
         "reconcile": len(unsettled),
+        "released": len(released),
     }
 
 
