@@ -68,7 +68,7 @@ def celery_config() -> dict[str, object]:
             # Maintenance notices due or missed (worker.tasks.notices_tick), behind pages.
             "notices-tick": {
                 "task": task_names.NOTICES_TICK,
-                "schedule": 2.0,
+                "schedule": 1.0,
                 "options": {"expires": 10, "priority": NOTICE_PRIORITY},
             },
         },

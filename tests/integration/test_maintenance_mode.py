@@ -141,6 +141,12 @@ def test_held_alerts_page_when_the_window_ends_and_downgraded_ones_page_lower_at
 ) -> None:
     held = system.post("db primary lagging", "critical", service="db", env="prod")
     closed = system.post("db replica lagging", "warning", service="db", env="prod")
+    # Resolved once it is held (routing holds it): resolved before, it was never held.
+    wait_for(
+        lambda: (system.alert(closed).get("maintenance") or {}).get("held"),
+        timeout=15,
+        what="the warning held",
+    )
     resolve = requests.post(
         f"{system.stack.web_url}/api/v1/alerts/{closed}/resolve", headers=system.headers, timeout=10
     )
