@@ -10,7 +10,7 @@ Three rules keep a notice out of a page's way and inside Plivo's limits:
   future slot), so a page already waiting for a slot always goes first.
 * It books more time than it uses (`NOTICE_SHARE`): a page arriving after
   a batch waits at most that batch's span (16 destinations at 500 SMS/s is
-  about 37 ms), and notices alone use about 87% of the rate.
+  about 37 ms), and notices alone use about 91% of the rate.
 * It is small enough that no one-second window ever holds more than the
   limit, whatever pages did just before it. A request of k destinations
   arrives all at once, so the window ending just after it may also hold a
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from shared.sending.gcra import Limit, interval_us
 
 # Notices book 1/NOTICE_SHARE of the slots they use: the rest is left for pages.
-NOTICE_SHARE = 0.9
+NOTICE_SHARE = 0.95
 # Plivo takes at most this many destinations in one request.
 MAX_BULK = 1000
 # A refused batch asks again within these bounds (a page holding the slot is short).
