@@ -21,8 +21,11 @@ from cli.notice_manage import cancel_notice, create_notice, show_notice, update_
 from cli.notice_status import notice_status
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from shared.notices.model import Notice
     from shared.notices.preview import Preview, Prices, Rates
+    from shared.routing.config_models import OncallConfig
 
 
 @click.group("notice")
@@ -106,19 +109,24 @@ def _at(text: str | None, item: Notice) -> datetime:
     return at.replace(tzinfo=item.window.zone) if at.tzinfo is None else at
 
 
-def _opted_out(database_url: str) -> frozenset[str]:
-    from sqlalchemy import select
+def _audience_from_database(
+    database_url: str, config: OncallConfig, lists: Collection[str]
+) -> tuple[OncallConfig, frozenset[str]]:
+    """What a send would read at its start: the subscriber lists kept in the database
+    added to the file's, and every number opted out of notices (STOP to a page or to
+    a notice), so the preview counts the recipients the send will have."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from shared.core.db import session_scope
-    from shared.core.models import OptOut
+    from shared.notices.store import opted_out_numbers
+    from shared.notices.subscriber_store import with_stored_lists
 
     try:
         with session_scope(database_url) as session:
-            return frozenset(session.scalars(select(OptOut.destination)))
+            return with_stored_lists(session, config, lists), opted_out_numbers(session)
     except SQLAlchemyError as exc:
         reason = str(exc).splitlines()[0]
-        fail(f"cannot read opt-outs from the database ({reason}); run: alert-dispatch db upgrade")
+        fail(f"cannot read the database ({reason}); run: alert-dispatch db upgrade")
 
 
 @notice.command("preview")
@@ -161,7 +169,9 @@ def preview_notice(
             fail(f'no notice "{name}" in {path} nor made by API (known: {known})')
     at = _at(at_text, item)
     settings = settings_or_exit()
-    opted_out = _opted_out(settings.effective_database_url)
+    config, opted_out = _audience_from_database(
+        settings.effective_database_url, config, item.audience.lists
+    )
     chosen = recipients(item, config.contacts, config.teams, config.subscriber_lists, opted_out)
     # Each sender number has its own pace too: a small pool may be slower than the account.
     senders_rate = settings.sender_sms_per_second * len(settings.sender_numbers)

@@ -358,3 +358,25 @@ def test_status_plain_once_and_watched_until_done(
     assert watcher.returncode == 0
     assert out.splitlines()[-1].startswith("3/3 (100.0%) done: handed off 3 · delivered 3")
     assert out.splitlines()[-1].endswith("left 0 · done")
+
+
+def test_preview_counts_stored_list_numbers_and_notice_opt_outs(
+    oncall: Path, database_url: str, tmp_path: Path
+) -> None:
+    """The preview reaches whom the send will: a list's numbers kept in the database
+    join the file's, and a STOP to an earlier notice is skipped like a STOP to a page."""
+    from shared.notices.notice_opt_outs import opt_out_of_notices
+    from shared.notices.subscriber_store import add_numbers, create_list
+
+    now = datetime.now(UTC)
+    with session_scope(database_url) as session:
+        session.add(OptOut(destination="+14155550111"))
+        create_list(session, "customers", now)
+        add_numbers(session, "customers", ["+14155550113"], now)
+        opt_out_of_notices(session, "+14155550112", now)
+    env = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path)}
+    result = run("preview", "db-upgrade", "--file", str(oncall), env=env)
+    assert result.returncode == 0, result.stderr
+    # alice and the stored +1...0113 reached; +1...0111 (STOP to a page) and
+    # +1...0112 (STOP to a notice) skipped.
+    assert "; 2 recipient(s), 2 opted out skipped" in result.stdout
