@@ -126,7 +126,7 @@ def _audience_from_database(
             return with_stored_lists(session, config, lists), opted_out_numbers(session)
     except SQLAlchemyError as exc:
         reason = str(exc).splitlines()[0]
-        fail(f"cannot read the database ({reason}); run: alert-dispatch db upgrade")
+        fail(f"cannot read opt-outs and lists ({reason}); run: alert-dispatch db upgrade")
 
 
 @notice.command("preview")
