@@ -4,7 +4,7 @@ WhatsApp. Not a task itself: notices.call_batch and notices.whatsapp_batch run i
 Each step, as notices.send_batch does for bulk SMS: look at the send
 (shared.notices.batching), take one slot of the page limit the channel
 shares, free now (shared.notices.single), claim one row and commit, send its
-one request, record Plivo's id for it, and go on one interval / NOTICE_SHARE
+one request, record Plivo's id for it, and go on one interval / SINGLE_SHARE
 later: within the run for up to RUN_FOR_S, then through the broker with a
 countdown. The task runs on the notify queue at the lowest priority, so a
 page waiting there is always taken first, and a page's own slot is never
