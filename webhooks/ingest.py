@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,30 +94,57 @@ class Accepted:
 
 
 def accept_event(alert_in: AlertIn, *, via: str, scope: str) -> Accepted:
-    """Store the event, count it, then enqueue routing for a new alert.
+    """Store one event, count it, then enqueue routing for a new alert (see `accept_events`)."""
+    [accepted] = accept_events([alert_in], via=via, scope=scope)
+    return accepted
 
-    Every ingestion endpoint ends here. The database commit comes first, so
-    a 2xx always means stored; a broker outage only delays routing (the tick
-    hands over alerts never dispatched). `scope` is what `authenticate`
-    returned: the event acts only on alerts of that scope.
+
+def accept_events(events: Sequence[AlertIn], *, via: str, scope: str) -> list[Accepted]:
+    """Store every event of one request in one transaction, count them, then enqueue routing.
+
+    Every ingestion endpoint ends here. The events are applied in the order
+    sent, so a trigger then a resolve of one key within a body closes what it
+    opened. All are committed together or none is: a 2xx means every event is
+    stored, and an error leaves nothing behind, so the producer's retry of
+    the whole body counts no occurrence twice. The commit comes before any
+    publish; a broker outage only delays routing (the tick hands over alerts
+    never dispatched). `scope` is what `authenticate` returned: the events act
+    only on alerts of that scope.
     """
     settings = current_app.config["SETTINGS"]
     with session_scope(settings.effective_database_url) as session:
-        result = ingest(session, alert_in, via=via, integration=scope)
-    count_accepted(via, result.outcome)
-    queued = False
-    if result.needs_dispatch and result.alert_id is not None:
-        queued = current_app.config["ENQUEUE"].dispatch_alert(
-            result.alert_id, priority=page_priority(alert_in.severity)
+        results = [ingest(session, alert_in, via=via, integration=scope) for alert_in in events]
+    for alert_in, result in zip(events, results, strict=True):
+        count_accepted(via, result.outcome)
+        log.info(
+            "alert event via %s from %r: %s (alert %s)",
+            via,
+            alert_in.source,
+            result.outcome,
+            result.alert_id,
         )
-    log.info(
-        "alert event via %s from %r: %s (alert %s)",
-        via,
-        alert_in.source,
-        result.outcome,
-        result.alert_id,
-    )
-    return Accepted(result, queued)
+    queued = _enqueue_new(events, results)
+    return [Accepted(result, queued.get(index, False)) for index, result in enumerate(results)]
+
+
+def dispatch_order(events: Sequence[AlertIn], results: Sequence[IngestResult]) -> list[int]:
+    """Indexes of the events that created an alert, most urgent first, else in body order:
+    when a body opens many alerts, a critical one is not queued behind the rest."""
+    new = [index for index, result in enumerate(results) if result.needs_dispatch]
+    return sorted(new, key=lambda index: page_priority(events[index].severity))
+
+
+def _enqueue_new(events: Sequence[AlertIn], results: Sequence[IngestResult]) -> dict[int, bool]:
+    """Publish the routing of each new alert; by event index, whether the broker took it."""
+    enqueue = current_app.config["ENQUEUE"]
+    queued: dict[int, bool] = {}
+    for index in dispatch_order(events, results):
+        alert_id = results[index].alert_id
+        if alert_id is not None:
+            queued[index] = enqueue.dispatch_alert(
+                alert_id, priority=page_priority(events[index].severity)
+            )
+    return queued
 
 
 def require_route_or_recipients(alert_in: AlertIn) -> None:

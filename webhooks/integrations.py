@@ -1,10 +1,11 @@
 """Producer integrations over HTTP: Alertmanager, Grafana, PagerDuty Events API v2.
 
 Each endpoint first authenticates with its integration's token (before the
-body is parsed), converts the body with `shared.alerts.formats`, and hands every
-event to `accept_event`, which stores it, in the credential's scope, and
-enqueues routing. The answer follows the commit and never waits on
-Plivo: paging happens in the workers.
+body is parsed), converts the body with `shared.alerts.formats`, and hands its
+events to `accept_events`, which stores them all in one transaction, in the
+credential's scope, and then enqueues routing. A body with one invalid alert
+is refused whole before anything is stored. The answer follows the commit and
+never waits on Plivo: paging happens in the workers.
 
 Integrations do not demand recipients: who is paged is decided by the on-call
 routing from labels, severity and source, and an alert nobody is routed to is
@@ -31,7 +32,7 @@ from shared.alerts.schemas import AlertIn
 from shared.core.metrics import count_rejected
 from webhooks.auth import authenticate
 from webhooks.errors import ApiError
-from webhooks.ingest import accept_event, read_body, read_json_object
+from webhooks.ingest import accept_event, accept_events, read_body, read_json_object
 from webhooks.pagerduty_key import EventRefused, pagerduty_invalid, read_pagerduty_event
 
 log = logging.getLogger(__name__)
@@ -64,19 +65,19 @@ def _convert(convert: Callable[[Mapping[str, Any]], list[AlertIn]], payload: dic
 
 
 def _accept_all(events: list[AlertIn], *, via: str, scope: str) -> Response:
-    """Store each event in order; 202 with what each one did."""
-    results = []
-    for alert_in in events:
-        accepted = accept_event(alert_in, via=via, scope=scope)
-        results.append(
-            {
-                "dedup_key": alert_in.dedup_key,
-                "action": alert_in.action.value,
-                "id": accepted.result.alert_id,
-                "status": accepted.result.outcome,
-                "queued": accepted.queued,
-            }
+    """Store the body's events together, in order; 202 with what each one did."""
+    results = [
+        {
+            "dedup_key": alert_in.dedup_key,
+            "action": alert_in.action.value,
+            "id": accepted.result.alert_id,
+            "status": accepted.result.outcome,
+            "queued": accepted.queued,
+        }
+        for alert_in, accepted in zip(
+            events, accept_events(events, via=via, scope=scope), strict=True
         )
+    ]
     response = jsonify({"accepted": len(results), "alerts": results})
     response.status_code = 202
     return response

@@ -1,4 +1,4 @@
-"""Plivo's callbacks: verified, taken once, recorded, then handed to the workers.
+"""Plivo's callbacks: verified, taken once, recorded and applied, follow-ups handed to workers.
 
 Every callback endpoint (SMS status and inbound, voice answer, keypress,
 machine detection, hang-up) goes through `verified_params`: the V3 signature
@@ -26,8 +26,13 @@ from shared.core.events import record_event
 from shared.core.metrics import CALLBACKS_REJECTED, DELIVERY_REPORTS, bounded_label
 from shared.core.models import utcnow
 from shared.notices.reports import not_recorded, receive_report
+from shared.notifications.delivery_reports import (
+    AppliedReport,
+    apply_recorded_report,
+    hand_over_ended,
+)
 from shared.notifications.state import PLIVO_SMS_STATUS
-from shared.notifications.store import apply_sms_report, find_notification, record_sms_report
+from shared.notifications.store import find_notification, record_sms_report
 from shared.plivo import replay
 from shared.plivo.callback_urls import notice_batch_from, notification_id_from
 from shared.plivo.signature import verify_v3
@@ -197,6 +202,7 @@ def sms_status() -> Response:
     if batch_id is not None:
         return _notice_sms_status(params, batch_id, label)
     settings = current_app.config["SETTINGS"]
+    applied: AppliedReport | None = None
     with session_scope(settings.effective_database_url) as session:
         notification = find_notification(
             session,
@@ -216,22 +222,19 @@ def sms_status() -> Response:
                     "Status": status,
                 },
             )
-            event_id = None
-        else:
-            event_id = record_sms_report(session, notification, params)
-            notification_id = notification.id
+        elif record_sms_report(session, notification, params) is not None:
+            # Recorded and applied in one transaction: applied exactly when first recorded.
+            applied = apply_recorded_report(session, notification.id, params, utcnow())
     if notification is None:
         DELIVERY_REPORTS.labels(status=label, outcome="unknown_message").inc()
         log.warning("delivery report for unknown message %s", params.get("MessageUUID"))
         return Response("unknown message\n", status=200, mimetype="text/plain")
-    if event_id is None:
+    if applied is None:
         DELIVERY_REPORTS.labels(status=label, outcome="duplicate").inc()
         return Response("duplicate\n", status=200, mimetype="text/plain")
     DELIVERY_REPORTS.labels(status=label, outcome="recorded").inc()
-    if not current_app.config["ENQUEUE"].apply_delivery_report(event_id):
-        # Broker down: apply here rather than leave the state behind the log.
-        with session_scope(settings.effective_database_url) as session:
-            apply_sms_report(session, notification_id, params)
+    # Only a text that ended unreached with no retry needs a worker: its chain moves on.
+    hand_over_ended(applied.ended, current_app.config["ENQUEUE"].notification_ended)
     return Response("ok\n", status=200, mimetype="text/plain")
 
 

@@ -40,6 +40,10 @@ def _send(
             priority=priority,
             retry=True,
             retry_policy=_PUBLISH_RETRY,
+            # No task's result is ever read. Without this, every publish asks the
+            # result backend to prepare, and Celery keeps that backend per thread:
+            # under gevent, per request, so it was built again for each one.
+            ignore_result=True,
         )
     except (OperationalError, OSError) as exc:
         log.warning("broker unavailable, %s(%s) left for the tick: %s", name, args, exc)
@@ -65,10 +69,6 @@ def send_sms(
     return _send(
         task_names.SEND_SMS, [notification_id], countdown, {"slot_booked": slot_booked}, priority
     )
-
-
-def apply_delivery_report(event_id: int) -> bool:
-    return _send(task_names.APPLY_DELIVERY_REPORT, [event_id])
 
 
 def place_call(

@@ -3,59 +3,111 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
 
 from shared.core.db import session_scope
 from shared.core.enums import AlertStatus, Channel
 from shared.core.metrics import ESCALATION_STEPS, ESCALATIONS_EXHAUSTED
 from shared.core.models import Alert, utcnow
-from shared.escalation.engine import END_OF_CHAIN, FireResult, end_chain, fire
+from shared.escalation.engine import END_OF_CHAIN, FireResult, Planned, end_chain, fire
 from shared.escalation.plan import Position, has_position
 from shared.notifications.priority import page_priority
 from shared.notifications.sms_text import alert_sms_text
 from shared.routing.oncall_config import Contact, Policy
 from shared.routing.route import DIRECT_POLICY, config_and_policy
 from worker import context, enqueue
+from worker.sending.flow import run_send
+from worker.sending.sms import SMS
+from worker.sending.voice import VOICE
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Fired:
+    """A position fired in a transaction, and what its hand-over needs once committed."""
+
+    result: FireResult
+    policy: Policy
+    severity: str
+
+
 def fire_and_hand_over(alert_id: int, position: Position) -> FireResult:
-    """Fire the position if it is still the one due (exactly once), then enqueue its sends."""
+    """Fire the position if it is still the one due (exactly once), then send its pages."""
     with session_scope(context.database_url()) as session:
-        alert = session.get(Alert, alert_id)
-        if alert is None or alert.status != AlertStatus.TRIGGERED:
-            return FireResult(fired=False)
-        found = config_and_policy(alert, context.settings().config_file)
-        if found is None:
-            log.error("alert %s: policy %r is not in the configuration", alert_id, alert.policy)
-            return FireResult(fired=False)
-        config, policy = found
-        severity = alert.severity
-        report = policy.name != DIRECT_POLICY
-        now = utcnow()
+        fired = fire_in(session, alert_id, position)
+    return hand_over_fired(alert_id, fired)
 
-        def text_for(contact: Contact, channel: str) -> str:
-            # The final words (with the reply code, or as part of a bundle) are
-            # composed when the message leaves; this is the alert's own line.
-            return alert_sms_text(alert) if channel == Channel.SMS else ""
 
-        if lost_from_file(alert, policy, position):
-            log.warning(
-                "alert %s: the on-call file no longer has step %s of %s; the chain ends",
-                alert_id,
-                position.step,
-                policy.name,
-            )
-            result = end_chain(session, alert_id, position, policy, now, report=report)
-        else:
-            result = fire(
-                session, alert_id, position, config, policy, now, text_for, report_exhaustion=report
-            )
-    _count(alert_id, policy, result)
-    priority = page_priority(severity, round=result.round or 0)
-    for planned in result.planned:
-        enqueue.send_notification(planned.notification_id, planned.channel, priority)
-    return result
+def fire_in(session: Session, alert_id: int, position: Position) -> Fired | None:
+    """Fire the position in the caller's transaction (None: nothing to fire).
+
+    Routing uses this to start a chain and plan its first pages in one
+    transaction: on SQLite each transaction queues for the one write lock.
+    """
+    alert = session.get(Alert, alert_id)
+    if alert is None or alert.status != AlertStatus.TRIGGERED:
+        return None
+    found = config_and_policy(alert, context.settings().config_file)
+    if found is None:
+        log.error("alert %s: policy %r is not in the configuration", alert_id, alert.policy)
+        return None
+    config, policy = found
+    report = policy.name != DIRECT_POLICY
+    now = utcnow()
+
+    def text_for(contact: Contact, channel: str) -> str:
+        # The final words (with the reply code, or as part of a bundle) are
+        # composed when the message leaves; this is the alert's own line.
+        return alert_sms_text(alert) if channel == Channel.SMS else ""
+
+    if lost_from_file(alert, policy, position):
+        log.warning(
+            "alert %s: the on-call file no longer has step %s of %s; the chain ends",
+            alert_id,
+            position.step,
+            policy.name,
+        )
+        result = end_chain(session, alert_id, position, policy, now, report=report)
+    else:
+        result = fire(
+            session, alert_id, position, config, policy, now, text_for, report_exhaustion=report
+        )
+    return Fired(result, policy, alert.severity)
+
+
+def hand_over_fired(alert_id: int, fired: Fired | None) -> FireResult:
+    """After the commit: count the step and send its pages."""
+    if fired is None:
+        return FireResult(fired=False)
+    _count(alert_id, fired.policy, fired.result)
+    hand_over(fired.result.planned, page_priority(fired.severity, round=fired.result.round or 0))
+    return fired.result
+
+
+def hand_over(planned: Sequence[Planned], priority: int) -> None:
+    """Send the first planned notification from this task, enqueue the others.
+
+    The first page of a step is the one a person waits for: sending it here
+    saves a publish, a trip through the broker and a task start (a third of
+    the time to the first page on an idle system). The others are enqueued
+    first, so other workers send them meanwhile. A send that raises is
+    enqueued instead: its row is still pending, and the task will find it so.
+    """
+    if not planned:
+        return
+    first, *others = planned
+    for each in others:
+        enqueue.send_notification(each.notification_id, each.channel, priority)
+    ops = VOICE if first.channel == Channel.VOICE else SMS
+    try:
+        run_send(first.notification_id, False, ops)
+    except Exception:  # the page must still leave: hand it to the task instead
+        log.exception("notification %s: sending from the step failed", first.notification_id)
+        enqueue.send_notification(first.notification_id, first.channel, priority)
 
 
 def lost_from_file(alert: Alert, policy: Policy, position: Position) -> bool:

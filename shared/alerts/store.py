@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,9 @@ def open_alert_by_key(
             Alert.integration == integration,
             Alert.dedup_key == dedup_key,
             Alert.status.in_(OPEN_STATUSES),
+            # The unique index's own condition, word for word: without it SQLite
+            # cannot use that index and scans every open alert for each key.
+            Alert.status != literal_column("'resolved'"),
         )
     ).first()
 

@@ -14,6 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"
+# Set on the engine a read-only session is bound to (see `read_scope`).
+READ_ONLY_OPTION = "alert_dispatch_read_only"
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -37,7 +39,12 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only session needs no write lock: in WAL mode its reads see one
+        # snapshot and never wait for a writer, so it must not queue behind them.
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def normalize_database_url(url: str) -> str:
@@ -99,6 +106,29 @@ def session_scope(url: str) -> Iterator[Session]:
         session.rollback()
         raise
     finally:
+        session.close()
+
+
+@lru_cache(maxsize=8)
+def _read_session_factory(url: str) -> sessionmaker[Session]:
+    engine = get_engine(url).execution_options(**{READ_ONLY_OPTION: True})
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def read_scope(url: str) -> Iterator[Session]:
+    """A session for reads only: on SQLite it takes no write lock.
+
+    Every `session_scope` on SQLite begins with BEGIN IMMEDIATE, so even a
+    lookup queues behind every writer of the file (web workers and pool
+    children alike). A read that decides nothing to write uses this instead.
+    Nothing is committed: writes made through it are rolled back.
+    """
+    session = _read_session_factory(url)()
+    try:
+        yield session
+    finally:
+        session.rollback()
         session.close()
 
 

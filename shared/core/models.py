@@ -99,6 +99,10 @@ class Alert(Base):
     esc_step: Mapped[int] = mapped_column(Integer, default=0)
     esc_round: Mapped[int] = mapped_column(Integer, default=0)
     next_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # When the tick handed the due position to the workers: it is not handed over
+    # again until `requeue_lost_after_s` later (the broker lost it), however long
+    # the queue. Cleared whenever the stored position or its due time changes.
+    step_enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The chain as it was when escalation started (shared.routing.route.freeze_chain):
     # later steps page from it, so editing the on-call file changes new alerts only.
     # Empty for alerts started before chains were frozen: they follow the file.

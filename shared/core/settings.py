@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     # shown with it (shared.alerts.changes).
     change_window_s: float = Field(default=1800.0, ge=0, le=86400, alias="CHANGE_WINDOW_S")
     plivo_connect_timeout: float = Field(default=3.05, gt=0, alias="PLIVO_CONNECT_TIMEOUT")
-    plivo_read_timeout: float = Field(default=10.0, gt=0, alias="PLIVO_READ_TIMEOUT")
+    plivo_read_timeout: float = Field(default=8.0, gt=0, alias="PLIVO_READ_TIMEOUT")
     call_ring_timeout: int = Field(default=30, ge=5, le=120, alias="CALL_RING_TIMEOUT")
     public_base_url: str = Field(default="http://127.0.0.1:8000", alias="PUBLIC_BASE_URL")
     api_tokens: str = Field(default="dev-token", alias="API_TOKENS")

@@ -5,6 +5,8 @@ this module stores and claims. The alert row holds the position to fire next
 (`esc_step`, `esc_round`) and when (`next_fire_at`). Firing is a
 compare-and-set on those three columns, so a step fires once however many
 ticks, redelivered tasks, workers or beat restarts try to fire it.
+`step_enqueued_at` records when the tick handed the due position to the workers,
+so a step waiting in a long queue is not handed over again every second.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.core.enums import AlertStatus, EscalationState
@@ -69,6 +71,7 @@ def start(
                 esc_step=0,
                 esc_round=0,
                 next_fire_at=now,
+                step_enqueued_at=None,
                 escalation=EscalationState.ACTIVE,
             )
         ).rowcount
@@ -76,15 +79,31 @@ def start(
     )
 
 
-def due_alerts(session: Session, now: datetime) -> list[tuple[int, int, int]]:
-    """(alert id, step, round) of every alert whose next position is due."""
+def claim_due_steps(
+    session: Session, now: datetime, lost_before: datetime
+) -> list[tuple[int, int, int]]:
+    """(alert id, step, round) of every due position to hand to the workers now,
+    marked handed over in the same statement.
+
+    A position handed over at `lost_before` or later is left alone: its task is
+    still in the queue, and publishing a copy every tick only grows that queue.
+    One handed over earlier was lost with the broker and is handed over again.
+    A new position (fired, hurried, started) has no mark, so it goes at once.
+    One UPDATE ... RETURNING, so concurrent ticks never both claim a position,
+    and what is marked is exactly the position returned.
+    """
     rows = session.execute(
-        select(Alert.id, Alert.esc_step, Alert.esc_round).where(
+        update(Alert)
+        .where(
             Alert.status == AlertStatus.TRIGGERED,
             Alert.escalation == EscalationState.ACTIVE,
             Alert.next_fire_at.is_not(None),
             Alert.next_fire_at <= now,
+            or_(Alert.step_enqueued_at.is_(None), Alert.step_enqueued_at < lost_before),
         )
+        .values(step_enqueued_at=now)
+        .returning(Alert.id, Alert.esc_step, Alert.esc_round)
+        .execution_options(synchronize_session=False)
     )
     return [(row[0], row[1], row[2]) for row in rows]
 
@@ -180,7 +199,11 @@ def _record_step_fired(session: Session, alert_id: int, policy: Policy, plan: St
 def _claim_position(
     session: Session, alert_id: int, position: Position, now: datetime | None, **values: object
 ) -> bool:
-    """Compare-and-set on the stored position: only one caller moves the chain from it."""
+    """Compare-and-set on the stored position: only one caller moves the chain from it.
+
+    The position stored after it (or its new due time) was never handed over,
+    so the mark is cleared: the tick hands it over as soon as it is due.
+    """
     conditions = [
         Alert.id == alert_id,
         Alert.status == AlertStatus.TRIGGERED,
@@ -190,7 +213,8 @@ def _claim_position(
     ]
     if now is not None:
         conditions.append(Alert.next_fire_at <= now)
-    return session.execute(update(Alert).where(*conditions).values(**values)).rowcount == 1
+    moved = update(Alert).where(*conditions).values(**values, step_enqueued_at=None)
+    return session.execute(moved).rowcount == 1
 
 
 def end_chain(

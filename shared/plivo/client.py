@@ -107,7 +107,7 @@ class PlivoClient:
         auth_token: str,
         base_url: str = "https://api.plivo.com",
         connect_timeout: float = 3.05,
-        read_timeout: float = 10.0,
+        read_timeout: float = 8.0,
         pool_size: int = 10,
     ) -> None:
         self.auth_id = auth_id

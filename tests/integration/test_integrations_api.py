@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import time
@@ -9,14 +10,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from shared.alerts.integration_auth import grafana_signature
-from shared.core.db import session_scope
+from shared.core.db import get_engine, session_scope
 from shared.core.models import Alert, Event
+from shared.notifications.priority import page_priority
 from tests.conftest import FIXTURES, ServedApp
 from tests.integration.test_formats import GRAFANA
+from worker.task_names import DISPATCH_ALERT
 
 REPO = Path(__file__).resolve().parents[2]
 AM_TOKEN = "am-token-0001"
@@ -183,6 +187,114 @@ def test_alertmanager_bad_input_is_4xx_naming_the_problem(receiver):
 def test_oversized_body_is_413(serve):
     app = serve(MAX_BODY_BYTES=1024)
     assert post_am(app, b"{" + b" " * 2048 + b"}").status_code == 413
+
+
+def am_group(count: int) -> dict:
+    """Alertmanager's real body shape holding `count` alerts of mixed severities."""
+    body = json.loads(am_body("webhook-firing"))
+    template = body["alerts"][0]
+    body["alerts"] = [
+        {
+            **copy.deepcopy(template),
+            "fingerprint": f"{index:016x}",
+            "labels": {
+                **template["labels"],
+                "instance": f"db{index}:5432",
+                "severity": ("critical", "warning", "info")[index % 3],
+            },
+        }
+        for index in range(count)
+    ]
+    return body
+
+
+def dispatches(client: redis.Redis) -> list[tuple[int, int]]:
+    """(alert id, priority) of every routing task waiting in the broker."""
+    found = []
+    for key in client.scan_iter():
+        if client.type(key) != "list":
+            continue
+        for raw in client.lrange(key, 0, -1):
+            message = json.loads(raw)
+            if message["headers"].get("task") == DISPATCH_ALERT:
+                [alert_id] = json.loads(base64.b64decode(message["body"]))[0]
+                found.append((alert_id, message["properties"]["priority"]))
+    return sorted(found)
+
+
+def test_alertmanager_group_of_a_hundred_is_stored_and_every_new_alert_dispatched(
+    receiver, redis_client
+):
+    body = am_group(100)
+    repeat = copy.deepcopy(body["alerts"][7])  # the same alert twice in one group
+    resolved = {**copy.deepcopy(body["alerts"][9]), "status": "resolved"}
+    body["alerts"] += [repeat, resolved]
+
+    response = post_am(receiver, json.dumps(body).encode())
+
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    assert answer["accepted"] == 102
+    statuses = [(a["status"], a["queued"]) for a in answer["alerts"]]
+    assert statuses == [("created", True)] * 100 + [("deduplicated", False), ("resolved", False)]
+    ids = [a["id"] for a in answer["alerts"]]
+    assert ids[100] == ids[7] and ids[101] == ids[9]
+    stored = {alert.id: alert for alert in alerts(receiver)}
+    assert sorted(stored) == sorted(ids[:100])
+    assert stored[ids[7]].occurrences == 2 and stored[ids[9]].status == "resolved"
+    assert sum(alert.status == "triggered" for alert in stored.values()) == 99
+    # Each new alert routed once, critical ones at the front of the queue.
+    assert dispatches(redis_client) == sorted(
+        (alert_id, page_priority(stored[alert_id].severity)) for alert_id in stored
+    )
+
+
+REFUSE_FROM_THE_51ST = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_alert BEFORE INSERT ON alerts"
+        " WHEN (SELECT count(*) FROM alerts) >= 50"
+        " BEGIN SELECT RAISE(ABORT, 'disk quota exceeded'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_alert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF (SELECT count(*) FROM alerts) >= 50 THEN RAISE EXCEPTION 'disk quota exceeded';"
+        " END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_alert BEFORE INSERT ON alerts"
+        " FOR EACH ROW EXECUTE FUNCTION refuse_alert()",
+    ],
+}
+ACCEPT_AGAIN = {
+    "sqlite": ["DROP TRIGGER refuse_alert"],
+    "postgresql": ["DROP TRIGGER refuse_alert ON alerts", "DROP FUNCTION refuse_alert()"],
+}
+
+
+def run_sql(url: str, statements: dict[str, list[str]]) -> None:
+    engine = get_engine(url)
+    with engine.begin() as connection:
+        for statement in statements[engine.dialect.name]:
+            connection.execute(text(statement))
+
+
+def test_alertmanager_group_the_database_refuses_midway_stores_none_and_its_retry_each_once(
+    receiver, redis_client, database_url
+):
+    body = json.dumps(am_group(100)).encode()
+    run_sql(database_url, REFUSE_FROM_THE_51ST)
+
+    refused = post_am(receiver, body)
+
+    assert refused.status_code == 503, refused.text
+    assert alerts(receiver) == [] and dispatches(redis_client) == []
+
+    # Alertmanager sends the whole group again: every alert is new, none counted twice.
+    run_sql(database_url, ACCEPT_AGAIN)
+    retried = post_am(receiver, body)
+    assert retried.status_code == 202, retried.text
+    assert [a["status"] for a in retried.json()["alerts"]] == ["created"] * 100
+    stored = alerts(receiver)
+    assert len(stored) == 100 and {alert.occurrences for alert in stored} == {1}
+    assert [alert_id for alert_id, _ in dispatches(redis_client)] == [a.id for a in stored]
 
 
 # --------------------------------------------------------------------------- Grafana

@@ -25,12 +25,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from prometheus_client import Counter
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.core.db import session_scope
+from shared.core.db import read_scope, session_scope
 from shared.core.enums import Channel
 from shared.core.metrics import BUNDLED_ALERTS, BUNDLES_SENT, OPTED_OUT_SKIPS
 from shared.core.models import Alert, Notification, utcnow
@@ -55,6 +56,9 @@ from worker.sending.gate import (
 from worker.sending.providers import Provider, choose_provider, report
 
 log = logging.getLogger(__name__)
+
+# Waits up to this long are countdowns in the broker; longer ones are kept in the database.
+BROKER_HOLD_MAX_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -122,8 +126,12 @@ def run_send(notification_id: int, slot_booked: bool, ops: ChannelOps) -> str:
 
 def _guard(url: str, notification_id: int, ops: ChannelOps) -> Send | str:
     """Load the notification: it goes only while pending and due, and never to a
-    number that opted out (cancelled, and its chain moves on)."""
-    with session_scope(url) as session:
+    number that opted out (cancelled, and its chain moves on).
+
+    A read: on SQLite it takes no write lock, so a send does not queue behind
+    every writer just to look; the claim re-checks the state by compare-and-set.
+    """
+    with read_scope(url) as session:
         notification = session.get(Notification, notification_id)
         if notification is None or notification.state != S.PENDING:
             ops.counter.labels(result="skipped").inc()
@@ -132,36 +140,60 @@ def _guard(url: str, notification_id: int, ops: ChannelOps) -> Send | str:
             return "not-due"  # a scheduled re-send; the tick hands it over when due
         destination = notification.destination
         opted_out = ops.name == Channel.SMS and is_opted_out(session, destination)
-        if opted_out:
-            move(
-                session,
-                notification_id,
-                S.CANCELLED,
-                reason="number opted out with STOP",
-                from_state=S.PENDING,
-            )
         checks = ops.checks(notification)
     if opted_out:
-        OPTED_OUT_SKIPS.inc()
-        log.error(
-            "notification %s not sent: on-call number %s opted out with STOP",
-            notification_id,
-            mask(destination),
-        )
-        enqueue.notification_ended(notification_id)
-        return "opted-out"
+        return _skip_opted_out(url, notification_id, destination)
     return Send(url, notification_id, ops, destination, checks)
 
 
+def _skip_opted_out(url: str, notification_id: int, destination: str) -> str:
+    """The number replied STOP: cancel the send (if still pending) and move the chain on."""
+    with session_scope(url) as session:
+        move(
+            session,
+            notification_id,
+            S.CANCELLED,
+            reason="number opted out with STOP",
+            from_state=S.PENDING,
+        )
+    OPTED_OUT_SKIPS.inc()
+    log.error(
+        "notification %s not sent: on-call number %s opted out with STOP",
+        notification_id,
+        mask(destination),
+    )
+    enqueue.notification_ended(notification_id)
+    return "opted-out"
+
+
 def _hold(send: Send, slot_booked: bool) -> str | None:
-    """Wait out the person's bundle window (not when coming back to a booked slot)."""
+    """Wait out the person's bundle window (not when coming back to a booked slot).
+
+    A short wait is a countdown in the broker; a longer one is kept in the
+    database as the notification's new due time, and the tick hands it over
+    then. A wait in the broker is lost with a dead worker until the lost-work
+    sweep, and in a storm re-enqueueing every held send kept the workers busy.
+    """
     if slot_booked:
         return None
     hold = bundle_hold(send.ops.name, send.destination)
-    if hold > 0:
+    if hold <= 0:
+        return None
+    if hold <= BROKER_HOLD_MAX_S:
         send.ops.requeue(send.notification_id, hold, False)
-        return "held-for-bundle"
-    return None
+    else:
+        _due_later(send.url, send.notification_id, utcnow() + timedelta(seconds=hold))
+    return "held-for-bundle"
+
+
+def _due_later(url: str, notification_id: int, due_at: datetime) -> None:
+    """Keep a pending send in the database until `due_at`: the tick hands it over then."""
+    with session_scope(url) as session:
+        session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id, Notification.state == S.PENDING)
+            .values(due_at=due_at, enqueued_at=None)
+        )
 
 
 def _gate(send: Send, slot_booked: bool) -> str | None:
@@ -295,7 +327,7 @@ def _stop_if_closed(url: str, lead_id: int) -> str | None:
     One query for the lead's state and the status of every alert the bundle
     pages for, so the read sits as close to the request as it can.
     """
-    with session_scope(url) as session:
+    with read_scope(url) as session:
         rows = session.execute(
             select(Notification.id, Notification.state, Alert.status)
             .join(Alert, Alert.id == Notification.alert_id)
@@ -309,15 +341,16 @@ def _stop_if_closed(url: str, lead_id: int) -> str | None:
                 )
             )
         ).all()
-        state = next((row.state for row in rows if row.id == lead_id), None)
-        statuses = [row.status for row in rows]
-        if may_still_send(state, statuses):
-            return None
-        reason = stop_reason(state, statuses)
+    state = next((row.state for row in rows if row.id == lead_id), None)
+    statuses = [row.status for row in rows]
+    if may_still_send(state, statuses):
+        return None
+    reason = stop_reason(state, statuses)
+    with session_scope(url) as session:
         move_bundle(
             session, lead_id, S.CANCELLED, reason=reason, member_reason=reason, from_state=S.SENDING
         )
-        return reason
+    return reason
 
 
 def alerts_of(session: Session, bundle: Sequence[Notification]) -> list[Alert]:

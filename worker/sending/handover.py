@@ -12,12 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.notifications.priority import page_priority
+from worker.sending.gate import MAX_SPACING_SLEEP_S
 
 # An alert is normally routed within milliseconds of being stored.
 UNROUTED_AFTER = timedelta(seconds=10)
 # A send holds "sending" for one request (bounded by the client's timeouts) and
-# at most a second of spacing; far longer means the worker died mid-request.
-STUCK_SENDING_AFTER = timedelta(seconds=60)
+# at most a second of spacing; longer than that, plus a margin for the commit,
+# means the worker died mid-request. Kept this short because a page whose worker
+# died waits exactly this long before it is looked up at Plivo and sent again.
+STUCK_MARGIN_S = 1.0
+DEFAULT_LONGEST_REQUEST_S = 3.05 + 8.0  # the client's default connect + read timeouts
 RECONCILE_AGAIN_AFTER = timedelta(seconds=60)
 
 
@@ -27,19 +31,30 @@ class Cutoffs:
 
     now: datetime
     unrouted_before: datetime  # a triggered alert created earlier and never routed
-    lost_before: datetime  # a due, pending notification enqueued earlier (or never)
+    lost_before: datetime  # a due send or escalation step handed over earlier (or never)
     stuck_before: datetime  # a notification "sending" since earlier: its worker died
     reconcile_before: datetime  # an unknown send unchanged and unasked since earlier
 
 
-def cutoffs(now: datetime, requeue_lost_after_s: float) -> Cutoffs:
+def stuck_sending_after(longest_request_s: float) -> timedelta:
+    """How long a claimed send may stay "sending" while its worker is alive: the
+    longest request the Plivo client allows, the spacing sleep before it, a margin."""
+    return timedelta(seconds=longest_request_s + MAX_SPACING_SLEEP_S + STUCK_MARGIN_S)
+
+
+def cutoffs(
+    now: datetime,
+    requeue_lost_after_s: float,
+    longest_request_s: float = DEFAULT_LONGEST_REQUEST_S,
+) -> Cutoffs:
     """The tick's limits at `now`; `requeue_lost_after_s` is longer than any
-    legitimate wait in the broker (a rate-limit or retry countdown)."""
+    legitimate wait in the broker (a rate-limit or retry countdown), and
+    `longest_request_s` is the Plivo client's connect plus read timeout."""
     return Cutoffs(
         now=now,
         unrouted_before=now - UNROUTED_AFTER,
         lost_before=now - timedelta(seconds=requeue_lost_after_s),
-        stuck_before=now - STUCK_SENDING_AFTER,
+        stuck_before=now - stuck_sending_after(longest_request_s),
         reconcile_before=now - RECONCILE_AGAIN_AFTER,
     )
 

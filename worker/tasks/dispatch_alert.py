@@ -16,7 +16,7 @@ from shared.escalation.plan import START
 from shared.routing.route import route_alert
 from worker import context, task_names
 from worker.celery_app import app
-from worker.escalation_runner import fire_and_hand_over
+from worker.escalation_runner import fire_in, hand_over_fired
 
 log = logging.getLogger(__name__)
 
@@ -52,5 +52,7 @@ def dispatch_alert(alert_id: int) -> str:
             log.error("alert %s has no recipients and no route: nobody will be paged", alert_id)
             return "unrouted"
         start(session, alert_id, routed.policy, utcnow(), snapshot=routed.snapshot)
-    result = fire_and_hand_over(alert_id, START)
+        # Planned in the same transaction as the start: one commit before the first page.
+        fired = fire_in(session, alert_id, START)
+    result = hand_over_fired(alert_id, fired)
     return "fired" if result.fired else "not-fired"

@@ -21,6 +21,7 @@ from shared.plivo.errors import PlivoError
 from shared.sending.reconcile import Found, find_sent, older_than
 from worker import context, enqueue, task_names
 from worker.celery_app import app
+from worker.sending.gate import release_bundle_window
 from worker.sending.providers import Provider, provider_named
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,9 @@ def reconcile(notification_id: int) -> str:
     RECONCILED.labels(result=result).inc()
     log.warning("notification %s reconciled: %s", notification_id, result)
     if result == "resend" and moved:
+        # Nobody was paged: the resend must not wait out the bundle window the
+        # lost attempt opened for this person.
+        release_bundle_window(unknown.channel, unknown.destination)
         enqueue.send_notification(notification_id, unknown.channel)
     return result
 

@@ -1,8 +1,10 @@
 """The heartbeat (beat, about every second): hand over whatever is due or was lost.
 
 Due escalation steps, scheduled notifications (re-calls), and anything the
-broker lost (an alert never routed, a notification enqueued long ago and still
-pending) all live in the database; the tick finds them and enqueues them.
+broker lost (an alert never routed, a step or notification enqueued long ago and
+still due) all live in the database; the tick finds them and enqueues them. What it
+hands over it marks, so a task still waiting in the queue is not published again
+every second: only once it counts as lost.
 Alerts held by a maintenance window are released when it is over and routed then.
 Every task it feeds is idempotent, so enqueueing twice is harmless. What counts
 as lost or stuck is `worker.sending.handover`.
@@ -19,7 +21,7 @@ from shared.alerts.maintenance_store import release_held
 from shared.core.db import session_scope
 from shared.core.enums import AlertStatus
 from shared.core.models import Alert, Notification, utcnow
-from shared.escalation.engine import due_alerts
+from shared.escalation.engine import claim_due_steps
 from shared.notifications.state import NotificationState
 from shared.notifications.store import move
 from worker import context, enqueue, task_names
@@ -31,9 +33,14 @@ log = logging.getLogger(__name__)
 
 @app.task(name=task_names.TICK)
 def tick() -> dict[str, int]:
-    limits = cutoffs(utcnow(), context.settings().requeue_lost_after_s)
+    settings = context.settings()
+    limits = cutoffs(
+        utcnow(),
+        settings.requeue_lost_after_s,
+        settings.plivo_connect_timeout + settings.plivo_read_timeout,
+    )
     with session_scope(context.database_url()) as session:
-        steps = due_alerts(session, limits.now)
+        steps = claim_due_steps(session, limits.now, limits.lost_before)
         undispatched = list(
             session.scalars(
                 select(Alert.id).where(

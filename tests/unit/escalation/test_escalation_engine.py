@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert
 from shared.core.db import session_scope
 from shared.core.models import Alert, Notification, utcnow
-from shared.escalation.engine import END_OF_CHAIN, fire, live_in_step, start
+from shared.escalation.engine import (
+    END_OF_CHAIN,
+    claim_due_steps,
+    escalate_now,
+    fire,
+    live_in_step,
+    start,
+)
 from shared.escalation.plan import Position
 from shared.notifications.state import NotificationState as S
 from shared.notifications.store import plan_notification
@@ -99,3 +108,25 @@ def test_what_may_still_reach_someone_in_the_step(database_url, state, counts):
         session.flush()
         assert live_in_step(session, failed, ("sms",)) == int(counts)
         assert live_in_step(session, failed, ("sms", "voice")) == int(counts) + 1
+
+
+LOST_AFTER = timedelta(seconds=90)
+
+
+def _claim(session, at):
+    return claim_due_steps(session, at, at - LOST_AFTER)
+
+
+def test_a_handed_over_step_goes_again_only_when_lost_and_a_hurried_one_at_once(database_url):
+    with session_scope(database_url) as session:
+        alert_id = _started(session)
+        now = utcnow()
+        assert _claim(session, now) == [(alert_id, 0, 0)]
+        assert _claim(session, now + timedelta(seconds=89)) == []  # still in the queue
+        assert _claim(session, now + timedelta(seconds=91)) == [(alert_id, 0, 0)]  # lost
+        assert _fire(session, alert_id, Position(0, 0)).fired
+        hurried = escalate_now(
+            session, alert_id, after=Position(0, 0), policy=POLICY, now=utcnow(), reason="busy"
+        )
+        assert hurried == Position(END_OF_CHAIN, 0)
+        assert _claim(session, utcnow()) == [(alert_id, END_OF_CHAIN, 0)]

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from shared.core.settings import Settings
 from worker.sending.gate import MAX_COUNTDOWN_S, MAX_SPACING_SLEEP_S
 from worker.sending.handover import (
-    STUCK_SENDING_AFTER,
     DueSend,
     cutoffs,
     due_sends,
+    stuck_sending_after,
 )
 
 NOW = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -21,7 +21,7 @@ def test_limits_are_measured_back_from_now() -> None:
     assert limits.now == NOW
     assert limits.lost_before == NOW - timedelta(seconds=90)
     assert limits.unrouted_before == NOW - timedelta(seconds=10)
-    assert limits.stuck_before == NOW - timedelta(seconds=60)
+    assert limits.stuck_before == NOW - timedelta(seconds=3.05 + 8.0 + 1.0 + 1.0)
     assert limits.reconcile_before == NOW - timedelta(seconds=60)
 
 
@@ -38,8 +38,23 @@ def test_a_send_in_its_request_is_not_taken_for_stuck() -> None:
         + fields["plivo_read_timeout"].default
         + MAX_SPACING_SLEEP_S
     )
-    assert NOW - timedelta(seconds=longest_request_s) > cutoffs(NOW, 90.0).stuck_before
-    assert timedelta(seconds=longest_request_s) < STUCK_SENDING_AFTER
+    request_s = fields["plivo_connect_timeout"].default + fields["plivo_read_timeout"].default
+    assert NOW - timedelta(seconds=longest_request_s) > cutoffs(NOW, 90.0, request_s).stuck_before
+
+
+def test_a_longer_read_timeout_waits_longer_before_a_send_is_taken_for_stuck() -> None:
+    claimed = NOW - timedelta(seconds=31.0)
+    assert claimed > cutoffs(NOW, 90.0, longest_request_s=3.05 + 30.0).stuck_before
+
+
+def test_a_send_whose_worker_died_is_taken_for_stuck_within_15_seconds() -> None:
+    """The recovery goal: a page whose worker dies mid-request goes out again within
+    15 s of the death, which happened after the claim."""
+    claimed = NOW - timedelta(seconds=14.0)
+    fields = Settings.model_fields
+    request_s = fields["plivo_connect_timeout"].default + fields["plivo_read_timeout"].default
+    assert claimed < cutoffs(NOW, 90.0, request_s).stuck_before
+    assert stuck_sending_after(request_s) < timedelta(seconds=14.0)
 
 
 def test_a_critical_first_page_goes_before_repeats_and_warnings() -> None:

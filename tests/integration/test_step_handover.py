@@ -1,0 +1,140 @@
+"""The tick hands a due escalation step to the workers once, not once a second.
+
+A real database and a real Redis broker; no worker runs, so every fire_step
+task the tick publishes waits in the ingest queue, where the test counts them,
+as under load when the workers are behind. A copy the broker lost is handed
+over again after REQUEUE_LOST_AFTER_S; the next step goes when it falls due.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from cli.stack import free_port
+from shared.alerts.schemas import AlertIn
+from shared.alerts.store import accept_alert, mark_dispatched
+from shared.core.db import session_scope
+from shared.core.models import utcnow
+from shared.escalation.engine import start
+from shared.routing.oncall_config import parse_config
+from shared.routing.route import freeze_chain
+from webhooks.live_gauges import priority_lists
+from worker.queues import INGEST
+from worker.task_names import FIRE_STEP
+
+LOST_AFTER_S = 5.0  # the shortest REQUEUE_LOST_AFTER_S the settings allow
+STEP_WAIT_S = 2
+ONCALL = f"""
+contacts:
+  ann: {{phone: "+14155550401", channels: [sms]}}
+  bob: {{phone: "+14155550402", channels: [sms]}}
+policies:
+  two:
+    steps:
+      - {{targets: [ann], channels: [sms], wait: {STEP_WAIT_S}}}
+      - {{targets: [bob], channels: [sms], wait: 600}}
+default_policy: two
+"""
+
+
+def _clear_worker_caches() -> None:
+    from worker import context
+    from worker.sending import providers
+
+    for cached in (
+        context.settings,
+        context._plivo_client_for,
+        context._redis_for,
+        context._limiter_for,
+        context.send_limits,
+        providers._backup_for,
+    ):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def worker_env(
+    database_url: str,
+    broker_env: str,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[redis.Redis]:
+    """The tick's and fire_step's settings: this test's database, the broker, the file."""
+    config = tmp_path / "oncall.yaml"
+    config.write_text(ONCALL)
+    for name, value in {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": broker_env,
+        "DATA_DIR": str(tmp_path),
+        "CONFIG_FILE": str(config),
+        "REQUEUE_LOST_AFTER_S": str(LOST_AFTER_S),
+        # Nobody answers there: a page the fired step sends fails and waits for a
+        # retry, which this test does not follow.
+        "PLIVO_BASE_URL": f"http://127.0.0.1:{free_port()}",
+    }.items():
+        monkeypatch.setenv(name, value)
+    _clear_worker_caches()
+    yield redis_client
+    monkeypatch.undo()
+    _clear_worker_caches()
+
+
+def published_steps(client: redis.Redis) -> list[list[int]]:
+    """The (alert id, step, round) of every fire_step task waiting in the broker."""
+    found = []
+    for name in priority_lists(INGEST):
+        for raw in client.lrange(name, 0, -1):
+            message = json.loads(raw)
+            if message["headers"]["task"] == FIRE_STEP:
+                found.append(json.loads(base64.b64decode(message["body"]))[0])
+    return found
+
+
+def started_alert(database_url: str) -> int:
+    """An alert routed to `two`, its first step due now (as dispatch leaves it)."""
+    with session_scope(database_url) as session:
+        alert_id = accept_alert(session, AlertIn(summary="queue backlog")).alert_id
+        assert mark_dispatched(session, alert_id)
+        snapshot = freeze_chain(parse_config(ONCALL), "two")
+        assert start(session, alert_id, "two", utcnow(), snapshot=snapshot)
+    return alert_id
+
+
+def test_a_queued_step_is_handed_over_once_until_lost_then_the_next_at_its_time(
+    database_url: str, worker_env: redis.Redis
+) -> None:
+    from worker.tasks.fire_step import fire_step
+    from worker.tasks.tick import tick
+
+    alert_id = started_alert(database_url)
+    first_handover = time.monotonic()
+    for _ in range(4):  # ticks while the first copy still waits in the queue
+        tick()
+        time.sleep(0.5)
+    assert published_steps(worker_env) == [[alert_id, 0, 0]]
+
+    # That copy was lost with the broker: handed over again once it counts as lost.
+    worker_env.flushdb()
+    time.sleep(max(0.0, first_handover + LOST_AFTER_S + 0.3 - time.monotonic()))
+    tick()
+    tick()
+    assert published_steps(worker_env) == [[alert_id, 0, 0]]
+
+    # A worker runs it: step 0 fires, step 1 is due STEP_WAIT_S later, not before.
+    assert fire_step(alert_id, 0, 0) == "fired"
+    worker_env.flushdb()
+    fired_at = time.monotonic()
+    tick()
+    assert published_steps(worker_env) == []
+    time.sleep(max(0.0, fired_at + STEP_WAIT_S + 0.3 - time.monotonic()))
+    for _ in range(3):
+        tick()
+    assert published_steps(worker_env) == [[alert_id, 1, 0]]

@@ -1,0 +1,57 @@
+"""A page whose worker dies in the middle of its Plivo request goes out again
+within 15 s of the death, once, even though the lost attempt opened the
+person's bundle window (nobody was paged, so nothing waits behind it)."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+import requests
+
+from cli.stack import Stack, StackConfig
+from tests.polling import wait_for
+
+NUMBER = "+14155550191"
+HELD_MS = 5000  # the simulator holds the request this long, then answers 503
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, broker_env):
+    config = StackConfig(
+        data_dir=tmp_path_factory.mktemp("killed-mid-send"),
+        redis_url=broker_env,
+        with_beat=True,
+        extra_env={"BUNDLE_WINDOW_S": "60"},
+    )
+    with Stack(config) as running:
+        running.wait_for_workers()
+        yield running
+
+
+def accepted_to(stack: Stack, number: str) -> list[dict]:
+    messages = requests.get(f"{stack.simulator_url}/_sim/messages", timeout=10).json()
+    return [m for m in messages if m["dst"].lstrip("+") == number.lstrip("+")]
+
+
+def test_a_page_whose_worker_died_mid_request_is_out_within_15_s(stack):
+    fault = {"status": 503, "latency_ms": HELD_MS, "paths": ["/Message/"]}
+    requests.post(f"{stack.simulator_url}/_sim/faults", json=fault, timeout=5).raise_for_status()
+    response = requests.post(
+        f"{stack.web_url}/api/v1/alerts",
+        json={"summary": "disk full", "severity": "critical", "recipients": [NUMBER]},
+        headers={"Authorization": f"Bearer {stack.config.api_token}"},
+        timeout=10,
+    )
+    assert response.status_code == 202
+    time.sleep(2.0)  # the worker is inside the held request now
+    killed_at = time.monotonic()
+    stack.kill("worker1", signal.SIGKILL)
+    requests.delete(f"{stack.simulator_url}/_sim/faults", timeout=5).raise_for_status()
+    stack.start_worker("worker1")
+    wait_for(lambda: accepted_to(stack, NUMBER), timeout=30.0, interval=0.1)
+    out_after_s = time.monotonic() - killed_at
+    assert out_after_s <= 15.0, f"page out {out_after_s:.1f} s after the worker died"
+    time.sleep(3.0)
+    assert len(accepted_to(stack, NUMBER)) == 1
