@@ -1,4 +1,4 @@
-"""Plivo's callbacks: verified, taken once, recorded and applied, follow-ups handed to workers.
+"""Plivo's callbacks: verified, taken once, then applied here or handed to the workers.
 
 Every callback endpoint (SMS status and inbound, voice answer, keypress,
 machine detection, hang-up) goes through `verified_params`: the V3 signature
@@ -21,18 +21,12 @@ from flask import Blueprint, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 
 from shared.core.db import session_scope
-from shared.core.enums import Channel
-from shared.core.events import record_event
 from shared.core.metrics import CALLBACKS_REJECTED, DELIVERY_REPORTS, bounded_label
 from shared.core.models import utcnow
 from shared.notices.reports import not_recorded, receive_report
-from shared.notifications.delivery_reports import (
-    AppliedReport,
-    apply_recorded_report,
-    hand_over_ended,
-)
+from shared.notifications import report_inbox
+from shared.notifications.delivery_reports import inbox_entry
 from shared.notifications.state import PLIVO_SMS_STATUS
-from shared.notifications.store import find_notification, record_sms_report
 from shared.plivo import replay
 from shared.plivo.callback_urls import notice_batch_from, notification_id_from
 from shared.plivo.signature import verify_v3
@@ -193,6 +187,14 @@ def _notification_id_from_query() -> int | None:
 
 @bp.post("/plivo/sms/status")
 def sms_status() -> Response:
+    """A page's report is left in the report inbox and answered at once; a worker applies it.
+
+    Nothing else must happen before the answer: the signature and the nonce
+    are checked first, then one RPUSH. The push that finds the inbox empty
+    starts a drainer; later pushes join the batch it is reading (and the tick
+    starts one for anything left waiting). If Redis refuses the push we answer
+    503, the nonce is given back, and Plivo retries.
+    """
     params = verified_params("sms_status")
     if isinstance(params, Response):
         return params
@@ -201,40 +203,20 @@ def sms_status() -> Response:
     batch_id = notice_batch_from(request.args)
     if batch_id is not None:
         return _notice_sms_status(params, batch_id, label)
-    settings = current_app.config["SETTINGS"]
-    applied: AppliedReport | None = None
-    with session_scope(settings.effective_database_url) as session:
-        notification = find_notification(
-            session,
-            notification_id=_notification_id_from_query(),
-            provider_uuid=params.get("MessageUUID") or None,
+    entry = inbox_entry(params, _notification_id_from_query(), utcnow())
+    try:
+        waiting = report_inbox.push(current_app.config["REDIS"], entry)
+    except redis.RedisError as exc:
+        log.error(
+            "delivery report %s refused with 503: the report inbox is unavailable (%s); "
+            "Plivo will retry",
+            params.get("MessageUUID"),
+            type(exc).__name__,
         )
-        if notification is not None and notification.channel != Channel.SMS:
-            # An SMS report moves SMS notifications only, never a call's state.
-            log.warning("delivery report for notification %s, not an SMS", notification.id)
-            notification = None
-        if notification is None:
-            record_event(
-                session,
-                "callback.unknown_message",
-                detail={
-                    "MessageUUID": params.get("MessageUUID"),
-                    "Status": status,
-                },
-            )
-        elif record_sms_report(session, notification, params) is not None:
-            # Recorded and applied in one transaction: applied exactly when first recorded.
-            applied = apply_recorded_report(session, notification.id, params, utcnow())
-    if notification is None:
-        DELIVERY_REPORTS.labels(status=label, outcome="unknown_message").inc()
-        log.warning("delivery report for unknown message %s", params.get("MessageUUID"))
-        return Response("unknown message\n", status=200, mimetype="text/plain")
-    if applied is None:
-        DELIVERY_REPORTS.labels(status=label, outcome="duplicate").inc()
-        return Response("duplicate\n", status=200, mimetype="text/plain")
-    DELIVERY_REPORTS.labels(status=label, outcome="recorded").inc()
-    # Only a text that ended unreached with no retry needs a worker: its chain moves on.
-    hand_over_ended(applied.ended, current_app.config["ENQUEUE"].notification_ended)
+        return _refuse("sms_status", "inbox_unavailable", 503, "try again later\n")
+    DELIVERY_REPORTS.labels(status=label, outcome="accepted").inc()
+    if waiting == 1:
+        current_app.config["ENQUEUE"].apply_delivery_reports()
     return Response("ok\n", status=200, mimetype="text/plain")
 
 

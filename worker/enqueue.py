@@ -71,6 +71,11 @@ def send_sms(
     )
 
 
+def apply_delivery_reports() -> bool:
+    """Start a drainer of the report inbox: the reports travel in Redis, not in the message."""
+    return _send(task_names.APPLY_DELIVERY_REPORTS, [])
+
+
 def place_call(
     notification_id: int,
     countdown: float | None = None,

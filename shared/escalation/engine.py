@@ -143,6 +143,10 @@ def fire(
         return FireResult(fired=False)
     planned = _plan_notifications(session, alert_id, plan, now, text_for)
     _record_step_fired(session, alert_id, policy, plan)
+    if not report_exhaustion and after.step == END_OF_CHAIN and plan.due_at <= now:
+        # Explicit recipients with no wait: nothing follows their page, so the
+        # chain completes here rather than through one more task a tick later.
+        end_chain(session, alert_id, after, policy, now, report=False)
     return FireResult(True, position.step, position.round, planned=planned)
 
 

@@ -183,20 +183,31 @@ def page_and_wait(deployment: Deployment, count: int, first_number: int) -> None
     wait_for(delivered, timeout=90, interval=0.3, what=f"{count} SMS delivered")
 
 
+REPORTS = "alert_dispatch_delivery_reports_total"
+
+
 def scrape(deployment: Deployment) -> tuple[str, str]:
-    web = requests.get(f"{deployment.web_url}/metrics", timeout=5).text
-    worker = requests.get(deployment.worker_metrics_url, timeout=5).text
-    return web, worker
+    """Both scrapes, once the worker has counted every delivery report the receiver took
+    (it counts one just after the commit that makes its text delivered)."""
+
+    def settled() -> tuple[str, str] | None:
+        web = requests.get(f"{deployment.web_url}/metrics", timeout=5).text
+        worker = requests.get(deployment.worker_metrics_url, timeout=5).text
+        return (web, worker) if total(web, REPORTS) == total(worker, REPORTS) else None
+
+    return wait_for(settled, timeout=30, what="delivery reports counted by the worker")
 
 
 def assert_exact_counts(web: str, worker: str, count: int) -> None:
-    """The receiver counts accepted alerts and delivery reports; the worker counts sends."""
+    """The receiver counts accepted alerts and the delivery reports it took; the worker
+    counts sends and what applying each report did."""
     accepted = "alert_dispatch_alerts_accepted_total"
     assert total(web, accepted, source="api", outcome="created") == count, web
-    reports = "alert_dispatch_delivery_reports_total"
     for status in ("queued", "sent", "delivered"):
-        assert total(web, reports, status=status, outcome="recorded") == count, (status, web)
-    assert total(web, reports) == 3 * count, web
+        assert total(web, REPORTS, status=status, outcome="accepted") == count, (status, web)
+        assert total(worker, REPORTS, status=status, outcome="recorded") == count, (status, worker)
+    assert total(web, REPORTS) == 3 * count, web
+    assert total(worker, REPORTS) == 3 * count, worker
     assert total(worker, "alert_dispatch_sms_sent_total", result="accepted") == count, worker
     assert total(worker, "alert_dispatch_sms_sent_total") == count, worker
 

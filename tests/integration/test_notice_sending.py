@@ -35,6 +35,7 @@ from shared.core.models import NoticeDelivery, NoticeRecord, NoticeSend, OptOut
 from simulator.config import SimulatorConfig
 from simulator.server import RunningSimulator, start_in_thread
 from tests.polling import wait_for
+from tests.worker_caches import clear_worker_caches
 from worker import task_names
 from worker.queues import NOTICE_PRIORITY, NOTIFY
 
@@ -282,7 +283,7 @@ def worker_env(
         "SENDER_SMS_PER_SECOND": "50",
     }.items():
         monkeypatch.setenv(name, value)
-    _clear_worker_caches()
+    clear_worker_caches()
 
     def start_send(count: int) -> str:
         due = datetime.now(UTC) - timedelta(seconds=1)
@@ -296,22 +297,7 @@ def worker_env(
     yield url, sim, start_send
     sim.stop()
     monkeypatch.undo()
-    _clear_worker_caches()
-
-
-def _clear_worker_caches() -> None:
-    from worker import context
-    from worker.sending import providers
-
-    for cached in (
-        context.settings,
-        context._plivo_client_for,
-        context._redis_for,
-        context._limiter_for,
-        context.send_limits,
-        providers._backup_for,
-    ):
-        cached.cache_clear()
+    clear_worker_caches()
 
 
 def _small_oncall(numbers: list[str], due: datetime) -> str:

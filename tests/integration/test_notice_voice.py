@@ -36,6 +36,7 @@ from shared.plivo.signature import sign_request_headers
 from simulator.config import SimulatorConfig
 from simulator.server import RunningSimulator, start_in_thread
 from tests.polling import wait_for
+from tests.worker_caches import clear_worker_caches
 from worker import task_names
 from worker.queues import NOTICE_PRIORITY, NOTIFY
 
@@ -263,7 +264,7 @@ def worker_env(
         "CALLS_PER_SECOND": "50",
     }.items():
         monkeypatch.setenv(name, value)
-    _clear_worker_caches()
+    clear_worker_caches()
 
     def start_send(numbers: list[str]) -> str:
         config.write_text(oncall(datetime.now(UTC) - timedelta(seconds=1), numbers))
@@ -276,22 +277,7 @@ def worker_env(
     yield url, sim, start_send
     sim.stop()
     monkeypatch.undo()
-    _clear_worker_caches()
-
-
-def _clear_worker_caches() -> None:
-    from worker import context
-    from worker.sending import providers
-
-    for cached in (
-        context.settings,
-        context._plivo_client_for,
-        context._redis_for,
-        context._limiter_for,
-        context.send_limits,
-        providers._backup_for,
-    ):
-        cached.cache_clear()
+    clear_worker_caches()
 
 
 def run_chain(send_id: str, until: tuple[str, ...] = ("finish", "closed")) -> list[str]:

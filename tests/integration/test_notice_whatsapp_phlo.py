@@ -36,6 +36,7 @@ from shared.plivo.channels import WhatsAppTemplate
 from simulator.config import SimulatorConfig
 from simulator.server import RunningSimulator, start_in_thread
 from tests.polling import wait_for
+from tests.worker_caches import clear_worker_caches
 from worker import task_names
 from worker.queues import NOTICE_PRIORITY, NOTIFY
 
@@ -240,7 +241,7 @@ def in_process(
         "PLIVO_READ_TIMEOUT": "0.5",
     }.items():
         monkeypatch.setenv(name, value)
-    _clear_worker_caches()
+    clear_worker_caches()
     try:
         from worker.tasks.notices_tick import notices_tick
 
@@ -251,7 +252,7 @@ def in_process(
     finally:
         sim.stop()
         monkeypatch.undo()
-        _clear_worker_caches()
+        clear_worker_caches()
 
 
 def run_chain(
@@ -315,18 +316,3 @@ def test_an_abandoned_whatsapp_claim_is_settled_from_plivo_s_list_never_resent(
     found = next(m for m in sim.state.messages() if "+" + m.dst == left)
     assert (rows[left].state, rows[left].provider_uuid) == ("handed_off", found.message_uuid)
     assert {rows[n].state for n in WA} == {"handed_off"}
-
-
-def _clear_worker_caches() -> None:
-    from worker import context
-    from worker.sending import providers
-
-    for cached in (
-        context.settings,
-        context._plivo_client_for,
-        context._redis_for,
-        context._limiter_for,
-        context.send_limits,
-        providers._backup_for,
-    ):
-        cached.cache_clear()

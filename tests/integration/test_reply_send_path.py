@@ -21,24 +21,10 @@ from shared.core.models import Event
 from shared.sending.limits import sender_for
 from simulator.config import SimulatorConfig
 from simulator.server import RunningSimulator, start_in_thread
+from tests.worker_caches import clear_worker_caches
 
 POOL = ("+14155550000", "+14155550001")
 BACKUP_AUTH_ID = "MABACKUP000000000000"
-
-
-def _clear_worker_caches() -> None:
-    from worker import context
-    from worker.sending import providers
-
-    for cached in (
-        context.settings,
-        context._plivo_client_for,
-        context._redis_for,
-        context._limiter_for,
-        context.send_limits,
-        providers._backup_for,
-    ):
-        cached.cache_clear()
 
 
 @pytest.fixture
@@ -85,12 +71,12 @@ def worker_env(
         }
         for name, value in {**base, **env}.items():
             monkeypatch.setenv(name, value)
-        _clear_worker_caches()
+        clear_worker_caches()
         return url
 
     yield configure
     monkeypatch.undo()
-    _clear_worker_caches()
+    clear_worker_caches()
 
 
 def _queue_reply(url: str, destination: str, text: str) -> int:

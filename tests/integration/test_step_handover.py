@@ -25,6 +25,7 @@ from shared.core.models import utcnow
 from shared.escalation.engine import start
 from shared.routing.oncall_config import parse_config
 from shared.routing.route import freeze_chain
+from tests.worker_caches import clear_worker_caches
 from webhooks.live_gauges import priority_lists
 from worker.queues import INGEST
 from worker.task_names import FIRE_STEP
@@ -42,21 +43,6 @@ policies:
       - {{targets: [bob], channels: [sms], wait: 600}}
 default_policy: two
 """
-
-
-def _clear_worker_caches() -> None:
-    from worker import context
-    from worker.sending import providers
-
-    for cached in (
-        context.settings,
-        context._plivo_client_for,
-        context._redis_for,
-        context._limiter_for,
-        context.send_limits,
-        providers._backup_for,
-    ):
-        cached.cache_clear()
 
 
 @pytest.fixture
@@ -81,10 +67,10 @@ def worker_env(
         "PLIVO_BASE_URL": f"http://127.0.0.1:{free_port()}",
     }.items():
         monkeypatch.setenv(name, value)
-    _clear_worker_caches()
+    clear_worker_caches()
     yield redis_client
     monkeypatch.undo()
-    _clear_worker_caches()
+    clear_worker_caches()
 
 
 def published_steps(client: redis.Redis) -> list[list[int]]:

@@ -27,6 +27,7 @@ from shared.core.db import session_scope, upgrade
 from shared.core.models import NoticeSend
 from simulator.config import SimulatorConfig
 from simulator.server import RunningSimulator, start_in_thread
+from tests.worker_caches import clear_worker_caches
 
 A, B, C, D = "+14155550101", "+14155550102", "+442079460958", "+33142685300"
 IN_FILE = "+16285550111"
@@ -138,26 +139,11 @@ def worker_env(
         "SENDER_SMS_PER_SECOND": "100",
     }.items():
         monkeypatch.setenv(name, value)
-    _clear_worker_caches()
+    clear_worker_caches()
     yield url, config, sim
     sim.stop()
     monkeypatch.undo()
-    _clear_worker_caches()
-
-
-def _clear_worker_caches() -> None:
-    from worker import context
-    from worker.sending import providers
-
-    for cached in (
-        context.settings,
-        context._plivo_client_for,
-        context._redis_for,
-        context._limiter_for,
-        context.send_limits,
-        providers._backup_for,
-    ):
-        cached.cache_clear()
+    clear_worker_caches()
 
 
 def oncall(due: datetime) -> str:

@@ -2,6 +2,7 @@
 
 from worker.tasks import (  # noqa: F401
     apply_delivery_report,
+    apply_delivery_reports,
     dispatch_alert,
     fire_step,
     hang_up_calls,

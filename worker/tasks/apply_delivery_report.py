@@ -1,10 +1,10 @@
 """Apply a recorded Plivo delivery report to its notification (older hand-overs only).
 
-The receiver now applies each report in the transaction that records it
-(shared.notifications.delivery_reports). This task stays registered because a
-broker may still hold messages naming it from before that change; it applies
-the report the same way, and the compare-and-set makes a report the receiver
-already applied a no-op here.
+Reports are now applied in batches from the report inbox, each in the
+transaction that records it (worker.tasks.apply_delivery_reports). This task
+stays registered because a broker may still hold messages naming it from
+before that change; it applies the report the same way, and the
+compare-and-set makes a report already applied a no-op here.
 """
 
 from __future__ import annotations

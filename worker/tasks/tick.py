@@ -27,6 +27,7 @@ from shared.notifications.store import move
 from worker import context, enqueue, task_names
 from worker.celery_app import app
 from worker.sending.handover import Cutoffs, DueSend, cutoffs, due_sends
+from worker.tasks.apply_delivery_reports import start_if_waiting
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def tick() -> dict[str, int]:
         enqueue.send_notification(send.notification_id, send.channel, send.priority)
     for notification_id in unsettled:
         enqueue.reconcile(notification_id)
+    start_if_waiting()  # delivery reports left in the inbox by a lost start or a dead drainer
     if undispatched:
         log.warning("tick re-enqueued %d alerts never routed", len(undispatched))
     return {

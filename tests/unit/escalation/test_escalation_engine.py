@@ -71,6 +71,39 @@ def test_the_last_step_then_its_wait_ends_the_chain(database_url):
         assert session.get(Alert, alert_id).escalation == "completed"
 
 
+def test_explicit_recipients_with_no_wait_complete_as_their_step_fires(database_url):
+    """Nothing follows a page to explicit recipients: no task a tick later to end the chain."""
+    direct = parse_config(
+        """
+contacts:
+  ann: {phone: "+14155550301", channels: [sms]}
+policies:
+  direct:
+    steps:
+      - {targets: [ann], channels: [sms], wait: 0}
+default_policy: direct
+"""
+    )
+    policy = direct.policies["direct"]
+    with session_scope(database_url) as session:
+        alert_id = accept_alert(session, AlertIn(summary="disk full")).alert_id
+        start(session, alert_id, "direct", utcnow(), snapshot=freeze_chain(direct, "direct"))
+        fired = fire(
+            session,
+            alert_id,
+            Position(0, 0),
+            direct,
+            policy,
+            utcnow(),
+            lambda c, ch: "x",
+            report_exhaustion=False,
+        )
+        assert (fired.fired, len(fired.planned)) == (True, 1)
+        alert = session.get(Alert, alert_id)
+        assert (alert.escalation, alert.next_fire_at) == ("completed", None)
+        assert claim_due_steps(session, utcnow() + timedelta(seconds=1), utcnow()) == []
+
+
 @pytest.mark.parametrize(
     ("state", "counts"),
     [

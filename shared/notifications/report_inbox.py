@@ -1,0 +1,75 @@
+"""The report inbox: page delivery reports waiting in Redis for a worker to apply them.
+
+The receiver answers Plivo once a verified report is in this list (one
+RPUSH); a worker (worker.tasks.apply_delivery_reports) applies the head of the
+list in batches, one database transaction per batch, and only then trims what
+it applied. A worker that dies between its commit and its trim leaves those
+entries to be applied again, which is harmless: each report is recorded once
+(shared.notifications.store.record_sms_report) and a duplicate moves nothing.
+
+One drainer at a time, by a short lock. The trim checks the lock in the same
+script, so a drainer whose lock ran out (and whose entries a newer drainer
+has read too) can never trim entries it did not read.
+
+Only Redis operations live here, with every key, so the receiver, the worker
+and the tick agree on one spelling. What an entry holds is
+shared.notifications.delivery_reports's business.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Final
+
+import redis
+
+INBOX_KEY: Final = "plivo:sms-reports"
+LOCK_KEY: Final = "plivo:sms-reports:drainer"
+# Long enough for a batch on a slow SQLite disk; short enough that a dead
+# drainer's lock is gone before the next tick (every second) has tried many times.
+LOCK_TTL_MS: Final = 30_000
+BATCH_SIZE: Final = 500
+
+# Trim `count` entries off the head, and keep the lock, only while it is ours.
+_TRIM_IF_HELD = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('LTRIM', KEYS[1], tonumber(ARGV[2]), -1)
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
+return 1
+"""
+_RELEASE_IF_HELD = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def push(client: redis.Redis, entry: str) -> int:
+    """Append one report; the inbox's length after it (1: it was empty). Raises redis.RedisError."""
+    return int(client.rpush(INBOX_KEY, entry))
+
+
+def waiting(client: redis.Redis) -> int:
+    """How many reports wait to be applied. Raises redis.RedisError."""
+    return int(client.llen(INBOX_KEY))
+
+
+def read_batch(client: redis.Redis, limit: int = BATCH_SIZE) -> list[bytes | str]:
+    """The first `limit` reports, oldest first, left in the inbox until `trim`."""
+    return list(client.lrange(INBOX_KEY, 0, limit - 1))
+
+
+def acquire(client: redis.Redis, ttl_ms: int = LOCK_TTL_MS) -> str | None:
+    """The drainer's lock: a token to trim and release with, or None when another holds it."""
+    token = uuid.uuid4().hex
+    return token if client.set(LOCK_KEY, token, nx=True, px=ttl_ms) else None
+
+
+def trim(client: redis.Redis, token: str, count: int, ttl_ms: int = LOCK_TTL_MS) -> bool:
+    """Drop the `count` reports read and applied, renewing the lock; False if it was lost."""
+    script = client.register_script(_TRIM_IF_HELD)
+    return bool(script(keys=[INBOX_KEY, LOCK_KEY], args=[token, count, ttl_ms]))
+
+
+def release(client: redis.Redis, token: str) -> None:
+    """Let the next drainer in; a lock already taken over by another is left alone."""
+    client.register_script(_RELEASE_IF_HELD)(keys=[LOCK_KEY], args=[token])
