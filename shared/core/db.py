@@ -13,13 +13,15 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.core.sqlite_lock import STATEMENT_BUSY_TIMEOUT_MS, begin_immediate
+
 MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"
 # Set on the engine a read-only session is bound to (see `read_scope`).
 READ_ONLY_OPTION = "alert_dispatch_read_only"
 
 
 def _tune_sqlite(engine: Engine) -> None:
-    """WAL, a long busy timeout, and BEGIN IMMEDIATE.
+    """WAL, a long busy timeout, and BEGIN IMMEDIATE (waited for by `begin_immediate`).
 
     Web and worker processes write the same file. With pysqlite's default
     deferred transactions, a read that later writes fails at once with
@@ -32,7 +34,7 @@ def _tune_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={STATEMENT_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -44,7 +46,7 @@ def _tune_sqlite(engine: Engine) -> None:
         if connection.get_execution_options().get(READ_ONLY_OPTION):
             connection.exec_driver_sql("BEGIN")
         else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            begin_immediate(connection.connection.driver_connection)
 
 
 def normalize_database_url(url: str) -> str:
