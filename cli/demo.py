@@ -24,10 +24,16 @@ contacts:
   alice: {phone: "+14155550111", channels: [voice]}
   bob:   {phone: "+14155550112", channels: [voice, sms]}
   carol: {phone: "+14155550113", channels: [voice]}
+schedules:
+  primary:  # a weekly rotation; with more members it hands over every Monday at 09:00
+    time_zone: UTC
+    layers:
+      - name: weekly
+        rotation: {members: [alice], shift: 1w, handoff: "09:00", start: 2026-01-05}
 policies:
   database:
     steps:
-      - {targets: [alice], channels: [voice], wait: 5m}
+      - {targets: [primary], channels: [voice], wait: 5m}
       - {targets: [bob], channels: [sms, voice], wait: 5m}
       - {targets: [carol], channels: [voice], wait: 5m}
 default_policy: database
@@ -145,7 +151,10 @@ def run_chain(stack: Stack, timeout: float) -> bool:
             f"{stack.simulator_url}/_sim/scenarios", json={"number": number, **scenario}, timeout=5
         ).raise_for_status()
     click.echo("\nNow an alert with no recipients: routing picks the 'database' policy")
-    click.echo("(alice: call; bob: SMS + call; carol: call). Alice will not answer; Bob presses 1.")
+    click.echo(
+        "(alice, on call in the primary schedule: call; bob: SMS + call; carol: call). "
+        "Alice will not answer; Bob presses 1."
+    )
     response = requests.post(
         f"{stack.web_url}/api/v1/alerts",
         json=CHAIN_ALERT,

@@ -14,6 +14,7 @@ from cli.config_commands import config
 from cli.demo_notice import with_notice_demo
 from cli.dev_commands import demo, simulator
 from cli.notice_commands import notice
+from cli.oncall_commands import oncall
 from cli.service_commands import beat, db, web, worker
 from cli.subscriber_commands import subscribers
 
@@ -27,6 +28,7 @@ for command in (db, web, worker, beat, simulator, demo, list_alerts, ack, resolv
     cli.add_command(command)
 cli.add_command(notice)
 cli.add_command(subscribers)
+cli.add_command(oncall)
 cli.add_command(with_notice_demo(demo))  # `demo` alone as before; `demo notice` too
 
 if __name__ == "__main__":

@@ -185,6 +185,12 @@ def get_call(auth_id: str, call_uuid: str) -> Response:
     return plivo_json(200, simulator().calls.get(call_uuid))
 
 
+@bp.post(f"{ACCOUNT}/Call/<call_uuid>/", strict_slashes=False)
+def transfer_call(auth_id: str, call_uuid: str) -> Response:
+    """Live Call API: transfer a call in progress (`legs=aleg`, `aleg_url`); 202."""
+    return plivo_json(202, simulator().calls.transfer(call_uuid, _json_object()))
+
+
 @bp.delete(f"{ACCOUNT}/Call/<call_uuid>/", strict_slashes=False)
 def hang_up_call(auth_id: str, call_uuid: str) -> Response:
     """Live Call API: hang up; 204 with no body, as Plivo answers."""

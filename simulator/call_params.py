@@ -101,3 +101,21 @@ def validate_call(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         raise ApiError(400, "caller_name must be text of at most 50 characters")
     params["caller_name"] = caller_name
     return params, destinations
+
+
+def validate_transfer(body: Mapping[str, Any]) -> tuple[str, str]:
+    """`POST /Call/{call_uuid}/` (transfer a call in progress): the A leg's new URL and
+    method; ApiError(400) otherwise. Our calls are single legs, so only `aleg` (or
+    `both`, whose B leg is then nothing) can be moved."""
+    legs = str(body.get("legs") or "").lower()
+    if legs not in ("aleg", "bleg", "both"):
+        raise ApiError(400, "legs must be aleg, bleg or both")
+    if legs == "bleg":
+        raise ApiError(400, "this call has no b leg")
+    url = body.get("aleg_url")
+    if not _http_url(url):
+        raise ApiError(400, "aleg_url must be an http or https URL")
+    method = str(body.get("aleg_method") or "POST").upper()
+    if method not in ("GET", "POST"):
+        raise ApiError(400, "aleg_method must be GET or POST")
+    return str(url), method

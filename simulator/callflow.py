@@ -4,7 +4,9 @@ This is where an application's voice logic meets "the phone": what it says is
 recorded, the scenario's keypresses go to the GetInput/GetDigits action URL,
 and whatever XML comes back is followed, up to a bounded number of documents
 so a Redirect loop cannot run forever. A call hung up through the API stops
-where it is: nothing more is said, pressed or fetched.
+where it is: nothing more is said, pressed or fetched. A call transferred
+through the API (`POST /Call/{uuid}/`, `aleg_url`) stops its document where it
+is, mid-prompt included, and goes on with the document the new URL returns.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Fetch:
 
 
 HANGUP = "hangup"
+TRANSFER = "transfer"
 
 
 @dataclass
@@ -52,24 +55,51 @@ class CallFlow:
     pause: Callable[[float], bool] | None = None
     documents: int = field(default=0, init=False)
 
-    def run(self, first: Fetch, before_walk: Callable[[], None] | None = None) -> None:
-        """Fetch `first`, call `before_walk` (machine detection), then follow the XML."""
-        document = self._fetch(first, allow_fallback=True)
-        if before_walk is not None and not self.hung_up():
-            before_walk()
-        while document is not None:
+    def run(self, first: Fetch | None) -> None:
+        """Fetch `first` (None: start from a transfer waiting on the call), then follow
+        the XML, switching to the transfer's URL whenever one comes in."""
+        document = self._fetch(first, allow_fallback=True) if first is not None else None
+        while True:
+            moved = self._take_transfer()
+            if moved is not None:
+                if self._too_many():
+                    return
+                document = self._fetch(moved, allow_fallback=False)
+                continue
+            if document is None:
+                return
             verbs, source = document
             next_fetch = self._execute(verbs, source)
-            if not isinstance(next_fetch, Fetch):
-                return
-            if self.documents >= self.max_documents:
-                self._error(f"stopped after {self.max_documents} XML documents")
+            if next_fetch == TRANSFER:
+                continue
+            if not isinstance(next_fetch, Fetch) or self._too_many():
                 return
             document = self._fetch(next_fetch, allow_fallback=False)
 
     def hung_up(self) -> bool:
         """True once the call is no longer in progress (hung up through the API, or reset)."""
         return self.state.call_status(self.call_uuid) != "in-progress"
+
+    def _too_many(self) -> bool:
+        if self.documents < self.max_documents:
+            return False
+        self._error(f"stopped after {self.max_documents} XML documents")
+        return True
+
+    def _transfer_waiting(self) -> bool:
+        return bool(self.state.update_call(self.call_uuid, lambda call: call.transfer is not None))
+
+    def _take_transfer(self) -> Fetch | None:
+        """The transfer waiting on the call, taken (so it is followed once), as a fetch."""
+
+        def take(call: CallRecord) -> dict[str, str] | None:
+            target, call.transfer = call.transfer, None
+            return target
+
+        target = self.state.update_call(self.call_uuid, take)
+        if target is None or self.hung_up():
+            return None
+        return Fetch(target["url"], target["method"], self._call_params(), "voice:transfer")
 
     # -- fetching ---------------------------------------------------------------
 
@@ -105,10 +135,13 @@ class CallFlow:
     # -- acting the XML out -----------------------------------------------------
 
     def _execute(self, verbs: list[Verb], source: str) -> Fetch | str | None:
-        """Play verbs in order; a Fetch to follow, HANGUP, or None at the end of the document."""
+        """Play verbs in order; a Fetch to follow, HANGUP, TRANSFER (the call was moved
+        elsewhere), or None at the end of the document."""
         for verb in verbs:
             if self.hung_up():
                 return HANGUP
+            if self._transfer_waiting():
+                return TRANSFER
             if verb.name in ("Speak", "Play"):
                 self._say(verb)
             elif verb.name == "Wait":
@@ -145,7 +178,7 @@ class CallFlow:
             if child.name in ("Speak", "Play"):
                 self._say(child)
         if self._listen():
-            return HANGUP
+            return TRANSFER if self._transfer_waiting() else HANGUP
         accepts_dtmf = verb.name == "GetDigits" or "dtmf" in verb.attr("inputType", "dtmf")
         if not self.digits or not accepts_dtmf:
             self._event("no_input", verb=verb.name)
@@ -170,12 +203,13 @@ class CallFlow:
         return fetch
 
     def _listen(self, step_s: float = 0.02) -> bool:
-        """Wait out input_delay_s as the callee listens; True when the call ended meanwhile."""
+        """Wait out input_delay_s as the callee listens; True when the call ended or was
+        transferred meanwhile (the prompt stops there)."""
         deadline = time.monotonic() + self.input_delay_s
         while (left := deadline - time.monotonic()) > 0 and self.pause is not None:
-            if self.pause(min(step_s, left)) or self.hung_up():
+            if self.pause(min(step_s, left)) or self.hung_up() or self._transfer_waiting():
                 return True
-        return self.hung_up()
+        return self.hung_up() or self._transfer_waiting()
 
     def _call_params(self) -> dict[str, str]:
         return {**self.base_params, "CallStatus": "in-progress"}

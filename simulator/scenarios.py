@@ -116,6 +116,12 @@ class NumberScenario:
     input_delay_s is how long the callee listens to each prompt before pressing
     its key (or before the prompt runs out without one): an answered call that
     stays mid-prompt that long, so it can be hung up while someone listens.
+
+    detection_delay_s is how long Plivo's machine detection takes to reach its
+    verdict on this number, counted from the answer. None: the call's whole
+    `machine_detection_time` (Plivo documents detection as taking up to that
+    long). A machine whose greeting needs longer than `machine_detection_time`
+    is not detected: Plivo stops listening then and reports nothing.
     """
 
     number: str = ""
@@ -124,6 +130,7 @@ class NumberScenario:
     whatsapp: WhatsAppOutcome = WhatsAppOutcome()
     answer_delay_s: float | None = None
     input_delay_s: float = 0.0
+    detection_delay_s: float | None = None
 
     @classmethod
     def parse(cls, data: Mapping[str, Any], base: NumberScenario | None = None) -> NumberScenario:
@@ -140,7 +147,7 @@ class NumberScenario:
             scenario = replace(scenario, voice=VoiceOutcome.parse(data["voice"]))
         if data.get("whatsapp") is not None:
             scenario = replace(scenario, whatsapp=WhatsAppOutcome.parse(data["whatsapp"]))
-        for name in ("answer_delay_s", "input_delay_s"):
+        for name in ("answer_delay_s", "input_delay_s", "detection_delay_s"):
             if data.get(name) is not None:
                 scenario = replace(scenario, **{name: _seconds(data[name], name)})
         return scenario
@@ -153,6 +160,7 @@ class NumberScenario:
             "whatsapp": self.whatsapp.text(),
             "answer_delay_s": self.answer_delay_s,
             "input_delay_s": self.input_delay_s,
+            "detection_delay_s": self.detection_delay_s,
         }
 
 

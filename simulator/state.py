@@ -64,7 +64,10 @@ class CallRecord:
     ring_time: float | None = None
     answer_time: float | None = None
     end_time: float | None = None
-    machine: bool = False
+    machine: bool = False  # the far end is a machine
+    machine_detected: bool = False  # Plivo's detection found it
+    # A transfer (`POST /Call/{uuid}/`) not yet followed: {"url", "method"}.
+    transfer: dict[str, str] | None = None
     spoken: list[str] = field(default_factory=list)
     digits: list[str] = field(default_factory=list)
     xml: list[dict[str, Any]] = field(default_factory=list)

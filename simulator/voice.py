@@ -5,7 +5,11 @@ Each destination becomes a call placed when the account's call pacer allows
 scenario decides what the far end does; the application learns everything
 only through its answer, action, machine-detection and hangup URLs, as with
 the real service. The Live Call API ends a call early: `DELETE /Request/`
-cancels one not yet answered, `DELETE /Call/` hangs up one in progress.
+cancels one not yet answered, `DELETE /Call/` hangs up one in progress; and
+moves one in progress: `POST /Call/` with `aleg_url` stops its XML and plays
+what that URL returns. Machine detection runs as Plivo documents it
+(simulator.detection): beside the call, reporting up to machine_detection_time
+after the answer, or before the answer URL when no machine_detection_url is given.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from simulator.call_params import validate_call
+from simulator.call_params import validate_call, validate_transfer
 from simulator.callbacks import CallbackSender
 from simulator.callflow import CallFlow, Fetch
 from simulator.config import SimulatorConfig
+from simulator.detection import Detection, machine_report, plan_detection
 from simulator.dispatcher import Dispatcher
 from simulator.errors import ApiError
 from simulator.formats import (
@@ -192,36 +197,79 @@ class CallService:
         record = self._mark(uuid, IN_PROGRESS, frozenset({"ringing"}), answer_time=time.time())
         if record is None:
             return
-        detection = record.params.get("machine_detection")
         is_machine = outcome.kind == "machine"
         if is_machine:
             self._state.update_call(uuid, lambda call: setattr(call, "machine", True))
-        detect = (lambda: self._report_machine(record)) if is_machine and detection else None
-        if is_machine and detection == "hangup":
-            self._report_machine(record)
-        else:
-            digits = [] if is_machine else list(outcome.digits)
-            self._answer(record, digits, detect, scenario.input_delay_s)
+        detection = plan_detection(
+            record.params, is_machine=is_machine, detection_delay_s=scenario.detection_delay_s
+        )
+        if detection is None:
+            self._play(uuid, {})
+            return
+        plan = detection
+        verdict_at = time.monotonic() + plan.after_s
+        if plan.synchronous:
+            # The answer URL waits for the verdict, which it then carries.
+            self._dispatcher.schedule(verdict_at, uuid, lambda: self._verdict_first(uuid, plan))
+            return
+        if plan.machine:
+            # Asynchronous: reported beside the call, on a lane of its own.
+            lane = f"{uuid}:detection"
+            self._dispatcher.schedule(verdict_at, lane, lambda: self._found_machine(uuid, plan))
+        self._play(uuid, {})
+
+    def _verdict_first(self, uuid: str, detection: Detection) -> None:
+        """Synchronous detection is over: hang up on a machine (`hangup`), else answer."""
+        if self._state.call_status(uuid) != IN_PROGRESS:
+            return
+        if detection.machine:
+            self._state.update_call(uuid, lambda call: setattr(call, "machine_detected", True))
+            if detection.hang_up:
+                self._hang_up(uuid, "completed", "NORMAL_CLEARING")
+                return
+        self._play(uuid, {"Machine": "true" if detection.machine else "false"})
+
+    def _found_machine(self, uuid: str, detection: Detection) -> None:
+        """Asynchronous detection found a machine on a call still in progress: report it
+        to machine_detection_url (the call plays on meanwhile), and hang up for `hangup`."""
+
+        def detected(call: CallRecord) -> bool:
+            if call.status != IN_PROGRESS:
+                return False
+            call.machine_detected = True
+            call.events.append({"event": "machine_detected", "time": time.time()})
+            return True
+
+        if not self._state.update_call(uuid, detected):
+            return  # the call ended before the verdict: Plivo reports nothing
+        record = self._state.call(uuid)
+        if record is None:
+            return
+        self._report_machine(record, detection.hang_up)
+        if detection.hang_up:
+            self._end_now(uuid, LIVE)
+
+    def _play(self, uuid: str, answer_extra: dict[str, str]) -> None:
+        """The answered call's XML, then the hang-up once it has run out."""
+        record = self._state.call(uuid)
+        if record is None or record.status != IN_PROGRESS:
+            return
+        scenario = self._scenarios.get(record.to_number)
+        digits = [] if record.machine else list(scenario.voice.digits)
+        self._answer(record, digits, scenario.input_delay_s, answer_extra)
+        self._end_after_xml(uuid)
+
+    def _end_after_xml(self, uuid: str) -> None:
         self._dispatcher.schedule(
             time.monotonic() + self._config.call_talk_s,
             uuid,
             lambda: self._hang_up(uuid, "completed", "NORMAL_CLEARING"),
         )
 
-    def _answer(
-        self, record: CallRecord, digits: list[str], before_walk: Any, input_delay_s: float
-    ) -> None:
-        base = self._base_params(record)
-        start = {
-            **base,
-            "CallStatus": IN_PROGRESS,
-            "Event": "StartApp",
-            "BillRate": CALL_RATE,
-            "SessionStart": session_start(record.answer_time or time.time()),
-        }
-        flow = CallFlow(
+    def _flow(self, record: CallRecord, digits: list[str], input_delay_s: float) -> CallFlow:
+        return CallFlow(
             call_uuid=record.call_uuid,
-            base_params=base,
+            base_params=self._base_params(record),
             digits=digits,
             state=self._state,
             sender=self._sender,
@@ -231,25 +279,73 @@ class CallService:
             input_delay_s=input_delay_s,
             pause=self._dispatcher.stopping.wait,
         )
+
+    def _answer(
+        self,
+        record: CallRecord,
+        digits: list[str],
+        input_delay_s: float,
+        answer_extra: dict[str, str],
+    ) -> None:
+        start = {
+            **self._base_params(record),
+            "CallStatus": IN_PROGRESS,
+            "Event": "StartApp",
+            "BillRate": CALL_RATE,
+            "SessionStart": session_start(record.answer_time or time.time()),
+            **answer_extra,
+        }
         first = Fetch(
             record.params["answer_url"], record.params["answer_method"], start, "voice:answer"
         )
-        flow.run(first, before_walk)
+        self._flow(record, digits, input_delay_s).run(first)
 
-    def _report_machine(self, record: CallRecord) -> None:
+    def _report_machine(self, record: CallRecord, hang_up: bool) -> None:
         url = record.params.get("machine_detection_url")
         if not url:
             return
-        params = {
-            "CallUUID": record.call_uuid,
-            "RequestUUID": record.request_uuid,
-            "From": record.from_number,
-            "To": record.to_number,
-            "Machine": "true",
-            "Event": "MachineDetection",
-        }
+        params = machine_report(
+            call_uuid=record.call_uuid,
+            request_uuid=record.request_uuid,
+            from_number=record.from_number,
+            to_number=record.to_number,
+            hang_up=hang_up,
+        )
         method = record.params.get("machine_detection_method", "POST")
         self._sender.send(url, params, method, kind="voice:machine")
+
+    # -- transfer ---------------------------------------------------------------
+
+    def transfer(self, call_uuid: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """`POST /Call/<uuid>/`: move a call in progress to `aleg_url`; 404 once it is over.
+
+        The XML playing stops where it is (simulator.callflow) and the new
+        URL's document plays instead; a call whose XML already ran out (it is
+        only waiting to be hung up) plays the new document on its lane.
+        """
+        url, method = validate_transfer(body)
+
+        def move(call: CallRecord) -> bool:
+            if call.status != IN_PROGRESS:
+                return False
+            call.transfer = {"url": url, "method": method}
+            call.events.append({"event": "transfer", "time": time.time(), "url": url})
+            return True
+
+        if not self._state.update_call(call_uuid, move):
+            raise ApiError(404, "not found")
+        self._dispatcher.schedule(
+            time.monotonic(), call_uuid, lambda: self._follow_transfer(call_uuid)
+        )
+        return {"message": "call transfered"}
+
+    def _follow_transfer(self, uuid: str) -> None:
+        """A transfer the playing XML did not take (it had run out): play it now."""
+        record = self._state.call(uuid)
+        if record is None or record.transfer is None or record.status != IN_PROGRESS:
+            return
+        self._flow(record, [], 0.0).run(None)
+        self._end_after_xml(uuid)
 
     # -- ending -----------------------------------------------------------------
 
@@ -315,6 +411,8 @@ class CallService:
             "AnswerTime": voice_callback_time(record.answer_time),
             "EndTime": voice_callback_time(record.end_time),
         }
+        if record.machine_detected and record.params.get("machine_detection") == "hangup":
+            params["Machine"] = "true"  # hung up on because a machine answered
         self._sender.send(
             record.params["hangup_url"], params, record.params["hangup_method"], kind="voice:hangup"
         )

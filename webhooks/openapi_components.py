@@ -23,7 +23,7 @@ from shared.alerts.formats.pagerduty_change import PagerDutyChangeEvent
 from shared.alerts.schemas import AlertIn, invisible_ranges, require_visible
 from shared.notices.model import Notice
 from shared.notices.updates import NoticeChange
-from webhooks import api_models, notice_api_models, subscriber_api_models
+from webhooks import api_models, notice_api_models, oncall_api_models, subscriber_api_models
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -39,6 +39,7 @@ REQUESTS: tuple[type[BaseModel], ...] = (
     NoticeChange,
     subscriber_api_models.SubscriberListIn,
     subscriber_api_models.NumbersIn,
+    oncall_api_models.OverrideIn,
 )
 # Bodies the receiver answers with, described as they are sent.
 RESPONSES: tuple[type[BaseModel], ...] = (
@@ -63,6 +64,10 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     subscriber_api_models.NumbersAdded,
     subscriber_api_models.NumbersRemoved,
     subscriber_api_models.ListDeleted,
+    oncall_api_models.OncallList,
+    oncall_api_models.OncallView,
+    oncall_api_models.OverrideList,
+    oncall_api_models.OverrideView,
 )
 
 # White space as Python's str.isspace() sees it (ECMA's \s differs, so it is spelled out).

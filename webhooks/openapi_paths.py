@@ -23,6 +23,7 @@ from shared.core.strict_json import MAX_DEPTH
 from webhooks import api_models as m
 from webhooks.openapi_components import ref
 from webhooks.openapi_notices import PATHS as NOTICE_PATHS
+from webhooks.openapi_oncall import PATHS as ONCALL_PATHS
 from webhooks.openapi_subscribers import PATHS as SUBSCRIBER_PATHS
 
 BEARER = [{"bearerAuth": []}]
@@ -298,4 +299,5 @@ PATHS: dict[str, Any] = {
     "/api/v1/alerts/{alert_id}/resolve": _lifecycle_operation("Resolve"),
     **NOTICE_PATHS,
     **SUBSCRIBER_PATHS,
+    **ONCALL_PATHS,
 }

@@ -2,8 +2,9 @@
 
 Answer and keypress are handled here, synchronously: Plivo waits on the call
 for our XML, and an acknowledgement must stop paging the moment 1 is
-pressed, not after a queue. Hang-ups are recorded here and their follow-up
-(re-call or next step) runs in a worker.
+pressed, not after a queue. An answering machine gets a short voicemail
+instead of the menu (webhooks.plivo_voicemail). Hang-ups are recorded here and
+their follow-up (re-call or next step) runs in a worker.
 
 A callback counts only for the call it belongs to: the notification named in
 its URL must be a voice notification Plivo placed as this very call (see
@@ -17,7 +18,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from shared.alerts.changes import change_notes
@@ -33,16 +33,23 @@ from shared.escalation.plan import Position
 from shared.notifications.bundling import most_severe_first
 from shared.notifications.paging_metrics import observe_reached
 from shared.notifications.state import NotificationState as S
-from shared.notifications.store import members_of, move, move_bundle
+from shared.notifications.store import move, move_bundle
 from shared.notifications.voice_xml import (
     alert_call_xml,
     bundle_call_xml,
     keypress_response_xml,
-    machine_message_xml,
     spoken_xml,
 )
 from shared.plivo.callback_urls import callback_url, notification_id_from
 from webhooks.plivo_callbacks import verified_params
+from webhooks.plivo_voicemail import (
+    MACHINE,
+    apply_machine_report,
+    call_alerts,
+    set_outcome,
+    transfer_to_voicemail,
+    voicemail_response,
+)
 from webhooks.voice_call_binding import belongs_to_call
 
 log = logging.getLogger(__name__)
@@ -92,16 +99,6 @@ def _speak_alerts(session: Session, alerts: list[Alert], notification_id: int) -
     )
 
 
-def _call_alerts(session, lead: Notification) -> list[Alert]:  # type: ignore[no-untyped-def]
-    """The open alerts a call is about: its own, and its bundle members'."""
-    ids = [
-        lead.alert_id,
-        *(session.get(Notification, m).alert_id for m in members_of(session, lead.id)),
-    ]
-    alerts = [session.get(Alert, i) for i in dict.fromkeys(ids)]
-    return [a for a in alerts if a is not None and a.status == AlertStatus.TRIGGERED]
-
-
 def _goodbye(text: str) -> str:
     return spoken_xml(text)
 
@@ -118,18 +115,29 @@ def _alert_gone(notification_id: int) -> str:
 NOT_THIS_CALL = "This call is not about an alert. Goodbye."
 
 
+def _notification_of_call(
+    session: Session, params: dict[str, str], endpoint: str
+) -> Notification | Response:
+    """The notification the callback URL names, if this call is the one placed for it;
+    otherwise the XML that ends the call."""
+    notification_id = _notification_id()
+    notification = session.get(Notification, notification_id) if notification_id else None
+    if notification is None:
+        return _xml(_goodbye(GONE))
+    if not belongs_to_call(session, notification, params, endpoint):
+        return _xml(_goodbye(NOT_THIS_CALL))
+    return notification
+
+
 @bp.post("/plivo/voice/answer")
 def answer() -> Response:
     params = verified_params("voice_answer")
     if isinstance(params, Response):
         return params
-    notification_id = _notification_id()
     with session_scope(current_app.config["SETTINGS"].effective_database_url) as session:
-        notification = session.get(Notification, notification_id) if notification_id else None
-        if notification is None:
-            return _xml(_goodbye(GONE))
-        if not belongs_to_call(session, notification, params, "voice_answer"):
-            return _xml(_goodbye(NOT_THIS_CALL))
+        notification = _notification_of_call(session, params, "voice_answer")
+        if isinstance(notification, Response):
+            return notification
         alert = session.get(Alert, notification.alert_id)
         if alert is None:
             return _xml(_alert_gone(notification.id))
@@ -151,12 +159,10 @@ def answer() -> Response:
                 reason="call answered",
                 detail={"call_uuid": params.get("CallUUID")},
             )
-        if notification.outcome == "machine":
-            changes = _recent_changes(session, alert)
-            return _xml(
-                machine_message_xml(alert.id, alert.severity, alert.summary, changes=changes)
-            )
-        open_alerts = _call_alerts(session, notification)
+        if notification.outcome == MACHINE:
+            # Detected before this answer was handled: the voicemail, not the menu.
+            return _xml(voicemail_response(session, notification, params.get("CallUUID", "")))
+        open_alerts = call_alerts(session, notification)
         if not open_alerts:
             who = alert.acknowledged_by or "someone else"
             return _xml(_goodbye(f"This alert was already {alert.status} by {who}. Goodbye."))
@@ -191,13 +197,13 @@ def keypress() -> Response:
         )
         who = notification.contact or mask(notification.destination)
         if digit == "1":
-            for target in _call_alerts(session, notification) or [alert]:
+            for target in call_alerts(session, notification) or [alert]:
                 if acknowledge(session, target.id, by=who, via=Channel.VOICE).changed:
                     ALERT_ACTIONS.labels(action=AlertStatus.ACKNOWLEDGED, via=Channel.VOICE).inc()
                     log.info("alert %s acknowledged by %s on a call", target.id, who)
-            _set_outcome(session, notification.id, "acknowledged")
+            set_outcome(session, notification.id, "acknowledged")
         elif digit == "2":
-            _set_outcome(session, notification.id, "escalated")
+            set_outcome(session, notification.id, "escalated")
             due = escalate_alert_now(
                 session,
                 alert,
@@ -213,25 +219,40 @@ def keypress() -> Response:
 
 @bp.post("/plivo/voice/machine")
 def machine() -> Response:
+    """Plivo's machine detection found a machine: count the call as one, once, and move
+    a call whose menu is already playing to its voicemail."""
     params = verified_params("voice_machine")
     if isinstance(params, Response):
         return params
     notification_id = _notification_id()
-    if params.get("Machine", "").lower() == "true" and notification_id:
-        with session_scope(current_app.config["SETTINGS"].effective_database_url) as session:
-            notification = session.get(Notification, notification_id)
-            if notification is None or not belongs_to_call(
-                session, notification, params, "voice_machine"
-            ):
-                return Response("unknown call\n", mimetype="text/plain")
-            if _set_outcome(session, notification_id, "machine"):
-                record_event(
-                    session,
-                    "call.machine",
-                    notification_id=notification_id,
-                    alert_id=session.get(Notification, notification_id).alert_id,
-                )
+    if params.get("Machine", "").lower() != "true" or not notification_id:
+        return Response("ok\n", mimetype="text/plain")
+    settings = current_app.config["SETTINGS"]
+    with session_scope(settings.effective_database_url) as session:
+        notification = session.get(Notification, notification_id)
+        if notification is None or not belongs_to_call(
+            session, notification, params, "voice_machine"
+        ):
+            return Response("unknown call\n", mimetype="text/plain")
+        report = apply_machine_report(session, notification, params)
+    if not report.first:
+        return Response("duplicate\n", mimetype="text/plain")
+    if report.transfer is not None:
+        transfer_to_voicemail(settings, report.transfer)
     return Response("ok\n", mimetype="text/plain")
+
+
+@bp.post("/plivo/voice/voicemail")
+def voicemail() -> Response:
+    """Where a machine's call is moved: the voicemail, then hang up."""
+    params = verified_params("voice_voicemail")
+    if isinstance(params, Response):
+        return params
+    with session_scope(current_app.config["SETTINGS"].effective_database_url) as session:
+        notification = _notification_of_call(session, params, "voice_voicemail")
+        if isinstance(notification, Response):
+            return notification
+        return _xml(voicemail_response(session, notification, params.get("CallUUID", "")))
 
 
 @bp.post("/plivo/voice/hangup")
@@ -282,7 +303,7 @@ def _end_call(session: Session, notification: Notification, status: str) -> tupl
             members_follow_only_a_moved_lead=False,
         )
         return outcome, []
-    if outcome != "machine":
+    if outcome != MACHINE:
         outcome = status if status in NOT_REACHED_STATUSES else "no_keypress"
     reason = f"not reached: {outcome}"
     moved = move_bundle(
@@ -298,20 +319,5 @@ def _end_call(session: Session, notification: Notification, status: str) -> tupl
     # The lead is followed up whether or not its own move applied.
     unreached = [notification.id, *moved.members]
     for nid in unreached:
-        _set_outcome(session, nid, "not_reached")
+        set_outcome(session, nid, "not_reached")
     return "not_reached", unreached
-
-
-def _set_outcome(session: Session, notification_id: int, outcome: str) -> bool:
-    """Record how a call went; the first decisive outcome (ack, escalate) is kept."""
-    return (
-        session.execute(
-            update(Notification)
-            .where(
-                Notification.id == notification_id,
-                Notification.outcome.is_(None) | (Notification.outcome == "machine"),
-            )
-            .values(outcome=outcome)
-        ).rowcount
-        == 1
-    )

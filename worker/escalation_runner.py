@@ -18,6 +18,7 @@ from shared.notifications.priority import page_priority
 from shared.notifications.sms_text import alert_sms_text
 from shared.routing.oncall_config import Contact, Policy
 from shared.routing.route import DIRECT_POLICY, config_and_policy
+from shared.schedules.override_store import active_overrides
 from worker import context, enqueue
 from worker.sending.flow import run_send
 from worker.sending.sms import SMS
@@ -37,7 +38,8 @@ class Fired:
 
 def fire_and_hand_over(alert_id: int, position: Position) -> FireResult:
     """Fire the position if it is still the one due (exactly once), then send its pages."""
-    with session_scope(context.database_url()) as session:
+    # A step fired but lost with the database is fired again by the tick: no flush of its own.
+    with session_scope(context.database_url(), flush_to_disk=False) as session:
         fired = fire_in(session, alert_id, position)
     return hand_over_fired(alert_id, fired)
 
@@ -73,8 +75,18 @@ def fire_in(session: Session, alert_id: int, position: Position) -> Fired | None
         )
         result = end_chain(session, alert_id, position, policy, now, report=report)
     else:
+        # Overrides are only read when the chain names a schedule: most chains do not.
+        overrides = active_overrides(session, now) if config.schedules else ()
         result = fire(
-            session, alert_id, position, config, policy, now, text_for, report_exhaustion=report
+            session,
+            alert_id,
+            position,
+            config,
+            policy,
+            now,
+            text_for,
+            report_exhaustion=report,
+            overrides=overrides,
         )
     return Fired(result, policy, alert.severity)
 

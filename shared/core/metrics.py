@@ -194,6 +194,11 @@ ESCALATION_STEPS = Counter(
     "Escalation steps fired, by policy.",
     ["policy"],
 )
+SCHEDULE_GAPS_HIT = Counter(
+    "alert_dispatch_schedule_gaps",
+    "Escalation steps that found nobody on call in a schedule they name (a gap in the rota).",
+    ["schedule"],
+)
 ESCALATIONS_EXHAUSTED = Counter(
     "alert_dispatch_escalations_exhausted",
     "Alerts whose whole chain (with repeats) ran out without an acknowledgement.",

@@ -361,3 +361,26 @@ class SubscriberNumber(Base):
     list_name: Mapped[str] = mapped_column(ForeignKey("subscriber_lists.name"))
     number: Mapped[str] = mapped_column(String(32))
     added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ScheduleOverride(Base):
+    """Someone covering a schedule for a stretch of time (shared.schedules.override_store).
+
+    The on-call file stays the source of the rotation; overrides live here so they
+    can be made and taken back at any hour without editing it. Names are those of
+    the file (schedule, contacts), checked when the override is made. Removing one
+    sets `removed_at`: the row stays, as the event log's entries refer to it.
+    """
+
+    __tablename__ = "schedule_overrides"
+    __table_args__ = (Index("ix_schedule_overrides_schedule_end", "schedule", "end_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schedule: Mapped[str] = mapped_column(String(64))
+    covering: Mapped[str] = mapped_column(String(200))  # a contact name
+    replaces: Mapped[str | None] = mapped_column(String(200))  # None: whoever is on call
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime())  # exclusive
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

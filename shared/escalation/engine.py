@@ -12,7 +12,7 @@ so a step waiting in a long queue is not handed over again every second.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,11 +22,13 @@ from sqlalchemy.orm import Session
 
 from shared.core.enums import AlertStatus, EscalationState
 from shared.core.events import record_event
+from shared.core.metrics import SCHEDULE_GAPS_HIT
 from shared.core.models import Alert, Notification
 from shared.escalation.plan import Exhausted, Position, StepPlan, next_position, plan_step
 from shared.notifications.state import LIVE, NotificationState
 from shared.notifications.store import plan_notification
 from shared.routing.oncall_config import Contact, OncallConfig, Policy
+from shared.schedules.overrides import Override
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +120,13 @@ def fire(
     text_for: Callable[[Contact, str], str],
     *,
     report_exhaustion: bool = True,
+    overrides: Sequence[Override] = (),
 ) -> FireResult:
     """Fire `position` if it is still the one due; plan its notifications.
+
+    A schedule the step names pages whoever is on call now (with `overrides`);
+    a step that finds nobody at all because of a schedule gap moves on at once,
+    loudly (an ERROR, an event, a metric), never silently.
 
     `text_for(contact, channel)` gives an SMS its words (a call reads the
     alert when answered). Once the last step has fired the stored position is
@@ -129,7 +136,7 @@ def fire(
     """
     if position.step == END_OF_CHAIN:
         return end_chain(session, alert_id, position, policy, now, report=report_exhaustion)
-    plan = plan_step(config, policy, position, now)
+    plan = plan_step(config, policy, position, now, overrides)
     after = stored_position(plan.next, position.round)
     if not _claim_position(
         session,
@@ -143,11 +150,40 @@ def fire(
         return FireResult(fired=False)
     planned = _plan_notifications(session, alert_id, plan, now, text_for)
     _record_step_fired(session, alert_id, policy, plan)
+    if plan.empty_schedules:
+        _report_nobody_on_call(session, alert_id, policy, plan, moved_on=not planned)
     if not report_exhaustion and after.step == END_OF_CHAIN and plan.due_at <= now:
         # Explicit recipients with no wait: nothing follows their page, so the
         # chain completes here rather than through one more task a tick later.
         end_chain(session, alert_id, after, policy, now, report=False)
     return FireResult(True, position.step, position.round, planned=planned)
+
+
+def _report_nobody_on_call(
+    session: Session, alert_id: int, policy: Policy, plan: StepPlan, *, moved_on: bool
+) -> None:
+    """A schedule had nobody on call when its step fired: a gap in the rota."""
+    record_event(
+        session,
+        "escalation.nobody_on_call",
+        alert_id=alert_id,
+        detail={
+            "policy": policy.name,
+            "step": plan.position.step,
+            "schedules": list(plan.empty_schedules),
+            "moved_on": moved_on,
+        },
+    )
+    for schedule in plan.empty_schedules:
+        SCHEDULE_GAPS_HIT.labels(schedule=schedule).inc()
+    log.error(
+        "alert %s: nobody on call in schedule %s at step %s of %s%s",
+        alert_id,
+        ", ".join(plan.empty_schedules),
+        plan.position.step,
+        policy.name,
+        "; the chain moves on at once" if moved_on else "",
+    )
 
 
 def stored_position(following: Position | Exhausted, round: int) -> Position:

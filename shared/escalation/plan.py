@@ -9,12 +9,14 @@ tasks that apply them thin.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
 from shared.core.enums import EscalationState
 from shared.routing.oncall_config import Channel, Contact, OncallConfig, Policy
+from shared.schedules.overrides import Override
 
 EXHAUSTED: Final = EscalationState.EXHAUSTED
 Exhausted = Literal[EscalationState.EXHAUSTED]
@@ -52,25 +54,48 @@ class StepPlan:
     notifications: tuple[PlannedNotification, ...]
     next: Position | Exhausted
     due_at: datetime
+    # Schedules the step names that had nobody on call: with nobody else to page,
+    # the chain moves on at once (`due_at` is then the firing time).
+    empty_schedules: tuple[str, ...] = ()
 
     @property
     def is_last(self) -> bool:
         return self.next == EXHAUSTED
 
 
-def plan_step(config: OncallConfig, policy: Policy, position: Position, now: datetime) -> StepPlan:
-    """The plan for firing `position` at `now`; ValueError if the policy has no such position."""
+def plan_step(
+    config: OncallConfig,
+    policy: Policy,
+    position: Position,
+    now: datetime,
+    overrides: Sequence[Override] = (),
+) -> StepPlan:
+    """The plan for firing `position` at `now`; ValueError if the policy has no such position.
+
+    A schedule the step names stands for whoever is on call at `now`, with `overrides`.
+    """
     _check_position(policy, position)
+    notifications = step_notifications(config, policy, position.step, now, overrides)
+    empty = tuple(
+        target
+        for target in policy.steps[position.step].targets
+        if target in config.schedules and not config.people_of(target, now, overrides)
+    )
     return StepPlan(
         position=position,
-        notifications=step_notifications(config, policy, position.step),
+        notifications=notifications,
         next=next_position(policy, position),
-        due_at=next_due_at(policy, position.step, now),
+        due_at=now if empty and not notifications else next_due_at(policy, position.step, now),
+        empty_schedules=empty,
     )
 
 
 def step_notifications(
-    config: OncallConfig, policy: Policy, step: int
+    config: OncallConfig,
+    policy: Policy,
+    step: int,
+    at: datetime | None = None,
+    overrides: Sequence[Override] = (),
 ) -> tuple[PlannedNotification, ...]:
     """Each person of the step on each of the step's channels they accept.
 
@@ -81,7 +106,7 @@ def step_notifications(
     spec = policy.steps[step]
     return tuple(
         PlannedNotification(contact, channel)
-        for contact in config.expand_targets(spec)
+        for contact in config.expand_targets(spec, at, overrides)
         for channel in spec.channels
         if contact.accepts(channel)
     )

@@ -4,7 +4,7 @@ Pacing, pure. A request takes one slot of the page limit its channel shares
 (the account's calls per second, or its messages per second), booked with
 `acquire`: only a slot free now, so a page already waiting for one keeps it.
 The chain then asks again one interval divided by SINGLE_SHARE later, so about
-a tenth of the slots stay idle for pages arriving meanwhile, and a page
+a fifth of the slots stay idle for pages arriving meanwhile, and a page
 arriving just after a notice request waits at most one interval, as it would
 behind another page. A call or a message of 10,000 never sits in Plivo's
 queue: the chain never books ahead.
@@ -28,9 +28,10 @@ from shared.notices.deliveries import claim_batch
 
 # Calls and WhatsApp messages go one a request at a few per second, where one slot
 # of slack is a large part of a second: they keep a wider share for pages than bulk
-# SMS (shared.notices.pacing.NOTICE_SHARE), so arrival jitter at Plivo never puts
-# one request more than the limit into a second.
-SINGLE_SHARE = 0.9
+# SMS (shared.notices.pacing.NOTICE_SHARE), so arrival jitter at Plivo (a request
+# sent late by a busy worker, the next on time) never puts one request more than
+# the limit into a second: at 0.9, one request 100 ms late could.
+SINGLE_SHARE = 0.8
 
 
 def next_request_in(interval_s: float, elapsed_s: float, share: float = SINGLE_SHARE) -> float:

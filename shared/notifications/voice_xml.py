@@ -20,6 +20,8 @@ LANGUAGE: Final = "en-US"
 SPOKEN_SUMMARY_MAX: Final = 200
 # Recent changes are context, said after the alert: a sentence, not a list to sit through.
 SPOKEN_CHANGES_MAX: Final = 160
+# Longer than any voicemail shared.notifications.voicemail words: only a guard.
+VOICEMAIL_MAX: Final = 500
 
 ACK_DIGIT: Final = "1"
 ESCALATE_DIGIT: Final = "2"
@@ -118,17 +120,18 @@ def keypress_response_xml(digit: str, repeat_url: str) -> str:
     return _xml(root)
 
 
-def machine_message_xml(
-    alert_id: int, severity: str, summary: str, changes: Sequence[str] | None = None
-) -> str:
-    """What an answering machine records: enough to act on later, then hang up.
-
-    No menu: nobody can press a key on a voicemail. `changes` as for `alert_call_xml`.
-    """
+def voicemail_xml(words: str) -> str:
+    """What an answering machine records (worded by shared.notifications.voicemail),
+    then hang up. No menu: nobody can press a key on a recording."""
     root = ET.Element("Response")
-    announcement = _with_changes(_announcement(alert_id, severity, "", summary), changes)
-    text = f"This is an on-call page. {announcement}"
-    _speak(root, f"{text} Please check your alerts to acknowledge it. Goodbye.")
+    _speak(root, _speakable(words, VOICEMAIL_MAX))
+    ET.SubElement(root, "Hangup")
+    return _xml(root)
+
+
+def hangup_xml() -> str:
+    """End the call saying nothing (a voicemail already left on it)."""
+    root = ET.Element("Response")
     ET.SubElement(root, "Hangup")
     return _xml(root)
 

@@ -21,6 +21,7 @@ ENDPOINTS: dict[tuple[str, str, bool], str] = {
     ("GET", "call", True): "call_get",
     ("GET", "call", False): "call_list",
     ("DELETE", "call", True): "call_hangup",
+    ("POST", "call", True): "call_transfer",
     ("DELETE", "request", True): "request_cancel",
 }
 

@@ -17,6 +17,7 @@ from pydantic_core import ErrorDetails
 
 from shared.notices.checks import notice_problems
 from shared.routing.config_models import OncallConfig
+from shared.schedules.checks import schedule_problems
 
 Loc = tuple[str | int, ...]
 
@@ -157,10 +158,12 @@ def by_line(problems: list[ConfigProblem]) -> list[ConfigProblem]:
 
 def whole_config_problems(config: OncallConfig, lines: Mapping[Loc, int]) -> list[ConfigProblem]:
     """Problems only the validated whole shows: people a step cannot reach, dead routes,
-    notices whose parts do not fit together (shared.notices.checks)."""
+    schedule layers that cover nothing (shared.schedules.checks), notices whose parts do
+    not fit together (shared.notices.checks)."""
     found = [
         *_unreachable_people(config),
         *_unreachable_routes(config),
+        *schedule_problems(config.schedules),
         *notice_problems(config.notices, config.subscriber_lists),
     ]
     return placed(found, lines)
@@ -177,12 +180,23 @@ def _unreachable_people(config: OncallConfig) -> Iterator[tuple[Loc, str]]:
         for s, step in enumerate(policy.steps):
             wanted = ", ".join(step.channels)
             for t, target in enumerate(step.targets):
-                for name in config.members_of(target):
+                for name, who in _people_behind(config, target):
                     contact = config.contacts[name]
                     if not any(contact.accepts(channel) for channel in step.channels):
-                        who = f'"{name}"' if name == target else f'"{name}" (team "{target}")'
                         loc = ("policies", policy.name, "steps", s, "targets", t)
                         yield loc, f"{who} accepts none of this step's channels ({wanted})"
+
+
+def _people_behind(config: OncallConfig, target: str) -> Iterator[tuple[str, str]]:
+    """Each contact a target may page, and how to name them: a schedule stands for everyone
+    its layers may put on call."""
+    schedule = config.schedule_named(target)
+    if schedule is not None:
+        for name in schedule.members:
+            yield name, f'"{name}" (schedule "{target}")'
+        return
+    for name in config.members_of(target):
+        yield name, f'"{name}"' if name == target else f'"{name}" (team "{target}")'
 
 
 def _unreachable_routes(config: OncallConfig) -> Iterator[tuple[Loc, str]]:

@@ -30,6 +30,7 @@ class DeclaredNames:
     contacts: frozenset[str]
     teams: frozenset[str]
     policies: frozenset[str]
+    schedules: frozenset[str] = frozenset()
 
     @classmethod
     def declared_in(cls, data: Any) -> DeclaredNames:
@@ -39,7 +40,7 @@ class DeclaredNames:
                 return frozenset()
             return frozenset(str(key) for key in value)
 
-        return cls(keys("contacts"), keys("teams"), keys("policies"))
+        return cls(keys("contacts"), keys("teams"), keys("policies"), keys("schedules"))
 
 
 def _names(info: ValidationInfo) -> DeclaredNames | None:
@@ -118,10 +119,13 @@ def value_matches(pattern: str, value: object) -> bool:
 
 
 def _known_target(value: str, info: ValidationInfo) -> str:
+    """A step pages a contact, a team, or whoever a schedule has on call when it fires."""
     names = _names(info)
-    if names is not None and value not in names.contacts | names.teams:
-        raise ValueError(f'unknown contact or team "{value}"')
-    return value
+    if names is None or value in names.contacts | names.teams | names.schedules:
+        return value
+    if names.schedules:
+        raise ValueError(f'unknown contact, team or schedule "{value}"')
+    raise ValueError(f'unknown contact or team "{value}"')
 
 
 def _known_member(value: str, info: ValidationInfo) -> str:
@@ -130,6 +134,8 @@ def _known_member(value: str, info: ValidationInfo) -> str:
         return value
     if value in names.teams:
         raise ValueError(f'"{value}" is a team: teams list contacts, not other teams')
+    if value in names.schedules:
+        raise ValueError(f'"{value}" is a schedule: teams list contacts')
     raise ValueError(f'unknown contact "{value}"')
 
 
@@ -138,6 +144,18 @@ def _not_a_contact(value: str, info: ValidationInfo) -> str:
     names = _names(info)
     if names is not None and value in names.contacts:
         raise ValueError(f'"{value}" is also a contact: a target naming it is ambiguous')
+    return value
+
+
+def _free_schedule_name(value: str, info: ValidationInfo) -> str:
+    """A step target naming a schedule and a contact (or team) would page whichever we
+    looked up first."""
+    names = _names(info)
+    if names is None:
+        return value
+    for kind, taken in (("contact", names.contacts), ("team", names.teams)):
+        if value in taken:
+            raise ValueError(f'schedule "{value}" has the name of a {kind}: use another name')
     return value
 
 
@@ -153,5 +171,6 @@ Seconds = Annotated[int, BeforeValidator(_duration), Field(ge=0)]
 TargetName = Annotated[str, AfterValidator(_known_target)]
 MemberName = Annotated[str, AfterValidator(_known_member)]
 TeamName = Annotated[str, AfterValidator(_not_a_contact)]
+ScheduleName = Annotated[str, AfterValidator(_free_schedule_name)]
 PolicyName = Annotated[str, AfterValidator(_known_policy)]
 ValueMatcher = Annotated[str, AfterValidator(_matcher)]

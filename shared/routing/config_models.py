@@ -1,5 +1,6 @@
-"""The shape of the on-call file: contacts, teams, escalation policies, routes, and the
-maintenance notices with their subscriber lists (their shape is in shared.notices.model).
+"""The shape of the on-call file: contacts, teams, on-call schedules (their shape is in
+shared.schedules.model), escalation policies, routes, and the maintenance notices with
+their subscriber lists (their shape is in shared.notices.model).
 
 The models also answer the questions asked of a loaded configuration: which
 policy an alert follows, whom a step pages, who sent an inbound SMS.
@@ -7,7 +8,8 @@ policy an alert follows, whom a step pages, who sent an inbound SMS.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Protocol, Self
 
@@ -21,6 +23,7 @@ from shared.routing.config_fields import (
     MemberName,
     Phone,
     PolicyName,
+    ScheduleName,
     Seconds,
     TargetName,
     TeamName,
@@ -30,6 +33,9 @@ from shared.routing.config_fields import (
     unique,
     value_matches,
 )
+from shared.schedules.model import Schedule
+from shared.schedules.overrides import Override
+from shared.schedules.resolve import on_call
 
 
 class Channel(StrEnum):
@@ -133,6 +139,7 @@ class OncallConfig(_Model):
 
     contacts: dict[str, Contact] = Field(default_factory=dict)
     teams: dict[str, Team] = Field(default_factory=dict)
+    schedules: dict[ScheduleName, Schedule] = Field(default_factory=dict)
     policies: dict[str, Policy] = Field(default_factory=dict)
     routes: tuple[Route, ...] = ()
     default_policy: PolicyName
@@ -151,7 +158,9 @@ class OncallConfig(_Model):
             kwargs["context"] = DeclaredNames.declared_in(obj)
         return super().model_validate(obj, **kwargs)
 
-    @field_validator("contacts", "teams", "policies", "subscriber_lists", "notices", mode="before")
+    @field_validator(
+        "contacts", "teams", "schedules", "policies", "subscriber_lists", "notices", mode="before"
+    )
     @classmethod
     def _name_from_key(cls, value: Any) -> Any:
         """The mapping key is the name; copying it in lets a Contact say who it is."""
@@ -162,17 +171,40 @@ class OncallConfig(_Model):
             for key, item in value.items()
         }
 
-    def expand_targets(self, step: Step) -> list[Contact]:
-        """The people a step pages: teams replaced by their members, each person once, in order."""
+    def expand_targets(
+        self,
+        step: Step,
+        at: datetime | None = None,
+        overrides: Sequence[Override] = (),
+    ) -> list[Contact]:
+        """The people a step pages: teams replaced by their members, a schedule by
+        whoever is on call at `at` (with `overrides`), each person once, in order.
+
+        Without `at` a schedule stands for nobody: only firing a step knows the moment.
+        """
         people: dict[str, Contact] = {}
         for target in step.targets:
-            for name in self.members_of(target):
-                people.setdefault(name, self.contacts[name])
+            for name in self.people_of(target, at, overrides):
+                if name in self.contacts:  # an override naming someone since removed: nobody
+                    people.setdefault(name, self.contacts[name])
         return list(people.values())
+
+    def people_of(
+        self, target: str, at: datetime | None, overrides: Sequence[Override] = ()
+    ) -> tuple[str, ...]:
+        """The contact names a step target stands for at `at`."""
+        schedule = self.schedules.get(target)
+        if schedule is None:
+            return self.members_of(target)
+        return on_call(schedule, at, overrides) if at is not None else ()
 
     def members_of(self, target: str) -> tuple[str, ...]:
         """The contact names a step target stands for: a team's members, or the contact."""
         return self.teams[target].members if target in self.teams else (target,)
+
+    def schedule_named(self, name: str) -> Schedule | None:
+        """The schedule a step target names; None when the target is a contact or team."""
+        return self.schedules.get(name)
 
     def route(self, alert: RoutableAlert) -> tuple[str, Policy]:
         """The policy for an alert: the first matching route wins, else `default_policy`."""

@@ -1,9 +1,9 @@
 """The on-call configuration: who can be paged, how, in what order, for which alerts.
 
-One YAML file holds contacts, teams, escalation policies and routes. A mistake
-in it is only found when an alert needs it, in the middle of the night, so the
-checker reports every problem it can find at once, each with its path and line,
-instead of stopping at the first.
+One YAML file holds contacts, teams, on-call schedules, escalation policies and
+routes. A mistake in it is only found when an alert needs it, in the middle of
+the night, so the checker reports every problem it can find at once, each with
+its path and line, instead of stopping at the first.
 
 Checks happen in three layers, each reporting everything it sees:
 1. YAML syntax (with its line) and names defined twice (YAML would keep the
@@ -16,10 +16,12 @@ Checks happen in three layers, each reporting everything it sees:
    notices whose parts do not fit together (shared.notices.checks).
 
 Subscriber lists named as CSV files (paths relative to the on-call file)
-are read with it. Two kinds of problem are reported by `config check` only,
-never refusing a load: bad rows of a CSV (the rest of the list is kept) and
-a one-off notice whose window has passed. Neither is about paging, and the
-second appears with time alone: paging must not stop starting over them.
+are read with it. Three kinds of problem are reported by `config check` only,
+never refusing a load: bad rows of a CSV (the rest of the list is kept), a
+one-off notice whose window has passed, and a time in the next two weeks at
+which a schedule has nobody on call. The last two appear or go with time
+alone, and none of them stops a page (a step whose schedule has nobody moves
+on to the next step): paging must not stop starting over them.
 
 The fallback policy is the top-level `default_policy` key rather than a last
 route without `match`: it cannot be shadowed or reordered by accident, and a
@@ -67,6 +69,7 @@ from shared.routing.config_models import (
     Step,
     Team,
 )
+from shared.schedules.checks import gap_problems
 
 __all__ = [
     "Channel",
@@ -134,7 +137,7 @@ def _parse(
     text: str, base_dir: Path, checked_at: datetime | None = None
 ) -> tuple[OncallConfig | None, list[ConfigProblem]]:
     """The configuration and its problems; with `checked_at`, also those `config check`
-    alone reports (stale notices, bad CSV rows)."""
+    alone reports (stale notices, bad CSV rows, schedule gaps)."""
     try:
         node, data = _load_yaml(text)
     except yaml.YAMLError as exc:
@@ -156,6 +159,7 @@ def _parse(
     if checked_at is not None:
         problems += placed(subscriber_csv_problems(config.subscriber_lists, read), lines)
         problems += placed(stale_notice_problems(config.notices, checked_at), lines)
+        problems += placed(gap_problems(config.schedules, checked_at), lines)
     return (None if problems else config), by_line(problems)
 
 

@@ -154,20 +154,34 @@ def freeze_chain(config: OncallConfig, policy_name: str) -> dict[str, Any]:
     """The policy and everyone it pages, as JSON that needs nothing else to fire any step.
 
     Teams are replaced by their members as they are now: a person who joins or
-    leaves a team later does not change a chain already under way.
+    leaves a team later does not change a chain already under way. A schedule
+    is frozen whole (its rotation and every member's contact): who is on call
+    depends on when its step fires, so it is resolved then.
     """
     policy = config.policies[policy_name]
     steps = []
     contacts: dict[str, Any] = {}
+    schedules: dict[str, Any] = {}
     for step in policy.steps:
-        people = config.expand_targets(step)
-        steps.append(step.model_copy(update={"targets": tuple(p.name for p in people)}))
-        contacts.update((p.name, p.model_dump(mode="json")) for p in people)
+        targets: list[str] = []
+        for target in step.targets:
+            schedule = config.schedule_named(target)
+            if schedule is not None:
+                schedules[target] = schedule.model_dump(mode="json", by_alias=True)
+                # An override may put anyone in the file on call: keep them all.
+                names = tuple(config.contacts)
+                targets.append(target)
+            else:
+                names = config.members_of(target)
+                targets.extend(name for name in names if name not in targets)
+            contacts.update((n, config.contacts[n].model_dump(mode="json")) for n in names)
+        steps.append(step.model_copy(update={"targets": tuple(targets)}))
     frozen = policy.model_copy(update={"steps": tuple(steps)})
     return {
         "version": SNAPSHOT_VERSION,
         "policy": frozen.model_dump(mode="json"),
         "contacts": contacts,
+        "schedules": schedules,
     }
 
 
@@ -180,6 +194,11 @@ def thaw_chain(snapshot: dict[str, Any]) -> tuple[OncallConfig, Policy]:
     if not isinstance(name, str):
         raise ValueError("escalation snapshot without a named policy")
     config = OncallConfig.model_validate(
-        {"contacts": snapshot.get("contacts"), "policies": {name: policy}, "default_policy": name}
+        {
+            "contacts": snapshot.get("contacts"),
+            "schedules": snapshot.get("schedules") or {},
+            "policies": {name: policy},
+            "default_policy": name,
+        }
     )
     return config, config.policies[name]

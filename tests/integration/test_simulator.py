@@ -52,6 +52,7 @@ ANSWER_XML = """<?xml version="1.0" encoding="UTF-8"?>
 </Response>"""
 
 ACK_XML = "<Response><Speak>Acknowledged.</Speak><Hangup/></Response>"
+VOICEMAIL_XML = "<Response><Speak>Alert 7, text 1 A.</Speak><Hangup/></Response>"
 
 
 class Receiver:
@@ -102,6 +103,8 @@ class Receiver:
             return ANSWER_XML.format(base=self.url), 200, {"Content-Type": "application/xml"}
         if name == "ack":
             return ACK_XML, 200, {"Content-Type": "application/xml"}
+        if name == "voicemail":
+            return VOICEMAIL_XML, 200, {"Content-Type": "application/xml"}
         if name == "broken":
             return "down", 503
         if name == "loop":
@@ -486,40 +489,168 @@ def test_unanswered_call_only_reports_hangup(sim: RunningSimulator, receiver: Re
     assert receiver.at("/answer") == []
 
 
-def test_machine_is_reported_and_can_take_a_message(
+MACHINE_REPORT_KEYS = {
+    "From",
+    "Machine",
+    "To",
+    "RequestUUID",
+    "ALegRequestUUID",
+    "CallUUID",
+    "IfMachine",
+    "Direction",
+    "ALegUUID",
+    "Event",
+    "CallStatus",
+}
+
+
+def detect(receiver: Receiver, mode: str = "true", **extra: Any) -> dict[str, Any]:
+    """Asynchronous detection (a machine_detection_url), as the pager asks for it."""
+    return {
+        "machine_detection": mode,
+        "machine_detection_time": 2000,
+        "machine_detection_url": f"{receiver.url}/machine",
+        **call_urls(receiver),
+        **extra,
+    }
+
+
+def sent_at(sim: RunningSimulator, kind: str) -> float:
+    [entry] = [
+        c for c in requests.get(f"{sim.url}/_sim/callbacks", timeout=5).json() if c["kind"] == kind
+    ]
+    return entry["time"]
+
+
+def test_async_detection_reports_a_machine_after_the_answer_while_the_call_plays_on(
     sim: RunningSimulator, receiver: Receiver
 ) -> None:
-    set_scenario(sim, number="14155550152", voice="machine", answer_delay_s=0.1)
-    place_call(
+    set_scenario(
         sim,
-        "14155550152",
-        machine_detection="true",
-        machine_detection_url=f"{receiver.url}/machine",
-        **call_urls(receiver),
+        number="14155550152",
+        voice="machine",
+        answer_delay_s=0.1,
+        input_delay_s=1,
+        detection_delay_s=0.3,
     )
+    place_call(sim, "14155550152", **detect(receiver))
     wait_for(lambda: receiver.at("/hangup"), what="hangup callback")
     assert [r["path"] for r in receiver.records] == ["/answer", "/machine", "/hangup"]
+    [answer] = receiver.at("/answer")
+    assert "Machine" not in answer["form"]  # fetched at once, before any verdict
     [machine] = receiver.at("/machine")
-    assert (machine["form"]["Machine"], machine["form"]["Event"]) == ("true", "MachineDetection")
-    assert machine["v3_ok"]
-    [call] = requests.get(f"{sim.url}/_sim/calls", timeout=5).json()
-    assert call["machine"] and call["digits"] == []
-    assert "No input received. Goodbye." in call["spoken"]
+    form = machine["form"]
+    assert set(form) == MACHINE_REPORT_KEYS and machine["v3_ok"]
+    assert (form["Machine"], form["Event"], form["IfMachine"]) == (
+        "true",
+        "MachineDetection",
+        "continue",
+    )
+    assert (form["CallStatus"], form["Direction"]) == ("in-progress", "outbound")
+    assert form["CallUUID"] == form["ALegUUID"] == answer["form"]["CallUUID"]
+    call = sim_call(sim, "14155550152")
+    assert 0.3 <= sent_at(sim, "voice:machine") - call["answer_time"] < 1.0
+    assert call["machine"] and call["machine_detected"] and call["digits"] == []
+    assert "No input received. Goodbye." in call["spoken"]  # nobody moved the call
 
 
-def test_machine_detection_hangup_skips_the_answer_url(
+def test_detection_takes_at_most_machine_detection_time(
     sim: RunningSimulator, receiver: Receiver
 ) -> None:
-    set_scenario(sim, number="14155550153", voice="machine", answer_delay_s=0.1)
-    place_call(
-        sim,
-        "14155550153",
-        machine_detection="hangup",
-        machine_detection_url=f"{receiver.url}/machine",
-        **call_urls(receiver),
-    )
+    # No delay of its own: the verdict comes at the end of the 2 s window.
+    set_scenario(sim, number="14155550155", voice="machine", answer_delay_s=0.1, input_delay_s=3)
+    place_call(sim, "14155550155", **detect(receiver))
+    wait_for(lambda: receiver.at("/machine"), what="machine report")
+    call = sim_call(sim, "14155550155")
+    assert 2.0 <= sent_at(sim, "voice:machine") - call["answer_time"] < 2.5
     wait_for(lambda: receiver.at("/hangup"), what="hangup callback")
-    assert [r["path"] for r in receiver.records] == ["/machine", "/hangup"]
+    # A greeting that needs longer than the window is never recognised.
+    receiver.clear()
+    set_scenario(
+        sim,
+        number="14155550156",
+        voice="machine",
+        answer_delay_s=0.1,
+        input_delay_s=2.5,
+        detection_delay_s=3,
+    )
+    place_call(sim, "14155550156", **detect(receiver))
+    wait_for(lambda: receiver.at("/hangup"), what="hangup callback")
+    assert [r["path"] for r in receiver.records] == ["/answer", "/hangup"]
+    assert not sim_call(sim, "14155550156")["machine_detected"]
+
+
+def test_machine_detection_hangup_reports_then_hangs_up(
+    sim: RunningSimulator, receiver: Receiver
+) -> None:
+    set_scenario(
+        sim,
+        number="14155550153",
+        voice="machine",
+        answer_delay_s=0.1,
+        input_delay_s=2,
+        detection_delay_s=0.2,
+    )
+    place_call(sim, "14155550153", **detect(receiver, "hangup"))
+    [hangup] = wait_for(lambda: receiver.at("/hangup"), what="hangup callback")
+    assert [r["path"] for r in receiver.records] == ["/answer", "/machine", "/hangup"]
+    assert receiver.at("/machine")[0]["form"]["IfMachine"] == "hangup"
+    assert (hangup["form"]["Machine"], hangup["form"]["CallStatus"]) == ("true", "completed")
+    assert sim_call(sim, "14155550153")["end_time"] - sent_at(sim, "voice:machine") < 1.0
+
+
+def test_sync_detection_answers_with_the_verdict(sim: RunningSimulator, receiver: Receiver) -> None:
+    sync = {"machine_detection_time": 2000, **call_urls(receiver)}
+    set_scenario(sim, number="14155550157", voice="machine", detection_delay_s=0.3)
+    set_scenario(sim, number="14155550158", voice="answer:1", detection_delay_s=0.3)
+    set_scenario(sim, number="14155550159", voice="machine", detection_delay_s=0.3)
+    place_call(sim, "14155550157", machine_detection="true", **sync)
+    place_call(sim, "14155550158", machine_detection="true", **sync)
+    place_call(sim, "14155550159", machine_detection="hangup", **sync)
+    wait_for(lambda: len(receiver.at("/hangup")) == 3, what="three hangups")
+    verdicts = {r["form"]["To"]: r["form"]["Machine"] for r in receiver.at("/answer")}
+    assert verdicts == {"14155550157": "true", "14155550158": "false"}  # the third: hung up
+    [hung_up] = [r for r in receiver.at("/hangup") if r["form"]["To"] == "14155550159"]
+    assert hung_up["form"]["Machine"] == "true"
+    fetches = requests.get(f"{sim.url}/_sim/callbacks", timeout=5).json()
+    for number in ("14155550157", "14155550158"):
+        [fetch] = [
+            c for c in fetches if c["kind"] == "voice:answer" and c["params"]["To"] == number
+        ]
+        # The answer URL waited for the verdict.
+        assert fetch["time"] - sim_call(sim, number)["answer_time"] >= 0.3
+    assert receiver.at("/machine") == []
+
+
+def test_a_transfer_stops_the_prompt_and_plays_the_new_url(
+    sim: RunningSimulator, receiver: Receiver
+) -> None:
+    # The callee would listen 5 s, then press 1: moved before, nothing is pressed.
+    set_scenario(sim, number="14155550173", voice="answer:1", answer_delay_s=0.1, input_delay_s=5)
+    place_call(sim, "14155550173", **call_urls(receiver))
+    [answer] = wait_for(lambda: receiver.at("/answer"), what="answer fetch")
+    wait_for(lambda: sim_call(sim, "14155550173")["spoken"], what="prompt spoken")
+    call_uuid = answer["form"]["CallUUID"]
+    url = f"{sim.api_root}/Call/{call_uuid}/"
+    moved = requests.post(
+        url,
+        json={"legs": "aleg", "aleg_url": f"{receiver.url}/voicemail", "aleg_method": "POST"},
+        auth=AUTH,
+        timeout=5,
+    )
+    assert moved.status_code == 202 and moved.json()["message"] == "call transfered"
+    wait_for(lambda: receiver.at("/hangup"), what="hangup callback")
+    assert [r["path"] for r in receiver.records] == ["/answer", "/voicemail", "/hangup"]
+    [fetched] = receiver.at("/voicemail")
+    assert fetched["v3_ok"] and fetched["form"]["CallUUID"] == call_uuid
+    call = sim_call(sim, "14155550173")
+    assert call["digits"] == []
+    assert call["spoken"] == ["Alert 7. Press 1 to acknowledge.", "Alert 7, text 1 A."]
+    assert [x["kind"] for x in call["xml"]] == ["voice:answer", "voice:transfer"]
+    body = {"legs": "aleg", "aleg_url": f"{receiver.url}/voicemail"}
+    assert requests.post(url, json=body, auth=AUTH, timeout=5).status_code == 404  # over
+    bad = requests.post(url, json={"legs": "bleg"}, auth=AUTH, timeout=5)
+    assert bad.status_code == 400
 
 
 def test_failing_answer_url_falls_back(sim: RunningSimulator, receiver: Receiver) -> None:

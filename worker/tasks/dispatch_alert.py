@@ -31,7 +31,9 @@ def dispatch_alert(alert_id: int) -> str:
     A running maintenance window that matches holds the alert (nothing is routed
     until the tick releases it) or lowers its severity before routing.
     """
-    with session_scope(context.database_url()) as session:
+    # Routing and planning are redone if lost with the database (nothing was sent yet):
+    # no disk flush of their own; the claim's durable commit flushes them with it.
+    with session_scope(context.database_url(), flush_to_disk=False) as session:
         alert = session.get(Alert, alert_id)
         if alert is None:
             log.warning("dispatch for unknown alert %s ignored", alert_id)

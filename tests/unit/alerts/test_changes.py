@@ -19,7 +19,7 @@ from shared.alerts.changes import (
 )
 from shared.core.models import Alert
 from shared.notifications.sms_text import MAX_CHANGES_CHARS, MAX_SMS_CHARS, alert_sms_text
-from shared.notifications.voice_xml import alert_call_xml, machine_message_xml
+from shared.notifications.voice_xml import alert_call_xml
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -205,15 +205,3 @@ def test_call_says_recent_changes_after_the_alert_and_before_the_menu():
     )
     plain = alert_call_xml(7, "critical", "api", "Errors up", "https://x/in?n=1")
     assert "Recent change" not in plain
-
-
-def test_voicemail_says_recent_changes_too_within_a_sentence():
-    notes = [("word " * 40).strip() + " 4 minutes ago", "second 9 minutes ago"]
-    said = (
-        ET.fromstring(machine_message_xml(7, "error", "Errors up", changes=notes))
-        .find("Speak")
-        .text
-    )  # type: ignore[union-attr]
-    recent = said.split("Alert 7. ")[1].split(" Please check")[0]
-    assert recent.startswith("Recent changes: word word")
-    assert recent.endswith(".") and len(recent) <= 161

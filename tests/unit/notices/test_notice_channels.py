@@ -163,7 +163,7 @@ def pace(per_second: float) -> Limit:
 
 
 def test_the_next_request_comes_an_interval_over_the_share_later() -> None:
-    assert next_request_in(0.5, 0.0) == pytest.approx(0.5 / 0.9)
+    assert next_request_in(0.5, 0.0) == pytest.approx(0.5 / 0.8)
     assert next_request_in(0.5, 1.0) == 0.0
     with pytest.raises(ValueError):
         next_request_in(0.5, 0.0, share=0)

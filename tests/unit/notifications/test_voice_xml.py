@@ -9,9 +9,10 @@ import pytest
 from shared.notifications.voice_xml import (
     SPOKEN_SUMMARY_MAX,
     alert_call_xml,
+    hangup_xml,
     keypress_response_xml,
-    machine_message_xml,
     say_digits,
+    voicemail_xml,
 )
 
 ACTION = "https://hooks.example.com/plivo/voice/keypress?alert=427&n=9"
@@ -133,9 +134,13 @@ def test_no_digit_ends_the_call_instead_of_looping() -> None:
     assert [child.tag for child in root] == ["Speak", "Hangup"]
 
 
-def test_machine_message_then_hang_up() -> None:
-    root = ET.fromstring(machine_message_xml(42, "critical", "Disk <full> & more"))
+def test_voicemail_is_spoken_then_hangs_up_without_a_menu() -> None:
+    root = ET.fromstring(voicemail_xml("Critical alert, disk <full> & more\x07, alert 4 2."))
     assert [child.tag for child in root] == ["Speak", "Hangup"]
-    text = root[0].text or ""
-    assert "Critical alert. Disk <full> & more. Alert 4 2." in text
-    assert "Press" not in text
+    assert root[0].text == "Critical alert, disk <full> & more , alert 4 2."
+    assert root.find("GetInput") is None
+
+
+def test_hangup_xml_says_nothing() -> None:
+    root = ET.fromstring(hangup_xml())
+    assert [child.tag for child in root] == ["Hangup"]

@@ -19,6 +19,7 @@ UUID = "1c1a3ab8-7d4f-11ee-9d7c-0242ac110002"
         ("GET", f"/Call/{UUID}/", "call_get"),
         ("GET", "/Call/?limit=20&offset=40", "call_list"),
         ("DELETE", f"/Call/{UUID}/", "call_hangup"),
+        ("POST", f"/Call/{UUID}/", "call_transfer"),
         ("DELETE", f"/Request/{UUID}/", "request_cancel"),
         ("PUT", "/Number/+14155550100/", "other"),
         ("GET", "/", "other"),
