@@ -26,7 +26,8 @@ def _by_default() -> str:
 @click.option("--all", "show_all", is_flag=True, help="Include resolved alerts.")
 @click.option("--limit", default=50, show_default=True, type=COUNT)
 def list_alerts(show_all: bool, limit: int) -> None:
-    """Open alerts with their escalation state (or the maintenance window holding them)."""
+    """Open alerts with their escalation state (or the maintenance window holding them),
+    and any page held by its person's quiet hours, with the time it goes."""
     from shared.alerts.listing import OPEN, STATUSES, AlertFilter
     from shared.alerts.listing import list_alerts as query_alerts
     from shared.alerts.maintenance import describe
@@ -36,17 +37,19 @@ def list_alerts(show_all: bool, limit: int) -> None:
     settings = settings_or_exit()
     wanted = AlertFilter(statuses=STATUSES if show_all else OPEN, limit=limit)
     with session_scope(settings.effective_database_url) as session:
-        page = query_alerts(session, wanted)
+        now = utcnow()
+        page = query_alerts(session, wanted, now)
         alerts, counts = page.alerts, page.notification_counts
         if not alerts:
             click.echo("no open alerts")
             return
-        now = utcnow()
         rows = []
         for alert in alerts:
             note = describe(alert.maintenance, alert.held_until, alert.status, now)
             escalation = _escalation(alert, note)
             summary = alert.summary[:60] + (f" [{note}]" if note and note != escalation else "")
+            if alert.id in page.quiet_holds:  # "[ann held for quiet hours until 07:00 ...]"
+                summary += f" [{'; '.join(page.quiet_holds[alert.id])}]"
             rows.append((alert, escalation, summary))
         width = max(26, *(len(escalation) for _, escalation, _ in rows))
         heading = f"{'ID':>5}  {'STATUS':<12} {'SEVERITY':<9} {'ESCALATION':<{width}} {'PAGES':>5}"

@@ -1,5 +1,6 @@
-"""`alert-dispatch oncall [SCHEDULE] [--at TIME] [--next N] [--json]` and
-`alert-dispatch oncall override add | list | remove`: who is on call, and overrides.
+"""`alert-dispatch oncall [SCHEDULE] [--at TIME] [--next N] [--json]`,
+`alert-dispatch oncall override add | list | remove` and `alert-dispatch oncall feed`:
+who is on call, overrides, and the calendar feed URLs of schedules and people.
 
 The rotation comes from the on-call file (`schedules:`); overrides ("Bob covers
 for Alice from Friday 18:00 to Monday 09:00") are kept in the database
@@ -125,6 +126,30 @@ def show(
         return
     for item, view in zip(chosen, views, strict=True):
         _print_view(view, item)
+
+
+@oncall.command("feed")
+@click.argument("schedule", required=False)
+@click.option("--person", metavar="CONTACT", help="The feed of one person's shifts instead.")
+@file_option
+def feed(schedule: str | None, person: str | None, path: Path | None) -> None:
+    """The iCalendar feed URL of SCHEDULE, or of --person CONTACT, to subscribe to in a
+    calendar app (PUBLIC_BASE_URL, the path and its token from ICAL_SECRET)."""
+    from cli.common import settings_or_exit
+    from shared.schedules.ical import FeedKind, feed_url
+
+    if (schedule is None) == (person is None):
+        fail("give a SCHEDULE or --person CONTACT (one of them)")
+    config, _ = config_at(path)
+    if schedule is not None:
+        _schedules(config, schedule)
+    elif person not in config.contacts:
+        fail(f'unknown contact "{person}"')
+    settings = settings_or_exit()
+    if settings.ical_secret is None:
+        fail("set ICAL_SECRET (16 characters or more) to serve calendar feeds")
+    kind, name = (FeedKind.PERSON, person) if person is not None else (FeedKind.SCHEDULE, schedule)
+    click.echo(feed_url(settings.public_base_url, settings.ical_secret, kind, str(name)))
 
 
 @oncall.group("override")

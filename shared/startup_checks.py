@@ -140,6 +140,8 @@ def unsafe_defaults(settings: Settings) -> list[str]:
             problems.append(f"INTEGRATION_TOKENS entry {name} is {PUBLIC_SECRETS[token]} ({token})")
     if settings.grafana_hmac_secret in PUBLIC_SECRETS:
         problems.append(f"GRAFANA_HMAC_SECRET is {PUBLIC_SECRETS[settings.grafana_hmac_secret]}")
+    if settings.ical_secret in PUBLIC_SECRETS:
+        problems.append(f"ICAL_SECRET is {PUBLIC_SECRETS[settings.ical_secret]}")
     why = _unreachable(settings.public_base_url)
     if why:
         problems.append(f"PUBLIC_BASE_URL ({settings.public_base_url}) is {why} Plivo cannot reach")

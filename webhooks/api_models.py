@@ -65,6 +65,14 @@ TimelineEntries = Annotated[
 ]
 
 
+class QuietHoldView(BaseModel):
+    """A page held back by its person's quiet hours (`quiet_hours` in the on-call file)."""
+
+    reason: Literal["quiet_hours"]
+    until: Moment = Field(description="When it goes: the end of the quiet hours.")
+    text: str = Field(description='As the CLI shows it: "held for quiet hours until 07:00 UTC"')
+
+
 class NotificationView(BaseModel):
     id: int
     channel: str
@@ -74,6 +82,8 @@ class NotificationView(BaseModel):
     provider_uuid: str | None
     send_attempts: int
     error_code: str | None
+    due_at: Moment = Field(description="Not sent before this.")
+    held: QuietHoldView | None = Field(description="Set while quiet hours hold it back.")
 
 
 class ChangeLinkView(BaseModel):

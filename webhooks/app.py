@@ -24,6 +24,7 @@ from webhooks import (
     status_page,
 )
 from webhooks.errors import register_error_handlers
+from webhooks.ical_feeds import bp as ical_feeds_bp
 from webhooks.integrations import bp as integrations_bp
 from webhooks.notices_api import bp as notices_api_bp
 from webhooks.oncall_api import bp as oncall_api_bp
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, enqueue: ModuleType | None =
     app.register_blueprint(notices_api_bp)
     app.register_blueprint(subscribers_api_bp)
     app.register_blueprint(oncall_api_bp)
+    app.register_blueprint(ical_feeds_bp)
     app.register_blueprint(change_events.bp)
     app.register_blueprint(openapi_bp)
     app.register_blueprint(status_page.bp)

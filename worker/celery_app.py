@@ -71,6 +71,12 @@ def celery_config() -> dict[str, object]:
                 "schedule": 1.0,
                 "options": {"expires": 10, "priority": NOTICE_PRIORITY},
             },
+            # Texts to people about to come on call (worker.tasks.handoff_notices), behind pages.
+            "handoff-notices": {
+                "task": task_names.HANDOFF_NOTICES,
+                "schedule": 30.0,
+                "options": {"expires": 25, "priority": NOTICE_PRIORITY},
+            },
         },
     )
 

@@ -87,6 +87,7 @@ def fire_in(session: Session, alert_id: int, position: Position) -> Fired | None
             text_for,
             report_exhaustion=report,
             overrides=overrides,
+            severity=alert.severity,
         )
     return Fired(result, policy, alert.severity)
 

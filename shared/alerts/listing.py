@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from shared.alerts.schemas import Severity
 from shared.core.enums import AlertStatus
-from shared.core.models import Alert, Notification
+from shared.core.models import Alert, Event, Notification, utcnow
+from shared.notifications.state import NotificationState
 
 STATUSES = tuple(AlertStatus)
 OPEN = (AlertStatus.TRIGGERED, AlertStatus.ACKNOWLEDGED)
@@ -63,6 +64,48 @@ class Page:
     alerts: list[Alert]
     notification_counts: dict[int, int] = field(default_factory=dict)
     next_cursor: str | None = None
+    # Per alert, who quiet hours hold back, soonest first ("ann held for ... until 07:00 ...").
+    quiet_holds: dict[int, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QuietHold:
+    """A pending notification held by its person's quiet hours (event notification.quiet_hours)."""
+
+    alert_id: int
+    notification_id: int
+    contact: str
+    until: datetime
+    text: str  # "held for quiet hours until 07:00 Europe/Berlin"
+
+    @property
+    def line(self) -> str:
+        return f"{self.contact} {self.text}" if self.contact else self.text
+
+
+def quiet_holds(session: Session, alert_ids: Sequence[int], now: datetime) -> list[QuietHold]:
+    """The alerts' notifications still held by quiet hours at `now`, soonest first.
+
+    Held means still pending and not yet due: once the quiet hours end the tick
+    hands the page over, and it is shown as what it then is.
+    """
+    if not alert_ids:
+        return []
+    rows = session.execute(
+        select(Event.alert_id, Event.notification_id, Event.detail, Notification.due_at)
+        .join(Notification, Notification.id == Event.notification_id)
+        .where(
+            Event.kind == "notification.quiet_hours",
+            Event.alert_id.in_(alert_ids),
+            Notification.state == NotificationState.PENDING.value,
+            Notification.due_at > now,
+        )
+        .order_by(Notification.due_at, Event.notification_id)
+    ).all()
+    return [
+        QuietHold(alert_id, notification_id, str(detail.get("contact") or ""), due, detail["text"])
+        for alert_id, notification_id, detail, due in rows
+    ]
 
 
 def encode_cursor(last_id: int) -> str:
@@ -162,8 +205,9 @@ def parse_filter(args: Mapping[str, Sequence[str]]) -> AlertFilter:
     )
 
 
-def list_alerts(session: Session, wanted: AlertFilter) -> Page:
-    """One page of alerts, newest (highest id) first, with their notification counts."""
+def list_alerts(session: Session, wanted: AlertFilter, now: datetime | None = None) -> Page:
+    """One page of alerts, newest (highest id) first, with their notification counts
+    and the pages quiet hours hold back as of `now`."""
     query = select(Alert).where(Alert.status.in_(wanted.statuses))
     if wanted.severities:
         query = query.where(Alert.severity.in_(wanted.severities))
@@ -181,6 +225,11 @@ def list_alerts(session: Session, wanted: AlertFilter) -> Page:
     alerts = rows[: wanted.limit]
     more = len(rows) > wanted.limit
     counts: dict[int, int] = {}
+    held: dict[int, list[str]] = {}
+    for hold in quiet_holds(session, [a.id for a in alerts], now or utcnow()):
+        lines = held.setdefault(hold.alert_id, [])
+        if hold.line not in lines:  # a person's text and call are held alike: one line
+            lines.append(hold.line)
     if alerts:
         counts = {
             alert_id: count
@@ -190,4 +239,4 @@ def list_alerts(session: Session, wanted: AlertFilter) -> Page:
                 .group_by(Notification.alert_id)
             ).all()
         }
-    return Page(alerts, counts, encode_cursor(alerts[-1].id) if more else None)
+    return Page(alerts, counts, encode_cursor(alerts[-1].id) if more else None, held)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.alerts.changes import DEFAULT_WINDOW, change_entry, changes_for_alert
+from shared.alerts.listing import QuietHold, quiet_holds
 from shared.alerts.maintenance import maintenance_view
 from shared.core.models import Alert, Event, Notification, utcnow
 from shared.core.phone import mask, mask_numbers_in
@@ -72,6 +73,26 @@ def alert_summary(alert: Alert, notification_count: int) -> dict[str, Any]:
     }
 
 
+def _notification_entry(n: Notification, hold: QuietHold | None) -> dict[str, Any]:
+    """One notification of the alert; `held` says when quiet hours hold it back, and until when."""
+    return {
+        "id": n.id,
+        "channel": n.channel,
+        "to": mask(n.destination),
+        "state": n.state,
+        "step": n.step,
+        "provider_uuid": n.provider_uuid,
+        "send_attempts": n.send_attempts,
+        "error_code": n.error_code,
+        "due_at": n.due_at.isoformat(),
+        "held": (
+            {"reason": "quiet_hours", "until": hold.until.isoformat(), "text": hold.text}
+            if hold is not None
+            else None
+        ),
+    }
+
+
 def alert_view(
     session: Session,
     alert_id: int,
@@ -89,6 +110,7 @@ def alert_view(
     notifications = session.scalars(
         select(Notification).where(Notification.alert_id == alert_id).order_by(Notification.id)
     )
+    held = {hold.notification_id: hold for hold in quiet_holds(session, [alert_id], at)}
     return {
         "id": alert.id,
         "summary": alert.summary,
@@ -103,19 +125,7 @@ def alert_view(
         "acknowledged_via": alert.acknowledged_via,
         "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
         "maintenance": maintenance_view(alert.maintenance, alert.held_until, alert.status, at),
-        "notifications": [
-            {
-                "id": n.id,
-                "channel": n.channel,
-                "to": mask(n.destination),
-                "state": n.state,
-                "step": n.step,
-                "provider_uuid": n.provider_uuid,
-                "send_attempts": n.send_attempts,
-                "error_code": n.error_code,
-            }
-            for n in notifications
-        ],
+        "notifications": [_notification_entry(n, held.get(n.id)) for n in notifications],
         "timeline": [_timeline_entry(event) for event in _events(session, alert_id)],
         "recent_changes": [change_entry(change, at) for change in changes],
     }

@@ -24,6 +24,7 @@ workers are covered by webhooks.wsgi calling `configure_logging`.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -54,10 +55,21 @@ def _message_of(record: logging.LogRecord) -> tuple[str, bool]:
             return f"{type(record.msg).__name__} message (arguments not formatted)", False
 
 
+# A token in a query string (the status page's and the calendar feeds' `?token=`): a
+# request line in an access log would otherwise carry it.
+_QUERY_TOKEN = re.compile(r"([?&;]token=)[^&;\s\"']+", re.IGNORECASE)
+
+
+def mask_query_tokens(text: str) -> str:
+    """`?token=...` in `text` as `?token=***`; idempotent, like the number masking."""
+    return _QUERY_TOKEN.sub(r"\1***", text)
+
+
 def mask_record(record: logging.LogRecord) -> logging.LogRecord:
-    """Mask numbers in the record's message, exception text and stack, in place."""
+    """Mask numbers and query-string tokens in the record's message, exception text
+    and stack, in place."""
     message, formatted = _message_of(record)
-    masked = mask_numbers_in(message)
+    masked = mask_query_tokens(mask_numbers_in(message))
     if masked != message or not formatted:
         record.msg, record.args = masked, ()
     if isinstance(record.exc_info, tuple) and record.exc_info[0] and not record.exc_text:

@@ -384,3 +384,16 @@ class ScheduleOverride(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200))
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class HandoffNoticeRecord(Base):
+    """A hand-off notice (worker.tasks.handoff_notices): the key is inserted before it is sent."""
+
+    __tablename__ = "handoff_notices"  # the primary key makes it once per person per shift
+
+    schedule: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shift_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    contact: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    message_uuid: Mapped[str | None] = mapped_column(String(64))  # the provider's
+    error: Mapped[str | None] = mapped_column(String(200))  # a failed send, not retried

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # Per-integration tokens: "alertmanager=tok1,grafana=tok2,pagerduty=tok3".
     integration_tokens: str = Field(default="", alias="INTEGRATION_TOKENS")
     grafana_hmac_secret: str | None = Field(default=None, alias="GRAFANA_HMAC_SECRET")
+    # Signs the token in each iCalendar feed's URL (shared.schedules.ical); no default,
+    # so unset the feeds answer 404 everywhere. At least 16 characters.
+    ical_secret: str | None = Field(default=None, alias="ICAL_SECRET")
     config_file: Path | None = Field(default=None, alias="CONFIG_FILE")
     max_body_bytes: int = Field(default=1024 * 1024, gt=0, alias="MAX_BODY_BYTES")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
@@ -120,6 +123,16 @@ class Settings(BaseSettings):
             return None
         if not [t for t in value.split(",") if t.strip()]:
             raise ValueError("must hold at least one token (comma-separated), or be unset")
+        return value
+
+    @field_validator("ical_secret")
+    @classmethod
+    def _ical_secret(cls, value: str | None) -> str | None:
+        """Empty is unset; a short secret could be guessed from one feed's token."""
+        if not value:
+            return None
+        if len(value.strip()) < 16:
+            raise ValueError("must be at least 16 characters (or unset: no calendar feeds)")
         return value
 
     @field_validator("api_tokens")

@@ -25,6 +25,7 @@ from shared.core.events import record_event
 from shared.core.metrics import SCHEDULE_GAPS_HIT
 from shared.core.models import Alert, Notification
 from shared.escalation.plan import Exhausted, Position, StepPlan, next_position, plan_step
+from shared.escalation.quiet_hours import Hold, hold_for
 from shared.notifications.state import LIVE, NotificationState
 from shared.notifications.store import plan_notification
 from shared.routing.oncall_config import Contact, OncallConfig, Policy
@@ -48,7 +49,8 @@ class FireResult:
     step: int | None = None
     round: int | None = None
     exhausted: bool = False
-    planned: tuple[Planned, ...] = ()
+    planned: tuple[Planned, ...] = ()  # to hand over now
+    held: tuple[Planned, ...] = ()  # held by quiet hours: the tick hands them over when due
 
 
 def start(
@@ -121,12 +123,17 @@ def fire(
     *,
     report_exhaustion: bool = True,
     overrides: Sequence[Override] = (),
+    severity: str | None = None,
 ) -> FireResult:
     """Fire `position` if it is still the one due; plan its notifications.
 
     A schedule the step names pages whoever is on call now (with `overrides`);
     a step that finds nobody at all because of a schedule gap moves on at once,
     loudly (an ERROR, an event, a metric), never silently.
+
+    A page of a `severity` that may wait (the alert's own when not given), to a
+    person in their quiet hours, is planned due when those hours end
+    (shared.escalation.quiet_hours); the chain's pace is unchanged.
 
     `text_for(contact, channel)` gives an SMS its words (a call reads the
     alert when answered). Once the last step has fired the stored position is
@@ -148,15 +155,17 @@ def fire(
         next_fire_at=plan.due_at,
     ):
         return FireResult(fired=False)
-    planned = _plan_notifications(session, alert_id, plan, now, text_for)
+    if severity is None:
+        severity = session.scalar(select(Alert.severity).where(Alert.id == alert_id)) or ""
+    planned, held = _plan_notifications(session, alert_id, plan, now, text_for, severity)
     _record_step_fired(session, alert_id, policy, plan)
     if plan.empty_schedules:
-        _report_nobody_on_call(session, alert_id, policy, plan, moved_on=not planned)
+        _report_nobody_on_call(session, alert_id, policy, plan, moved_on=not (planned or held))
     if not report_exhaustion and after.step == END_OF_CHAIN and plan.due_at <= now:
         # Explicit recipients with no wait: nothing follows their page, so the
         # chain completes here rather than through one more task a tick later.
         end_chain(session, alert_id, after, policy, now, report=False)
-    return FireResult(True, position.step, position.round, planned=planned)
+    return FireResult(True, position.step, position.round, planned=planned, held=held)
 
 
 def _report_nobody_on_call(
@@ -200,11 +209,19 @@ def _plan_notifications(
     plan: StepPlan,
     now: datetime,
     text_for: Callable[[Contact, str], str],
-) -> tuple[Planned, ...]:
-    """One notification row per person and channel of the step (each at most once)."""
+    severity: str,
+) -> tuple[tuple[Planned, ...], tuple[Planned, ...]]:
+    """One notification row per person and channel of the step (each at most once):
+    those to hand over now, and those held by quiet hours.
+
+    A held row is due when the quiet hours end and was never handed over, so
+    the tick hands it over then, as it does any notification that comes due.
+    """
     planned: list[Planned] = []
+    held: list[Planned] = []
     for item in plan.notifications:
         channel = item.channel.value
+        hold = hold_for(item.contact, severity, now)
         notification = plan_notification(
             session,
             alert_id=alert_id,
@@ -214,11 +231,36 @@ def _plan_notifications(
             step=plan.position.step,
             round=plan.position.round,
             contact=item.contact.name,
-            enqueued_at=now,
+            due_at=hold.until if hold else now,
+            enqueued_at=None if hold else now,
         )
-        if notification is not None:
+        if notification is None:
+            continue
+        if hold is None:
             planned.append(Planned(notification.id, channel))
-    return tuple(planned)
+        else:
+            _record_hold(session, alert_id, notification.id, item.contact, hold)
+            held.append(Planned(notification.id, channel))
+    return tuple(planned), tuple(held)
+
+
+def _record_hold(
+    session: Session, alert_id: int, notification_id: int, contact: Contact, hold: Hold
+) -> None:
+    """The event the alert's listing and view read to show the page as held, and until when."""
+    record_event(
+        session,
+        "notification.quiet_hours",
+        alert_id=alert_id,
+        notification_id=notification_id,
+        detail={
+            "contact": contact.name,
+            "until": hold.until.isoformat(),
+            "time_zone": hold.time_zone,
+            "local_until": hold.local_until,
+            "text": hold.text,
+        },
+    )
 
 
 def _record_step_fired(session: Session, alert_id: int, policy: Policy, plan: StepPlan) -> None:

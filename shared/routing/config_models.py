@@ -13,7 +13,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Protocol, Self
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from shared.alerts.schemas import Severity
 from shared.core.phone import InvalidPhoneNumber, normalize_e164
@@ -33,7 +41,7 @@ from shared.routing.config_fields import (
     unique,
     value_matches,
 )
-from shared.schedules.model import Schedule
+from shared.schedules.model import Schedule, TimeOfDay, _zone
 from shared.schedules.overrides import Override
 from shared.schedules.resolve import on_call
 
@@ -50,14 +58,39 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# An IANA zone, refused with the schedules' wording when unknown.
+TimeZone = Annotated[str, AfterValidator(_zone)]
+
+
+class QuietHours(_Model):
+    """Local wall-clock hours in which a person is not woken for less than a critical
+    alert (shared.escalation.quiet_hours). `to` before `from` runs past midnight.
+
+    The times and zone are read as the schedules' are, so one file has one way to
+    write a time; dumped with the file's names, so a frozen chain reads back.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True)
+
+    start: TimeOfDay = Field(alias="from")
+    end: TimeOfDay = Field(alias="to")
+    time_zone: TimeZone
+
+    @model_validator(mode="after")
+    def _covers_something(self) -> Self:
+        if self.start == self.end:
+            raise ValueError('"from" and "to" are the same time: quiet hours would cover nothing')
+        return self
+
+
 class Contact(_Model):
     """A person: where to reach them and on which channels they agreed to be reached."""
 
     name: str
     phone: Phone
     channels: Channels = (Channel.SMS, Channel.VOICE)
-    # True: page at any hour even where quiet hours would hold a page back.
-    # Nothing here enforces quiet hours yet; the flag is read by whoever does.
+    quiet_hours: QuietHours | None = None
+    # True: page at any hour; quiet hours, if also given, never hold a page back.
     quiet_hours_off: bool = False
 
     def accepts(self, channel: Channel) -> bool:

@@ -37,6 +37,8 @@ from pydantic import (
     ValidationInfo,
 )
 
+from shared.routing.config_fields import Seconds  # a leaf module: durations as the file writes them
+
 MINUTES_PER_DAY = 24 * 60
 
 
@@ -246,12 +248,29 @@ class Layer(_Model):
         return any(window.covers(weekday, minute) for window in self.restrict)
 
 
+def _lead_time(seconds: int) -> int:
+    """Notices are looked for every 30 s: a shorter lead could fall between two looks."""
+    if seconds < MIN_NOTICE_LEAD_S:
+        raise ValueError("give at least 1m, like 30m or 1h (notices are checked every 30 s)")
+    return seconds
+
+
+MIN_NOTICE_LEAD_S = 60
+
+
+class HandoffNotice(_Model):
+    """`handoff_notice: {before: 30m}`: an SMS to whoever comes on call, that long before."""
+
+    before: Annotated[Seconds, AfterValidator(_lead_time)]
+
+
 class Schedule(_Model):
     """Who is on call, layer over layer: where layers overlap the later one wins."""
 
     name: str
     time_zone: Annotated[str, AfterValidator(_zone)]
     layers: Annotated[tuple[Layer, ...], AfterValidator(_some_layers)]
+    handoff_notice: HandoffNotice | None = None  # absent: no notices
 
     @property
     def zone(self) -> ZoneInfo:

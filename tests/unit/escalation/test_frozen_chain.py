@@ -83,6 +83,7 @@ def test_only_the_policy_and_the_people_it_pages_are_frozen(config: OncallConfig
         "name": "carol",
         "phone": "+14155550103",
         "channels": ["sms"],
+        "quiet_hours": None,
         "quiet_hours_off": False,
     }
     # Teams are resolved to their members as they were when the chain started.
