@@ -180,6 +180,7 @@ class LeaderScheduler(Scheduler):
         self._lease = Lease()
         self._known: dict[str, str] = {}  # entry -> its last run as read from or written to Redis
         self._ticked = False
+        self._stopping = False
         super().__init__(*args, **kwargs)
 
     def _leader_lock(self) -> LeaderLock:
@@ -198,6 +199,12 @@ class LeaderScheduler(Scheduler):
         return self._leader
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
+        if self._stopping:
+            # Celery's stop handler closed us and raised SystemExit, but a signal that
+            # lands inside redis-py's socket read can have that exit replaced by the
+            # client's own cleanup error, which Celery logs and goes on: stop here,
+            # rather than take the lead again with a closed schedule.
+            raise SystemExit()
         leader = self._leader_lock()
         attempt = leader.attempt()
         before, self._lease = self._lease, next_lease(self._lease, attempt, time.monotonic())
@@ -255,6 +262,7 @@ class LeaderScheduler(Scheduler):
             self._adopt_last_runs(leader)
 
     def close(self) -> None:
+        self._stopping = True
         try:
             super().close()
         finally:

@@ -95,3 +95,17 @@ def test_a_lapsed_lock_is_taken_by_the_standby(redis_client: redis.Redis, redis_
 def test_unreachable_redis_is_reported_not_raised(tmp_path):
     client = redis.Redis(unix_socket_path=str(tmp_path / "none.sock"), socket_timeout=0.2)
     assert LeaderLock(client, "a:1").attempt() is Attempt.UNREACHABLE
+
+
+def test_a_closed_scheduler_stops_at_its_next_tick_instead_of_leading_again():
+    """A SIGTERM that lands mid-publish can have its SystemExit swallowed by the
+    Redis client's cleanup; the scheduler Celery already closed must still stop."""
+    import pytest
+
+    from worker.beat_leader import LeaderScheduler
+    from worker.celery_app import app
+
+    scheduler = LeaderScheduler(app=app, lazy=True)
+    scheduler.close()
+    with pytest.raises(SystemExit):
+        scheduler.tick()
