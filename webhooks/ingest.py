@@ -134,16 +134,30 @@ def dispatch_order(events: Sequence[AlertIn], results: Sequence[IngestResult]) -
     return sorted(new, key=lambda index: page_priority(events[index].severity))
 
 
+# Alerts of one request routed by one task: enough for any Alertmanager group,
+# few enough that the first page of a large body does not wait for the whole body.
+DISPATCH_CHUNK = 50
+
+
 def _enqueue_new(events: Sequence[AlertIn], results: Sequence[IngestResult]) -> dict[int, bool]:
-    """Publish the routing of each new alert; by event index, whether the broker took it."""
+    """Publish the routing of the new alerts; by event index, whether the broker took it.
+
+    The new alerts of one request are routed together (most urgent first, at the
+    priority of the most urgent), so one person's share of a group is paged as one
+    message (worker.tasks.dispatch_alert).
+    """
     enqueue = current_app.config["ENQUEUE"]
+    order = [i for i in dispatch_order(events, results) if results[i].alert_id is not None]
     queued: dict[int, bool] = {}
-    for index in dispatch_order(events, results):
-        alert_id = results[index].alert_id
-        if alert_id is not None:
-            queued[index] = enqueue.dispatch_alert(
-                alert_id, priority=page_priority(events[index].severity)
-            )
+    for begin in range(0, len(order), DISPATCH_CHUNK):
+        chunk = order[begin : begin + DISPATCH_CHUNK]
+        ids = [results[i].alert_id for i in chunk]
+        priority = page_priority(events[chunk[0]].severity)
+        if len(ids) == 1:
+            took = enqueue.dispatch_alert(ids[0], priority=priority)
+        else:
+            took = enqueue.dispatch_alerts(ids, priority=priority)
+        queued.update(dict.fromkeys(chunk, took))
     return queued
 
 

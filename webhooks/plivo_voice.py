@@ -20,6 +20,7 @@ from datetime import timedelta
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.orm import Session
 
+from shared.alerts.ack_timed_out import ack_timed_out
 from shared.alerts.changes import change_notes
 from shared.alerts.lifecycle import acknowledge
 from shared.core.db import session_scope
@@ -92,7 +93,13 @@ def _speak_alerts(session: Session, alerts: list[Alert], notification_id: int) -
     if len(alerts) == 1:
         changes = _recent_changes(session, worst)
         return alert_call_xml(
-            worst.id, worst.severity, service, worst.summary, action_url, changes=changes
+            worst.id,
+            worst.severity,
+            service,
+            worst.summary,
+            action_url,
+            changes=changes,
+            ack_timed_out=ack_timed_out(worst, utcnow()),
         )
     return bundle_call_xml(
         len(alerts), worst.id, worst.severity, service, worst.summary, action_url

@@ -59,6 +59,12 @@ def dispatch_alert(alert_id: int, priority: int | None = None) -> bool:
     return _send(task_names.DISPATCH_ALERT, [alert_id], priority=priority)
 
 
+def dispatch_alerts(alert_ids: list[int], priority: int | None = None) -> bool:
+    """Alerts that arrived in one request, routed together (worker.tasks.dispatch_alert):
+    one person's share of them then leaves as one message."""
+    return _send(task_names.DISPATCH_ALERTS, [alert_ids], priority=priority)
+
+
 def send_sms(
     notification_id: int,
     countdown: float | None = None,
@@ -88,11 +94,16 @@ def place_call(
     )
 
 
-def send_notification(notification_id: int, channel: str, priority: int | None = None) -> bool:
+def send_notification(
+    notification_id: int,
+    channel: str,
+    priority: int | None = None,
+    countdown: float | None = None,
+) -> bool:
     """Hand a planned notification to the task for its channel (shared.notifications.priority)."""
     if channel == "voice":
-        return place_call(notification_id, priority=priority)
-    return send_sms(notification_id, priority=priority)
+        return place_call(notification_id, countdown, priority=priority)
+    return send_sms(notification_id, countdown, priority=priority)
 
 
 def fire_step(alert_id: int, step: int, round: int) -> bool:

@@ -27,6 +27,36 @@ from worker.sending.voice import VOICE
 log = logging.getLogger(__name__)
 
 
+# A page that rides in another's message is enqueued this much later, as a safety net:
+# by then the lead has normally claimed it (and its task does nothing).
+FOLLOWER_DELAY_S = 2.0
+
+
+@dataclass(frozen=True)
+class Page:
+    """A planned notification and the broker priority it is handed over with."""
+
+    planned: Planned
+    priority: int
+
+
+def split_leads(pages: Sequence[Page]) -> tuple[list[Page], list[Page]]:
+    """The first page of each person and channel, most urgent first; and the rest.
+
+    Pure. Two pages to one person on one channel fired together are one
+    message: only the lead is sent, and its claim takes the other with it.
+    """
+    leads: dict[tuple[str, str], Page] = {}
+    followers: list[Page] = []
+    for page in sorted(pages, key=lambda p: p.priority):
+        key = (page.planned.destination, page.planned.channel)
+        if key in leads:
+            followers.append(page)
+        else:
+            leads[key] = page
+    return list(leads.values()), followers
+
+
 @dataclass(frozen=True)
 class Fired:
     """A position fired in a transaction, and what its hand-over needs once committed."""
@@ -94,33 +124,62 @@ def fire_in(session: Session, alert_id: int, position: Position) -> Fired | None
 
 def hand_over_fired(alert_id: int, fired: Fired | None) -> FireResult:
     """After the commit: count the step and send its pages."""
-    if fired is None:
-        return FireResult(fired=False)
-    _count(alert_id, fired.policy, fired.result)
-    hand_over(fired.result.planned, page_priority(fired.severity, round=fired.result.round or 0))
-    return fired.result
+    return hand_over_all([(alert_id, fired)])[0]
 
 
-def hand_over(planned: Sequence[Planned], priority: int) -> None:
-    """Send the first planned notification from this task, enqueue the others.
+def hand_over_all(fired: Sequence[tuple[int, Fired | None]]) -> list[FireResult]:
+    """After the commit of positions fired together: count each, then send their pages
+    as one hand-over, so one person's share of them leaves as one message."""
+    results: list[FireResult] = []
+    pages: list[Page] = []
+    for alert_id, each in fired:
+        if each is None:
+            results.append(FireResult(fired=False))
+            continue
+        _count(alert_id, each.policy, each.result)
+        priority = page_priority(each.severity, round=each.result.round or 0)
+        pages.extend(Page(planned, priority) for planned in each.result.planned)
+        results.append(each.result)
+    hand_over(pages)
+    return results
+
+
+def hand_over(pages: Sequence[Page]) -> None:
+    """Send the most urgent page from this task, enqueue the others.
 
     The first page of a step is the one a person waits for: sending it here
     saves a publish, a trip through the broker and a task start (a third of
-    the time to the first page on an idle system). The others are enqueued
-    first, so other workers send them meanwhile. A send that raises is
-    enqueued instead: its row is still pending, and the task will find it so.
+    the time to the first page on an idle system). The other people's pages
+    are enqueued first, so other workers send them meanwhile. A send that
+    raises is enqueued instead: its row is still pending, and the task will
+    find it so.
+
+    Pages to a person already being paged here (alerts that arrived together)
+    are not sent on their own: the lead's claim takes every due page of that
+    person and channel into one message (shared.notifications.store.claim_bundle).
+    They are still enqueued, a little later, in case the lead never claims them
+    (its alert closed first): a task that finds its page already claimed does nothing.
     """
-    if not planned:
+    leads, followers = split_leads(pages)
+    if not leads:
         return
-    first, *others = planned
+    first, *others = leads
     for each in others:
-        enqueue.send_notification(each.notification_id, each.channel, priority)
-    ops = VOICE if first.channel == Channel.VOICE else SMS
+        enqueue.send_notification(each.planned.notification_id, each.planned.channel, each.priority)
+    ops = VOICE if first.planned.channel == Channel.VOICE else SMS
     try:
-        run_send(first.notification_id, False, ops)
+        run_send(first.planned.notification_id, False, ops)
     except Exception:  # the page must still leave: hand it to the task instead
-        log.exception("notification %s: sending from the step failed", first.notification_id)
-        enqueue.send_notification(first.notification_id, first.channel, priority)
+        log.exception(
+            "notification %s: sending from the step failed", first.planned.notification_id
+        )
+        enqueue.send_notification(
+            first.planned.notification_id, first.planned.channel, first.priority
+        )
+    for each in followers:
+        enqueue.send_notification(
+            each.planned.notification_id, each.planned.channel, each.priority, FOLLOWER_DELAY_S
+        )
 
 
 def lost_from_file(alert: Alert, policy: Policy, position: Position) -> bool:

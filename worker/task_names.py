@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 DISPATCH_ALERT: Final = "ingest.dispatch_alert"
+DISPATCH_ALERTS: Final = "ingest.dispatch_alerts"
 FIRE_STEP: Final = "escalation.fire_step"
 NOTIFICATION_ENDED: Final = "escalation.notification_ended"
 TICK: Final = "escalation.tick"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from shared.core.models import Alert, Notification, utcnow
 from shared.notifications.paging_metrics import observe_acknowledged
 from shared.notifications.state import NotificationState
 from shared.replies.code_store import retire_codes_of
+from shared.routing.route import frozen_ack_timeout
 
 
 @dataclass(frozen=True)
@@ -90,9 +92,12 @@ def acknowledge(session: Session, alert_id: int, *, by: str, via: str) -> Lifecy
     """Acknowledge a triggered alert; repeating it (two people pressing 1) changes nothing.
 
     Every way in (API, CLI, SMS reply, keypress, producer) comes here, so the
-    time to acknowledge is observed here, once: by the call that changed the alert.
+    time to acknowledge is observed here, once per alert: by the call that first
+    acknowledged it. Under a policy with `ack_timeout` it also arms the timeout
+    (shared.escalation.ack_timeout): each acknowledgement arms its own.
     """
     now = utcnow()
+    acked_before = session.scalar(select(Alert.acknowledged_at).where(Alert.id == alert_id))
     result = _close(
         session,
         alert_id,
@@ -105,8 +110,24 @@ def acknowledge(session: Session, alert_id: int, *, by: str, via: str) -> Lifecy
         acknowledged_via=via,
     )
     if result.changed:
-        observe_acknowledged(session, alert_id, now)
+        if acked_before is None:  # once per alert: a later one follows an ack timeout
+            observe_acknowledged(session, alert_id, now)
+        _arm_ack_timeout(session, alert_id, now)
     return result
+
+
+def _arm_ack_timeout(session: Session, alert_id: int, acknowledged_at: datetime) -> None:
+    """Under a policy with `ack_timeout`, the time the acknowledgement runs out, kept
+    where the tick looks for what is due; a resolve clears it with the rest of paging."""
+    snapshot = session.scalar(select(Alert.escalation_snapshot).where(Alert.id == alert_id))
+    seconds = frozen_ack_timeout(snapshot)
+    if seconds is None:
+        return
+    session.execute(
+        update(Alert)
+        .where(Alert.id == alert_id, Alert.status == AlertStatus.ACKNOWLEDGED)
+        .values(next_fire_at=acknowledged_at + timedelta(seconds=seconds))
+    )
 
 
 def resolve(session: Session, alert_id: int, *, by: str, via: str) -> LifecycleResult:

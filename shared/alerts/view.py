@@ -9,11 +9,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shared.alerts.ack_timed_out import ack_timed_out
 from shared.alerts.changes import DEFAULT_WINDOW, change_entry, changes_for_alert
 from shared.alerts.listing import QuietHold, quiet_holds
 from shared.alerts.maintenance import maintenance_view
+from shared.core.enums import AlertStatus
 from shared.core.models import Alert, Event, Notification, utcnow
 from shared.core.phone import mask, mask_numbers_in
+from shared.notifications.sms_text import ack_timeout_prefix
 
 
 def _timeline_entry(event: Event) -> dict[str, Any]:
@@ -36,6 +39,22 @@ def timeline(session: Session, alert_id: int) -> list[dict[str, Any]] | None:
     if session.get(Alert, alert_id) is None:
         return None
     return [_timeline_entry(event) for event in _events(session, alert_id)]
+
+
+def ack_timeout_view(alert: Alert, now: datetime) -> dict[str, Any] | None:
+    """An acknowledgement that will time out unless the alert is resolved ("armed", and
+    when), or one that did, putting the alert back into escalation ("timed_out", with
+    the words its pages begin with); None otherwise."""
+    if alert.status == AlertStatus.ACKNOWLEDGED and alert.next_fire_at is not None:
+        return {"state": "armed", "at": alert.next_fire_at.isoformat()}
+    timed_out = ack_timed_out(alert, now)
+    if timed_out is None:
+        return None
+    return {
+        "state": "timed_out",
+        "acknowledged_at": timed_out.acknowledged_at.isoformat(),
+        "text": ack_timeout_prefix(timed_out).rstrip(": "),
+    }
 
 
 def alert_summary(alert: Alert, notification_count: int) -> dict[str, Any]:
@@ -70,6 +89,7 @@ def alert_summary(alert: Alert, notification_count: int) -> dict[str, Any]:
         "maintenance": maintenance_view(
             alert.maintenance, alert.held_until, alert.status, utcnow()
         ),
+        "ack_timeout": ack_timeout_view(alert, utcnow()),
     }
 
 
@@ -125,6 +145,7 @@ def alert_view(
         "acknowledged_via": alert.acknowledged_via,
         "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
         "maintenance": maintenance_view(alert.maintenance, alert.held_until, alert.status, at),
+        "ack_timeout": ack_timeout_view(alert, at),
         "notifications": [_notification_entry(n, held.get(n.id)) for n in notifications],
         "timeline": [_timeline_entry(event) for event in _events(session, alert_id)],
         "recent_changes": [change_entry(change, at) for change in changes],

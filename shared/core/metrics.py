@@ -204,6 +204,11 @@ ESCALATIONS_EXHAUSTED = Counter(
     "Alerts whose whole chain (with repeats) ran out without an acknowledgement.",
     ["policy"],
 )
+ACKS_TIMED_OUT = Counter(
+    "alert_dispatch_ack_timeouts",
+    "Acknowledged alerts not resolved within their policy's ack_timeout, paged again.",
+    ["policy"],
+)
 CALLS_PLACED = Counter(
     "alert_dispatch_calls_placed",
     "Voice call attempts to Plivo, by result (accepted, retry, failed, ambiguous, skipped).",

@@ -160,6 +160,7 @@ class Notification(Base):
     # Sent as part of another notification's message or call (a bundle): that
     # one holds Plivo's uuid, and its reports move this one too.
     bundle_lead_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"), index=True)
+    resolved_noted_in_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

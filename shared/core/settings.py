@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     plivo_powerpack_uuid: str | None = Field(default=None, alias="PLIVO_POWERPACK_UUID")
     # A person paged within this many seconds gets further alerts bundled into one message.
     bundle_window_s: float = Field(default=60.0, ge=0, le=600, alias="BUNDLE_WINDOW_S")
+    # A person's first page waits this long for more alerts arriving for them in
+    # separate requests, and names them all (alerts of one request always ride
+    # together, with no wait). 0: the first page leaves at once.
+    coalesce_window_s: float = Field(default=0.0, ge=0, le=5, alias="COALESCE_WINDOW_S")
     # Changes (deploys) to an alert's service this many seconds before it began are
     # shown with it (shared.alerts.changes).
     change_window_s: float = Field(default=1800.0, ge=0, le=86400, alias="CHANGE_WINDOW_S")

@@ -41,6 +41,7 @@ END_OF_CHAIN = -1  # esc_step once the last step fired: when due, the chain is e
 class Planned:
     notification_id: int
     channel: str
+    destination: str = ""  # the number: pages to one number fired together leave as one
 
 
 @dataclass(frozen=True)
@@ -237,7 +238,7 @@ def _plan_notifications(
         if notification is None:
             continue
         if hold is None:
-            planned.append(Planned(notification.id, channel))
+            planned.append(Planned(notification.id, channel, item.contact.phone))
         else:
             _record_hold(session, alert_id, notification.id, item.contact, hold)
             held.append(Planned(notification.id, channel))

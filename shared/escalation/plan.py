@@ -128,9 +128,31 @@ def next_position(policy: Policy, position: Position) -> Position | Exhausted:
         raise ValueError(f"negative position {position}")
     if position.step + 1 < len(policy.steps):
         return Position(position.step + 1, position.round)
-    if position.round < policy.repeat:
+    if round_in_run(policy, position.round) < policy.repeat:
         return Position(0, position.round + 1)
     return EXHAUSTED
+
+
+def round_in_run(policy: Policy, round: int) -> int:
+    """Which of the policy's `repeat + 1` rounds `round` is within its run of the chain.
+
+    A chain runs once, unless an acknowledgement times out (`ack_timeout`): then it
+    runs again from the start, and its rounds keep counting on (a run of a policy
+    with `repeat: 1` is rounds 0-1, the next 2-3), so no page of a later run can be
+    mistaken for one of an earlier run. Without `ack_timeout` there is one run.
+    """
+    if policy.ack_timeout is None:
+        return round
+    return round % (policy.repeat + 1)
+
+
+def restart_position(policy: Policy, round: int) -> Position:
+    """Where a chain starts again after an acknowledgement timed out in `round`:
+    the first step of the first round of the next run."""
+    if round < 0:
+        raise ValueError(f"negative round {round}")
+    rounds = policy.repeat + 1
+    return Position(0, (round // rounds + 1) * rounds)
 
 
 def after_unanswered_call(policy: Policy, step: int, attempt: int) -> UnansweredCallDecision:
@@ -161,7 +183,11 @@ def recall_due_at(policy: Policy, step: int, now: datetime) -> datetime:
 def has_position(policy: Policy, position: Position) -> bool:
     """Whether `policy` has this step in this round: a frozen chain always has the
     position stored for it; a file edited under an older alert may not."""
-    return 0 <= position.step < len(policy.steps) and 0 <= position.round <= policy.repeat
+    return (
+        0 <= position.step < len(policy.steps)
+        and position.round >= 0
+        and round_in_run(policy, position.round) <= policy.repeat
+    )
 
 
 def _check_position(policy: Policy, position: Position) -> None:

@@ -36,10 +36,13 @@ def most_severe_first(alerts: Sequence[BundledAlert]) -> list[BundledAlert]:
     return sorted(alerts, key=lambda a: (severity_rank(a.severity), a.id))
 
 
-def bundle_sms_text(alerts: Sequence[BundledAlert], reply_code: int) -> str:
+def bundle_sms_text(
+    alerts: Sequence[BundledAlert], reply_code: int, limit: int = MAX_SMS_CHARS
+) -> str:
     """'3 alerts firing: [CRITICAL] db down (#5); ... Reply 7A to acknowledge all, 7E to ...'
 
-    Lines are added while they fit in two SMS units; the rest are counted.
+    Lines are added while they fit in `limit` (two SMS units, less what the
+    message must keep for a line after it); the rest are counted.
     """
     ordered = most_severe_first(alerts)
     tail = f" Reply {reply_code}A to acknowledge all, {reply_code}E to escalate all."
@@ -50,7 +53,7 @@ def bundle_sms_text(alerts: Sequence[BundledAlert], reply_code: int) -> str:
         rest = len(ordered) - index - 1
         more = f"; and {rest} more." if rest else "."
         candidate = "; ".join([*lines, line])
-        if len(head) + len(candidate) + len(more) + len(tail) > MAX_SMS_CHARS:
+        if len(head) + len(candidate) + len(more) + len(tail) > limit:
             break
         lines.append(line)
     shown = len(lines)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
+from shared.alerts.ack_timed_out import AckTimedOut, ack_timed_out
+from shared.alerts.changes import age_text
 from shared.core.models import Alert
 from shared.replies.codes import sms_instructions
 
@@ -31,17 +34,31 @@ def _worded(notes: Sequence[str]) -> str:
     return f"{label}: {'; '.join(notes)}."
 
 
+def ack_timeout_prefix(timed_out: AckTimedOut) -> str:
+    """`ACK TIMED OUT (acked 30 min ago by alice, not resolved): `, put before the alert."""
+    return (
+        f"ACK TIMED OUT (acked {age_text(timed_out.seconds_ago)} by {timed_out.by}, not resolved): "
+    )
+
+
 def alert_sms_text(
-    alert: Alert, reply_code: int | None = None, changes: Sequence[str] | None = None
+    alert: Alert,
+    reply_code: int | None = None,
+    changes: Sequence[str] | None = None,
+    now: datetime | None = None,
 ) -> str:
     """The alert, then (when given) one line of recent changes to its service, then
     how to answer; never more than MAX_SMS_CHARS, the summary shortened first.
 
-    `changes` are notes as `shared.alerts.changes.change_notes` words them.
+    `changes` are notes as `shared.alerts.changes.change_notes` words them. Given
+    the time it leaves (`now`), a page sent because an acknowledgement timed out
+    begins by saying so (ack_timeout_prefix).
     """
     suffix = f" {sms_instructions(reply_code)}" if reply_code is not None else ""
     note = f"\n{changes_line(changes)}" if changes else ""
-    head = f"[{alert.severity.upper()}] {alert.summary} (alert #{alert.id}, {alert.source})"
+    timed_out = ack_timed_out(alert, now) if now is not None else None
+    prefix = ack_timeout_prefix(timed_out) if timed_out is not None else ""
+    head = f"{prefix}[{alert.severity.upper()}] {alert.summary} (alert #{alert.id}, {alert.source})"
     room = MAX_SMS_CHARS - len(note) - len(suffix)
     if len(head) > room:
         head = head[: room - 1] + "…"

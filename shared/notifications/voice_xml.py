@@ -15,11 +15,16 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Final
 
+from shared.alerts.ack_timed_out import AckTimedOut
+from shared.alerts.changes import age_text
+
 VOICE: Final = "WOMAN"
 LANGUAGE: Final = "en-US"
 SPOKEN_SUMMARY_MAX: Final = 200
 # Recent changes are context, said after the alert: a sentence, not a list to sit through.
 SPOKEN_CHANGES_MAX: Final = 160
+# Who acknowledged an alert whose acknowledgement timed out: a name, said quickly.
+SPOKEN_BY_MAX: Final = 40
 # Longer than any voicemail shared.notifications.voicemail words: only a guard.
 VOICEMAIL_MAX: Final = 500
 
@@ -52,6 +57,7 @@ def alert_call_xml(
     summary: str,
     action_url: str,
     changes: Sequence[str] | None = None,
+    ack_timed_out: AckTimedOut | None = None,
 ) -> str:
     """The answer to a call's answer_url: the alert, then a one-key menu.
 
@@ -59,9 +65,20 @@ def alert_call_xml(
     goodbye and ends, so an unattended phone is not kept on the line.
     `changes`: recent changes to the service, worded by
     `shared.alerts.changes.change_notes(..., spoken=True)`, said after the alert.
+    `ack_timed_out` (shared.alerts.ack_timed_out): the call is made because an
+    acknowledgement timed out, and says so first.
     """
     text = _with_changes(_announcement(alert_id, severity, service, summary), changes)
+    if ack_timed_out is not None:
+        text = f"{ack_timeout_sentence(ack_timed_out)} {text}"
     return _menu_call(f"{text} {_MENU}", action_url)
+
+
+def ack_timeout_sentence(timed_out: AckTimedOut) -> str:
+    """`Acknowledgement timed out: acknowledged 30 minutes ago by alice, not resolved.`"""
+    age = age_text(timed_out.seconds_ago, spoken=True)
+    by = _speakable(timed_out.by, SPOKEN_BY_MAX)
+    return f"Acknowledgement timed out: acknowledged {age} by {by}, not resolved."
 
 
 def changes_sentence(changes: Sequence[str] | None) -> str:

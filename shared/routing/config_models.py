@@ -36,6 +36,7 @@ from shared.routing.config_fields import (
     TargetName,
     TeamName,
     ValueMatcher,
+    _duration,
     non_empty,
     one_or_many,
     unique,
@@ -116,11 +117,25 @@ class Step(_Model):
     recall: Recall | None = None  # overrides the policy's for this step
 
 
+def _positive(seconds: int) -> int:
+    if seconds <= 0:
+        raise ValueError("must be a duration longer than 0, like 30m")
+    return seconds
+
+
+# Read as a step's `wait` is ("30m", "1h30m", seconds), but 0 would re-page at once.
+PositiveSeconds = Annotated[int, BeforeValidator(_duration), AfterValidator(_positive)]
+
+
 class Policy(_Model):
     name: str
     steps: Annotated[tuple[Step, ...], AfterValidator(non_empty)]
     repeat: int = Field(default=0, ge=0)  # extra runs of the whole chain
     recall: Recall | None = None
+    # An acknowledgement not followed by a resolve within this time puts the alert
+    # back into escalation from the first step (shared.escalation.ack_timeout):
+    # acknowledged is not forgotten. None: an acknowledgement stops paging for good.
+    ack_timeout: PositiveSeconds | None = None
 
     def recall_for(self, step: int) -> Recall | None:
         return self.steps[step].recall or self.recall

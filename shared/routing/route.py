@@ -2,8 +2,8 @@
 
 Routing decides once, when an alert's escalation starts, and freezes what it
 decided onto the alert (`alerts.escalation_snapshot`): the policy with its
-steps, waits, repeat and re-calls, and every person it pages with their number
-and channels. Every later step reads the frozen chain, never the file, so an
+steps, waits, repeat, re-calls and ack timeout, and every person it pages with
+their number and channels. Every later step reads the frozen chain, never the file, so an
 edit of the file (a step removed, a number changed, a wait shortened) changes
 new alerts only, and an open chain runs to its end as it began. An alert
 started before chains were frozen has no snapshot and follows the file in force.
@@ -202,3 +202,16 @@ def thaw_chain(snapshot: dict[str, Any]) -> tuple[OncallConfig, Policy]:
         }
     )
     return config, config.policies[name]
+
+
+def frozen_ack_timeout(snapshot: dict[str, Any] | None) -> int | None:
+    """The `ack_timeout` (seconds) of the chain frozen on an alert; None when its policy
+    has none, or the alert has no frozen chain (explicit recipients, an alert started
+    before chains were frozen): such an acknowledgement stops paging for good."""
+    if snapshot is None:
+        return None
+    try:
+        return thaw_chain(snapshot)[1].ack_timeout
+    except ValueError as exc:  # our own data: a bug, logged; the acknowledgement still holds
+        log.error("frozen chain unreadable, no ack timeout armed: %s", exc)
+        return None

@@ -20,7 +20,7 @@ from shared.core.models import Alert, Event
 from shared.notifications.priority import page_priority
 from tests.conftest import FIXTURES, ServedApp
 from tests.integration.test_formats import GRAFANA
-from worker.task_names import DISPATCH_ALERT
+from worker.task_names import DISPATCH_ALERT, DISPATCH_ALERTS
 
 REPO = Path(__file__).resolve().parents[2]
 AM_TOKEN = "am-token-0001"
@@ -208,18 +208,25 @@ def am_group(count: int) -> dict:
     return body
 
 
-def dispatches(client: redis.Redis) -> list[tuple[int, int]]:
-    """(alert id, priority) of every routing task waiting in the broker."""
+def routing_messages(client: redis.Redis) -> list[tuple[list[int], int]]:
+    """(alert ids, priority) of every routing task waiting in the broker."""
     found = []
     for key in client.scan_iter():
         if client.type(key) != "list":
             continue
         for raw in client.lrange(key, 0, -1):
             message = json.loads(raw)
-            if message["headers"].get("task") == DISPATCH_ALERT:
-                [alert_id] = json.loads(base64.b64decode(message["body"]))[0]
-                found.append((alert_id, message["properties"]["priority"]))
-    return sorted(found)
+            task = message["headers"].get("task")
+            if task in (DISPATCH_ALERT, DISPATCH_ALERTS):
+                [argument] = json.loads(base64.b64decode(message["body"]))[0]
+                ids = argument if task == DISPATCH_ALERTS else [argument]
+                found.append((ids, message["properties"]["priority"]))
+    return found
+
+
+def dispatches(client: redis.Redis) -> list[int]:
+    """Every alert id some routing task in the broker will route."""
+    return sorted(alert_id for ids, _ in routing_messages(client) for alert_id in ids)
 
 
 def test_alertmanager_group_of_a_hundred_is_stored_and_every_new_alert_dispatched(
@@ -243,10 +250,18 @@ def test_alertmanager_group_of_a_hundred_is_stored_and_every_new_alert_dispatche
     assert sorted(stored) == sorted(ids[:100])
     assert stored[ids[7]].occurrences == 2 and stored[ids[9]].status == "resolved"
     assert sum(alert.status == "triggered" for alert in stored.values()) == 99
-    # Each new alert routed once, critical ones at the front of the queue.
-    assert dispatches(redis_client) == sorted(
-        (alert_id, page_priority(stored[alert_id].severity)) for alert_id in stored
-    )
+    # Each new alert routed once; a group is routed together, most urgent first, in
+    # tasks of at most 50 queued at the priority of their most urgent alert.
+    assert dispatches(redis_client) == sorted(stored)
+    messages = routing_messages(redis_client)
+    assert len(messages) == 2 and all(len(ids) <= 50 for ids, _ in messages)
+    urgency = [
+        page_priority(stored[i].severity)
+        for ids, _ in sorted(messages, key=lambda m: m[1])
+        for i in ids
+    ]
+    assert urgency == sorted(urgency)
+    assert all(priority == page_priority(stored[ids[0]].severity) for ids, priority in messages)
 
 
 REFUSE_FROM_THE_51ST = {
@@ -294,7 +309,7 @@ def test_alertmanager_group_the_database_refuses_midway_stores_none_and_its_retr
     assert [a["status"] for a in retried.json()["alerts"]] == ["created"] * 100
     stored = alerts(receiver)
     assert len(stored) == 100 and {alert.occurrences for alert in stored} == {1}
-    assert [alert_id for alert_id, _ in dispatches(redis_client)] == [a.id for a in stored]
+    assert dispatches(redis_client) == sorted(a.id for a in stored)
 
 
 # --------------------------------------------------------------------------- Grafana

@@ -390,6 +390,7 @@ NOT_DRIVEN_HERE: frozenset[str] = frozenset(
         "alert_dispatch_notice_whatsapp_total",  # test_notice_whatsapp_phlo
         "alert_dispatch_phlo_runs_total",  # test_notice_whatsapp_phlo
         "alert_dispatch_schedule_gaps_total",  # tests/unit/escalation/test_schedule_targets
+        "alert_dispatch_ack_timeouts_total",  # tests/integration/test_ack_timeout
     }
 )
 

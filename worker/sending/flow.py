@@ -176,7 +176,7 @@ def _hold(send: Send, slot_booked: bool) -> str | None:
     """
     if slot_booked:
         return None
-    hold = bundle_hold(send.ops.name, send.destination)
+    hold = bundle_hold(send.ops.name, send.destination, send.notification_id)
     if hold <= 0:
         return None
     if hold <= BROKER_HOLD_MAX_S:

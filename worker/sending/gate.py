@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 # notice soon. A longer wait is taken in several hops.
 MAX_COUNTDOWN_S = 60.0
 GO_NOW_S = 0.005
+# A send that arrived while its person's first page was gathering comes back this
+# long after the gathering ends: by then the first page's claim has taken it.
+COALESCE_MARGIN_S = 1.0
+# A window opened less than this long ago is treated as still gathering.
+CLAIM_RACE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -69,24 +74,50 @@ def _window_key(channel: str, destination: str) -> str:
     return f"bundle-window:{channel}:{destination}"
 
 
-def bundle_hold(channel: str, destination: str) -> float:
-    """0 when this send may go now (and opens the person's bundle window), else the
-    seconds until the window closes.
+def bundle_hold(channel: str, destination: str, notification_id: int) -> float:
+    """0 when this send may go now, else the seconds to come back after.
 
-    SET NX makes "am I first?" one atomic step, so two sends for the same
-    person racing through here cannot both go out as separate messages.
+    The first send for a person opens their bundle window (SET NX: two sends
+    racing here cannot both go out as separate messages) and owns it. With a
+    coalescing window set, the owner first comes back after it, and whatever
+    else arrived for the person meanwhile leaves with it (`coalescing_hold`).
+    Others wait for the window to close, then leave together as one bundle.
     """
-    window = context.settings().bundle_window_s
+    settings = context.settings()
+    window = settings.bundle_window_s
     if window <= 0:
         return 0.0
+    coalesce = min(settings.coalesce_window_s, window)
     client = context.redis_client()
     key = _window_key(channel, destination)
-    if client.set(key, "1", nx=True, px=int(window * 1000)):
-        return 0.0
-    remaining_ms = client.pttl(key)
-    if remaining_ms is None or remaining_ms < 0:
-        return 0.0
-    return min(MAX_COUNTDOWN_S, max(GO_NOW_S, remaining_ms / 1000))
+    owner = str(notification_id)
+    if client.set(key, owner, nx=True, px=int(window * 1000)):
+        return coalesce
+    held_by, remaining_ms = client.get(key), client.pttl(key)
+    if remaining_ms is None or remaining_ms < 0 or _as_text(held_by) == owner:
+        return 0.0  # no window (it just closed), or ours: back from coalescing
+    # However short the coalescing window, a send that lost the race for a window
+    # opened a moment ago (two held sends for one person released by the same
+    # tick) waits only until the winner's claim has taken it along.
+    return coalescing_hold(window, max(coalesce, CLAIM_RACE_S), remaining_ms / 1000)
+
+
+def coalescing_hold(window_s: float, coalesce_s: float, remaining_s: float) -> float:
+    """How long a send for a person whose window is open waits. Pure.
+
+    While the owner is still gathering (the first `coalesce_s` of the window),
+    the send waits only until just after the owner leaves: the owner's claim
+    takes it along, and this wait is a safety net that finds it already sent.
+    Later, it waits for the window to close.
+    """
+    left_coalescing = coalesce_s - (window_s - remaining_s)
+    if left_coalescing > 0:
+        return left_coalescing + COALESCE_MARGIN_S
+    return min(MAX_COUNTDOWN_S, max(GO_NOW_S, remaining_s))
+
+
+def _as_text(value: object) -> str | None:
+    return value.decode() if isinstance(value, bytes) else None if value is None else str(value)
 
 
 def release_bundle_window(channel: str, destination: str) -> None:

@@ -17,6 +17,11 @@ from shared.core.enums import Channel
 from shared.core.metrics import SMS_SENT
 from shared.core.models import Alert, Notification, utcnow
 from shared.notifications.bundling import bundle_sms_text
+from shared.notifications.resolved_text import room_for_open
+from shared.notifications.resolved_while_held import (
+    claim_resolved_while_held,
+    name_resolved_while_held,
+)
 from shared.notifications.sms_text import alert_sms_text
 from shared.plivo.client import PlivoClient, SendResult
 from shared.plivo.errors import PlivoError
@@ -105,15 +110,20 @@ def _recent_changes(session: Session, alert: Alert) -> Sequence[str]:
 
 
 def _prepare(session: Session, bundle: Sequence[Notification]) -> Callable[[PlivoClient], Delivery]:
-    """The words, composed at send time: one alert with its reply code, or a bundle."""
+    """The words, composed at send time: one alert with its reply code, or a bundle,
+    then the alerts resolved while this person's page was held (a bundle keeps room)."""
     lead = bundle[0]
     alerts = alerts_of(session, bundle)
     code = code_for(session, [a.id for a in alerts], lead.destination)
+    held = claim_resolved_while_held(session, lead.id, lead.destination, utcnow())
     text = (
-        alert_sms_text(alerts[0], reply_code=code, changes=_recent_changes(session, alerts[0]))
+        alert_sms_text(
+            alerts[0], reply_code=code, changes=_recent_changes(session, alerts[0]), now=utcnow()
+        )
         if len(alerts) == 1
-        else bundle_sms_text(alerts, code)
+        else bundle_sms_text(alerts, code, limit=room_for_open(held.alerts))
     )
+    text = name_resolved_while_held(session, held, text)
     session.execute(
         update(Notification)
         .where(Notification.id == lead.id)

@@ -1,8 +1,10 @@
-"""Route an accepted alert to its escalation policy and fire the first step at once."""
+"""Route accepted alerts to their escalation policies and fire their first steps at once."""
 
 from __future__ import annotations
 
 import logging
+
+from sqlalchemy.orm import Session
 
 from shared.alerts.maintenance_store import hold_or_downgrade
 from shared.alerts.store import mark_dispatched
@@ -16,14 +18,25 @@ from shared.escalation.plan import START
 from shared.routing.route import route_alert
 from worker import context, task_names
 from worker.celery_app import app
-from worker.escalation_runner import fire_in, hand_over_fired
+from worker.escalation_runner import Fired, fire_in, hand_over_all
 
 log = logging.getLogger(__name__)
 
 
 @app.task(name=task_names.DISPATCH_ALERT)
 def dispatch_alert(alert_id: int) -> str:
-    """Choose the policy, put the alert on its chain, fire step 0 without waiting for a tick.
+    """One alert: routed and paged as `dispatch_alerts` does for several."""
+    return dispatch_alerts([alert_id])[0]
+
+
+@app.task(name=task_names.DISPATCH_ALERTS)
+def dispatch_alerts(alert_ids: list[int]) -> list[str]:
+    """Choose each alert's policy, put it on its chain, fire step 0 without waiting for a tick.
+
+    Alerts that arrived in one request (an Alertmanager group) are routed in one
+    transaction and handed over together: a person paged for three of them gets
+    one message naming all three, not one now and the other two a bundle window
+    later, and no wait is added for it.
 
     The chain is frozen onto the alert as it starts: later edits of the
     on-call file change new alerts only. Running twice is harmless:
@@ -31,30 +44,44 @@ def dispatch_alert(alert_id: int) -> str:
     A running maintenance window that matches holds the alert (nothing is routed
     until the tick releases it) or lowers its severity before routing.
     """
+    outcomes: list[str] = []
+    fired: list[tuple[int, Fired | None]] = []
     # Routing and planning are redone if lost with the database (nothing was sent yet):
     # no disk flush of their own; the claim's durable commit flushes them with it.
     with session_scope(context.database_url(), flush_to_disk=False) as session:
-        alert = session.get(Alert, alert_id)
-        if alert is None:
-            log.warning("dispatch for unknown alert %s ignored", alert_id)
-            return "unknown"
-        if not mark_dispatched(session, alert_id) or alert.status != AlertStatus.TRIGGERED:
-            return "already"
-        if hold_or_downgrade(session, alert, context.settings().config_file, utcnow()):
-            return "held"  # the tick releases it when its maintenance window is over
-        routed = route_alert(alert, context.settings().config_file)
-        if routed is None:
-            record_event(
-                session,
-                "alert.unrouted",
-                alert_id=alert_id,
-                detail={"reason": "no recipients and no matching route"},
-            )
-            ALERTS_UNROUTED.inc()
-            log.error("alert %s has no recipients and no route: nobody will be paged", alert_id)
-            return "unrouted"
-        start(session, alert_id, routed.policy, utcnow(), snapshot=routed.snapshot)
-        # Planned in the same transaction as the start: one commit before the first page.
-        fired = fire_in(session, alert_id, START)
-    result = hand_over_fired(alert_id, fired)
-    return "fired" if result.fired else "not-fired"
+        for alert_id in alert_ids:
+            outcome, planned = _route_and_plan(session, alert_id)
+            outcomes.append(outcome)
+            if outcome == "routed":
+                fired.append((alert_id, planned))
+    results = iter(hand_over_all(fired))
+    return [
+        ("fired" if next(results).fired else "not-fired") if outcome == "routed" else outcome
+        for outcome in outcomes
+    ]
+
+
+def _route_and_plan(session: Session, alert_id: int) -> tuple[str, Fired | None]:
+    """Route one alert and plan its first step in the caller's transaction."""
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        log.warning("dispatch for unknown alert %s ignored", alert_id)
+        return "unknown", None
+    if not mark_dispatched(session, alert_id) or alert.status != AlertStatus.TRIGGERED:
+        return "already", None
+    if hold_or_downgrade(session, alert, context.settings().config_file, utcnow()):
+        return "held", None  # the tick releases it when its maintenance window is over
+    routed = route_alert(alert, context.settings().config_file)
+    if routed is None:
+        record_event(
+            session,
+            "alert.unrouted",
+            alert_id=alert_id,
+            detail={"reason": "no recipients and no matching route"},
+        )
+        ALERTS_UNROUTED.inc()
+        log.error("alert %s has no recipients and no route: nobody will be paged", alert_id)
+        return "unrouted", None
+    start(session, alert_id, routed.policy, utcnow(), snapshot=routed.snapshot)
+    # Planned in the same transaction as the start: one commit before the first page.
+    return "routed", fire_in(session, alert_id, START)

@@ -1,10 +1,11 @@
 """The heartbeat (beat, about every second): hand over whatever is due or was lost.
 
-Due escalation steps, scheduled notifications (re-calls), and anything the
-broker lost (an alert never routed, a step or notification enqueued long ago and
-still due) all live in the database; the tick finds them and enqueues them. What it
-hands over it marks, so a task still waiting in the queue is not published again
-every second: only once it counts as lost.
+Due escalation steps, acknowledgements that timed out (paged again from the
+first step, shared.escalation.ack_timeout), scheduled notifications (re-calls),
+and anything the broker lost (an alert never routed, a step or notification
+enqueued long ago and still due) all live in the database; the tick finds them
+and enqueues them. What it hands over it marks, so a task still waiting in the
+queue is not published again every second: only once it counts as lost.
 Alerts held by a maintenance window are released when it is over and routed then.
 Every task it feeds is idempotent, so enqueueing twice is harmless. What counts
 as lost or stuck is `worker.sending.handover`.
@@ -21,6 +22,7 @@ from shared.alerts.maintenance_store import release_held
 from shared.core.db import session_scope
 from shared.core.enums import AlertStatus
 from shared.core.models import Alert, Notification, utcnow
+from shared.escalation.ack_timeout import restart_ack_timeouts
 from shared.escalation.engine import claim_due_steps
 from shared.notifications.state import NotificationState
 from shared.notifications.store import move
@@ -41,6 +43,8 @@ def tick() -> dict[str, int]:
         settings.plivo_connect_timeout + settings.plivo_read_timeout,
     )
     with session_scope(context.database_url()) as session:
+        # First: a chain restarted by an ack timeout is due now, and claimed just below.
+        timed_out = restart_ack_timeouts(session, limits.now)
         steps = claim_due_steps(session, limits.now, limits.lost_before)
         undispatched = list(
             session.scalars(
@@ -71,6 +75,7 @@ def tick() -> dict[str, int]:
         "notifications": len(due),
         "reconcile": len(unsettled),
         "released": len(released),
+        "ack_timeouts": len(timed_out),
     }
 
 
