@@ -7,6 +7,8 @@ so a Redirect loop cannot run forever. A call hung up through the API stops
 where it is: nothing more is said, pressed or fetched. A call transferred
 through the API (`POST /Call/{uuid}/`, `aleg_url`) stops its document where it
 is, mid-prompt included, and goes on with the document the new URL returns.
+A `<Conference>` puts the call in a room shared with other calls for a while
+(simulator.conference).
 """
 
 from __future__ import annotations
@@ -17,6 +19,15 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 from simulator.callbacks import CallbackResult, CallbackSender
+from simulator.conference import (
+    DEFAULT_STAY_S,
+    ConferenceSpec,
+    FinishedRecording,
+    Membership,
+    action_params,
+    member_params,
+    recording_params,
+)
 from simulator.state import CallRecord, SimulatorState
 from simulator.voicexml import Verb, VoiceXmlError, parse_response
 
@@ -160,6 +171,12 @@ class CallFlow:
             elif verb.name == "Hangup":
                 self._event("hangup_verb", reason=verb.attr("reason"))
                 return HANGUP
+            elif verb.name == "Dial":
+                self._dial(verb)
+            elif verb.name == "Conference":
+                outcome = self._conference(verb, source)
+                if outcome is not None:
+                    return outcome
             elif verb.name == "PreAnswer":
                 for child in verb.children:
                     if child.name in ("Speak", "Play"):
@@ -167,6 +184,71 @@ class CallFlow:
             else:
                 self._event("unsupported_verb", verb=verb.name)
         return None
+
+    def _dial(self, verb: Verb) -> None:
+        """Record the numbers a `<Dial>` puts the call through to; the bridged leg is not
+        played out, and the document goes on after it as Plivo's does without `action`."""
+        numbers = [child.text for child in verb.children if child.name == "Number"]
+
+        def dial(call: CallRecord) -> None:
+            call.dialled.extend(numbers)
+
+        self.state.update_call(self.call_uuid, dial)
+        self._event("dial", numbers=",".join(numbers))
+
+    def _conference(self, verb: Verb, source: str) -> Fetch | str | None:
+        """Enter the room, stay (simulator.conference says how long), leave; the member's
+        enter and exit callbacks, and the recording's once the room empties, are posted
+        as Plivo posts them. Then the `action` URL, or the rest of the document."""
+        spec = ConferenceSpec.parse(verb, source)
+        if isinstance(spec, str):
+            self._error(spec)
+            return HANGUP
+        book = self.state.conferences
+        membership = book.join(spec, self.call_uuid)
+        self.state.update_call(self.call_uuid, lambda call: call.conferences.append(spec.name))
+        self._event("conference_enter", room=spec.name, member=membership.member_id)
+        self._notify(spec.callback_url, spec.callback_method, membership, "enter")
+        outcome = self._stay(membership, min(spec.time_limit_s, DEFAULT_STAY_S))
+        finished = book.leave(membership, self.call_uuid)
+        self._event("conference_exit", room=spec.name, member=membership.member_id)
+        self._notify(spec.callback_url, spec.callback_method, membership, "exit")
+        if finished is not None:
+            self._post_recording(membership, finished)
+        if outcome is not None or spec.action is None:
+            return outcome
+        params = {**self._call_params(), **action_params(membership)}
+        return Fetch(spec.action, spec.method, params, "voice:conference_action")
+
+    def _notify(self, url: str | None, method: str, membership: Membership, action: str) -> None:
+        if url and not self._stopping():
+            params = member_params(membership, self.call_uuid, action)
+            self.sender.send(url, params, method, kind="voice:conference")
+
+    def _post_recording(self, membership: Membership, finished: FinishedRecording) -> None:
+        """The recording of a room that emptied, to the callbackUrl of the member that
+        started it."""
+        recording = finished.recording
+        if recording.callback_url and not self._stopping():
+            params = recording_params(membership, finished)
+            method = recording.callback_method
+            self.sender.send(recording.callback_url, params, method, kind="voice:recording")
+
+    def _stay(self, membership: Membership, limit_s: float, step_s: float = 0.05) -> str | None:
+        """Wait in the room: None when it was ended or the time ran out, HANGUP or
+        TRANSFER when the call itself ended or was moved meanwhile."""
+        deadline = time.monotonic() + limit_s
+        while (left := deadline - time.monotonic()) > 0 and self.pause is not None:
+            if self.pause(min(step_s, left)) or self.hung_up():
+                return HANGUP
+            if self._transfer_waiting():
+                return TRANSFER
+            if self.state.conferences.is_over(membership):
+                return None
+        return None
+
+    def _stopping(self) -> bool:
+        return self.pause is not None and self.pause(0)
 
     def _say(self, verb: Verb) -> None:
         text = verb.text if verb.name == "Speak" else f"[play] {verb.text}"

@@ -1,7 +1,7 @@
 """`/_sim/*`: steer the simulator and look inside it.
 
 Tests, the demo and people with curl use these to set per-number scenarios,
-inject API faults, fake an inbound text, and read back every request, message,
+inject API faults, fake an inbound text or call, and read back every request, message,
 call and callback. They are not part of Plivo's API and need no credentials:
 the simulator is a local test double with its own public credentials (never
 the application's), listens on loopback unless told otherwise, and sends
@@ -17,6 +17,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from simulator.errors import ApiError
 from simulator.faults import FaultError
 from simulator.inbound import send_inbound_sms
+from simulator.inbound_call import place_inbound_call
 from simulator.runtime import Simulator
 from simulator.scenarios import ScenarioError
 
@@ -95,6 +96,20 @@ def calls() -> Response:
     return jsonify([c.to_json() for c in simulator().state.calls()])
 
 
+@bp.get("/conferences")
+def conferences() -> Response:
+    """The live conference rooms and who is in them (simulator.conference)."""
+    return jsonify(simulator().state.conferences.rooms())
+
+
+@bp.post("/conferences/<name>/end")
+def end_conference(name: str) -> Response:
+    """End a room as Plivo's "hang up a conference" does: every member leaves."""
+    if not simulator().state.conferences.end(name):
+        raise ApiError(404, "no such conference")
+    return jsonify({"ok": True})
+
+
 @bp.get("/phlo_runs")
 def phlo_runs() -> Response:
     """Every PHLO run and how it ended (simulator.phlo)."""
@@ -116,3 +131,18 @@ def reset() -> Response:
 def inbound_sms() -> Response:
     running = simulator()
     return jsonify(send_inbound_sms(running.sender, _body(), running.config.receiver_url))
+
+
+@bp.post("/inbound_call")
+def inbound_call() -> Response:
+    """A call to one of the account's numbers, played out; answers once it has ended."""
+    running = simulator()
+    call = place_inbound_call(
+        state=running.state,
+        sender=running.sender,
+        data=_body(),
+        receiver_url=running.config.receiver_url,
+        max_documents=running.config.max_xml_steps,
+        stopping=running.dispatcher.stopping,
+    )
+    return jsonify(call)

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
+from simulator.conference import ConferenceBook
+
 # Enough for a long demo; oldest entries go first so memory stays bounded.
 MAX_LOG_ENTRIES = 20_000
 
@@ -51,7 +53,7 @@ class MessageRecord:
 
 @dataclass
 class CallRecord:
-    """One outbound call leg and everything that happened on it."""
+    """One call leg (outbound, or inbound) and everything that happened on it."""
 
     request_uuid: str
     call_uuid: str
@@ -68,7 +70,13 @@ class CallRecord:
     machine_detected: bool = False  # Plivo's detection found it
     # A transfer (`POST /Call/{uuid}/`) not yet followed: {"url", "method"}.
     transfer: dict[str, str] | None = None
+    # "inbound": a call someone placed to one of the account's numbers (/_sim/inbound_call).
+    direction: str = "outbound"
     spoken: list[str] = field(default_factory=list)
+    # The numbers each `<Dial>` of the call's XML put it through to, in order.
+    dialled: list[str] = field(default_factory=list)
+    # The rooms each `<Conference>` of the call's XML put it in, in order.
+    conferences: list[str] = field(default_factory=list)
     digits: list[str] = field(default_factory=list)
     xml: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -91,8 +99,11 @@ class SimulatorState:
         self._call_of_request: dict[str, str] = {}
         self._requests: deque[dict[str, Any]] = deque(maxlen=MAX_LOG_ENTRIES)
         self._callbacks: deque[dict[str, Any]] = deque(maxlen=MAX_LOG_ENTRIES)
+        # Conference rooms have a lock of their own: members wait in them from many lanes.
+        self.conferences = ConferenceBook()
 
     def reset(self) -> None:
+        self.conferences.reset()
         with self._lock:
             self._messages.clear()
             self._calls.clear()

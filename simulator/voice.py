@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from simulator.billing import billed_seconds, call_cost
 from simulator.call_params import validate_call, validate_transfer
 from simulator.callbacks import CallbackSender
 from simulator.callflow import CallFlow, Fetch
@@ -29,7 +30,6 @@ from simulator.errors import ApiError
 from simulator.formats import (
     CALL_RATE,
     api_time,
-    money,
     new_uuid,
     session_start,
     voice_callback_time,
@@ -114,12 +114,12 @@ class CallService:
     def describe(self, record: CallRecord) -> dict[str, Any]:
         """The `GET /Call/<uuid>/` body (api_id added by the caller)."""
         duration = _duration(record)
-        billed = 60 * math.ceil(duration / 60) if duration else 0
+        billed = billed_seconds(duration)
         return {
             "answer_time": api_time(record.answer_time),
-            "bill_duration": duration,
+            "bill_duration": billed,
             "billed_duration": billed,
-            "call_direction": "outbound",
+            "call_direction": record.direction,
             "call_duration": duration,
             "call_uuid": record.call_uuid,
             "end_time": api_time(record.end_time),
@@ -128,7 +128,7 @@ class CallService:
             "parent_call_uuid": None,
             "resource_uri": f"/v1/Account/{self._config.auth_id}/Call/{record.call_uuid}/",
             "to_number": record.to_number,
-            "total_amount": money(float(CALL_RATE) * billed / 60),
+            "total_amount": call_cost(billed),
             "total_rate": CALL_RATE,
             "call_state": record.status,
             "hangup_cause_name": record.hangup_cause,
@@ -399,14 +399,16 @@ class CallService:
         if record is None or not record.params.get("hangup_url"):
             return
         duration = _duration(record)
+        billed = billed_seconds(duration)
         params = {
             **self._base_params(record),
             "CallStatus": record.status,
             "Event": "Hangup",
             "HangupCause": record.hangup_cause or "",
             "Duration": str(duration),
-            "BillDuration": str(duration),
+            "BillDuration": str(billed),
             "BillRate": CALL_RATE,
+            "TotalCost": call_cost(billed),
             "StartTime": voice_callback_time(record.ring_time or record.created),
             "AnswerTime": voice_callback_time(record.answer_time),
             "EndTime": voice_callback_time(record.end_time),

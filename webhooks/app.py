@@ -19,6 +19,8 @@ from webhooks import (
     notice_whatsapp,
     ops,
     plivo_callbacks,
+    plivo_conference,
+    plivo_phone_line,
     plivo_sms_inbound,
     plivo_voice,
     status_page,
@@ -60,6 +62,8 @@ def create_app(settings: Settings | None = None, *, enqueue: ModuleType | None =
     app.register_blueprint(notice_voice.bp)
     app.register_blueprint(notice_whatsapp.bp)
     app.register_blueprint(plivo_sms_inbound.bp)
+    app.register_blueprint(plivo_phone_line.bp)
+    app.register_blueprint(plivo_conference.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(integrations_bp)
     app.register_blueprint(notices_api_bp)

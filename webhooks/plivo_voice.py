@@ -6,6 +6,10 @@ pressed, not after a queue. An answering machine gets a short voicemail
 instead of the menu (webhooks.plivo_voicemail). Hang-ups are recorded here and
 their follow-up (re-call or next step) runs in a worker.
 
+With INCIDENT_BRIDGE the menu also offers 3, joining the alert's incident
+bridge (webhooks.plivo_conference), and the confirmation of 1 offers it too.
+Hang-ups also keep what the call lasted and cost (webhooks.voice_charges).
+
 A callback counts only for the call it belongs to: the notification named in
 its URL must be a voice notification Plivo placed as this very call (see
 `call_binding`). Anything else is answered with a goodbye and changes nothing.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, request
@@ -29,6 +34,7 @@ from shared.core.events import record_event
 from shared.core.metrics import ALERT_ACTIONS, CALL_OUTCOMES, PLIVO_CALL_STATUSES, bounded_label
 from shared.core.models import Alert, Notification, utcnow
 from shared.core.phone import mask
+from shared.core.settings import Settings
 from shared.escalation.hurry import escalate_alert_now
 from shared.escalation.plan import Position
 from shared.notifications.bundling import most_severe_first
@@ -36,6 +42,8 @@ from shared.notifications.paging_metrics import observe_reached
 from shared.notifications.state import NotificationState as S
 from shared.notifications.store import move, move_bundle
 from shared.notifications.voice_xml import (
+    ACK_DIGIT,
+    BRIDGE_DIGIT,
     alert_call_xml,
     bundle_call_xml,
     keypress_response_xml,
@@ -43,6 +51,7 @@ from shared.notifications.voice_xml import (
 )
 from shared.plivo.callback_urls import callback_url, notification_id_from
 from webhooks.plivo_callbacks import verified_params
+from webhooks.plivo_conference import BRIDGED, join_bridge, offers_bridge
 from webhooks.plivo_voicemail import (
     MACHINE,
     apply_machine_report,
@@ -52,6 +61,7 @@ from webhooks.plivo_voicemail import (
     voicemail_response,
 )
 from webhooks.voice_call_binding import belongs_to_call
+from webhooks.voice_charges import count_charge, record_charge
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +94,11 @@ def _recent_changes(session: Session, alert: Alert) -> Sequence[str]:
     return change_notes(session, alert, now=utcnow(), window=window, spoken=True)
 
 
-def _speak_alerts(session: Session, alerts: list[Alert], notification_id: int) -> str:
+def _speak_alerts(
+    session: Session, alerts: list[Alert], notification_id: int, *, bridge: bool = False
+) -> str:
     """One alert read out with its service's recent changes, or for a bundle the
-    count and the most severe one."""
+    count and the most severe one; `bridge`: the menu offers the incident bridge."""
     action_url, _repeat_url = _urls(notification_id)
     worst = most_severe_first(alerts)[0]
     service = worst.labels.get("service") or worst.source
@@ -100,6 +112,7 @@ def _speak_alerts(session: Session, alerts: list[Alert], notification_id: int) -
             action_url,
             changes=changes,
             ack_timed_out=ack_timed_out(worst, utcnow()),
+            bridge=bridge,
         )
     return bundle_call_xml(
         len(alerts), worst.id, worst.severity, service, worst.summary, action_url
@@ -173,7 +186,18 @@ def answer() -> Response:
         if not open_alerts:
             who = alert.acknowledged_by or "someone else"
             return _xml(_goodbye(f"This alert was already {alert.status} by {who}. Goodbye."))
-        return _xml(_speak_alerts(session, open_alerts, notification.id))
+        bridge = offers_bridge(current_app.config["SETTINGS"], session, notification)
+        return _xml(_speak_alerts(session, open_alerts, notification.id, bridge=bridge))
+
+
+@dataclass(frozen=True)
+class Pressed:
+    """What a key did: a step to fire now (2), the bridge's XML (3), whether to offer
+    the bridge after an acknowledgement (1)."""
+
+    due: Position | None = None
+    bridge_xml: str | None = None
+    offer_bridge: bool = False
 
 
 @bp.post("/plivo/voice/input")
@@ -183,9 +207,8 @@ def keypress() -> Response:
         return params
     digit = (params.get("Digits") or "").strip()[:1]
     notification_id = _notification_id()
-    _action_url, repeat_url = _urls(notification_id or 0)
+    action_url, repeat_url = _urls(notification_id or 0)
     settings = current_app.config["SETTINGS"]
-    due = None
     with session_scope(settings.effective_database_url) as session:
         notification = session.get(Notification, notification_id) if notification_id else None
         if notification is None:
@@ -202,26 +225,42 @@ def keypress() -> Response:
             notification_id=notification.id,
             detail={"digit": digit},
         )
-        who = notification.contact or mask(notification.destination)
-        if digit == "1":
-            for target in call_alerts(session, notification) or [alert]:
-                if acknowledge(session, target.id, by=who, via=Channel.VOICE).changed:
-                    ALERT_ACTIONS.labels(action=AlertStatus.ACKNOWLEDGED, via=Channel.VOICE).inc()
-                    log.info("alert %s acknowledged by %s on a call", target.id, who)
-            set_outcome(session, notification.id, "acknowledged")
-        elif digit == "2":
-            set_outcome(session, notification.id, "escalated")
-            due = escalate_alert_now(
-                session,
-                alert,
-                after=Position(notification.step, notification.round),
-                config_path=settings.config_file,
-                reason=f"{who} pressed 2",
-            )
+        pressed = _act_on(session, settings, notification, alert, digit)
         alert_id = alert.id
-    if due is not None:
-        current_app.config["ENQUEUE"].fire_step(alert_id, due.step, due.round)
-    return _xml(keypress_response_xml(digit, repeat_url))
+    if pressed.due is not None:
+        current_app.config["ENQUEUE"].fire_step(alert_id, pressed.due.step, pressed.due.round)
+    if pressed.bridge_xml is not None:
+        return _xml(pressed.bridge_xml)
+    offer = action_url if pressed.offer_bridge and digit == ACK_DIGIT else None
+    return _xml(keypress_response_xml(digit, repeat_url, bridge_url=offer))
+
+
+def _act_on(
+    session: Session, settings: Settings, notification: Notification, alert: Alert, digit: str
+) -> Pressed:
+    """Acknowledge (1), escalate now (2) or join the incident bridge (3, when offered)."""
+    who = notification.contact or mask(notification.destination)
+    bridge = offers_bridge(settings, session, notification)
+    if digit == "1":
+        for target in call_alerts(session, notification) or [alert]:
+            if acknowledge(session, target.id, by=who, via=Channel.VOICE).changed:
+                ALERT_ACTIONS.labels(action=AlertStatus.ACKNOWLEDGED, via=Channel.VOICE).inc()
+                log.info("alert %s acknowledged by %s on a call", target.id, who)
+        set_outcome(session, notification.id, "acknowledged")
+        return Pressed(offer_bridge=bridge)
+    if digit == "2":
+        set_outcome(session, notification.id, "escalated")
+        due = escalate_alert_now(
+            session,
+            alert,
+            after=Position(notification.step, notification.round),
+            config_path=settings.config_file,
+            reason=f"{who} pressed 2",
+        )
+        return Pressed(due=due)
+    if digit == BRIDGE_DIGIT and bridge:
+        return Pressed(bridge_xml=join_bridge(session, settings, notification, alert))
+    return Pressed()
 
 
 @bp.post("/plivo/voice/machine")
@@ -283,13 +322,23 @@ def hangup() -> Response:
             notification_id=notification.id,
             detail={
                 k: params.get(k)
-                for k in ("CallUUID", "CallStatus", "HangupCause", "Duration", "AnswerTime")
+                for k in (
+                    "CallUUID",
+                    "CallStatus",
+                    "HangupCause",
+                    "Duration",
+                    "AnswerTime",
+                    "BillDuration",
+                    "TotalCost",
+                )
             },
             dedup_key=f"call-hangup:{params.get('CallUUID') or notification.id}",
         )
         if not first:
             return Response("duplicate\n", mimetype="text/plain")
+        charge = record_charge(session, notification, params)
         outcome, unreached = _end_call(session, notification, status)
+    count_charge(charge)
     CALL_OUTCOMES.labels(outcome=outcome, status=bounded_label(status, PLIVO_CALL_STATUSES)).inc()
     for nid in unreached:
         current_app.config["ENQUEUE"].notification_ended(nid)
@@ -300,7 +349,7 @@ def _end_call(session: Session, notification: Notification, status: str) -> tupl
     """Move a call that ended, and its bundle, to how it went: (the outcome counted, the
     notifications that reached nobody and need a follow-up)."""
     outcome = notification.outcome
-    if outcome in ("acknowledged", "escalated"):
+    if outcome in ("acknowledged", "escalated", BRIDGED):
         move_bundle(
             session,
             notification.id,

@@ -22,7 +22,7 @@ HIGHEST_PRIORITY = 0
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
-def _send(
+def publish(
     name: str,
     args: list[object],
     countdown: float | None = None,
@@ -56,13 +56,13 @@ def _send(
 
 def dispatch_alert(alert_id: int, priority: int | None = None) -> bool:
     """Routing comes before paging: a new critical alert is routed ahead of a backlog."""
-    return _send(task_names.DISPATCH_ALERT, [alert_id], priority=priority)
+    return publish(task_names.DISPATCH_ALERT, [alert_id], priority=priority)
 
 
 def dispatch_alerts(alert_ids: list[int], priority: int | None = None) -> bool:
     """Alerts that arrived in one request, routed together (worker.tasks.dispatch_alert):
     one person's share of them then leaves as one message."""
-    return _send(task_names.DISPATCH_ALERTS, [alert_ids], priority=priority)
+    return publish(task_names.DISPATCH_ALERTS, [alert_ids], priority=priority)
 
 
 def send_sms(
@@ -72,14 +72,14 @@ def send_sms(
     slot_booked: bool = False,
     priority: int | None = None,
 ) -> bool:
-    return _send(
+    return publish(
         task_names.SEND_SMS, [notification_id], countdown, {"slot_booked": slot_booked}, priority
     )
 
 
 def apply_delivery_reports() -> bool:
     """Start a drainer of the report inbox: the reports travel in Redis, not in the message."""
-    return _send(task_names.APPLY_DELIVERY_REPORTS, [])
+    return publish(task_names.APPLY_DELIVERY_REPORTS, [])
 
 
 def place_call(
@@ -89,7 +89,7 @@ def place_call(
     slot_booked: bool = False,
     priority: int | None = None,
 ) -> bool:
-    return _send(
+    return publish(
         task_names.PLACE_CALL, [notification_id], countdown, {"slot_booked": slot_booked}, priority
     )
 
@@ -107,12 +107,12 @@ def send_notification(
 
 
 def fire_step(alert_id: int, step: int, round: int) -> bool:
-    return _send(task_names.FIRE_STEP, [alert_id, step, round])
+    return publish(task_names.FIRE_STEP, [alert_id, step, round])
 
 
 def notification_ended(notification_id: int) -> bool:
     """A notification ended without reaching anyone: recall, next channel or next step."""
-    return _send(task_names.NOTIFICATION_ENDED, [notification_id])
+    return publish(task_names.NOTIFICATION_ENDED, [notification_id])
 
 
 def send_reply(
@@ -123,18 +123,18 @@ def send_reply(
     Only the id travels: the number and the text stay in the database, out of
     broker messages and the task arguments that logs print.
     """
-    return _send(task_names.SEND_REPLY, [reply_event_id], countdown, {"slot_booked": slot_booked})
+    return publish(task_names.SEND_REPLY, [reply_event_id], countdown, {"slot_booked": slot_booked})
 
 
 def reconcile(notification_id: int, countdown: float | None = None) -> bool:
     """Look an unknown send up at Plivo (after a grace period for its callback)."""
-    return _send(task_names.RECONCILE, [notification_id], countdown)
+    return publish(task_names.RECONCILE, [notification_id], countdown)
 
 
 def hang_up_calls(alert_id: int, countdown: float | None = None) -> bool:
     """End the calls still ringing for a closed alert, ahead of everything else:
     the time from an acknowledgement to silence is what a person notices."""
-    return _send(task_names.HANG_UP_CALLS, [alert_id], countdown, priority=HIGHEST_PRIORITY)
+    return publish(task_names.HANG_UP_CALLS, [alert_id], countdown, priority=HIGHEST_PRIORITY)
 
 
 def notice_send_batch(send_id: str) -> bool:
@@ -147,4 +147,4 @@ def notice_send_batch(send_id: str) -> bool:
         task_names.NOTICE_CALL_BATCH,
         task_names.NOTICE_WHATSAPP_BATCH,
     )
-    return all([_send(name, [send_id], priority=NOTICE_PRIORITY) for name in names])
+    return all([publish(name, [send_id], priority=NOTICE_PRIORITY) for name in names])

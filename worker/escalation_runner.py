@@ -23,6 +23,7 @@ from worker import context, enqueue
 from worker.sending.flow import run_send
 from worker.sending.sms import SMS
 from worker.sending.voice import VOICE
+from worker.step_actions import hand_over_actions
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ def hand_over_all(fired: Sequence[tuple[int, Fired | None]]) -> list[FireResult]
         pages.extend(Page(planned, priority) for planned in each.result.planned)
         results.append(each.result)
     hand_over(pages)
+    hand_over_actions(fired)  # PHLO runs and webhook posts: after the pages, in their tasks
     return results
 
 

@@ -16,6 +16,7 @@ from shared.alerts.maintenance import maintenance_view
 from shared.core.enums import AlertStatus
 from shared.core.models import Alert, Event, Notification, utcnow
 from shared.core.phone import mask, mask_numbers_in
+from shared.incident_bridge.view import bridge_view
 from shared.notifications.sms_text import ack_timeout_prefix
 
 
@@ -105,12 +106,21 @@ def _notification_entry(n: Notification, hold: QuietHold | None) -> dict[str, An
         "send_attempts": n.send_attempts,
         "error_code": n.error_code,
         "due_at": n.due_at.isoformat(),
+        "call": _call_charge(n),
         "held": (
             {"reason": "quiet_hours", "until": hold.until.isoformat(), "text": hold.text}
             if hold is not None
             else None
         ),
     }
+
+
+def _call_charge(n: Notification) -> dict[str, Any] | None:
+    """What a call lasted and cost, from Plivo's hang-up (None until it hung up)."""
+    if n.call_seconds is None and n.call_cost is None:
+        return None
+    cost = f"{n.call_cost:.5f}" if n.call_cost is not None else None
+    return {"duration_s": n.call_seconds, "billed_s": n.billed_seconds, "cost": cost}
 
 
 def alert_view(
@@ -131,6 +141,7 @@ def alert_view(
         select(Notification).where(Notification.alert_id == alert_id).order_by(Notification.id)
     )
     held = {hold.notification_id: hold for hold in quiet_holds(session, [alert_id], at)}
+    events = _events(session, alert_id)
     return {
         "id": alert.id,
         "summary": alert.summary,
@@ -147,6 +158,7 @@ def alert_view(
         "maintenance": maintenance_view(alert.maintenance, alert.held_until, alert.status, at),
         "ack_timeout": ack_timeout_view(alert, at),
         "notifications": [_notification_entry(n, held.get(n.id)) for n in notifications],
-        "timeline": [_timeline_entry(event) for event in _events(session, alert_id)],
+        "timeline": [_timeline_entry(event) for event in events],
+        "bridge": bridge_view(events),
         "recent_changes": [change_entry(change, at) for change in changes],
     }

@@ -186,7 +186,8 @@ def _use_multiprocess_values() -> None:
 
 ALERT_ACTIONS = Counter(
     "alert_dispatch_alert_actions",
-    "Alerts acknowledged or resolved, by action and channel (api, cli, sms, voice, producer).",
+    "Alerts acknowledged or resolved, by action and channel "
+    "(api, cli, sms, voice, phone_line, producer).",
     ["action", "via"],
 )
 ESCALATION_STEPS = Counter(
@@ -204,6 +205,20 @@ ESCALATIONS_EXHAUSTED = Counter(
     "Alerts whose whole chain (with repeats) ran out without an acknowledgement.",
     ["policy"],
 )
+STEP_PHLO_RUNS = Counter(
+    "alert_dispatch_step_phlo_runs",
+    "PHLO runs of escalation steps, once per attempt: ok, retry, failed (refused, or out of "
+    "retries: the chain moves on), ambiguous (answer lost: failed, never run again), delayed "
+    "(rate limit), skipped (alert closed), not_enqueued (broker down when the step fired).",
+    ["result"],
+)
+STEP_WEBHOOKS = Counter(
+    "alert_dispatch_step_webhooks",
+    "Webhook posts of escalation steps, once per attempt, by format (slack, mattermost, json) "
+    "and result: ok, retry, failed (refused, no secret, or out of retries), skipped (alert "
+    "closed), not_enqueued (broker down when the step fired).",
+    ["format", "result"],
+)
 ACKS_TIMED_OUT = Counter(
     "alert_dispatch_ack_timeouts",
     "Acknowledged alerts not resolved within their policy's ack_timeout, paged again.",
@@ -219,9 +234,21 @@ CALLS_PLACED = Counter(
 PLIVO_CALL_STATUSES = frozenset({"completed", "busy", "failed", "timeout", "no-answer", "cancel"})
 CALL_OUTCOMES = Counter(
     "alert_dispatch_call_outcomes",
-    "How calls ended, once per call: outcome (acknowledged, escalated, not_reached) and "
-    "Plivo's CallStatus at hang-up (completed = answered).",
+    "How calls ended, once per call: outcome (acknowledged, escalated, bridged, not_reached) "
+    "and Plivo's CallStatus at hang-up (completed = answered).",
     ["outcome", "status"],
+)
+# Page calls' price and length from Plivo's hang-up callback (shared.notifications.call_charges):
+# team is the alert's escalation policy, source the integration it came in by.
+CALL_COST = Counter(
+    "alert_dispatch_call_cost",
+    "What page calls cost, in the Plivo account's currency (TotalCost), by team and source.",
+    ["team", "source"],
+)
+CALL_SECONDS = Counter(
+    "alert_dispatch_call_seconds",
+    "How long page calls lasted once answered (Duration, seconds), by team and source.",
+    ["team", "source"],
 )
 SMS_REPLIES = Counter(
     "alert_dispatch_sms_replies",
@@ -275,6 +302,11 @@ REPLIES_WITHHELD = Counter(
     "alert_dispatch_replies_withheld",
     "Answers to inbound SMS not sent, by reason (unknown_number, or the reply limit that held it).",
     ["reason"],
+)
+PHONE_LINE_CALLS = Counter(
+    "alert_dispatch_phone_line_calls",
+    "Calls to the on-call phone line, once per call: caller known (a contact) or unknown.",
+    ["caller"],
 )
 
 

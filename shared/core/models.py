@@ -2,52 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
 from shared.core.enums import AlertStatus, EscalationState
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timestamps that are always timezone-aware UTC in Python.
-
-    PostgreSQL keeps the offset; SQLite hands back naive values. Without this,
-    comparing a loaded due time with `utcnow()` would work on one database and
-    raise on the other.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC) if value is not None else None
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+from shared.core.timestamps import UTCDateTime, utcnow  # utcnow: imported from here too
 
 
 class Base(DeclarativeBase):
@@ -161,6 +135,10 @@ class Notification(Base):
     # one holds Plivo's uuid, and its reports move this one too.
     bundle_lead_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"), index=True)
     resolved_noted_in_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"))
+    # A call's Duration, BillDuration and TotalCost from its hang-up (call_charges).
+    call_seconds: Mapped[int | None] = mapped_column(Integer)
+    billed_seconds: Mapped[int | None] = mapped_column(Integer)
+    call_cost: Mapped[Decimal | None] = mapped_column(Numeric(12, 5))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

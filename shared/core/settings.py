@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # Changes (deploys) to an alert's service this many seconds before it began are
     # shown with it (shared.alerts.changes).
     change_window_s: float = Field(default=1800.0, ge=0, le=86400, alias="CHANGE_WINDOW_S")
+    # A page call offers "3 to join the incident bridge", a Plivo conference per alert
+    # (shared.incident_bridge); INCIDENT_BRIDGE_RECORD records it (the URL in the timeline).
+    incident_bridge: bool = Field(default=False, alias="INCIDENT_BRIDGE")
+    incident_bridge_record: bool = Field(default=False, alias="INCIDENT_BRIDGE_RECORD")
     plivo_connect_timeout: float = Field(default=3.05, gt=0, alias="PLIVO_CONNECT_TIMEOUT")
     plivo_read_timeout: float = Field(default=8.0, gt=0, alias="PLIVO_READ_TIMEOUT")
     call_ring_timeout: int = Field(default=30, ge=5, le=120, alias="CALL_RING_TIMEOUT")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, bindparam, case, func, literal, select, update
@@ -89,6 +89,22 @@ def touch_send(session: Session, send_id: str, now: datetime) -> None:
         .where(NoticeSend.id == send_id, NoticeSend.state.in_([s.value for s in OPEN_SENDS]))
         .values(state=SendState.SENDING.value, updated_at=now)
     )
+
+
+def keep_alive(session: Session, send_id: str, now: datetime, every: timedelta) -> bool:
+    """A waiting chain's mark on its send (at most every `every`), so beat does not hand
+    it over; False when the send is closed and the chain can stop."""
+    send = session.get(NoticeSend, send_id)
+    if send is None or send.state not in OPEN_SENDS:
+        return False
+    last = _aware(send.updated_at)
+    if last is None or now - last > every:
+        session.execute(
+            update(NoticeSend)
+            .where(NoticeSend.id == send_id, NoticeSend.state.in_([s.value for s in OPEN_SENDS]))
+            .values(updated_at=now)
+        )
+    return True
 
 
 @dataclass(frozen=True, slots=True)

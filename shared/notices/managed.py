@@ -13,6 +13,11 @@ under a moved window's key, and a correction send to everyone already handed
 the old words. A refused update writes nothing. The new sends are started by
 the caller after the commit (their batch chains), and beat hands them over
 anyway if that hand-over is lost, as it does for any quiet send.
+
+The update locks the notice's row first. Beat's tick locks the same row
+before it starts a send (shared.notices.store.lock_notices), so a send is
+either created before the update, and corrected or moved to the new words
+by it, or after it, from the new definition: never from the old words unseen.
 """
 
 from __future__ import annotations

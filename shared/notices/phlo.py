@@ -2,10 +2,12 @@
 
 Pure. A notice naming `phlo_id` reaches each voice recipient by running that
 PHLO (Plivo's visual call flow) instead of a call placed and answered here
-(shared.plivo.channels has the request). The Start node is given `from` and
-`to` (E.164), and the notice's words of this window as the other keys:
-`text` (the rendered voice template), `title`, `start`, `end`, `duration`,
-`impact`, `link`. A PHLO uses them as liquid tags, such as
+(shared.plivo.channels has the request). A run is Plivo's documented runner
+call, `POST https://phlorunner.plivo.com/v1/account/{auth_id}/phlo/{phlo_id}`,
+which the design's "POST /phlo/{id}/run" is shorthand for. The Start node is
+given `from` and `to` (E.164), and the notice's words of this window as the
+other keys: `text` (the rendered voice template), `title`, `start`, `end`,
+`duration`, `impact`, `link`. A PHLO uses them as liquid tags, such as
 `{{Start.http.params.text}}` in a Speak node.
 
 A run is paced like a call (it places one) and counts against the account's

@@ -62,6 +62,34 @@ def known_notices(session: Session) -> dict[str, KnownNotice]:
     }
 
 
+def lock_notices(session: Session, names: Collection[str]) -> dict[str, KnownNotice]:
+    """The `notices` rows of `names` as committed now, locked until this transaction ends.
+
+    An update and a cancel lock the same row (SELECT ... FOR UPDATE, then
+    UPDATE), so they wait for a tick holding it, and it for them; in name
+    order, so two ticks never deadlock. SQLite has no row locks: its writers
+    already run one at a time (BEGIN IMMEDIATE, shared.core.db).
+    """
+    if not names:
+        return {}
+    rows = session.execute(
+        select(
+            NoticeRecord.name,
+            NoticeRecord.source,
+            NoticeRecord.definition,
+            NoticeRecord.created_at,
+            NoticeRecord.cancelled_at,
+        )
+        .where(NoticeRecord.name.in_(sorted(names)))
+        .order_by(NoticeRecord.name)
+        .with_for_update()
+    ).all()
+    return {
+        name: KnownNotice(name, source, definition, created_at, cancelled_at is not None)
+        for name, source, definition, created_at, cancelled_at in rows
+    }
+
+
 def remember(session: Session, name: str, source: str, now: datetime) -> bool:
     """A `notices` row for `name` (first seen now) unless there is one; True when added."""
     if session.get(NoticeRecord, name) is not None:

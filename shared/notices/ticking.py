@@ -7,6 +7,14 @@ shared.notices.schedule (`sends_due`, `decide`): a send due now or late within
 the grace period goes now, one past it is missed (recorded once, logged at
 ERROR, counted). A send due before beat first knew its notice is never called
 missed: nobody could have sent it.
+
+The notices are read without locks, so an update or a cancel may commit
+between that read and the sends the tick starts. Before starting any, the
+tick locks the rows of the notices it planned for and reads them again
+(shared.notices.store.lock_notices); `still_current` drops what was planned
+from a definition that changed meanwhile, so no send carries words an update
+already replaced (and nobody would correct), nor starts after a cancel. The
+next tick plans them again from what is in force.
 """
 
 from __future__ import annotations
@@ -98,3 +106,28 @@ def plan_tick(
 def earliest_since(first_seen: Mapping[str, datetime], now: datetime, grace: timedelta) -> datetime:
     """The oldest due time any notice could need: recorded sends are read from there."""
     return min((since_for(seen, now, grace) for seen in first_seen.values()), default=now - grace)
+
+
+def _same(read: KnownNotice, locked: KnownNotice) -> bool:
+    return (read.source, read.definition, read.cancelled) == (
+        locked.source,
+        locked.definition,
+        locked.cancelled,
+    )
+
+
+def still_current(
+    planned: list[Planned], read: Mapping[str, KnownNotice], locked: Mapping[str, KnownNotice]
+) -> tuple[list[Planned], list[str]]:
+    """(what was planned from notices unchanged since `read`, names of the changed ones),
+    `locked` being the same rows read again under lock."""
+    changed = sorted(
+        {
+            item.send.notice
+            for item in planned
+            if item.send.notice not in read
+            or item.send.notice not in locked
+            or not _same(read[item.send.notice], locked[item.send.notice])
+        }
+    )
+    return [item for item in planned if item.send.notice not in changed], changed

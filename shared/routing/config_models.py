@@ -19,9 +19,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    SerializerFunctionWrapHandler,
+    ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
 from shared.alerts.schemas import Severity
 from shared.core.phone import InvalidPhoneNumber, normalize_e164
@@ -42,6 +47,7 @@ from shared.routing.config_fields import (
     unique,
     value_matches,
 )
+from shared.routing.step_kinds import PhloAction, WebhookAction, missing_step_keys
 from shared.schedules.model import Schedule, TimeOfDay, _zone
 from shared.schedules.overrides import Override
 from shared.schedules.resolve import on_call
@@ -111,10 +117,43 @@ class Recall(_Model):
 
 
 class Step(_Model):
-    targets: Annotated[tuple[TargetName, ...], AfterValidator(non_empty)]
-    channels: Channels
+    """People to page (`targets` on `channels`), a PHLO to run, a webhook to post to, or a
+    mix of them (shared.routing.step_kinds); then `wait` before the next step."""
+
+    targets: Annotated[tuple[TargetName, ...], AfterValidator(non_empty)] = ()
+    channels: Channels = ()
     wait: Seconds  # before the next step; required, as a silent default would set the pace
     recall: Recall | None = None  # overrides the policy's for this step
+    phlo: PhloAction | None = None
+    webhook: WebhookAction | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _required_keys(cls, data: Any, handler: ModelWrapValidatorHandler[Step]) -> Step:
+        """`targets` and `channels` are required unless the step runs a PHLO or posts to a
+        webhook: reported at their own paths, beside every other problem of the step."""
+        missing = [
+            InitErrorDetails(type="missing", loc=(key,), input=data)
+            for key in missing_step_keys(data)
+        ]
+        try:
+            step = handler(data)
+        except ValidationError as exc:
+            errors = [*missing, *exc.errors()]
+            raise ValidationError.from_exception_data(exc.title, errors) from None
+        if missing:
+            raise ValidationError.from_exception_data(cls.__name__, missing)
+        return step
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A frozen step reads back as it was written: no `targets: []` (refused as
+        empty) when it pages nobody, no PHLO or webhook keys when it has none."""
+        data = handler(self)
+        return {key: value for key, value in data.items() if value or key not in _OPTIONAL}
+
+
+_OPTIONAL = ("targets", "channels", "phlo", "webhook")
 
 
 def _positive(seconds: int) -> int:

@@ -16,10 +16,11 @@ Checks happen in three layers, each reporting everything it sees:
    notices whose parts do not fit together (shared.notices.checks).
 
 Subscriber lists named as CSV files (paths relative to the on-call file)
-are read with it. Three kinds of problem are reported by `config check` only,
+are read with it. Four kinds of problem are reported by `config check` only,
 never refusing a load: bad rows of a CSV (the rest of the list is kept), a
-one-off notice whose window has passed, and a time in the next two weeks at
-which a schedule has nobody on call. The last two appear or go with time
+one-off notice whose window has passed, a time in the next two weeks at
+which a schedule has nobody on call, and a webhook step's secret variable not
+set (it may be set for the workers alone). The middle two appear or go with time
 alone, and none of them stops a page (a step whose schedule has nobody moves
 on to the next step): paging must not stop starting over them.
 
@@ -69,6 +70,7 @@ from shared.routing.config_models import (
     Step,
     Team,
 )
+from shared.routing.step_kinds import missing_secret_problems
 from shared.schedules.checks import gap_problems
 
 __all__ = [
@@ -160,6 +162,7 @@ def _parse(
         problems += placed(subscriber_csv_problems(config.subscriber_lists, read), lines)
         problems += placed(stale_notice_problems(config.notices, checked_at), lines)
         problems += placed(gap_problems(config.schedules, checked_at), lines)
+        problems += placed(missing_secret_problems(config.policies), lines)
     return (None if problems else config), by_line(problems)
 
 

@@ -175,7 +175,12 @@ def freeze_chain(config: OncallConfig, policy_name: str) -> dict[str, Any]:
                 names = config.members_of(target)
                 targets.extend(name for name in names if name not in targets)
             contacts.update((n, config.contacts[n].model_dump(mode="json")) for n in names)
-        steps.append(step.model_copy(update={"targets": tuple(targets)}))
+        update: dict[str, Any] = {"targets": tuple(targets)}
+        if step.phlo is not None:  # a PHLO's teams, as its targets': their members now
+            people = tuple(dict.fromkeys(n for t in step.phlo.to for n in config.members_of(t)))
+            contacts.update((n, config.contacts[n].model_dump(mode="json")) for n in people)
+            update["phlo"] = step.phlo.model_copy(update={"to": people})
+        steps.append(step.model_copy(update=update))
     frozen = policy.model_copy(update={"steps": tuple(steps)})
     return {
         "version": SNAPSHOT_VERSION,

@@ -391,6 +391,9 @@ NOT_DRIVEN_HERE: frozenset[str] = frozenset(
         "alert_dispatch_phlo_runs_total",  # test_notice_whatsapp_phlo
         "alert_dispatch_schedule_gaps_total",  # tests/unit/escalation/test_schedule_targets
         "alert_dispatch_ack_timeouts_total",  # tests/integration/test_ack_timeout
+        "alert_dispatch_phone_line_calls_total",  # tests/integration/test_phone_line
+        "alert_dispatch_step_phlo_runs_total",  # tests/integration/test_phlo_webhook_steps
+        "alert_dispatch_step_webhooks_total",  # tests/integration/test_phlo_webhook_steps
     }
 )
 

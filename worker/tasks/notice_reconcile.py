@@ -2,8 +2,9 @@
 
 A batch is claimed (and committed) before its request, and recorded after
 the answer. A claim older than any request can take (`claim_timeout`: the
-connect and read timeouts and a margin) belongs to a worker that died, or to
-a request whose answer was lost. Its send sends nothing more meanwhile
+connect and read timeouts and the commit after them, as for a page's stuck
+send; shared.notices.chain_timing) belongs to a worker that died, or to a
+request whose answer was lost. Its send sends nothing more meanwhile
 (notices.send_batch waits), and this task reads Plivo's list of outbound
 messages back to the claim: numbers Plivo has are handed off with their
 uuids, the others go back to pending and are sent by the next batch. A search
@@ -23,6 +24,8 @@ from shared.core.db import session_scope
 from shared.core.metrics import NOTICE_SMS
 from shared.core.models import utcnow
 from shared.core.phone import mask
+from shared.core.settings import Settings
+from shared.notices import chain_timing
 from shared.notices.deliveries import (
     StaleBatch,
     adopt,
@@ -40,19 +43,16 @@ from worker.sending.providers import provider_named
 
 log = logging.getLogger(__name__)
 
-# Longer than a request can take beyond its connect and read timeouts.
-CLAIM_MARGIN_S = 15.0
 # Up to 5,000 messages back; the send is paused meanwhile, so only pages and
 # other notices' messages lie between the claim and the search.
 MAX_PAGES = 250
 PAGE_SIZE = 20
 
 
-def claim_timeout() -> timedelta:
+def claim_timeout(settings: Settings | None = None) -> timedelta:
     """How old a claim is before it cannot belong to a request still under way."""
-    settings = context.settings()
-    seconds = settings.plivo_connect_timeout + settings.plivo_read_timeout + CLAIM_MARGIN_S
-    return timedelta(seconds=seconds)
+    settings = settings or context.settings()
+    return chain_timing.claim_timeout(settings.plivo_connect_timeout + settings.plivo_read_timeout)
 
 
 def settle_later(send_id: str) -> bool:

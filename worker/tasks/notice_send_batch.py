@@ -6,9 +6,10 @@ no one-second window goes over the limit (shared.notices.pacing), claim that
 many rows and commit, send ONE bulk request, record each number's uuid, and
 go on when the booked slots are used up: within the same run for up to
 RUN_FOR_S (sleeping until the next slot), then through the broker with a
-countdown. A page waiting for a slot always goes first, and a notice of
-10,000 numbers is never in Plivo's queue ahead of it. The task runs on the
-notify queue at the lowest priority.
+countdown (a long one in hops that mark the send as still worked on:
+shared.notices.chain_timing). A page waiting for a slot always goes first,
+and a notice of 10,000 numbers is never in Plivo's queue ahead of it. The
+task runs on the notify queue at the lowest priority.
 
 Exactly once: the claim is committed before the request, and a claimed row
 is only ever given back when the request provably never left. A run that
@@ -23,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import redis
 from kombu.exceptions import OperationalError
@@ -33,12 +34,20 @@ from shared.core.db import session_scope
 from shared.core.metrics import NOTICE_SMS
 from shared.core.models import utcnow
 from shared.notices.batching import NextRun, Step, next_run
+from shared.notices.chain_timing import (
+    MAX_IN_RUN_WAIT_S,
+    RUN_FOR_S,
+    TOUCH_EVERY,
+    hop,
+    left_to_wait,
+)
 from shared.notices.deliveries import (
     Batch,
     SendView,
     claim_batch,
     fail_batch,
     finish_if_over,
+    keep_alive,
     record_accepted,
     release_batch,
     touch_send,
@@ -67,14 +76,11 @@ from worker.tasks.notice_reconcile import claim_timeout, settle_later
 log = logging.getLogger(__name__)
 
 CHANNEL = NoticeChannel.SMS.value
-# Batch activity is written at most this often (beat hands over sends without any).
-TOUCH_EVERY = timedelta(seconds=5)
 REDIS_DOWN_WAIT_S = 2.0
-# A run sends batch after batch, sleeping until each next slot, for at most this
-# long; then the chain goes on through the broker. Per batch, a trip through
-# the broker costs about as much as the batch's own share of the rate.
-RUN_FOR_S = 0.5
-MAX_IN_RUN_WAIT_S = 0.1
+# A run's length (RUN_FOR_S) and how often it marks its send (TOUCH_EVERY) are
+# in shared.notices.chain_timing: beat's hand-over of a quiet send counts on them.
+# Per batch, a trip through the broker costs about as much as the batch's own
+# share of the rate.
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +96,15 @@ class Ran:
 
 
 @app.task(name=task_names.NOTICE_SEND_BATCH)
-def notice_send_batch(send_id: str, turn: int = 0, attempt: int = 0) -> str:
+def notice_send_batch(
+    send_id: str, turn: int = 0, attempt: int = 0, resume_at: float | None = None
+) -> str:
     """Batches back to back for up to RUN_FOR_S, then the chain goes on through the
-    broker; the result names what the last batch did."""
+    broker; the result names what the last batch did. Before `resume_at` (a long
+    wait, in hops) it only marks the send and hops again."""
+    left = left_to_wait(resume_at, time.time())
+    if left > 0:
+        return _hop(send_id, left, turn, attempt)
     started, view = time.monotonic(), None
     while True:
         ran = _one_batch(send_id, turn, attempt, view)
@@ -104,6 +116,16 @@ def notice_send_batch(send_id: str, turn: int = 0, attempt: int = 0) -> str:
             return ran.result
         time.sleep(ran.wait_s)
         turn, attempt, view = ran.turn, ran.attempt, ran.view
+
+
+def _hop(send_id: str, left_s: float, turn: int, attempt: int) -> str:
+    """One hop of a long wait: the send marked as still worked on, the next hop queued."""
+    with session_scope(context.database_url()) as session:
+        open_send = keep_alive(session, send_id, utcnow(), TOUCH_EVERY)
+    if not open_send:
+        return Step.CLOSED.value
+    requeue(send_id, left_s, turn, attempt)
+    return "waiting"
 
 
 def _one_batch(send_id: str, turn: int, attempt: int, view: SendView | None) -> Ran:
@@ -294,8 +316,9 @@ def _after_failure(send_id: str, batch: Batch, exc: PlivoError, attempt: int, tu
     if outcome is FailureOutcome.RETRY:
         return Ran(outcome.value, decision.delay_s, turn, attempt + 1)
     if outcome is FailureOutcome.AMBIGUOUS:
-        # Nothing more for this send until the claim is settled at Plivo.
-        return Ran(outcome.value, claim_timeout().total_seconds(), turn)
+        # Nothing more for this send until the claim is settled at Plivo, once its own
+        # status reports had their time (RECONCILE_GRACE_S), as for a page.
+        return Ran(outcome.value, max(decision.delay_s, claim_timeout().total_seconds()), turn)
     return Ran(outcome.value, 0.0, turn + 1)
 
 
@@ -307,12 +330,17 @@ def _error_code(exc: PlivoError) -> str:
 
 
 def requeue(send_id: str, countdown: float, turn: int, attempt: int = 0) -> bool:
-    """The next run; False when the broker is down (beat hands the send over again)."""
+    """The next run, `countdown` seconds from now (a long wait in hops); False when the
+    broker is down (beat hands the send over again)."""
+    step = hop(countdown, time.time())
+    kwargs: dict[str, object] = {"turn": turn, "attempt": attempt}
+    if step.resume_at is not None:
+        kwargs["resume_at"] = step.resume_at
     try:
         notice_send_batch.apply_async(
             args=[send_id],
-            kwargs={"turn": turn, "attempt": attempt},
-            countdown=countdown if countdown > 0 else None,
+            kwargs=kwargs,
+            countdown=step.countdown_s if step.countdown_s > 0 else None,
             priority=NOTICE_PRIORITY,
         )
     except (OperationalError, OSError) as exc:

@@ -6,9 +6,10 @@ Each step, as notices.send_batch does for bulk SMS: look at the send
 shares, free now (shared.notices.single), claim one row and commit, send its
 one request, record Plivo's id for it, and go on one interval / SINGLE_SHARE
 later: within the run for up to RUN_FOR_S, then through the broker with a
-countdown. The task runs on the notify queue at the lowest priority, so a
-page waiting there is always taken first, and a page's own slot is never
-taken from it.
+countdown (a long one in hops that mark the send as still worked on:
+shared.notices.chain_timing). The task runs on the notify queue at the
+lowest priority, so a page waiting there is always taken first, and a
+page's own slot is never taken from it.
 
 Exactly once: the claim is committed before the request, given back only when
 the request provably never left (shared.sending.retry), or when Plivo's own
@@ -33,10 +34,18 @@ from prometheus_client import Counter
 from shared.core.db import session_scope
 from shared.core.models import utcnow
 from shared.notices.batching import Step, next_run
+from shared.notices.chain_timing import (
+    MAX_IN_RUN_WAIT_S,
+    RUN_FOR_S,
+    TOUCH_EVERY,
+    hop,
+    left_to_wait,
+)
 from shared.notices.deliveries import (
     StaleBatch,
     fail_batch,
     finish_if_over,
+    keep_alive,
     record_accepted,
     release_batch,
     stale_batches,
@@ -60,10 +69,7 @@ from worker.tasks.notice_reconcile import claim_timeout
 
 log = logging.getLogger(__name__)
 
-TOUCH_EVERY = timedelta(seconds=5)
 REDIS_DOWN_WAIT_S = 2.0
-RUN_FOR_S = 0.5
-MAX_IN_RUN_WAIT_S = 0.1
 # A settlement that could not reach back to the claim is tried again this much later.
 SETTLE_AGAIN_S = 15.0
 # Plivo's lists, newest first, 20 a page; up to 5,000 records back.
@@ -110,8 +116,19 @@ class Ran:
     attempt: int = 0
 
 
-def run_chain(sender: ChannelSender, send_id: str, attempt: int = 0) -> str:
-    """Steps back to back for up to RUN_FOR_S, then on through the broker."""
+def run_chain(
+    sender: ChannelSender, send_id: str, attempt: int = 0, resume_at: float | None = None
+) -> str:
+    """Steps back to back for up to RUN_FOR_S, then on through the broker. Before
+    `resume_at` (a long wait, in hops) it only marks the send and hops again."""
+    left = left_to_wait(resume_at, time.time())
+    if left > 0:
+        with session_scope(context.database_url()) as session:
+            open_send = keep_alive(session, send_id, utcnow(), TOUCH_EVERY)
+        if not open_send:
+            return Step.CLOSED.value
+        requeue(sender.task_name, send_id, left, attempt)
+        return "waiting"
     started = time.monotonic()
     while True:
         ran = _step(sender, send_id, attempt)
@@ -225,8 +242,9 @@ def _after_failure(
     if outcome is FailureOutcome.RETRY:
         return Ran(outcome.value, decision.delay_s, attempt + 1)
     if outcome is FailureOutcome.AMBIGUOUS and means.unknown_outcome is None:
-        # Plivo may be in trouble: wait as long as a request can take before the next.
-        return Ran(outcome.value, claim_timeout().total_seconds())
+        # Plivo may be in trouble: nothing more before the claim can be settled, once
+        # its own status reports had their time (RECONCILE_GRACE_S), as for a page.
+        return Ran(outcome.value, max(decision.delay_s, claim_timeout().total_seconds()))
     return Ran(outcome.value, 0.0)
 
 
@@ -285,13 +303,18 @@ def fail_unknown(batch: StaleBatch, code: str) -> str:
 
 
 def requeue(task_name: str, send_id: str, countdown: float, attempt: int = 0) -> bool:
-    """The chain's next run; False when the broker is down (beat hands the send over again)."""
+    """The chain's next run, `countdown` seconds from now (a long wait in hops); False
+    when the broker is down (beat hands the send over again)."""
+    step = hop(countdown, time.time())
+    kwargs: dict[str, object] = {"attempt": attempt}
+    if step.resume_at is not None:
+        kwargs["resume_at"] = step.resume_at
     try:
         app.send_task(
             task_name,
             args=[send_id],
-            kwargs={"attempt": attempt},
-            countdown=countdown if countdown > 0 else None,
+            kwargs=kwargs,
+            countdown=step.countdown_s if step.countdown_s > 0 else None,
             priority=NOTICE_PRIORITY,
         )
     except (OperationalError, OSError) as exc:

@@ -107,6 +107,6 @@ SENDER = ChannelSender(
 
 
 @app.task(name=task_names.NOTICE_WHATSAPP_BATCH)
-def notice_whatsapp_batch(send_id: str, attempt: int = 0) -> str:
+def notice_whatsapp_batch(send_id: str, attempt: int = 0, resume_at: float | None = None) -> str:
     """One step of the send's WhatsApp chain or more, then on through the broker."""
-    return run_chain(SENDER, send_id, attempt)
+    return run_chain(SENDER, send_id, attempt, resume_at)

@@ -7,14 +7,21 @@ with one row per recipient and its batch chain starts; past the grace period
 it is recorded as missed, logged at ERROR and counted
 (alert_dispatch_notice_sends_missed_total). Creating the send's row is the
 claim: two ticks racing (a second beat, a redelivered tick) create it once.
-A send whose batches went quiet (their task lost with the broker or a
-worker) is handed over again; its batches are safe to run twice.
+The notices planned for are locked and read again before any send starts,
+so an update or cancel is either seen whole or waits for this tick and then
+corrects (or cancels) what it started (shared.notices.ticking.still_current).
+A send whose batches went quiet for longer than a live chain ever does
+(shared.notices.chain_timing.stalled_after: about 25 s with the default
+Plivo timeouts) lost its task with the broker or a killed worker, and is
+handed over again; its batches are safe to run twice, and a claim the dead
+worker left is settled at Plivo before anything more is sent.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -23,33 +30,50 @@ from shared.core.db import session_scope
 from shared.core.metrics import NOTICE_SENDS_MISSED
 from shared.core.models import utcnow
 from shared.core.settings import Settings
+from shared.notices.chain_timing import stalled_after
 from shared.notices.model import Notice
 from shared.notices.schedule import Decision, DueSend
 from shared.notices.store import (
     FILE,
     known_notices,
+    lock_notices,
     record_missed,
     recorded_send_ids,
     remember,
     stalled_sends,
     start_send,
 )
-from shared.notices.ticking import KnownNotice, Planned, earliest_since, in_force, plan_tick
+from shared.notices.ticking import (
+    KnownNotice,
+    Planned,
+    earliest_since,
+    in_force,
+    plan_tick,
+    still_current,
+)
 from shared.routing.config_models import OncallConfig
 from shared.routing.route import current_config
 from worker import context, task_names
 from worker.celery_app import app
+from worker.tasks.notice_reconcile import claim_timeout
 from worker.tasks.notice_send_batch import requeue
 from worker.tasks.notice_single_chain import start_chains
 
 log = logging.getLogger(__name__)
 
-# An open send with no batch activity for this long lost its task: start it again.
-STALL_AFTER = timedelta(seconds=60)
 # Batch chains per send. One keeps up with the rate (a run sends batch after batch)
 # and holds one worker process at a time; more would be safe (the limiter paces
 # them together and each claims other rows) but would take processes from pages.
 CHAINS = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Ticked:
+    """What one tick did in the database; the task starts the chains after the commit."""
+
+    started: list[str]
+    missed: list[DueSend]
+    stalled: list[str]
 
 
 @app.task(name=task_names.NOTICES_TICK)
@@ -58,12 +82,8 @@ def notices_tick() -> dict[str, int]:
     settings = context.settings()
     config = current_config(settings.config_file)
     with session_scope(context.database_url()) as session:
-        active, first_seen = _notices_in_force(session, config, now)
-        grace = timedelta(seconds=settings.notice_grace_s)
-        recorded = recorded_send_ids(session, active, earliest_since(first_seen, now, grace))
-        planned = plan_tick(active, first_seen, recorded, now, grace)
-        started, missed = _act(session, planned, active, config, settings, now)
-        stalled = stalled_sends(session, now - STALL_AFTER, now)
+        ticked = tick_notices(session, config, settings, now)
+    started, missed, stalled = ticked.started, ticked.missed, ticked.stalled
     for send in missed:
         NOTICE_SENDS_MISSED.labels(notice=send.notice).inc()
         log.error(
@@ -84,10 +104,31 @@ def notices_tick() -> dict[str, int]:
     return {"started": len(started), "missed": len(missed), "stalled": len(stalled)}
 
 
+def tick_notices(
+    session: Session, config: OncallConfig | None, settings: Settings, now: datetime
+) -> Ticked:
+    """The tick's work in one transaction: sends started, missed ones recorded, quiet
+    ones marked for hand-over."""
+    known, active, first_seen = _notices_in_force(session, config, now)
+    grace = timedelta(seconds=settings.notice_grace_s)
+    recorded = recorded_send_ids(session, active, earliest_since(first_seen, now, grace))
+    planned = plan_tick(active, first_seen, recorded, now, grace)
+    # Locked before anything starts: an update or cancel committed since the read above
+    # is seen here, and one coming later waits for this transaction (and sees its sends).
+    locked = lock_notices(session, {item.send.notice for item in planned})
+    planned, changed = still_current(planned, known, locked)
+    if changed:
+        log.info("notice(s) changed while the tick read them, planned again: %s", changed)
+    started, missed = _act(session, planned, active, config, settings, now)
+    stalled = stalled_sends(session, now - stalled_after(claim_timeout(settings)), now)
+    return Ticked(started, missed, stalled)
+
+
 def _notices_in_force(
     session: Session, config: OncallConfig | None, now: datetime
-) -> tuple[dict[str, Notice], dict[str, datetime]]:
-    """The notices in force, and when beat first knew each (a file notice: from now on)."""
+) -> tuple[dict[str, KnownNotice], dict[str, Notice], dict[str, datetime]]:
+    """The `notices` rows as read, the notices in force, and when beat first knew each
+    (a file notice: from now on)."""
     file_notices = dict(config.notices) if config is not None else {}
     known = known_notices(session)
     for name in file_notices:
@@ -95,7 +136,7 @@ def _notices_in_force(
             known[name] = KnownNotice(name, FILE, None, now, False)
     active = in_force(file_notices, known)
     first_seen = {name: known[name].first_seen if name in known else now for name in active}
-    return active, first_seen
+    return known, active, first_seen
 
 
 def _act(

@@ -7,7 +7,14 @@ from typing import Any
 
 from shared.notices.model import Notice
 from shared.notices.schedule import Decision
-from shared.notices.ticking import LOOKBACK, KnownNotice, earliest_since, in_force, plan_tick
+from shared.notices.ticking import (
+    LOOKBACK,
+    KnownNotice,
+    earliest_since,
+    in_force,
+    plan_tick,
+    still_current,
+)
 
 GRACE = timedelta(minutes=15)
 
@@ -84,3 +91,20 @@ def test_cancelled_notices_are_out_and_api_notices_are_in() -> None:
     active = in_force(file_notices, known)
     assert sorted(active) == ["a", "c"]  # e's stored definition no longer validates
     assert active["c"] == notice("c")
+
+
+def test_what_was_planned_from_a_notice_changed_meanwhile_is_dropped() -> None:
+    now = utc(2026, 12, 6, 9, 0, 30)
+    stored = {n: notice(n).model_dump(mode="json") for n in ("a", "b", "c")}
+    read = {n: KnownNotice(n, "api", stored[n], utc(2026, 1, 1), False) for n in stored}
+    locked = {
+        "a": read["a"],  # unchanged
+        "b": KnownNotice("b", "api", stored["b"] | {"title": "New"}, utc(2026, 1, 1), False),
+        "c": KnownNotice("c", "api", stored["c"], utc(2026, 1, 1), cancelled=True),
+    }
+    planned = plan_tick(
+        {n: notice(n) for n in stored}, dict.fromkeys(stored, utc(2026, 12, 1)), set(), now, GRACE
+    )
+    kept, changed = still_current(planned, read, locked)
+    assert [p.send.notice for p in kept] == ["a"]
+    assert changed == ["b", "c"]
