@@ -11,8 +11,8 @@ the markdown is rendered; --quick runs write performance-quick.*).
     python -m bench first-page callbacks --profile   # and py-spy profiles of the project
     python -m bench --list
 
-`chaos` and `rate-limit` are listed and run only when named (they take their
-own options: run `python -m bench.chaos --help`).
+`chaos`, `rate-limit`, `notices` and `scale_out` are listed and run only when
+named (they take their own options: run `python -m bench.chaos --help`).
 """
 
 from __future__ import annotations
@@ -91,7 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for benchmark in chosen:
             started = time.monotonic()
             print(f"== {benchmark.name} ({benchmark.summary})", flush=True)
-            if benchmark.module in ("bench.chaos", "bench.rate_limit", "bench.notices"):
+            if benchmark.module in (
+                "bench.chaos",
+                "bench.rate_limit",
+                "bench.notices",
+                "bench.scale_out",
+            ):
                 status |= run_external(benchmark.module)
                 continue
             try:

@@ -50,6 +50,12 @@ BENCHMARKS = (
         "rate-limit", "bench.rate_limit", "one sender held to its rate (own results file)", False
     ),
     Benchmark("notices", "bench.notices", "10,000 SMS notice at 500/s (own results file)", False),
+    Benchmark(
+        "scale_out",
+        "bench.scale_out",
+        "two hosts in network namespaces, Redis and RabbitMQ; root (own results file)",
+        False,
+    ),
 )
 ORDER = tuple(b.name for b in BENCHMARKS)
 

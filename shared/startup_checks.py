@@ -15,6 +15,11 @@ to switch every check on.
 
 An on-call file that fails `alert-dispatch config check` stops the start too:
 a process that started without one would accept every alert and page nobody.
+
+So does a second host beside state only one machine sees (SQLite, or a Redis
+of its own): at its start, a long-running process looks in the Redis and the
+PostgreSQL it shares for the live processes of other hosts, and announces
+itself there (shared.core.host_registry, the rule in shared.core.host_presence).
 """
 
 from __future__ import annotations
@@ -223,9 +228,11 @@ def start_or_exit(
     """At a process's start: checked settings, or the reasons on stderr and an exit
     without a traceback."""
     try:
-        return load_checked(load, oncall_config=oncall_config)
+        settings = load_checked(load, oncall_config=oncall_config)
     except StartupRefused as exc:
         exit_with(exc.lines, exit_code)
+    exit_if_another_host(settings, exit_code)
+    return settings
 
 
 def exit_if_refused(settings: Settings, *, oncall_config: bool, exit_code: int = 2) -> None:
@@ -234,6 +241,17 @@ def exit_if_refused(settings: Settings, *, oncall_config: bool, exit_code: int =
         check_at_start(settings, oncall_config=oncall_config)
     except StartupRefused as exc:
         exit_with(exc.lines, exit_code)
+    exit_if_another_host(settings, exit_code)
+
+
+def exit_if_another_host(settings: Settings, exit_code: int = 2) -> None:
+    """One line and an exit when another host runs beside SQLite or a Redis of one
+    machine's own; otherwise this process is announced for the other hosts to find."""
+    from shared.core.host_registry import claim_host
+
+    reason = claim_host(settings)
+    if reason:
+        exit_with([REFUSAL + reason], exit_code)
 
 
 def exit_with(lines: list[str], exit_code: int) -> NoReturn:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-import redis
 from flask import Flask
 
 from shared.alerts import after_close
 from shared.core.embedded_redis import resolve_redis_url
+from shared.core.redis_url import redis_from_url
 from shared.core.settings import Settings, load_settings
 from webhooks import (
     alert_actions,
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, *, enqueue: ModuleType | None =
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
     app.config["REDIS_URL"] = resolve_redis_url(settings.redis_url, settings.data_dir)
-    app.config["REDIS"] = redis.Redis.from_url(app.config["REDIS_URL"], socket_timeout=5)
+    app.config["REDIS"] = redis_from_url(app.config["REDIS_URL"], socket_timeout=5)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     if enqueue is None:
         from worker import enqueue as worker_enqueue

@@ -20,10 +20,10 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-import redis
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from shared.core.redis_url import redis_from_url
 from shared.core.settings import Settings
 from shared.sending.limits import SendLimits
 from shared.sending.rate_limiter import Limit, RateLimiter
@@ -99,7 +99,7 @@ def backlog_families(
 ) -> list[Metric]:
     """Oldest task age per queue (`queues`: name -> its priority lists) and the
     booked-ahead delay of each limit in `limits`, in one round trip."""
-    client = redis.Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    client = redis_from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
     try:
         tat_keys = [RateLimiter(client).tat_key(key, limit) for key, limit in limits]
         pipe = client.pipeline(transaction=False)

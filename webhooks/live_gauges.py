@@ -30,6 +30,7 @@ from shared.core.db import get_engine
 from shared.core.enums import EscalationState
 from shared.core.metrics import bounded_label
 from shared.core.models import Alert, NoticeDelivery, NoticeSend, OptOut
+from shared.core.redis_url import redis_from_url
 from shared.core.settings import Settings
 from shared.sending.breaker import BreakerState, open_until_key, state_at
 from webhooks.backlog_gauges import account_limits, backlog_families
@@ -142,7 +143,7 @@ def _notice_deliveries_family(rows: Iterable[tuple[str, str, int]]) -> GaugeMetr
 def _redis_families(redis_url: str, now: float) -> list[Metric]:
     """Messages waiting in each Celery queue (all priority lists summed) and the primary
     account's circuit breaker, in one round trip."""
-    client = redis.Redis.from_url(
+    client = redis_from_url(
         redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
     )
     try:
@@ -182,7 +183,7 @@ def breaker_family(open_until: float | None, now: float) -> GaugeMetricFamily:
 def beat_families(redis_url: str) -> list[Metric]:
     """Whether a beat leads now and when the leader last ticked (unix seconds; 0 when
     no beat ever did), so an alert can fire on `time() - last_tick > 30`."""
-    client = redis.Redis.from_url(
+    client = redis_from_url(
         redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
     )
     try:

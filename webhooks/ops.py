@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from shared.core.db import ping
 from shared.core.metrics import render_metrics
+from shared.core.redis_url import redis_from_url
 from webhooks.live_gauges import LiveGauges
 from webhooks.plivo_callbacks import callbacks_health
 
@@ -43,7 +44,7 @@ def healthz():  # type: ignore[no-untyped-def]
         log.warning("health check: database: %s", exc)
         checks["database"] = "unavailable"
     try:
-        client = redis.Redis.from_url(current_app.config["REDIS_URL"], socket_timeout=2)
+        client = redis_from_url(current_app.config["REDIS_URL"], socket_timeout=2)
         client.ping()
         callbacks = callbacks_health(client)
         client.close()

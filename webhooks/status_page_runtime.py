@@ -23,6 +23,7 @@ from celery import Celery
 
 from shared.core.embedded_redis import broker_url_for
 from shared.core.phone import mask_numbers_in
+from shared.core.redis_url import redis_from_url
 from shared.core.settings import Settings
 from shared.sending.breaker import open_until_key, state_at
 from shared.sending.gcra import Limit
@@ -143,7 +144,7 @@ def breaker_view(open_until: bytes | str | None, now: float, *, backup: bool) ->
 def read_redis(settings: Settings, redis_url: str) -> Runtime:
     """Limits, breaker and queue depths in one round trip; redis_error when it failed."""
     checks = limiter_checks(settings)
-    client = redis.Redis.from_url(
+    client = redis_from_url(
         redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
     )
     limiter = RateLimiter(client)
@@ -204,7 +205,7 @@ def worker_rows(stats: dict[str, dict[str, Any]], active: dict[str, list[Any]]) 
 
 
 def _reachable(redis_url: str) -> bool:
-    client = redis.Redis.from_url(
+    client = redis_from_url(
         redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
     )
     try:

@@ -187,10 +187,11 @@ class LeaderScheduler(Scheduler):
         """Made on the first tick, never when Celery builds a lazy scheduler to inspect."""
         if self._leader is None:
             from shared.core.embedded_redis import resolve_redis_url
+            from shared.core.redis_url import redis_from_url
             from worker import context
 
             settings = context.settings()
-            client = redis.Redis.from_url(
+            client = redis_from_url(
                 resolve_redis_url(settings.redis_url, settings.data_dir),
                 socket_timeout=REDIS_TIMEOUT_S,
                 socket_connect_timeout=REDIS_TIMEOUT_S,

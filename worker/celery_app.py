@@ -4,7 +4,8 @@ Delivery semantics are chosen for paging: a task is acknowledged only after
 it ran (`acks_late`), a killed child's task goes back to the queue
 (`task_reject_on_worker_lost`), and a worker holds one task at a time
 (prefetch 1) so a crash strands nothing else. That means any task can run
-twice; every task is written to be idempotent.
+twice; every task is written to be idempotent. The broker is the Redis of
+REDIS_URL or RabbitMQ (BROKER_URL): worker.broker_config.
 
 The task modules import `app` from here to register on it, so this module
 never imports them: Celery does, through `include`, when a worker (or beat)
@@ -15,7 +16,9 @@ by their string (`worker.task_names`) and loads none of them.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from celery import Celery
 from celery.signals import beat_init, worker_init, worker_process_shutdown, worker_ready
@@ -24,11 +27,12 @@ from celery.signals import beat_init, worker_init, worker_process_shutdown, work
 # through `include`: beat sets its logging up before it imports those modules.
 import worker.log_masking  # noqa: F401
 import worker.publish_time  # noqa: F401  (stamps each message: the queue-age gauge)
-from shared.core.embedded_redis import broker_url_for, resolve_redis_url
+from shared.core.embedded_redis import resolve_redis_url
 from shared.core.metrics import MULTIPROC_ENV, mark_process_dead, prepare_multiprocess
 from shared.startup_checks import exit_if_refused, settings_or_exit
 from worker import context, task_names
-from worker.queues import NOTICE_PRIORITY, NOTIFY, PRIORITY_STEPS, QUEUES, ROUTES
+from worker.broker_config import amqp_send_options, broker_config, is_amqp
+from worker.queues import NOTICE_PRIORITY, NOTIFY, ROUTES
 
 # Imported by every worker and beat at start: one task per module under worker/tasks/.
 TASK_PACKAGES = ["worker.tasks"]
@@ -38,18 +42,12 @@ def celery_config() -> dict[str, object]:
     """The configuration, read when Celery first needs it rather than at import:
     importing a task module reads no settings and starts no embedded Redis."""
     settings = settings_or_exit(context.settings)
+    # The limiter, locks and breaker live in Redis whichever the broker is.
     redis_url = resolve_redis_url(settings.redis_url, settings.data_dir)
     return dict(
-        broker_url=broker_url_for(redis_url),
+        # Redis (priorities per step) or RabbitMQ (quorum queues): worker.broker_config.
+        **broker_config(settings.broker_url, redis_url),
         broker_connection_retry_on_startup=True,
-        # Priorities 0 (first) to 9, in sub-queues per step: see shared.notifications.priority.
-        # A worker reads every queue's priority-0 messages before any priority-3
-        # one, so a critical first page overtakes a backlog of anything else.
-        broker_transport_options={
-            "visibility_timeout": 600,
-            "priority_steps": list(PRIORITY_STEPS),
-        },
-        task_default_priority=6,
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
@@ -57,7 +55,6 @@ def celery_config() -> dict[str, object]:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_queues=QUEUES,
         task_default_queue=NOTIFY,
         task_routes=ROUTES,
         timezone="UTC",
@@ -81,8 +78,30 @@ def celery_config() -> dict[str, object]:
     )
 
 
+class DispatchCelery(Celery):
+    """Celery, with each publish to RabbitMQ put on RabbitMQ's terms (priority scale,
+    sub-second waits: worker.broker_config). Every task leaves through `send_task`."""
+
+    def send_task(
+        self,
+        name: str,
+        args: Any = None,
+        kwargs: Any = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
+        **options: Any,
+    ) -> Any:
+        if is_amqp(self.conf.broker_url):
+            now = datetime.now(UTC)
+            if eta is not None:  # naive: UTC, as the rest of the project keeps time
+                aware = eta if eta.tzinfo else eta.replace(tzinfo=UTC)
+                countdown, eta = (aware - now).total_seconds(), None
+            countdown, options = amqp_send_options(countdown, options, now)
+        return super().send_task(name, args, kwargs, countdown, eta, **options)
+
+
 def create_celery_app() -> Celery:
-    app = Celery("alert_dispatch", include=TASK_PACKAGES)
+    app = DispatchCelery("alert_dispatch", include=TASK_PACKAGES)
     app.add_defaults(celery_config)  # a callable: evaluated on first use of app.conf
     return app
 

@@ -53,9 +53,10 @@ def sms_callback_url(notification_id: int) -> str:
 @lru_cache(maxsize=4)
 def _redis_for(pid: int) -> redis.Redis:
     from shared.core.embedded_redis import resolve_redis_url
+    from shared.core.redis_url import redis_from_url
 
     s = settings()
-    return redis.Redis.from_url(resolve_redis_url(s.redis_url, s.data_dir), socket_timeout=5)
+    return redis_from_url(resolve_redis_url(s.redis_url, s.data_dir), socket_timeout=5)
 
 
 def redis_client() -> redis.Redis:

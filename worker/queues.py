@@ -24,6 +24,34 @@ def _queue(name: str) -> Queue:
 
 QUEUES = (_queue(INGEST), _queue(NOTIFY), _queue(CALLBACKS))
 
+# RabbitMQ 4 quorum queues: message priority 0-4 is normal, 5 and up is high.
+AMQP_NORMAL = 0
+AMQP_HIGH = 5
+
+
+def _quorum_queue(name: str) -> Queue:
+    """A RabbitMQ quorum queue with its own topic exchange: Celery's native delayed
+    delivery (countdowns on quorum queues) routes through topic exchanges only; the
+    queue's own name is its routing key, so a message still lands in exactly one queue."""
+    return Queue(
+        name,
+        Exchange(name, type="topic"),
+        routing_key=name,
+        queue_arguments={"x-queue-type": "quorum"},
+    )
+
+
+QUORUM_QUEUES = (_quorum_queue(INGEST), _quorum_queue(NOTIFY), _quorum_queue(CALLBACKS))
+
+
+def amqp_priority(priority: int | None) -> int | None:
+    """Our priority (0 first, in PRIORITY_STEPS) on RabbitMQ's two-level scale: the
+    first step is high, every other one normal; None stays None (normal)."""
+    if priority is None:
+        return None
+    return AMQP_HIGH if priority < PRIORITY_STEPS[1] else AMQP_NORMAL
+
+
 ROUTES = {
     "ingest.*": {"queue": INGEST, "routing_key": INGEST},
     "escalation.*": {"queue": INGEST, "routing_key": INGEST},

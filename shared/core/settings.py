@@ -26,7 +26,11 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(default=Path("data"), alias="DATA_DIR")
+    # The rate limiter, locks, bundle windows and breaker (shared.core.redis_url for
+    # the forms, Sentinel included); unset: a Redis of this machine's own (embedded).
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    # Celery's broker: unset, the Redis of REDIS_URL; amqp:// for RabbitMQ (worker.broker_config).
+    broker_url: str | None = Field(default=None, alias="BROKER_URL")
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
     plivo_auth_id: str = Field(default="MASIMULATOR000000000", alias="PLIVO_AUTH_ID")
     plivo_auth_token: str = Field(default="simulator-auth-token", alias="PLIVO_AUTH_TOKEN")
@@ -89,6 +93,34 @@ class Settings(BaseSettings):
     # A notice's send found late (beat was down) still goes this long after its due
     # time; later it is missed: logged at ERROR and counted, never sent.
     notice_grace_s: float = Field(default=900.0, ge=0, alias="NOTICE_GRACE_S")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        """Empty is unset (compose's `${REDIS_URL:-}`)."""
+        if not value:
+            return None
+        from shared.core.redis_url import check_redis_url
+
+        return check_redis_url(value)
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, value: str | None) -> str | None:
+        """Empty is unset: the broker is then the Redis of REDIS_URL."""
+        if not value:
+            return None
+        from shared.core.redis_url import check_redis_url, scheme_of
+
+        if scheme_of(value) in ("amqp", "amqps"):
+            return value
+        try:
+            return check_redis_url(value)
+        except ValueError:
+            raise ValueError(
+                "must start with amqp:// or amqps:// (RabbitMQ), or redis://, rediss:// "
+                "or sentinel:// (Redis); unset, the broker is the Redis of REDIS_URL"
+            ) from None
 
     @field_validator("plivo_auth_id", "plivo_backup_auth_id")
     @classmethod
