@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import ValidationError
 
-from shared.alerts.ingest import IngestResult, ingest
+from shared.alerts.ingest import IngestResult, ingest_all
 from shared.alerts.schemas import AlertAction, AlertIn
 from shared.core import strict_json
 from shared.core.db import session_scope
@@ -113,7 +113,7 @@ def accept_events(events: Sequence[AlertIn], *, via: str, scope: str) -> list[Ac
     """
     settings = current_app.config["SETTINGS"]
     with session_scope(settings.effective_database_url) as session:
-        results = [ingest(session, alert_in, via=via, integration=scope) for alert_in in events]
+        results = ingest_all(session, events, via=via, integration=scope)
     for alert_in, result in zip(events, results, strict=True):
         count_accepted(via, result.outcome)
         log.info(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -20,7 +20,8 @@ from shared.routing.oncall_config import Contact, Policy
 from shared.routing.route import DIRECT_POLICY, config_and_policy
 from shared.schedules.override_store import active_overrides
 from worker import context, enqueue
-from worker.sending.flow import run_send
+from worker.sending.first_page import FirstPage, claim_first_page
+from worker.sending.flow import ChannelOps, run_send
 from worker.sending.sms import SMS
 from worker.sending.voice import VOICE
 from worker.step_actions import hand_over_actions
@@ -69,10 +70,42 @@ class Fired:
 
 def fire_and_hand_over(alert_id: int, position: Position) -> FireResult:
     """Fire the position if it is still the one due (exactly once), then send its pages."""
-    # A step fired but lost with the database is fired again by the tick: no flush of its own.
-    with session_scope(context.database_url(), flush_to_disk=False) as session:
-        fired = fire_in(session, alert_id, position)
-    return hand_over_fired(alert_id, fired)
+    fired_now: list[tuple[int, Fired | None]] = []
+
+    def fire_here(session: Session) -> list[tuple[int, Fired | None]]:
+        fired_now.append((alert_id, fire_in(session, alert_id, position)))
+        return fired_now
+
+    first = plan_and_claim(fire_here)
+    return hand_over_all(fired_now, first)[0]
+
+
+def plan_and_claim(
+    plan: Callable[[Session], Sequence[tuple[int, Fired | None]]],
+) -> FirstPage | None:
+    """Run `plan` in one transaction and claim the most urgent page it planned in it.
+
+    A step fired but lost with the database is fired again by the tick: the
+    transaction asks for no disk flush of its own unless it claimed a page.
+    """
+    first: FirstPage | None = None
+    try:
+        with session_scope(context.database_url(), flush_to_disk=False) as session:
+            first = claim_first(session, plan(session))
+    except BaseException:
+        if first is not None:
+            first.rolled_back()
+        raise
+    return first
+
+
+def claim_first(session: Session, fired: Sequence[tuple[int, Fired | None]]) -> FirstPage | None:
+    """The lead of the pages just fired, claimed in their transaction when it may go now."""
+    leads, _ = split_leads(pages_of(fired))
+    if not leads:
+        return None
+    lead = leads[0].planned
+    return claim_first_page(session, lead.notification_id, _ops_for(lead.channel))
 
 
 def fire_in(session: Session, alert_id: int, position: Position) -> Fired | None:
@@ -123,30 +156,39 @@ def fire_in(session: Session, alert_id: int, position: Position) -> Fired | None
     return Fired(result, policy, alert.severity)
 
 
-def hand_over_fired(alert_id: int, fired: Fired | None) -> FireResult:
-    """After the commit: count the step and send its pages."""
-    return hand_over_all([(alert_id, fired)])[0]
-
-
-def hand_over_all(fired: Sequence[tuple[int, Fired | None]]) -> list[FireResult]:
-    """After the commit of positions fired together: count each, then send their pages
-    as one hand-over, so one person's share of them leaves as one message."""
-    results: list[FireResult] = []
+def pages_of(fired: Sequence[tuple[int, Fired | None]]) -> list[Page]:
+    """Every page the positions fired together planned, with its broker priority."""
     pages: list[Page] = []
+    for _, each in fired:
+        if each is not None:
+            priority = page_priority(each.severity, round=each.result.round or 0)
+            pages.extend(Page(planned, priority) for planned in each.result.planned)
+    return pages
+
+
+def hand_over_all(
+    fired: Sequence[tuple[int, Fired | None]], first: FirstPage | None = None
+) -> list[FireResult]:
+    """After the commit of positions fired together: count each, then send their pages
+    as one hand-over, so one person's share of them leaves as one message.
+    `first` is the lead page when it was claimed in the firing transaction."""
+    results: list[FireResult] = []
     for alert_id, each in fired:
         if each is None:
             results.append(FireResult(fired=False))
             continue
         _count(alert_id, each.policy, each.result)
-        priority = page_priority(each.severity, round=each.result.round or 0)
-        pages.extend(Page(planned, priority) for planned in each.result.planned)
         results.append(each.result)
-    hand_over(pages)
+    hand_over(pages_of(fired), first)
     hand_over_actions(fired)  # PHLO runs and webhook posts: after the pages, in their tasks
     return results
 
 
-def hand_over(pages: Sequence[Page]) -> None:
+def _ops_for(channel: str) -> ChannelOps:
+    return VOICE if channel == Channel.VOICE else SMS
+
+
+def hand_over(pages: Sequence[Page], first: FirstPage | None = None) -> None:
     """Send the most urgent page from this task, enqueue the others.
 
     The first page of a step is the one a person waits for: sending it here
@@ -165,19 +207,23 @@ def hand_over(pages: Sequence[Page]) -> None:
     leads, followers = split_leads(pages)
     if not leads:
         return
-    first, *others = leads
+    lead, *others = leads
     for each in others:
         enqueue.send_notification(each.planned.notification_id, each.planned.channel, each.priority)
-    ops = VOICE if first.planned.channel == Channel.VOICE else SMS
+    lead_id = lead.planned.notification_id
+    if first is not None and first.notification_id == lead_id:
+        send_lead = first.after_commit
+    else:
+        ops = _ops_for(lead.planned.channel)
+
+        def send_lead() -> str:
+            return run_send(lead_id, False, ops)
+
     try:
-        run_send(first.planned.notification_id, False, ops)
+        send_lead()
     except Exception:  # the page must still leave: hand it to the task instead
-        log.exception(
-            "notification %s: sending from the step failed", first.planned.notification_id
-        )
-        enqueue.send_notification(
-            first.planned.notification_id, first.planned.channel, first.priority
-        )
+        log.exception("notification %s: sending from the step failed", lead_id)
+        enqueue.send_notification(lead_id, lead.planned.channel, lead.priority)
     for each in followers:
         enqueue.send_notification(
             each.planned.notification_id, each.planned.channel, each.priority, FOLLOWER_DELAY_S

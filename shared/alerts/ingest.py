@@ -7,10 +7,12 @@ the lifecycle rules live here once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from shared.alerts.bulk_accept import accept_triggers, takes_bulk_path
 from shared.alerts.lifecycle import acknowledge, resolve
 from shared.alerts.schemas import AlertAction, AlertIn
 from shared.alerts.store import API_SCOPE, accept_alert, open_alert_by_key
@@ -31,6 +33,24 @@ class IngestResult:
     @property
     def needs_dispatch(self) -> bool:
         return self.outcome == "created"
+
+
+def ingest_all(
+    session: Session, events: Sequence[AlertIn], *, via: str, integration: str = API_SCOPE
+) -> list[IngestResult]:
+    """Apply every event of one request, in order, inside the caller's transaction.
+
+    A body of new triggers (an Alertmanager group) is stored in a few
+    statements (`bulk_accept`); anything else one event at a time.
+    """
+    if takes_bulk_path(events):
+        accepted = accept_triggers(session, events, integration)
+        if accepted is not None:
+            return [
+                IngestResult(a.alert_id, "created" if a.created else "deduplicated")
+                for a in accepted
+            ]
+    return [ingest(session, alert_in, via=via, integration=integration) for alert_in in events]
 
 
 def ingest(

@@ -58,7 +58,7 @@ def accept_alert(session: Session, alert_in: AlertIn, integration: str = API_SCO
     if alert_in.dedup_key:
         existing = open_alert_by_key(session, alert_in.dedup_key, integration)
         if existing is not None:
-            return _add_occurrence(session, existing)
+            return add_occurrence(session, existing.id)
     alert = Alert(
         dedup_key=alert_in.dedup_key,
         summary=alert_in.summary,
@@ -78,7 +78,7 @@ def accept_alert(session: Session, alert_in: AlertIn, integration: str = API_SCO
         existing = open_alert_by_key(session, alert_in.dedup_key or "", integration)
         if existing is None:
             raise
-        return _add_occurrence(session, existing)
+        return add_occurrence(session, existing.id)
     record_event(
         session,
         "alert.accepted",
@@ -88,15 +88,16 @@ def accept_alert(session: Session, alert_in: AlertIn, integration: str = API_SCO
     return Accepted(alert_id=alert.id, created=True)
 
 
-def _add_occurrence(session: Session, alert: Alert) -> Accepted:
+def add_occurrence(session: Session, alert_id: int) -> Accepted:
+    """A trigger for an open alert with the same key: counted on it, nobody paged again."""
     now = utcnow()
     session.execute(
         update(Alert)
-        .where(Alert.id == alert.id)
+        .where(Alert.id == alert_id)
         .values(occurrences=Alert.occurrences + 1, last_occurrence_at=now)
     )
-    record_event(session, "alert.occurrence", alert_id=alert.id, detail={"at": now.isoformat()})
-    return Accepted(alert_id=alert.id, created=False)
+    record_event(session, "alert.occurrence", alert_id=alert_id, detail={"at": now.isoformat()})
+    return Accepted(alert_id=alert_id, created=False)
 
 
 def mark_dispatched(session: Session, alert_id: int) -> bool:

@@ -195,7 +195,9 @@ def test_a_ringing_call_is_cancelled_within_a_second_and_the_chain_stops(stack):
         lambda: (n := call_of(stack, alert_id)).state == "undelivered" and n, what="call ended"
     )
     assert (ended.error_code, ended.outcome) == ("cancel", "not_reached")
-    [hung_up] = events_of(stack, alert_id, "call.hung_up")
+    # The hang-up task records its event once Plivo answered the DELETE, which may be
+    # after Plivo's hangup callback has already ended the notification.
+    [hung_up] = wait_for(lambda: events_of(stack, alert_id, "call.hung_up"), what="hang-up event")
     assert hung_up["method"] == "cancel_request" and hung_up["uuid"] == call.provider_uuid
     assert hung_up["to"] != RINGER and hung_up["to"].endswith(RINGER[-2:])
     time.sleep(2)
@@ -232,7 +234,7 @@ def test_an_answered_call_is_hung_up_mid_prompt(stack):
         "NORMAL_CLEARING",
         [],
     )
-    [hung_up] = events_of(stack, alert_id, "call.hung_up")
+    [hung_up] = wait_for(lambda: events_of(stack, alert_id, "call.hung_up"), what="hang-up event")
     assert hung_up["method"] == "hang_up"
     with session_scope(stack.database_url) as session:
         assert session.get(Alert, alert_id).acknowledged_by == "ops"

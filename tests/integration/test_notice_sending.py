@@ -209,7 +209,11 @@ def test_a_notice_goes_out_once_paced_and_a_page_overtakes_it(notices: NoticeSta
         f"notice: {len(wanted)} SMS in {len(notice_requests)} requests, {rate:.0f} SMS/s "
         f"({rate / RATE:.0%} of {RATE}/s); busiest second {busiest_second(sent)}"
     )
-    assert paged_at - posted < 1.0
+    # The page overtakes the notice: it reaches Plivo while a good part of the notice is
+    # still to go, instead of queueing behind it (which would take the notice's whole pace).
+    after_page = sum(len(dst) for at, dst in notice_requests if at > paged_at)
+    assert after_page >= len(wanted) // 10, (after_page, len(wanted))
+    assert paged_at - posted < 3.0
     assert [n for n, c in counts.items() if c > 1] == []
     assert set(counts) - set(LATE_NUMBERS) == wanted | {PAGED}  # opted-out ones: none
     assert busiest_second(sent) <= RATE

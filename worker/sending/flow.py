@@ -9,11 +9,12 @@
 4. Claim: the notification and the person's other due notifications on the
    channel, each by compare-and-set, committed before the request.
 5. Deliver: a short, bounded sleep keeps requests actually sent spaced; then,
-   after every wait and as the very last step before the request, one read
-   that the claim is still ours and an alert it pages for is still triggered
-   (an acknowledgement cancels only pending rows, not claimed ones). An
-   acknowledgement after that read and before the request is the one window
-   left: nothing but building the request lies between them.
+   after that wait, as the very last step before the request, one read that
+   the claim is still ours and an alert it pages for is still triggered (an
+   acknowledgement cancels only pending rows, not claimed ones). With no wait,
+   the claim's own compare-and-set, committed a moment ago, was that read. An
+   acknowledgement after it and before the request is the one window left:
+   nothing but building the request lies between them.
 6. Record the outcome on the lead and its bundle members.
 
 Each phase returns what the next one needs, or the task's result when the
@@ -118,10 +119,7 @@ def run_send(notification_id: int, slot_booked: bool, ops: ChannelOps) -> str:
     claimed = _claim(send)
     if isinstance(claimed, str):
         return claimed
-    delivery = _deliver(send, claimed)
-    if isinstance(delivery, str):
-        return delivery
-    return _record(send, claimed, delivery)
+    return deliver_and_record(send, claimed)
 
 
 def _guard(url: str, notification_id: int, ops: ChannelOps) -> Send | str:
@@ -207,45 +205,58 @@ def _gate(send: Send, slot_booked: bool) -> str | None:
 
 def _claim(send: Send) -> Claimed | str:
     """Claim the lead and its bundle, and build the request, in one transaction."""
+    with session_scope(send.url) as session:
+        return claim_in(session, send)
+
+
+def claim_in(session: Session, send: Send) -> Claimed | str:
+    """Claim the lead and its bundle and build the request in the caller's transaction,
+    which must commit (durably) before the request is made."""
     ops = send.ops
     provider = choose_provider()
-    with session_scope(send.url) as session:
-        bundle = claim_bundle(session, send.notification_id, ops.name, send.destination, utcnow())
-        if not bundle:
-            # Not claimable: taken by another send, or its alert was closed.
-            move(
-                session,
-                send.notification_id,
-                S.CANCELLED,
-                reason="alert no longer triggered",
-                from_state=S.PENDING,
-            )
-            ops.counter.labels(result="skipped").inc()
-            return "skipped"
-        session.execute(
-            update(Notification)
-            .where(Notification.id == send.notification_id)
-            .values(provider=provider.name)
+    bundle = claim_bundle(session, send.notification_id, ops.name, send.destination, utcnow())
+    if not bundle:
+        # Not claimable: taken by another send, or its alert was closed.
+        move(
+            session,
+            send.notification_id,
+            S.CANCELLED,
+            reason="alert no longer triggered",
+            from_state=S.PENDING,
         )
-        claimed = Claimed(
-            provider=provider,
-            attempts=bundle[0].send_attempts,
-            spacing=ops.spacing(bundle[0]),
-            perform=ops.prepare(session, bundle),
-            alert_count=len({n.alert_id for n in bundle}),
-        )
+        ops.counter.labels(result="skipped").inc()
+        return "skipped"
+    session.execute(
+        update(Notification)
+        .where(Notification.id == send.notification_id)
+        .values(provider=provider.name)
+    )
+    return Claimed(
+        provider=provider,
+        attempts=bundle[0].send_attempts,
+        spacing=ops.spacing(bundle[0]),
+        perform=ops.prepare(session, bundle),
+        alert_count=len({n.alert_id for n in bundle}),
+    )
+
+
+def deliver_and_record(send: Send, claimed: Claimed) -> str:
+    """After the claim's commit: the request, then its outcome recorded."""
     if claimed.alert_count > 1:
-        BUNDLES_SENT.labels(channel=ops.name).inc()
-        BUNDLED_ALERTS.labels(channel=ops.name).inc(claimed.alert_count)
-    return claimed
+        BUNDLES_SENT.labels(channel=send.ops.name).inc()
+        BUNDLED_ALERTS.labels(channel=send.ops.name).inc(claimed.alert_count)
+    delivery = _deliver(send, claimed)
+    if isinstance(delivery, str):
+        return delivery
+    return _record(send, claimed, delivery)
 
 
 def _deliver(send: Send, claimed: Claimed) -> Delivery | str:
     """Spacing, the last check, the request: Plivo's answer, or the task's result."""
     ops = send.ops
-    space_before_request(claimed.spacing)
+    waited = space_before_request(claimed.spacing)
     # No wait of any kind below this line: the check must stay next to the request.
-    stopped = _stop_if_closed(send.url, send.notification_id)
+    stopped = _stop_if_closed(send.url, send.notification_id) if waited > 0 else None
     if stopped is not None:
         release_bundle_window(ops.name, send.destination)
         ops.counter.labels(result="skipped").inc()

@@ -143,13 +143,14 @@ def hold_send_spacing(checks: Checks) -> float:
     return delay
 
 
-def space_before_request(checks: Checks) -> None:
-    """`hold_send_spacing`, where Redis being unreachable skips the wait.
+def space_before_request(checks: Checks) -> float:
+    """`hold_send_spacing`, where Redis being unreachable skips the wait; the wait.
 
     The slot was booked at the gate; the final spacing is a refinement, and a
     send claimed (or an answer promised) must not be stranded by a Redis hiccup.
     """
     try:
-        hold_send_spacing(checks)
+        return hold_send_spacing(checks)
     except redis.RedisError as exc:
         log.warning("send spacing skipped, Redis unavailable: %s", exc)
+        return 0.0

@@ -8,7 +8,6 @@ from sqlalchemy.orm import Session
 
 from shared.alerts.maintenance_store import hold_or_downgrade
 from shared.alerts.store import mark_dispatched
-from shared.core.db import session_scope
 from shared.core.enums import AlertStatus
 from shared.core.events import record_event
 from shared.core.metrics import ALERTS_UNROUTED
@@ -18,7 +17,7 @@ from shared.escalation.plan import START
 from shared.routing.route import route_alert
 from worker import context, task_names
 from worker.celery_app import app
-from worker.escalation_runner import Fired, fire_in, hand_over_all
+from worker.escalation_runner import Fired, fire_in, hand_over_all, plan_and_claim
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +45,18 @@ def dispatch_alerts(alert_ids: list[int]) -> list[str]:
     """
     outcomes: list[str] = []
     fired: list[tuple[int, Fired | None]] = []
-    # Routing and planning are redone if lost with the database (nothing was sent yet):
-    # no disk flush of their own; the claim's durable commit flushes them with it.
-    with session_scope(context.database_url(), flush_to_disk=False) as session:
+
+    def route_and_plan_all(session: Session) -> list[tuple[int, Fired | None]]:
         for alert_id in alert_ids:
             outcome, planned = _route_and_plan(session, alert_id)
             outcomes.append(outcome)
             if outcome == "routed":
                 fired.append((alert_id, planned))
-    results = iter(hand_over_all(fired))
+        return fired
+
+    # Routing, planning and the first page's claim in one transaction (plan_and_claim).
+    first = plan_and_claim(route_and_plan_all)
+    results = iter(hand_over_all(fired, first))
     return [
         ("fired" if next(results).fired else "not-fired") if outcome == "routed" else outcome
         for outcome in outcomes

@@ -1,0 +1,132 @@
+"""A body of new triggers stored in a handful of statements instead of a few per alert.
+
+An Alertmanager group or a Grafana notification carries tens to hundreds of
+firing alerts, each with its own fingerprint. Stored one by one, each took a
+lookup of its key, an insert in a savepoint and an event insert: about six
+round trips per alert, in the one transaction that holds SQLite's write lock.
+Here the keys are looked up together, the new alerts inserted in one
+statement (ids returned in order) and their events in another.
+
+Only the plain body takes this path: every event a trigger, no dedup key
+twice. Anything else (a resolve in the body, a key repeated) goes through
+`ingest` one event at a time, which applies them in order. A key taken by a
+racing request between the lookup and the insert makes the insert fail on
+the unique index: its savepoint is rolled back and the caller falls back to
+the one-by-one path, which turns that trigger into an occurrence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert, literal_column, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.alerts.schemas import AlertAction, AlertIn
+from shared.alerts.store import OPEN_STATUSES, Accepted, add_occurrence
+from shared.core.enums import AlertStatus
+from shared.core.models import Alert, Event, utcnow
+
+# Keys looked up per statement: well under SQLite's bound-parameter limit.
+KEYS_PER_LOOKUP = 500
+
+
+def takes_bulk_path(events: Sequence[AlertIn]) -> bool:
+    """Pure: every event a trigger and no dedup key twice (order then does not matter)."""
+    if len(events) < 2 or any(e.action is not AlertAction.TRIGGER for e in events):
+        return False
+    keys = [e.dedup_key for e in events if e.dedup_key]
+    return len(keys) == len(set(keys))
+
+
+def accept_triggers(
+    session: Session, events: Sequence[AlertIn], integration: str
+) -> list[Accepted] | None:
+    """Store every trigger of a plain body in the caller's transaction, in order.
+
+    None when a racing request took one of the keys first: nothing of this
+    call is left behind, and the caller stores the body one event at a time.
+    """
+    open_ids = _open_alerts(session, [e.dedup_key for e in events if e.dedup_key], integration)
+    new = [e for e in events if not (e.dedup_key and e.dedup_key in open_ids)]
+    now = utcnow()
+    try:
+        with session.begin_nested():
+            new_ids = _insert_alerts(session, new, integration, now)
+    except IntegrityError:
+        return None
+    created = dict(zip((id(e) for e in new), new_ids, strict=True))
+    results: list[Accepted] = []
+    for event in events:
+        if id(event) in created:
+            results.append(Accepted(alert_id=created[id(event)], created=True))
+        else:
+            results.append(add_occurrence(session, open_ids[event.dedup_key or ""]))
+    _record_accepted(session, [(created[id(e)], e) for e in new], now)
+    return results
+
+
+def _open_alerts(session: Session, keys: list[str], integration: str) -> dict[str, int]:
+    """Open alert id by dedup key, for the keys given, in the caller's scope."""
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), KEYS_PER_LOOKUP):
+        chunk = keys[start : start + KEYS_PER_LOOKUP]
+        rows = session.execute(
+            select(Alert.dedup_key, Alert.id).where(
+                Alert.integration == integration,
+                Alert.dedup_key.in_(chunk),
+                Alert.status.in_(OPEN_STATUSES),
+                Alert.status != literal_column("'resolved'"),  # the unique index's condition
+            )
+        ).all()
+        found.update({key: alert_id for key, alert_id in rows if key is not None})
+    return found
+
+
+def _insert_alerts(
+    session: Session, events: Sequence[AlertIn], integration: str, now: Any
+) -> list[int]:
+    if not events:
+        return []
+    rows = [
+        {
+            "dedup_key": e.dedup_key,
+            "summary": e.summary,
+            "severity": e.severity.value,
+            "source": e.source,
+            "integration": integration,
+            "details": e.details,
+            "labels": e.labels,
+            "recipients": list(e.recipients),
+            "status": AlertStatus.TRIGGERED.value,
+            "created_at": now,
+            "last_occurrence_at": now,
+        }
+        for e in events
+    ]
+    statement = insert(Alert).returning(Alert.id, sort_by_parameter_order=True)
+    return list(session.scalars(statement, rows))
+
+
+def _record_accepted(session: Session, stored: list[tuple[int, AlertIn]], now: Any) -> None:
+    """The `alert.accepted` event of each new alert, as `accept_alert` records it."""
+    if not stored:
+        return
+    session.execute(
+        insert(Event),
+        [
+            {
+                "at": now,
+                "alert_id": alert_id,
+                "kind": "alert.accepted",
+                "detail": {
+                    "severity": e.severity.value,
+                    "source": e.source,
+                    "summary": e.summary,
+                },
+            }
+            for alert_id, e in stored
+        ],
+    )

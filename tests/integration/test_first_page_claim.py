@@ -1,0 +1,141 @@
+"""The first page of a routed alert leaves after one commit: routing, planning and the
+claim share a transaction, made durable before the request.
+
+Run in this process as a worker would run the routing task, on a real database
+(SQLite, and PostgreSQL when TEST_DATABASE_URL is set), the test Redis and the
+Plivo simulator. Every transaction's end is timed against the moment the
+simulator received the request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
+
+from shared.alerts.ingest import ingest
+from shared.alerts.schemas import AlertIn
+from shared.core.db import session_scope
+from shared.core.models import Notification
+from simulator.config import SimulatorConfig
+from simulator.server import RunningSimulator, start_in_thread
+from tests.worker_caches import clear_worker_caches
+
+ONCALL = """
+contacts:
+  ops: {phone: "+16285550090"}
+policies:
+  p:
+    steps:
+      - {targets: [ops], channels: [sms], wait: 5m}
+default_policy: p
+"""
+
+
+@pytest.fixture
+def worker_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, broker_env: str
+) -> Iterator[tuple[str, RunningSimulator]]:
+    sim = start_in_thread(SimulatorConfig(sms_per_second=1000))
+    config = tmp_path / "oncall.yaml"
+    config.write_text(ONCALL)
+    for name, value in {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": broker_env,
+        "DATA_DIR": str(tmp_path),
+        "PLIVO_BASE_URL": sim.url,
+        "CONFIG_FILE": str(config),
+        "SMS_PER_SECOND": "1000",
+        "SENDER_SMS_PER_SECOND": "1000",
+    }.items():
+        monkeypatch.setenv(name, value)
+    clear_worker_caches()
+    yield database_url, sim
+    sim.stop()
+    monkeypatch.undo()
+    clear_worker_caches()
+
+
+def accepted(url: str, number: str) -> int:
+    with session_scope(url) as session:
+        alert = AlertIn(summary="disk full", severity="critical", recipients=[number])
+        return ingest(session, alert, via="api", integration="api").alert_id
+
+
+def request_times(sim: RunningSimulator, number: str) -> list[float]:
+    return [
+        r["time"]
+        for r in sim.state.requests()
+        if r["method"] == "POST"
+        and r["path"].endswith("/Message/")
+        and number.lstrip("+") in r["body"]["dst"]
+    ]
+
+
+def test_the_first_page_follows_one_commit(worker_env: tuple[str, RunningSimulator]) -> None:
+    url, sim = worker_env
+    from worker.tasks.dispatch_alert import dispatch_alerts
+
+    number = "+16285550101"
+    alert_id = accepted(url, number)
+    ended: list[tuple[float, str]] = []  # (when, "commit" or "rollback") of every transaction
+    synchronous: list[str] = []
+
+    def on_commit(connection) -> None:  # type: ignore[no-untyped-def]
+        if connection.dialect.name == "postgresql":
+            synchronous.append(connection.exec_driver_sql("SHOW synchronous_commit").scalar())
+        ended.append((time.time(), "commit"))
+
+    def on_rollback(connection) -> None:  # type: ignore[no-untyped-def]
+        ended.append((time.time(), "rollback"))
+
+    event.listen(Engine, "commit", on_commit)
+    event.listen(Engine, "rollback", on_rollback)
+    try:
+        assert dispatch_alerts([alert_id]) == ["fired"]
+    finally:
+        event.remove(Engine, "commit", on_commit)
+        event.remove(Engine, "rollback", on_rollback)
+
+    [sent_at] = request_times(sim, number)
+    before = [kind for at, kind in ended if at < sent_at]
+    # Routing, the chain's start, the step's plan and the page's claim: one transaction,
+    # and no read of its own (the read before the request is the claim itself).
+    assert before == ["commit"], before
+    if synchronous:
+        assert synchronous[0] == "on"  # the claim is on disk before its request leaves
+    with session_scope(url) as session:
+        [state] = session.scalars(
+            select(Notification.state).where(Notification.alert_id == alert_id)
+        )
+    assert state == "queued"
+
+
+def test_a_person_paged_moments_ago_is_held_not_sent_again(
+    worker_env: tuple[str, RunningSimulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page claimed with its plan leaves only when nothing holds it: a second alert
+    for a person whose bundle window is open waits for the window, as any send does."""
+    url, sim = worker_env
+    monkeypatch.setenv("BUNDLE_WINDOW_S", "30")
+    clear_worker_caches()
+    from worker.tasks.dispatch_alert import dispatch_alerts
+
+    number = "+16285550102"
+    first, second = accepted(url, number), accepted(url, number)
+    assert dispatch_alerts([first]) == ["fired"]
+    assert dispatch_alerts([second]) == ["fired"]
+    assert len(request_times(sim, number)) == 1
+    with session_scope(url) as session:
+        states = dict(
+            session.execute(
+                select(Notification.alert_id, Notification.state).where(
+                    Notification.alert_id.in_([first, second])
+                )
+            ).all()
+        )
+    assert states == {first: "queued", second: "pending"}

@@ -1,0 +1,95 @@
+"""The first page of a step, claimed in the transaction that planned it.
+
+A step's most urgent page is sent by the task that fired the step. Sent
+after the step's commit, it took a read to load the page again, the claim's
+own transaction and its commit: three round trips to the database before the
+request, on SQLite each queued for the one write lock. Claimed in the
+planning transaction instead, the request follows one commit.
+
+Only the plain case is taken here: a page due now, to a number that has not
+opted out, with no bundle window open for the person (nor a coalescing
+window configured), and a rate-limit slot granted at once. Anything else
+takes the ordinary send path (`flow.run_send`) after the commit, which
+decides again from the database, or is re-enqueued for the slot the gate
+booked. Nothing is requested before the commit, so a transaction rolled back
+sends nothing: its bundle window is released so a retry is not held by it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+from sqlalchemy.orm import Session
+
+from shared.core.db import flush_at_commit
+from shared.core.enums import Channel
+from shared.core.models import Notification
+from shared.notifications.state import NotificationState as S
+from shared.notifications.store import is_opted_out
+from worker import context
+from worker.sending.flow import ChannelOps, Send, claim_in, deliver_and_record, run_send
+from worker.sending.gate import bundle_hold, is_due, pass_gate, release_bundle_window
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FirstPage:
+    """What the planning transaction decided for its first page; `after_commit` runs it."""
+
+    notification_id: int
+    after_commit: Callable[[], str]
+    # Set when a bundle window was opened in the transaction: released if it rolls back.
+    window: tuple[str, str] | None = None
+
+    def rolled_back(self) -> None:
+        if self.window is not None:
+            release_bundle_window(*self.window)
+
+
+def claim_first_page(session: Session, notification_id: int, ops: ChannelOps) -> FirstPage:
+    """Claim the page in the caller's (planning) transaction when it may go at once.
+
+    The caller commits, then calls `after_commit`, which makes the request (or
+    takes the ordinary path, or re-enqueues for a booked slot).
+    """
+    send = _plain_send(session, notification_id, ops)
+    if send is None:
+        return FirstPage(notification_id, lambda: run_send(notification_id, False, ops))
+    try:
+        if bundle_hold(ops.name, send.destination, notification_id) > 0:
+            return FirstPage(notification_id, lambda: run_send(notification_id, False, ops))
+        window = (ops.name, send.destination)
+        gate = pass_gate(send.checks, slot_booked=False)
+    except redis.RedisError as exc:
+        log.warning("notification %s: first page takes the send task: %s", notification_id, exc)
+        return FirstPage(notification_id, lambda: run_send(notification_id, False, ops))
+    if not gate.go:
+
+        def come_back() -> str:
+            ops.requeue(notification_id, gate.delay_s, gate.slot_booked)
+            return "delayed"
+
+        return FirstPage(notification_id, come_back, window)
+    claimed = claim_in(session, send)
+    if isinstance(claimed, str):
+        return FirstPage(notification_id, lambda: claimed, window)
+    flush_at_commit(session)  # the claim must be on disk before its request leaves
+    return FirstPage(notification_id, lambda: deliver_and_record(send, claimed), window)
+
+
+def _plain_send(session: Session, notification_id: int, ops: ChannelOps) -> Send | None:
+    """The send, when the page is pending, due and allowed; None for anything else."""
+    if context.settings().coalesce_window_s > 0:
+        return None  # gathering first: the ordinary path's hold does it
+    notification = session.get(Notification, notification_id)
+    if notification is None or notification.state != S.PENDING or not is_due(notification):
+        return None
+    destination = notification.destination
+    if ops.name == Channel.SMS and is_opted_out(session, destination):
+        return None  # the ordinary path cancels it and moves the chain on
+    url = context.database_url()
+    return Send(url, notification_id, ops, destination, ops.checks(notification))
