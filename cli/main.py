@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from cli.alert_commands import ack, list_alerts, resolve
+from cli.alert_show import show_alert
 from cli.bridge_command import bridge
 from cli.config_commands import config
 from cli.demo_notice import with_notice_demo
@@ -26,6 +27,7 @@ def cli() -> None:
 
 for command in (db, web, worker, beat, simulator, demo, list_alerts, ack, resolve, config, bridge):
     cli.add_command(command)
+cli.add_command(show_alert)
 cli.add_command(notice)
 cli.add_command(subscribers)
 cli.add_command(oncall)

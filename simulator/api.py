@@ -205,6 +205,23 @@ def cancel_call_request(auth_id: str, request_uuid: str) -> Response:
     return Response(status=204)
 
 
+@bp.post(f"{ACCOUNT}/Conference/<name>/Member/<member_ids>/Speak/", strict_slashes=False)
+def speak_into_conference(auth_id: str, name: str, member_ids: str) -> Response:
+    """Speak `text` to members of a live conference (`all`, or ids); 202, or 404 when
+    the room does not exist (any more)."""
+    text = str(_json_object().get("text") or "")
+    if not text:
+        return plivo_error(400, "text is required")
+    state = simulator().state
+    heard = state.conferences.speak_to(name, member_ids)
+    if heard is None:
+        return plivo_error(404, "conference not found")
+    for call_uuid, _member in heard:
+        state.update_call(call_uuid, lambda call: call.spoken.append(text))
+    members = [member for _call, member in heard]
+    return plivo_json(202, {"message": "speak queued into conference", "member_id": members})
+
+
 @bp.post("/v1/account/<auth_id>/phlo/<phlo_id>", strict_slashes=False)
 def run_phlo(auth_id: str, phlo_id: str) -> Response:
     """A PHLO run (simulator.phlo): on Plivo, at phlorunner.plivo.com."""

@@ -13,7 +13,9 @@ How long a member stays: until its call is hung up or transferred, the room
 is ended through `/_sim/conferences/<name>/end` (as Plivo's "hang up a
 conference" does), the XML's `timeLimit`, or DEFAULT_STAY_S, whichever comes
 first: a simulated responder does not talk for hours. The call then goes on
-with its document (or the `action` URL), as Plivo's does.
+with its document (or the `action` URL), as Plivo's does. Text spoken into
+the room (`POST /Conference/<name>/Member/<ids>/Speak/`) is heard by the
+members it names: it is added to what their calls heard.
 """
 
 from __future__ import annotations
@@ -181,6 +183,21 @@ class ConferenceBook:
                 return False
             room.ended = True
             return True
+
+    def speak_to(self, name: str, member_ids: str) -> list[tuple[str, str]] | None:
+        """Plivo's "speak into a conference": (call uuid, member id) of each member
+        `member_ids` names (`all`, or ids separated by commas) who is in the room;
+        None when there is no such room."""
+        wanted = {part.strip() for part in member_ids.split(",") if part.strip()}
+        with self._lock:
+            room = self._rooms.get(name)
+            if room is None or room.ended:
+                return None
+            return [
+                (call, member)
+                for call, member in room.members.items()
+                if "all" in wanted or member in wanted
+            ]
 
     def rooms(self) -> list[dict[str, Any]]:
         with self._lock:

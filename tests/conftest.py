@@ -37,16 +37,6 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
-def _reset_postgres(url: str) -> None:
-    from sqlalchemy import text
-
-    from shared.core.db import get_engine
-
-    with get_engine(url).begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-
-
 def _postgres_for_this_worker(url: str) -> str:
     """Under pytest-xdist each worker gets its own database (`test_gw0`, ...), made
     once: the tests drop and recreate the schema, which workers must not share."""
@@ -71,21 +61,27 @@ def _postgres_for_this_worker(url: str) -> str:
     return base.set(database=name).render_as_string(hide_password=False)
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per process, copied for each test (tests.fresh_databases)."""
+    from tests.fresh_databases import migrated_sqlite as migrate
+
+    return migrate(tmp_path_factory.mktemp("sqlite-template"))
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated, empty database: SQLite always, PostgreSQL too when TEST_DATABASE_URL is set."""
-    from shared.core.db import upgrade
+    from tests.fresh_databases import copy_of, fresh_postgres
 
     if request.param == "postgresql":
         url = os.environ.get("TEST_DATABASE_URL")
         if not url:
             pytest.skip("TEST_DATABASE_URL is not set")
         url = _postgres_for_this_worker(url)
-        _reset_postgres(url)
-    else:
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-    upgrade(url)
-    return url
+        fresh_postgres(url)
+        return url
+    return copy_of(request.getfixturevalue("migrated_sqlite"), tmp_path / "test.db")
 
 
 @pytest.fixture(scope="session")

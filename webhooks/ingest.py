@@ -13,11 +13,11 @@ from pydantic import ValidationError
 from shared.alerts.ingest import IngestResult, ingest_all
 from shared.alerts.schemas import AlertAction, AlertIn
 from shared.core import strict_json
-from shared.core.db import session_scope
 from shared.core.metrics import count_accepted, count_rejected
 from shared.notifications.priority import page_priority
 from webhooks.auth import authenticate
 from webhooks.errors import ApiError
+from webhooks.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,9 @@ def accept_events(events: Sequence[AlertIn], *, via: str, scope: str) -> list[Ac
     never dispatched). `scope` is what `authenticate` returned: the events act
     only on alerts of that scope.
     """
-    settings = current_app.config["SETTINGS"]
-    with session_scope(settings.effective_database_url) as session:
-        results = ingest_all(session, events, via=via, integration=scope)
+    results = group_commit().run(
+        lambda session: ingest_all(session, events, via=via, integration=scope)
+    )
     for alert_in, result in zip(events, results, strict=True):
         count_accepted(via, result.outcome)
         log.info(
@@ -125,6 +125,16 @@ def accept_events(events: Sequence[AlertIn], *, via: str, scope: str) -> list[Ac
         )
     queued = _enqueue_new(events, results)
     return [Accepted(result, queued.get(index, False)) for index, result in enumerate(results)]
+
+
+def group_commit() -> GroupCommit:
+    """This process's group commit for alert events, made at first use: made before a
+    gevent worker patches threading, its lock would block the whole process."""
+    committer = current_app.extensions.get("alert_group_commit")
+    if committer is None:
+        url = current_app.config["SETTINGS"].effective_database_url
+        committer = current_app.extensions["alert_group_commit"] = GroupCommit(url)
+    return committer
 
 
 def dispatch_order(events: Sequence[AlertIn], results: Sequence[IngestResult]) -> list[int]:

@@ -7,6 +7,14 @@ again, and an acknowledgement by someone else does not hang up their bridge
 (only live pages are hung up). Joining does not acknowledge: whoever wants
 to stop the chain presses 1 first, and is offered 3 after it.
 
+A call of a step with `bridge: true` (shared.incident_bridge.step_calls) needs
+no keypress: answered, the person hears the alert and who is already in the
+bridge, and joins it with the same XML, whether INCIDENT_BRIDGE offers the
+keypress or not (the on-call file asked for it by name).
+
+A member's entry with others in the room is announced to them ("bob joined
+the incident bridge.", shared.incident_bridge.announce) once it is recorded.
+
 Plivo posts each member's entry and exit, and the recording, to
 `/plivo/voice/bridge?n=<notification>`: verified as every callback
 (signature, then the nonce: a replay is refused with 403), the room must be
@@ -18,17 +26,20 @@ notification placed; each report is recorded once in the alert's timeline
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Final
 
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.core.db import session_scope
 from shared.core.events import record_event
 from shared.core.metrics import CALLBACKS_REJECTED
-from shared.core.models import Alert, Notification
+from shared.core.models import Alert, Event, Notification
 from shared.core.phone import mask
 from shared.core.settings import Settings
+from shared.incident_bridge.announce import joined_words, others_in_room, speak_into_room
 from shared.incident_bridge.reports import (
     BridgeEvent,
     BridgeReport,
@@ -36,12 +47,19 @@ from shared.incident_bridge.reports import (
     conference_name,
     read_report,
 )
+from shared.incident_bridge.step_calls import (
+    already_in_sentence,
+    is_bridge_step,
+    present,
+    with_intro,
+)
 from shared.notifications.state import NotificationState as S
 from shared.notifications.store import members_of, move
-from shared.notifications.voice_xml import bridge_xml
+from shared.notifications.voice_xml import announcement, bridge_xml
 from shared.plivo.callback_urls import callback_url, notification_id_from
+from shared.routing.route import config_and_policy
 from webhooks.plivo_callbacks import verified_params
-from webhooks.plivo_voicemail import set_outcome
+from webhooks.plivo_voicemail import plivo_client_for, set_outcome
 from webhooks.voice_call_binding import belongs_to_call
 
 log = logging.getLogger(__name__)
@@ -91,6 +109,28 @@ def join_bridge(
     )
 
 
+def calls_into_bridge(
+    session: Session, settings: Settings, notification: Notification, alert: Alert
+) -> bool:
+    """Whether this answered call is a bridge step's: a voice page about one alert (not a
+    bundle's call) whose step in the alert's chain says `bridge: true`."""
+    if members_of(session, notification.id) or notification.bundle_lead_id is not None:
+        return False
+    found = config_and_policy(alert, settings.config_file)
+    return found is not None and is_bridge_step(found[1], notification.step)
+
+
+def answer_into_bridge(
+    session: Session, settings: Settings, notification: Notification, alert: Alert
+) -> str:
+    """A bridge step's answered call: the alert and who is in the bridge, then the room."""
+    inside = present(_bridge_events(session, alert.id))
+    service = alert.labels.get("service") or alert.source
+    intro = announcement(alert.id, alert.severity, service, alert.summary)
+    joining = join_bridge(session, settings, notification, alert)
+    return with_intro(joining, f"{intro} {already_in_sentence(inside)}")
+
+
 @bp.post(BRIDGE_PATH)
 def bridge_report() -> Response:
     """A member entered or left the alert's bridge, or its recording is ready."""
@@ -115,7 +155,62 @@ def bridge_report() -> Response:
         if member and not belongs_to_call(session, notification, params, "voice_bridge"):
             return _text("unknown call\n")
         first = _record(session, notification, report)
+        tell = _to_announce(session, notification, report) if first else None
+    if tell is not None:
+        _announce(current_app.config["SETTINGS"], tell)
     return _text("ok\n" if first else "duplicate\n")
+
+
+def _bridge_events(session: Session, alert_id: int) -> list[Event]:
+    return list(
+        session.scalars(
+            select(Event)
+            .where(Event.alert_id == alert_id, Event.kind.in_(list(BridgeEvent)))
+            .order_by(Event.id)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """Who joined, told to the members already in the room, through the account that
+    placed the joiner's call."""
+
+    provider: str | None
+    conference: str
+    member_ids: tuple[str, ...]
+    text: str
+
+
+def _to_announce(
+    session: Session, notification: Notification, report: BridgeReport
+) -> Announcement | None:
+    """A join with others in the room is announced to them; None otherwise."""
+    if report.event is not BridgeEvent.JOINED:
+        return None
+    events = _bridge_events(session, report.alert_id)
+    others = others_in_room(events, report.conference_uuid, report.member_id)
+    if not others:
+        return None
+    words = joined_words(who_joins(notification))
+    return Announcement(notification.provider, report.conference, tuple(others), words)
+
+
+def _announce(settings: Settings, announcement: Announcement) -> None:
+    """After the join is committed: a failed announcement is logged, never the callback's."""
+    client = plivo_client_for(settings, announcement.provider)
+    try:
+        said = speak_into_room(
+            client, announcement.conference, announcement.member_ids, announcement.text
+        )
+    finally:
+        client.close()
+    if said:
+        log.info(
+            "incident bridge %s: join announced to %d member(s)",
+            announcement.conference,
+            len(announcement.member_ids),
+        )
 
 
 def _record(session: Session, notification: Notification, report: BridgeReport) -> bool:

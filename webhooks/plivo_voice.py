@@ -7,7 +7,8 @@ instead of the menu (webhooks.plivo_voicemail). Hang-ups are recorded here and
 their follow-up (re-call or next step) runs in a worker.
 
 With INCIDENT_BRIDGE the menu also offers 3, joining the alert's incident
-bridge (webhooks.plivo_conference), and the confirmation of 1 offers it too.
+bridge (webhooks.plivo_conference), and the confirmation of 1 offers it too;
+a call of a step with `bridge: true` joins it on answer, without a menu.
 Hang-ups also keep what the call lasted and cost (webhooks.voice_charges).
 
 A callback counts only for the call it belongs to: the notification named in
@@ -51,7 +52,13 @@ from shared.notifications.voice_xml import (
 )
 from shared.plivo.callback_urls import callback_url, notification_id_from
 from webhooks.plivo_callbacks import verified_params
-from webhooks.plivo_conference import BRIDGED, join_bridge, offers_bridge
+from webhooks.plivo_conference import (
+    BRIDGED,
+    answer_into_bridge,
+    calls_into_bridge,
+    join_bridge,
+    offers_bridge,
+)
 from webhooks.plivo_voicemail import (
     MACHINE,
     apply_machine_report,
@@ -186,7 +193,10 @@ def answer() -> Response:
         if not open_alerts:
             who = alert.acknowledged_by or "someone else"
             return _xml(_goodbye(f"This alert was already {alert.status} by {who}. Goodbye."))
-        bridge = offers_bridge(current_app.config["SETTINGS"], session, notification)
+        settings = current_app.config["SETTINGS"]
+        if calls_into_bridge(session, settings, notification, alert):
+            return _xml(answer_into_bridge(session, settings, notification, alert))
+        bridge = offers_bridge(settings, session, notification)
         return _xml(_speak_alerts(session, open_alerts, notification.id, bridge=bridge))
 
 

@@ -197,7 +197,7 @@ def transfer_to_voicemail(settings: Settings, transfer: Transfer) -> bool:
     """Move the call to its voicemail through the account that placed it. Never raises:
     a call that is not moved plays its menu out and still ends as a machine."""
     url = callback_url(settings.public_base_url, VOICEMAIL_PATH, transfer.notification_id)
-    client = _client_for(settings, transfer.provider)
+    client = plivo_client_for(settings, transfer.provider)
     to = mask(transfer.destination)
     try:
         moved = _transfer(client, transfer.call_uuid, url)
@@ -226,7 +226,7 @@ def _transfer(client: PlivoClient, call_uuid: str, aleg_url: str) -> bool:
     return True
 
 
-def _client_for(settings: Settings, provider: str | None) -> PlivoClient:
+def plivo_client_for(settings: Settings, provider: str | None) -> PlivoClient:
     backup = provider == BACKUP_PROVIDER and settings.has_backup_account
     return PlivoClient(
         auth_id=(settings.plivo_backup_auth_id if backup else settings.plivo_auth_id) or "",

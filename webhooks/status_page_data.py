@@ -1,6 +1,9 @@
 """What the status page shows from the database: open alerts with their escalation
 timelines, and the most recent notifications.
 
+An alert whose incident bridge was opened has its bridge beside it
+(webhooks.status_page_bridge): live or not, who is in it, the recordings.
+
 Open alerts come from the same query as `alert-dispatch alerts` and
 GET /api/v1/alerts (`shared.alerts.listing`), so the page, the CLI and scripts
 never disagree on what is open. One more query fetches every shown alert's
@@ -21,6 +24,7 @@ from sqlalchemy.orm import Session
 from shared.alerts.listing import AlertFilter, list_alerts
 from shared.core.models import Alert, Event, Notification
 from shared.core.phone import mask, mask_numbers_in
+from webhooks.status_page_bridge import BridgeCard, bridge_card
 from webhooks.status_page_timeline import Paged, TimelineRow, timeline_rows
 
 OPEN_ALERTS_SHOWN = 25
@@ -68,6 +72,7 @@ class AlertCard:
     notifications: list[NotificationRow]
     timeline: list[TimelineRow]
     older_events_left_out: bool
+    bridge: BridgeCard | None = None  # the alert's incident bridge, once someone opened it
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,12 @@ def _acknowledged(alert: Alert) -> str:
 
 
 def alert_card(
-    alert: Alert, notifications: list[Notification], events: list[Event], *, truncated: bool
+    alert: Alert,
+    notifications: list[Notification],
+    events: list[Event],
+    *,
+    truncated: bool,
+    bridge: BridgeCard | None = None,
 ) -> AlertCard:
     """One alert's card from its rows; `events` oldest first (the latest ones when
     `truncated`)."""
@@ -126,6 +136,7 @@ def alert_card(
             ((e.at, e.kind, e.notification_id, e.detail) for e in events), paged
         ),
         older_events_left_out=truncated,
+        bridge=bridge,
     )
 
 
@@ -154,7 +165,10 @@ def alerts_section(session: Session) -> AlertsSection:
     cards = []
     for alert in page.alerts:
         events, truncated = _latest_events(session, alert.id)
-        cards.append(alert_card(alert, notifications[alert.id], events, truncated=truncated))
+        bridge = bridge_card(session, alert.id)
+        cards.append(
+            alert_card(alert, notifications[alert.id], events, truncated=truncated, bridge=bridge)
+        )
     recent = session.scalars(
         select(Notification).order_by(Notification.id.desc()).limit(RECENT_NOTIFICATIONS)
     )

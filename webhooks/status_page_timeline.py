@@ -18,6 +18,7 @@ from typing import Any
 
 from shared.core.enums import Channel
 from shared.core.phone import mask, mask_numbers_in
+from shared.incident_bridge.view import bridge_line
 
 Detail = Mapping[str, Any]
 
@@ -117,8 +118,11 @@ _FIXED: dict[str, Callable[[Detail], tuple[str, str]]] = {
 
 def describe(kind: str, detail: Detail) -> tuple[str, str]:
     """(what happened, what Plivo said) for one event, numbers masked."""
+    bridged = bridge_line(kind, detail)
     if kind in _FIXED:
         what, plivo = _FIXED[kind](detail)
+    elif bridged is not None:
+        what, plivo = bridged, ""
     elif kind.startswith("notification."):
         what, plivo = _notification_move(kind, detail)
     else:

@@ -7,7 +7,7 @@ summary the alert view puts beside it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from shared.core.models import Event
@@ -39,3 +39,26 @@ def bridge_view(events: Iterable[Event]) -> dict[str, Any] | None:
     if conference is None:
         return None
     return {"conference": conference, "members": list(members.values()), "recordings": recordings}
+
+
+def bridge_line(kind: str, detail: Mapping[str, Any]) -> str | None:
+    """One `bridge.*` timeline entry in words, as the CLI and the status page print it;
+    None for any other kind of event."""
+    room = detail.get("conference") or "the incident bridge"
+    if kind == BridgeEvent.OPENED:
+        recorded = ", recorded" if detail.get("recorded") else ""
+        return f"incident bridge {room} opened by {detail.get('by')}{recorded}"
+    if kind == BridgeEvent.JOINED:
+        return f"{detail.get('who')} joined the incident bridge {room}"
+    if kind == BridgeEvent.LEFT:
+        return f"{detail.get('who')} left the incident bridge {room}"
+    if kind == BridgeEvent.RECORDING:
+        return f"bridge recording ({detail.get('duration_s')} s): {detail.get('RecordUrl')}"
+    return None
+
+
+def in_bridge_now(view: Mapping[str, Any] | None) -> list[str]:
+    """Who is in the bridge by `bridge_view`'s summary: joined and not left yet."""
+    if view is None:
+        return []
+    return [str(m["who"]) for m in view["members"] if m["joined_at"] and not m["left_at"]]

@@ -22,6 +22,7 @@ from pydantic import (
     ModelWrapValidatorHandler,
     SerializerFunctionWrapHandler,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -47,7 +48,13 @@ from shared.routing.config_fields import (
     unique,
     value_matches,
 )
-from shared.routing.step_kinds import PhloAction, WebhookAction, missing_step_keys
+from shared.routing.step_kinds import (
+    BridgeFlag,
+    PhloAction,
+    WebhookAction,
+    bridge_problem,
+    missing_step_keys,
+)
 from shared.schedules.model import Schedule, TimeOfDay, _zone
 from shared.schedules.overrides import Override
 from shared.schedules.resolve import on_call
@@ -118,7 +125,8 @@ class Recall(_Model):
 
 class Step(_Model):
     """People to page (`targets` on `channels`), a PHLO to run, a webhook to post to, or a
-    mix of them (shared.routing.step_kinds); then `wait` before the next step."""
+    mix of them (shared.routing.step_kinds); then `wait` before the next step. `bridge`:
+    the step's answered calls join the alert's incident bridge instead of the menu."""
 
     targets: Annotated[tuple[TargetName, ...], AfterValidator(non_empty)] = ()
     channels: Channels = ()
@@ -126,6 +134,16 @@ class Step(_Model):
     recall: Recall | None = None  # overrides the policy's for this step
     phlo: PhloAction | None = None
     webhook: WebhookAction | None = None
+    # Answered voice calls of this step join the alert's incident bridge at once.
+    bridge: BridgeFlag = False
+
+    @field_validator("bridge")
+    @classmethod
+    def _bridge_needs_voice_calls(cls, value: bool, info: ValidationInfo) -> bool:
+        problem = bridge_problem(value, info.data)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="wrap")
     @classmethod
@@ -153,7 +171,7 @@ class Step(_Model):
         return {key: value for key, value in data.items() if value or key not in _OPTIONAL}
 
 
-_OPTIONAL = ("targets", "channels", "phlo", "webhook")
+_OPTIONAL = ("targets", "channels", "phlo", "webhook", "bridge")
 
 
 def _positive(seconds: int) -> int:

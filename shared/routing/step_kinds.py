@@ -1,4 +1,5 @@
-"""What a step does besides paging its targets: run a PHLO, post to a webhook.
+"""What a step does besides paging its targets: run a PHLO, post to a webhook, call its
+people into the incident bridge.
 
     steps:
       - phlo: {id: 5f1c…, to: [alice, db-team]}   # Plivo's call flow, with the alert
@@ -7,18 +8,26 @@
         channels: [sms]
         webhook: {url: https://hooks.slack.com/…, format: slack}
         wait: 10m
+      - targets: [alice, bob]
+        channels: [voice]
+        bridge: true      # answered calls go straight into the alert's bridge
+        wait: 10m
 
 A step has `targets` (with `channels`), a `phlo`, a `webhook`, or any mix of
-them; `wait` always. The shapes here check one part of the file each, placed
-by path and line as every other field; what a run or a post sends is in
-shared.steps. A webhook's secret stays in the environment: the file names
-the variable (`secret_env`), so the secret is never written in the file nor
-frozen onto an alert, and a missing variable is reported by `config check`
-only (it may be set for the workers alone) and fails the post, never a start.
+them; `wait` always. `bridge: true` makes the step's voice calls, once
+answered, join the alert's incident bridge (webhooks.plivo_conference) instead
+of hearing the menu: it needs targets and the voice channel. The shapes here
+check one part of the file each, placed by path and line as every other field;
+what a run or a post sends is in shared.steps. A webhook's secret stays in the
+environment: the file names the variable (`secret_env`), so the secret is
+never written in the file nor frozen onto an alert, and a missing variable is
+reported by `config check` only (it may be set for the workers alone) and
+fails the post, never a start.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -26,7 +35,14 @@ from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationInfo,
+    model_validator,
+)
 
 from shared.notices.model import PhloId
 from shared.routing.config_fields import DeclaredNames, non_empty, unique
@@ -66,6 +82,27 @@ def _env_name(value: str) -> str:
     return value
 
 
+def _bridge_flag(value: Any) -> bool:
+    """Only YAML's true or false: a string such as "yes" or "on" (quoted, so not a
+    boolean) is more likely a mistake than a wish to call people into a bridge."""
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, not {json.dumps(value, default=str)}")
+    return value
+
+
+def bridge_problem(bridge: bool, fields: Mapping[str, Any]) -> str | None:
+    """Why a step's `bridge: true` cannot work, given the step's fields validated so far;
+    None when it can (or a field it needs is reported wrong on its own)."""
+    if not bridge or "targets" not in fields or "channels" not in fields:
+        return None
+    if not fields["targets"]:
+        return "a bridge step calls its targets into the alert's bridge: give targets"
+    if "voice" not in fields["channels"]:
+        return "a bridge step calls people into the alert's bridge: add voice to its channels"
+    return None
+
+
+BridgeFlag = Annotated[bool, BeforeValidator(_bridge_flag)]
 PhloRecipient = Annotated[str, AfterValidator(_phlo_recipient)]
 WebUrl = Annotated[str, AfterValidator(_web_url)]
 EnvName = Annotated[str, AfterValidator(_env_name)]

@@ -145,6 +145,11 @@ def sim_callbacks(sim: RunningSimulator, kind: str) -> list[dict]:
     return [c for c in callbacks if c["kind"] == kind]
 
 
+def hangups_said(sim: RunningSimulator) -> dict[str, dict]:
+    """The hang-up callbacks the simulator sent, by the number called."""
+    return {c["params"]["To"]: c["params"] for c in sim_callbacks(sim, "voice:hangup")}
+
+
 def count(url: str, kind: str) -> int:
     with session_scope(url) as session:
         return session.scalar(select(func.count()).select_from(Event).where(Event.kind == kind))
@@ -182,7 +187,7 @@ def test_two_responders_join_a_recorded_bridge_and_the_timeline_shows_them(sim, 
     [opened] = [e for e in bridge if e["kind"] == "bridge.opened"]
     assert opened["detail"]["by"] == "alice" and opened["detail"]["recorded"] is True
     [recorded] = [e for e in bridge if e["kind"] == "bridge.recording"]
-    [sent] = sim_callbacks(sim, "voice:recording")
+    [sent] = wait_for(lambda: sim_callbacks(sim, "voice:recording"), what="logged by the simulator")
     assert sent["status"] == 200
     assert recorded["detail"]["RecordUrl"] == sent["params"]["RecordUrl"]
     assert recorded["detail"]["RecordUrl"].startswith("https://")
@@ -271,7 +276,8 @@ def test_call_costs_per_team_match_what_the_simulator_charged(sim, app, database
 
     charged = {"a": Decimal(0), "b": Decimal(0)}
     seconds = {"a": 0, "b": 0}
-    hangups = {c["params"]["To"]: c["params"] for c in sim_callbacks(sim, "voice:hangup")}
+    # The simulator logs a callback once it is answered: after the receiver committed it.
+    hangups = wait_for(lambda: len(found := hangups_said(sim)) == 3 and found, what="hang-ups")
     for notification_id, (team, number, _voice) in pages.items():
         said = hangups[number.lstrip("+")]
         record = requests.get(

@@ -129,9 +129,12 @@ class Deployment:
             self.redis = None
 
 
-@pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
-    running = Deployment(tmp_path)
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """One deployment for the module: starting gunicorn, a worker and the simulator
+    costs more than either test. Each test counts from what the scrape held before it
+    (zero after a start), and each pages numbers of its own."""
+    running = Deployment(tmp_path_factory.mktemp("metrics-as-deployed"))
     try:
         yield running.start()
     finally:
@@ -198,24 +201,35 @@ def scrape(deployment: Deployment) -> tuple[str, str]:
     return wait_for(settled, timeout=30, what="delivery reports counted by the worker")
 
 
-def assert_exact_counts(web: str, worker: str, count: int) -> None:
+def assert_exact_counts(
+    web: str, worker: str, count: int, before: tuple[str, str] = ("", "")
+) -> None:
     """The receiver counts accepted alerts and the delivery reports it took; the worker
-    counts sends and what applying each report did."""
+    counts sends and what applying each report did: `count` of each since the scrapes
+    `before` (none: since the processes started)."""
+
+    def web_total(name: str, **labels: str) -> float:
+        return total(web, name, **labels) - total(before[0], name, **labels)
+
+    def worker_total(name: str, **labels: str) -> float:
+        return total(worker, name, **labels) - total(before[1], name, **labels)
+
     accepted = "alert_dispatch_alerts_accepted_total"
-    assert total(web, accepted, source="api", outcome="created") == count, web
+    assert web_total(accepted, source="api", outcome="created") == count, web
     for status in ("queued", "sent", "delivered"):
-        assert total(web, REPORTS, status=status, outcome="accepted") == count, (status, web)
-        assert total(worker, REPORTS, status=status, outcome="recorded") == count, (status, worker)
-    assert total(web, REPORTS) == 3 * count, web
-    assert total(worker, REPORTS) == 3 * count, worker
-    assert total(worker, "alert_dispatch_sms_sent_total", result="accepted") == count, worker
-    assert total(worker, "alert_dispatch_sms_sent_total") == count, worker
+        assert web_total(REPORTS, status=status, outcome="accepted") == count, (status, web)
+        assert worker_total(REPORTS, status=status, outcome="recorded") == count, (status, worker)
+    assert web_total(REPORTS) == 3 * count, web
+    assert worker_total(REPORTS) == 3 * count, worker
+    assert worker_total("alert_dispatch_sms_sent_total", result="accepted") == count, worker
+    assert worker_total("alert_dispatch_sms_sent_total") == count, worker
 
 
 def test_every_process_counts_reach_one_scrape(deployment: Deployment) -> None:
+    before = scrape(deployment)
     page_and_wait(deployment, ALERTS, first_number=1000)
     web, worker = scrape(deployment)
-    assert_exact_counts(web, worker, ALERTS)
+    assert_exact_counts(web, worker, ALERTS, before)
     # Each process keeps its children's files in a directory of its own under DATA_DIR.
     assert list((deployment.data_dir / "metrics" / "web").glob("counter_*.db"))
     assert list((deployment.data_dir / "metrics" / "worker").glob("*/counter_*.db"))
