@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from typing import Final
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.core.db import session_scope
 from shared.core.events import record_event
 from shared.core.metrics import CALLBACKS_REJECTED
-from shared.core.models import Alert, Event, Notification
+from shared.core.models import Alert, Notification
 from shared.core.phone import mask
 from shared.core.settings import Settings
 from shared.incident_bridge.announce import joined_words, others_in_room, speak_into_room
@@ -53,6 +52,7 @@ from shared.incident_bridge.step_calls import (
     present,
     with_intro,
 )
+from shared.incident_bridge.store import bridge_events
 from shared.notifications.state import NotificationState as S
 from shared.notifications.store import members_of, move
 from shared.notifications.voice_xml import announcement, bridge_xml
@@ -124,7 +124,7 @@ def answer_into_bridge(
     session: Session, settings: Settings, notification: Notification, alert: Alert
 ) -> str:
     """A bridge step's answered call: the alert and who is in the bridge, then the room."""
-    inside = present(_bridge_events(session, alert.id))
+    inside = present(bridge_events(session, alert.id))
     service = alert.labels.get("service") or alert.source
     intro = announcement(alert.id, alert.severity, service, alert.summary)
     joining = join_bridge(session, settings, notification, alert)
@@ -161,16 +161,6 @@ def bridge_report() -> Response:
     return _text("ok\n" if first else "duplicate\n")
 
 
-def _bridge_events(session: Session, alert_id: int) -> list[Event]:
-    return list(
-        session.scalars(
-            select(Event)
-            .where(Event.alert_id == alert_id, Event.kind.in_(list(BridgeEvent)))
-            .order_by(Event.id)
-        )
-    )
-
-
 @dataclass(frozen=True)
 class Announcement:
     """Who joined, told to the members already in the room, through the account that
@@ -188,7 +178,7 @@ def _to_announce(
     """A join with others in the room is announced to them; None otherwise."""
     if report.event is not BridgeEvent.JOINED:
         return None
-    events = _bridge_events(session, report.alert_id)
+    events = bridge_events(session, report.alert_id)
     others = others_in_room(events, report.conference_uuid, report.member_id)
     if not others:
         return None

@@ -12,12 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.core.models import Event
 from shared.core.phone import mask_numbers_in
-from shared.incident_bridge.reports import BridgeEvent
+from shared.incident_bridge.store import bridge_events
 from shared.incident_bridge.view import bridge_view, in_bridge_now
 
 
@@ -55,12 +53,7 @@ def _at(value: str | None) -> datetime | None:
 
 def bridge_card(session: Session, alert_id: int) -> BridgeCard | None:
     """The alert's bridge; None when nobody ever opened it."""
-    events = session.scalars(
-        select(Event)
-        .where(Event.alert_id == alert_id, Event.kind.in_(list(BridgeEvent)))
-        .order_by(Event.id)
-    )
-    view = bridge_view(events)
+    view = bridge_view(bridge_events(session, alert_id))
     if view is None:
         return None
     return BridgeCard(

@@ -70,20 +70,21 @@ class Fired:
 
 def fire_and_hand_over(alert_id: int, position: Position) -> FireResult:
     """Fire the position if it is still the one due (exactly once), then send its pages."""
-    fired_now: list[tuple[int, Fired | None]] = []
+    fired, first = plan_and_claim(
+        lambda session: [(alert_id, fire_in(session, alert_id, position))]
+    )
+    return hand_over_all(fired, first)[0]
 
-    def fire_here(session: Session) -> list[tuple[int, Fired | None]]:
-        fired_now.append((alert_id, fire_in(session, alert_id, position)))
-        return fired_now
 
-    first = plan_and_claim(fire_here)
-    return hand_over_all(fired_now, first)[0]
+# Positions fired in one transaction: (alert id, what firing did, None when nothing fired).
+FiredAlerts = Sequence[tuple[int, Fired | None]]
 
 
 def plan_and_claim(
-    plan: Callable[[Session], Sequence[tuple[int, Fired | None]]],
-) -> FirstPage | None:
-    """Run `plan` in one transaction and claim the most urgent page it planned in it.
+    plan: Callable[[Session], FiredAlerts],
+) -> tuple[FiredAlerts, FirstPage | None]:
+    """Run `plan` in one transaction and claim the most urgent page it planned in it;
+    what `plan` fired, and the claimed page.
 
     A step fired but lost with the database is fired again by the tick: the
     transaction asks for no disk flush of its own unless it claimed a page.
@@ -91,12 +92,13 @@ def plan_and_claim(
     first: FirstPage | None = None
     try:
         with session_scope(context.database_url(), flush_to_disk=False) as session:
-            first = claim_first(session, plan(session))
+            fired = plan(session)
+            first = claim_first(session, fired)
     except BaseException:
         if first is not None:
             first.rolled_back()
         raise
-    return first
+    return fired, first
 
 
 def claim_first(session: Session, fired: Sequence[tuple[int, Fired | None]]) -> FirstPage | None:

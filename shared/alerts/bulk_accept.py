@@ -25,8 +25,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.alerts.schemas import AlertAction, AlertIn
-from shared.alerts.store import OPEN_STATUSES, Accepted, add_occurrence
-from shared.core.enums import AlertStatus
+from shared.alerts.store import (
+    ACCEPTED_EVENT,
+    OPEN_STATUSES,
+    Accepted,
+    accepted_detail,
+    add_occurrence,
+    alert_row,
+)
 from shared.core.models import Alert, Event, utcnow
 
 # Keys looked up per statement: well under SQLite's bound-parameter limit.
@@ -91,20 +97,7 @@ def _insert_alerts(
     if not events:
         return []
     rows = [
-        {
-            "dedup_key": e.dedup_key,
-            "summary": e.summary,
-            "severity": e.severity.value,
-            "source": e.source,
-            "integration": integration,
-            "details": e.details,
-            "labels": e.labels,
-            "recipients": list(e.recipients),
-            "status": AlertStatus.TRIGGERED.value,
-            "created_at": now,
-            "last_occurrence_at": now,
-        }
-        for e in events
+        {**alert_row(e, integration), "created_at": now, "last_occurrence_at": now} for e in events
     ]
     statement = insert(Alert).returning(Alert.id, sort_by_parameter_order=True)
     return list(session.scalars(statement, rows))
@@ -117,16 +110,7 @@ def _record_accepted(session: Session, stored: list[tuple[int, AlertIn]], now: A
     session.execute(
         insert(Event),
         [
-            {
-                "at": now,
-                "alert_id": alert_id,
-                "kind": "alert.accepted",
-                "detail": {
-                    "severity": e.severity.value,
-                    "source": e.source,
-                    "summary": e.summary,
-                },
-            }
+            {"at": now, "alert_id": alert_id, "kind": ACCEPTED_EVENT, "detail": accepted_detail(e)}
             for alert_id, e in stored
         ],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import literal_column, select, update
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +18,7 @@ OPEN_STATUSES = (AlertStatus.TRIGGERED, AlertStatus.ACKNOWLEDGED)
 # The scope of the shared API tokens, and of every caller inside the system
 # (bus bridge, Python producer): integrations with tokens of their own get theirs.
 API_SCOPE = "api"
+ACCEPTED_EVENT = "alert.accepted"
 
 
 @dataclass(frozen=True)
@@ -59,17 +61,7 @@ def accept_alert(session: Session, alert_in: AlertIn, integration: str = API_SCO
         existing = open_alert_by_key(session, alert_in.dedup_key, integration)
         if existing is not None:
             return add_occurrence(session, existing.id)
-    alert = Alert(
-        dedup_key=alert_in.dedup_key,
-        summary=alert_in.summary,
-        severity=alert_in.severity.value,
-        source=alert_in.source,
-        integration=integration,
-        details=alert_in.details,
-        labels=alert_in.labels,
-        recipients=list(alert_in.recipients),
-        status=AlertStatus.TRIGGERED,
-    )
+    alert = Alert(**alert_row(alert_in, integration))
     try:
         with session.begin_nested():
             session.add(alert)
@@ -79,13 +71,32 @@ def accept_alert(session: Session, alert_in: AlertIn, integration: str = API_SCO
         if existing is None:
             raise
         return add_occurrence(session, existing.id)
-    record_event(
-        session,
-        "alert.accepted",
-        alert_id=alert.id,
-        detail={"severity": alert.severity, "source": alert.source, "summary": alert.summary},
-    )
+    record_event(session, ACCEPTED_EVENT, alert_id=alert.id, detail=accepted_detail(alert_in))
     return Accepted(alert_id=alert.id, created=True)
+
+
+def alert_row(alert_in: AlertIn, integration: str) -> dict[str, Any]:
+    """The columns a new alert is stored with, one by one or a body at a time."""
+    return {
+        "dedup_key": alert_in.dedup_key,
+        "summary": alert_in.summary,
+        "severity": alert_in.severity.value,
+        "source": alert_in.source,
+        "integration": integration,
+        "details": alert_in.details,
+        "labels": alert_in.labels,
+        "recipients": list(alert_in.recipients),
+        "status": AlertStatus.TRIGGERED.value,
+    }
+
+
+def accepted_detail(alert_in: AlertIn) -> dict[str, Any]:
+    """What the `alert.accepted` event says of a new alert."""
+    return {
+        "severity": alert_in.severity.value,
+        "source": alert_in.source,
+        "summary": alert_in.summary,
+    }
 
 
 def add_occurrence(session: Session, alert_id: int) -> Accepted:

@@ -25,13 +25,17 @@ import redis
 from sqlalchemy.orm import Session
 
 from shared.core.db import flush_at_commit
-from shared.core.enums import Channel
-from shared.core.models import Notification
-from shared.notifications.state import NotificationState as S
-from shared.notifications.store import is_opted_out
 from worker import context
-from worker.sending.flow import ChannelOps, Send, claim_in, deliver_and_record, run_send
-from worker.sending.gate import bundle_hold, is_due, pass_gate, release_bundle_window
+from worker.sending.flow import (
+    ChannelOps,
+    Send,
+    claim_in,
+    deliver_and_record,
+    load_send,
+    opted_out,
+    run_send,
+)
+from worker.sending.gate import bundle_hold, pass_gate, release_bundle_window
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +60,18 @@ def claim_first_page(session: Session, notification_id: int, ops: ChannelOps) ->
     The caller commits, then calls `after_commit`, which makes the request (or
     takes the ordinary path, or re-enqueues for a booked slot).
     """
+    ordinary = FirstPage(notification_id, lambda: run_send(notification_id, False, ops))
     send = _plain_send(session, notification_id, ops)
     if send is None:
-        return FirstPage(notification_id, lambda: run_send(notification_id, False, ops))
+        return ordinary
     try:
         if bundle_hold(ops.name, send.destination, notification_id) > 0:
-            return FirstPage(notification_id, lambda: run_send(notification_id, False, ops))
+            return ordinary
         window = (ops.name, send.destination)
         gate = pass_gate(send.checks, slot_booked=False)
     except redis.RedisError as exc:
         log.warning("notification %s: first page takes the send task: %s", notification_id, exc)
-        return FirstPage(notification_id, lambda: run_send(notification_id, False, ops))
+        return ordinary
     if not gate.go:
 
         def come_back() -> str:
@@ -85,11 +90,7 @@ def _plain_send(session: Session, notification_id: int, ops: ChannelOps) -> Send
     """The send, when the page is pending, due and allowed; None for anything else."""
     if context.settings().coalesce_window_s > 0:
         return None  # gathering first: the ordinary path's hold does it
-    notification = session.get(Notification, notification_id)
-    if notification is None or notification.state != S.PENDING or not is_due(notification):
-        return None
-    destination = notification.destination
-    if ops.name == Channel.SMS and is_opted_out(session, destination):
-        return None  # the ordinary path cancels it and moves the chain on
-    url = context.database_url()
-    return Send(url, notification_id, ops, destination, ops.checks(notification))
+    send = load_send(session, context.database_url(), notification_id, ops)
+    if isinstance(send, str) or opted_out(session, send):
+        return None  # the ordinary path decides again (an opted-out page is cancelled there)
+    return send

@@ -130,18 +130,31 @@ def _guard(url: str, notification_id: int, ops: ChannelOps) -> Send | str:
     every writer just to look; the claim re-checks the state by compare-and-set.
     """
     with read_scope(url) as session:
-        notification = session.get(Notification, notification_id)
-        if notification is None or notification.state != S.PENDING:
-            ops.counter.labels(result="skipped").inc()
-            return "skipped"
-        if not is_due(notification):
-            return "not-due"  # a scheduled re-send; the tick hands it over when due
-        destination = notification.destination
-        opted_out = ops.name == Channel.SMS and is_opted_out(session, destination)
-        checks = ops.checks(notification)
-    if opted_out:
-        return _skip_opted_out(url, notification_id, destination)
-    return Send(url, notification_id, ops, destination, checks)
+        send = load_send(session, url, notification_id, ops)
+        stopped = isinstance(send, Send) and opted_out(session, send)
+    if send == "skipped":
+        ops.counter.labels(result="skipped").inc()
+    if isinstance(send, str):
+        return send
+    if stopped:
+        return _skip_opted_out(url, notification_id, send.destination)
+    return send
+
+
+def load_send(session: Session, url: str, notification_id: int, ops: ChannelOps) -> Send | str:
+    """The send of a pending, due notification; else "skipped" (gone, or no longer
+    pending) or "not-due" (a scheduled re-send: the tick hands it over when due)."""
+    notification = session.get(Notification, notification_id)
+    if notification is None or notification.state != S.PENDING:
+        return "skipped"
+    if not is_due(notification):
+        return "not-due"
+    return Send(url, notification_id, ops, notification.destination, ops.checks(notification))
+
+
+def opted_out(session: Session, send: Send) -> bool:
+    """The number replied STOP: no page by SMS goes to it (calls still do)."""
+    return send.ops.name == Channel.SMS and is_opted_out(session, send.destination)
 
 
 def _skip_opted_out(url: str, notification_id: int, destination: str) -> str:

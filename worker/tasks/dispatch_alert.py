@@ -44,9 +44,9 @@ def dispatch_alerts(alert_ids: list[int]) -> list[str]:
     until the tick releases it) or lowers its severity before routing.
     """
     outcomes: list[str] = []
-    fired: list[tuple[int, Fired | None]] = []
 
     def route_and_plan_all(session: Session) -> list[tuple[int, Fired | None]]:
+        fired: list[tuple[int, Fired | None]] = []
         for alert_id in alert_ids:
             outcome, planned = _route_and_plan(session, alert_id)
             outcomes.append(outcome)
@@ -55,7 +55,7 @@ def dispatch_alerts(alert_ids: list[int]) -> list[str]:
         return fired
 
     # Routing, planning and the first page's claim in one transaction (plan_and_claim).
-    first = plan_and_claim(route_and_plan_all)
+    fired, first = plan_and_claim(route_and_plan_all)
     results = iter(hand_over_all(fired, first))
     return [
         ("fired" if next(results).fired else "not-fired") if outcome == "routed" else outcome
