@@ -7,11 +7,13 @@ kombu pushes on the left and workers pop from the right, so the oldest
 messages of each priority list are at its right end, and a few of them are
 read (a message with an ETA is not waiting before it: it waits since the later
 of the two). Messages without the header (published by a process that
-predates it) are ignored.
+predates it) are ignored. These lists are the broker's: on RabbitMQ there is
+no such reading (oldest_age_families).
 
 The account limits book slots ahead (shared.sending.rate_limiter: one TAT per
 limit); TAT minus now is how long a page asking now would wait for its slot.
-It is computed against Redis's own clock, the one the limiter books with.
+It is computed against Redis's own clock, the one the limiter books with, in
+the Redis of REDIS_URL whichever the broker is.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from shared.core.redis_url import redis_from_url
 from shared.core.settings import Settings
 from shared.sending.limits import SendLimits
 from shared.sending.rate_limiter import Limit, RateLimiter
+from worker.broker_config import is_amqp
 from worker.publish_time import PUBLISHED_AT_HEADER
 
 # Oldest messages read per priority list: enough to look past a few with a
@@ -91,25 +94,27 @@ def account_limits(settings: Settings) -> list[tuple[str, Limit]]:
     return [(key, limit) for key, limit in checks if limit in wanted]
 
 
-def backlog_families(
-    redis_url: str,
-    queues: dict[str, list[str]],
-    limits: AccountLimits,
-    now: float,
-) -> list[Metric]:
-    """Oldest task age per queue (`queues`: name -> its priority lists) and the
-    booked-ahead delay of each limit in `limits`, in one round trip."""
-    client = redis_from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+def oldest_age_families(broker_url: str, queues: dict[str, list[str]], now: float) -> list[Metric]:
+    """Oldest task age per queue (`queues`: name -> its priority lists), read from the
+    Redis broker at `broker_url` in one round trip; nothing on RabbitMQ.
+
+    RabbitMQ tells how many messages a queue holds, but not what they carry: a
+    message's headers (its publish time) can only be read by taking it off the
+    queue (basic.get), which would hand it to this scrape instead of a worker
+    and put it back at the end of the queue, out of its order. A gauge that
+    reorders or delays pages to be read is worse than none, so on RabbitMQ the
+    family is left out, silently (it is not a failure), and queue depth is the
+    broker's backlog signal there.
+    """
+    if is_amqp(broker_url):
+        return []
+    client = redis_from_url(broker_url, socket_timeout=1.0, socket_connect_timeout=1.0)
     try:
-        tat_keys = [RateLimiter(client).tat_key(key, limit) for key, limit in limits]
         pipe = client.pipeline(transaction=False)
         for lists in queues.values():
             for name in lists:
                 pipe.lrange(name, -TAIL_WINDOW, -1)
-        for key in tat_keys:
-            pipe.get(key)
-        pipe.time()
-        *replies, (seconds, micros) = pipe.execute()
+        replies = pipe.execute()
     finally:
         client.close()
     ages = GaugeMetricFamily(
@@ -125,8 +130,24 @@ def backlog_families(
         ]
         position += len(lists)
         ages.add_metric([queue], oldest_age_s(tails, now))
+    return [ages]
+
+
+def limiter_delay_families(redis_url: str, limits: AccountLimits) -> list[Metric]:
+    """The booked-ahead delay of each limit in `limits`, read from the Redis of
+    REDIS_URL (the limiter's, whichever the broker is) by its own clock."""
     if not limits:
-        return [ages]
+        return []
+    client = redis_from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    try:
+        tat_keys = [RateLimiter(client).tat_key(key, limit) for key, limit in limits]
+        pipe = client.pipeline(transaction=False)
+        for key in tat_keys:
+            pipe.get(key)
+        pipe.time()
+        *tats, (seconds, micros) = pipe.execute()
+    finally:
+        client.close()
     delays = GaugeMetricFamily(
         "alert_dispatch_limiter_delay_seconds",
         "How long a page asking now would wait for its slot under each account-wide "
@@ -134,6 +155,6 @@ def backlog_families(
         labels=["limit"],
     )
     redis_now = int(seconds) + int(micros) / 1_000_000
-    for (_key, limit), tat in zip(limits, replies[position:], strict=True):
+    for (_key, limit), tat in zip(limits, tats, strict=True):
         delays.add_metric([limit.name], booked_ahead_s(tat, redis_now))
-    return [ages, delays]
+    return [delays]

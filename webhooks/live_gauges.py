@@ -1,4 +1,4 @@
-"""Gauges read from the database and Redis at each scrape of the receiver's /metrics.
+"""Gauges read from the database, Redis and the broker at each scrape of the receiver's /metrics.
 
 How many alerts are open, how many chains are paging, how many numbers opted
 out, how many messages wait in each queue: these are states, not events. A
@@ -6,7 +6,7 @@ gauge counted up and down by every process that changes them drifts as soon
 as one process dies between the change and the count, and every restart
 forgets it; reading the truth when Prometheus asks cannot drift. One SELECT
 per gauge family, with short timeouts: a scrape must stay cheap. When the
-database or Redis does not answer, its gauges are left out of that scrape
+database, Redis or the broker does not answer, its gauges are left out of that scrape
 (and a warning logged): the counters still answer, and a missing series is
 what an alert on `absent()` is for, where a 500 would lose every counter too.
 """
@@ -33,25 +33,22 @@ from shared.core.models import Alert, NoticeDelivery, NoticeSend, OptOut
 from shared.core.redis_url import redis_from_url
 from shared.core.settings import Settings
 from shared.sending.breaker import BreakerState, open_until_key, state_at
-from webhooks.backlog_gauges import account_limits, backlog_families
+from webhooks.backlog_gauges import account_limits, limiter_delay_families, oldest_age_families
+from webhooks.queue_depths import (
+    QUEUE_NAMES,
+    BrokerUnavailable,
+    priority_lists,
+    queue_broker_url,
+    queue_depths,
+)
 from worker.beat_leader import LAST_TICK_KEY, LEADER_KEY
-from worker.queues import CALLBACKS, INGEST, NOTIFY, PRIORITY_STEPS
 from worker.sending.providers import PRIMARY
 
 log = logging.getLogger(__name__)
 
 SEVERITIES = frozenset(Severity)
-QUEUE_NAMES = (INGEST, NOTIFY, CALLBACKS)
-# kombu's Redis transport keeps one list per priority step: the plain queue name
-# for 0 and `<queue>\x06\x16<step>` for the others.
-KOMBU_PRIORITY_SEP = "\x06\x16"
 REDIS_TIMEOUT_S = 1.0
 DB_STATEMENT_TIMEOUT_MS = 2000
-
-
-def priority_lists(queue: str, steps: Iterable[int] = PRIORITY_STEPS) -> list[str]:
-    """The Redis lists that together hold `queue`'s waiting messages."""
-    return [f"{queue}{KOMBU_PRIORITY_SEP}{step}" if step else queue for step in steps]
 
 
 def open_alert_counts(rows: Iterable[tuple[str, str, int]]) -> dict[tuple[str, str], int]:
@@ -140,30 +137,28 @@ def _notice_deliveries_family(rows: Iterable[tuple[str, str, int]]) -> GaugeMetr
     return family
 
 
-def _redis_families(redis_url: str, now: float) -> list[Metric]:
-    """Messages waiting in each Celery queue (all priority lists summed) and the primary
-    account's circuit breaker, in one round trip."""
-    client = redis_from_url(
-        redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-    )
-    try:
-        pipe = client.pipeline(transaction=False)
-        for queue in QUEUE_NAMES:
-            for name in priority_lists(queue):
-                pipe.llen(name)
-        pipe.get(open_until_key(PRIMARY))
-        *lengths, open_until = pipe.execute()
-    finally:
-        client.close()
+def queue_depth_family(depths: Mapping[str, int]) -> GaugeMetricFamily:
+    """Messages waiting in each Celery queue (webhooks.queue_depths, whatever the broker)."""
     family = GaugeMetricFamily(
         "alert_dispatch_queue_depth",
         "Messages waiting in each Celery queue, all priorities (read at scrape).",
         labels=["queue"],
     )
-    per_queue = len(PRIORITY_STEPS)
-    for index, queue in enumerate(QUEUE_NAMES):
-        family.add_metric([queue], sum(lengths[index * per_queue : (index + 1) * per_queue]))
-    return [family, breaker_family(None if open_until is None else float(open_until), now)]
+    for queue, depth in depths.items():
+        family.add_metric([queue], depth)
+    return family
+
+
+def _breaker_families(redis_url: str, now: float) -> list[Metric]:
+    """The primary account's circuit breaker, from the Redis of REDIS_URL."""
+    client = redis_from_url(
+        redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+    )
+    try:
+        open_until = client.get(open_until_key(PRIMARY))
+    finally:
+        client.close()
+    return [breaker_family(None if open_until is None else float(open_until), now)]
 
 
 def breaker_family(open_until: float | None, now: float) -> GaugeMetricFamily:
@@ -206,11 +201,13 @@ def beat_families(redis_url: str) -> list[Metric]:
 
 
 class LiveGauges:
-    """A collector for one scrape: reads the database and Redis when collected."""
+    """A collector for one scrape: reads the database, Redis and the broker when collected."""
 
     def __init__(self, database_url: str, redis_url: str, settings: Settings | None = None) -> None:
         self.database_url = database_url
         self.redis_url = redis_url
+        # Where the queues are: BROKER_URL (RabbitMQ or another Redis) or REDIS_URL.
+        self.broker_url = queue_broker_url(settings.broker_url if settings else None, redis_url)
         # The account's send limits, for the limiter delay (none without settings).
         self.account_limits = account_limits(settings) if settings is not None else []
 
@@ -224,15 +221,23 @@ class LiveGauges:
         except (SQLAlchemyError, OSError) as exc:
             log.warning("metrics: live gauges from the database left out: %s", exc)
         try:
-            yield from _redis_families(self.redis_url, time.time())
+            yield queue_depth_family(queue_depths(self.broker_url))
+        except BrokerUnavailable as exc:
+            log.warning("metrics: queue depth left out: %s", exc)
+        try:
+            yield from _breaker_families(self.redis_url, time.time())
         except (redis.RedisError, OSError) as exc:
-            log.warning("metrics: queue depth and breaker state left out: %s", exc)
+            log.warning("metrics: breaker state left out: %s", exc)
         try:
             yield from beat_families(self.redis_url)
         except (redis.RedisError, OSError) as exc:
             log.warning("metrics: beat leader and last tick left out: %s", exc)
         try:
             queues = {queue: priority_lists(queue) for queue in QUEUE_NAMES}
-            yield from backlog_families(self.redis_url, queues, self.account_limits, time.time())
+            yield from oldest_age_families(self.broker_url, queues, time.time())
         except (redis.RedisError, OSError) as exc:
-            log.warning("metrics: oldest task age and limiter delay left out: %s", exc)
+            log.warning("metrics: oldest task age left out: %s", exc)
+        try:
+            yield from limiter_delay_families(self.redis_url, self.account_limits)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("metrics: limiter delay left out: %s", exc)

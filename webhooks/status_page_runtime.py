@@ -1,6 +1,7 @@
-"""What the status page shows from Redis and the workers: how far the account's rate
-limits are booked ahead, the primary account's circuit breaker, the queues, and
-which Celery workers answer.
+"""What the status page shows from Redis, the broker and the workers: how far the
+account's rate limits are booked ahead, the primary account's circuit breaker,
+the messages waiting in each queue (webhooks.queue_depths: Redis lists or
+RabbitMQ queues), and which Celery workers answer.
 
 Everything is read, nothing written: the limiter's slots come from its TAT keys
 (`RateLimiter.tat_key`, the keys the send path books), compared with Redis's
@@ -29,7 +30,7 @@ from shared.sending.breaker import open_until_key, state_at
 from shared.sending.gcra import Limit
 from shared.sending.limits import Checks, SendLimits
 from shared.sending.rate_limiter import RateLimiter
-from webhooks.live_gauges import QUEUE_NAMES, priority_lists
+from webhooks.queue_depths import BrokerUnavailable, queue_broker_url, queue_depths
 from worker.sending.providers import PRIMARY
 
 log = logging.getLogger(__name__)
@@ -73,12 +74,14 @@ class WorkerRow:
 
 @dataclass(frozen=True)
 class Runtime:
-    """The Redis part (None and a reason when Redis did not answer) and the workers."""
+    """The Redis part (None and a reason when Redis did not answer), the queues (empty
+    and a reason when the broker did not answer) and the workers."""
 
     limits: list[LimitRow] = field(default_factory=list)
     breaker: BreakerView | None = None
     queues: dict[str, int] = field(default_factory=dict)
     redis_error: str = ""
+    queues_error: str = ""
     workers: list[WorkerRow] = field(default_factory=list)
     workers_error: str = ""
 
@@ -142,13 +145,12 @@ def breaker_view(open_until: bytes | str | None, now: float, *, backup: bool) ->
 
 
 def read_redis(settings: Settings, redis_url: str) -> Runtime:
-    """Limits, breaker and queue depths in one round trip; redis_error when it failed."""
+    """Limits and breaker in one round trip; redis_error when it failed."""
     checks = limiter_checks(settings)
     client = redis_from_url(
         redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
     )
     limiter = RateLimiter(client)
-    queue_lists = [(queue, priority_lists(queue)) for queue in QUEUE_NAMES]
     try:
         pipe = client.pipeline(transaction=False)
         pipe.time()
@@ -156,9 +158,6 @@ def read_redis(settings: Settings, redis_url: str) -> Runtime:
             pipe.get(limiter.tat_key(key, limit))
             pipe.get(limiter.penalty_key(key, limit))
         pipe.get(open_until_key(PRIMARY))
-        for _, lists in queue_lists:
-            for name in lists:
-                pipe.llen(name)
         (seconds, micros), *rest = pipe.execute()
     except (redis.RedisError, OSError) as exc:
         log.warning("status page: redis: %s", exc)
@@ -166,17 +165,21 @@ def read_redis(settings: Settings, redis_url: str) -> Runtime:
     finally:
         client.close()
     now_us = int(seconds) * 1_000_000 + int(micros)
-    pairs = rest[: 2 * len(checks)]
-    open_until, lengths = rest[2 * len(checks)], rest[2 * len(checks) + 1 :]
-    queues: dict[str, int] = {}
-    for queue, lists in queue_lists:
-        queues[queue] = sum(int(n) for n in lengths[: len(lists)])
-        lengths = lengths[len(lists) :]
+    pairs, open_until = rest[: 2 * len(checks)], rest[2 * len(checks)]
     return Runtime(
         limits=limit_rows(checks, pairs[0::2], pairs[1::2], now_us),
         breaker=breaker_view(open_until, now_us / 1_000_000, backup=settings.has_backup_account),
-        queues=queues,
     )
+
+
+def read_queues(settings: Settings, redis_url: str) -> tuple[dict[str, int], str]:
+    """Messages waiting per queue, from the broker whichever it is; and why not when it
+    did not answer (said on the page the way a Redis failure is)."""
+    try:
+        return queue_depths(queue_broker_url(settings.broker_url, redis_url)), ""
+    except BrokerUnavailable as exc:
+        log.warning("status page: broker: %s", exc)
+        return {}, f"The broker did not answer: {exc.kind}"
 
 
 @lru_cache(maxsize=4)
@@ -204,25 +207,12 @@ def worker_rows(stats: dict[str, dict[str, Any]], active: dict[str, list[Any]]) 
     return rows
 
 
-def _reachable(redis_url: str) -> bool:
-    client = redis_from_url(
-        redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-    )
-    try:
-        return bool(client.ping())
-    except (redis.RedisError, OSError):
-        return False
-    finally:
-        client.close()
-
-
-def read_workers(redis_url: str) -> tuple[list[WorkerRow], str]:
-    """The workers that answer a broadcast within WORKER_REPLY_TIMEOUT_S; and why none
-    could be asked. Asked only after the broker answered a ping: kombu retries a
-    publish to a broker that is down without end, and the page must not hang."""
-    if not _reachable(redis_url):
-        return [], "the broker did not answer"
-    control = _probe(broker_url_for(redis_url)).control
+def read_workers(broker_url: str) -> tuple[list[WorkerRow], str]:
+    """The workers that answer a broadcast on the broker (Redis or RabbitMQ) within
+    WORKER_REPLY_TIMEOUT_S; and why none could be asked. Asked only after the broker
+    answered the queue reading: kombu retries a publish to a broker that is down
+    without end, and the page must not hang."""
+    control = _probe(broker_url_for(broker_url)).control
     try:
         stats = control.inspect(timeout=WORKER_REPLY_TIMEOUT_S).stats() or {}
         active: dict[str, list[Any]] = {}
@@ -237,9 +227,11 @@ def read_workers(redis_url: str) -> tuple[list[WorkerRow], str]:
 
 def gather_runtime(settings: Settings, redis_url: str) -> Runtime:
     """Redis first: its clock is the limiter's, and the workers' replies take a while.
-    Redis is the broker too: when it did not answer, the workers are not asked."""
+    The workers are asked on the broker only when it answered the queue reading."""
     runtime = read_redis(settings, redis_url)
-    if runtime.redis_error:
+    queues, queues_error = read_queues(settings, redis_url)
+    runtime = replace(runtime, queues=queues, queues_error=queues_error)
+    if queues_error:
         return replace(runtime, workers_error="the broker did not answer")
-    workers, error = read_workers(redis_url)
+    workers, error = read_workers(queue_broker_url(settings.broker_url, redis_url))
     return replace(runtime, workers=workers, workers_error=error)

@@ -17,6 +17,7 @@ from shared.plivo.callback_urls import callback_url
 from shared.plivo.client import PlivoClient
 from shared.sending.limits import SendLimits
 from shared.sending.rate_limiter import RateLimiter
+from shared.sending.release_log import ReleaseLog
 
 
 @lru_cache(maxsize=1)
@@ -70,6 +71,15 @@ def _limiter_for(pid: int) -> RateLimiter:
 
 def limiter() -> RateLimiter:
     return _limiter_for(os.getpid())
+
+
+@lru_cache(maxsize=4)
+def _release_log_for(pid: int) -> ReleaseLog:
+    return ReleaseLog(_redis_for(pid))
+
+
+def release_log() -> ReleaseLog:
+    return _release_log_for(os.getpid())
 
 
 @lru_cache(maxsize=1)

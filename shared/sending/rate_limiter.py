@@ -43,7 +43,7 @@ import redis
 
 from shared.sending.gcra import Limit, interval_us, to_us
 
-__all__ = ["DEFAULT_PREFIX", "Decision", "Limit", "RateLimiter", "Reservation"]
+__all__ = ["DEFAULT_PREFIX", "NOW_LUA", "Decision", "Limit", "RateLimiter", "Reservation"]
 
 DEFAULT_PREFIX = "ratelimit:"
 
@@ -88,7 +88,9 @@ class Reservation:
 # ARGV: now ("" for Redis server time), cost, max_delay (negative: unbounded),
 #       then per check its unpenalized interval and its burst.
 # Returns: {booked 0/1, delay, binding index (0: none), now}.
-_SCRIPT = """
+# The clock of a script: ARGV[1] in microseconds, or Redis server time when "", so
+# every host compares times on one clock.
+NOW_LUA = """
 if redis.replicate_commands then redis.replicate_commands() end
 local now
 if ARGV[1] == '' then
@@ -97,6 +99,11 @@ if ARGV[1] == '' then
 else
   now = tonumber(ARGV[1])
 end
+"""
+
+_SCRIPT = (
+    NOW_LUA
+    + """
 local cost = tonumber(ARGV[2])
 local max_delay = tonumber(ARGV[3])
 local n = #KEYS / 2
@@ -138,6 +145,7 @@ for i = 1, n do
 end
 return {1, delay, binding, now}
 """
+)
 
 # KEYS: the penalty key. ARGV: factor, duration in ms. Keeps the larger factor
 # so a mild penalty cannot undo a severe one; every call restarts the duration.

@@ -5,14 +5,17 @@ acknowledgement cancels only pending rows. The send therefore checks once
 more, after every wait and right before the request, that its alert is still
 triggered. Real processes: receiver, worker, simulator, their own Redis.
 
-To open a wide, reliable window, the test takes the account's "sent" pace in
-the shared limiter as another worker's request would, far ahead: the claimed
-send then sleeps its full bounded spacing wait (one second), and the test
-acknowledges through the API while it sleeps.
+To open a wide, reliable window, the test fills the account's release log as
+other workers' requests would, so that the claimed send's release lies just
+under the one-second bound on its wait: it sleeps almost that second, and the
+test acknowledges through the API while it sleeps. A release further away
+than the bound is not waited for: the send is handed back, unsent, and goes
+when its release comes, once.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +26,9 @@ from sqlalchemy import select
 from cli.stack import SIMULATOR_AUTH_ID, Stack, StackConfig
 from shared.core.db import session_scope
 from shared.core.models import Notification
-from shared.sending.rate_limiter import Limit, RateLimiter
+from shared.core.settings import Settings
+from shared.sending.limits import SendLimits
+from shared.sending.release_log import ReleaseLog
 from tests.polling import wait_for
 
 CONFIG = """
@@ -42,9 +47,9 @@ routes:
 default_policy: texts
 """
 
-# Far longer than the one-second cap on the spacing sleep, and than the time
-# from posting the alert to the claim, so the worker always sleeps the full cap.
-TAKEN_FOR_S = 30.0
+# The claimed send's release, this long after the test fills the log: just under
+# the one-second bound on the wait, less the time from posting to the claim.
+RELEASE_AFTER_S = 0.97
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +71,14 @@ def auth(stack):
     return {"Authorization": f"Bearer {stack.config.api_token}"}
 
 
-def take_sent_pace(stack, limit_name: str) -> None:
-    """Book the account's sent-pace `limit_name` TAKEN_FOR_S ahead, as a busy account would."""
-    client = redis.Redis.from_url(stack.redis_url)
-    limiter = RateLimiter(client)
-    limiter.reserve([(f"account:{SIMULATOR_AUTH_ID}", Limit(limit_name, 1, TAKEN_FOR_S, 1))])
+def fill_release_log(stack, limit_attr: str, release_after_s: float) -> None:
+    """Book the account's releases as a busy account's requests would, so the next
+    release lies `release_after_s` from now."""
+    limit = getattr(SendLimits.from_settings(Settings(_env_file=None)), limit_attr)
+    log = ReleaseLog(redis.Redis.from_url(stack.redis_url))
+    taken_at = time.time() + release_after_s - limit.period_s
+    for _ in range(limit.count):
+        log.book([(f"account:{SIMULATOR_AUTH_ID}", limit)], now=taken_at)
 
 
 def post_alert(stack, flow):
@@ -105,8 +113,8 @@ def sim(stack, what, number):
     return [r for r in seen if digits in str(r.get("dst") or r.get("to") or "")]
 
 
-def ack_during_the_wait_then_check(stack, flow, limit_name, number, what):
-    take_sent_pace(stack, limit_name)
+def ack_during_the_wait_then_check(stack, flow, limit_attr, number, what):
+    fill_release_log(stack, limit_attr, RELEASE_AFTER_S)
     alert_id = post_alert(stack, flow)
     claimed = wait_for(
         lambda: (n := notification_of(stack, alert_id)) is not None and n.state == "sending" and n,
@@ -138,8 +146,27 @@ def ack_during_the_wait_then_check(stack, flow, limit_name, number, what):
 
 
 def test_sms_claimed_before_an_ack_is_not_sent(stack):
-    ack_during_the_wait_then_check(stack, "texts", "account-sms-sent", "+14155550161", "messages")
+    ack_during_the_wait_then_check(stack, "texts", "account_sms_sent", "+14155550161", "messages")
 
 
 def test_call_claimed_before_an_ack_is_not_placed(stack):
-    ack_during_the_wait_then_check(stack, "calls", "account-calls-sent", "+14155550162", "calls")
+    ack_during_the_wait_then_check(stack, "calls", "account_calls_sent", "+14155550162", "calls")
+
+
+def test_a_send_whose_release_lies_beyond_the_wait_is_handed_back_and_sent_once(stack):
+    """Not sent early, not held past the time the tick would take it for stuck: the
+    claim is undone, the attempt not counted, and the page goes when its release comes."""
+    release_at = time.time() + 3.0
+    fill_release_log(stack, "account_sms_sent", 3.0)
+    alert_id = post_alert(stack, "texts")
+    sent = wait_for(
+        lambda: sim(stack, "messages", "+14155550161"), timeout=30, what="the page sent"
+    )
+    assert len(sent) == 1
+    assert sent[0]["created"] >= release_at - 0.05, "sent before its release"
+    timeline = view(stack, alert_id)["timeline"]
+    handed_back = [e for e in timeline if "handed back" in str(e["detail"].get("reason", ""))]
+    assert handed_back, [e["kind"] for e in timeline]
+    assert notification_of(stack, alert_id).send_attempts == 1
+    time.sleep(1.0)
+    assert len(sim(stack, "messages", "+14155550161")) == 1

@@ -8,13 +8,15 @@
    re-enqueueing with a countdown, never by holding the worker.
 4. Claim: the notification and the person's other due notifications on the
    channel, each by compare-and-set, committed before the request.
-5. Deliver: a short, bounded sleep keeps requests actually sent spaced; then,
-   after that wait, as the very last step before the request, one read that
-   the claim is still ours and an alert it pages for is still triggered (an
-   acknowledgement cancels only pending rows, not claimed ones). With no wait,
-   the claim's own compare-and-set, committed a moment ago, was that read. An
+5. Deliver: the request's release is booked in the release log, so requests
+   actually sent stay within the limit; a release further than a second away
+   hands the send back, unsent. Before a release that is not immediate, one
+   read that the claim is still ours and an alert it pages for is still
+   triggered (an acknowledgement cancels only pending rows, not claimed ones),
+   timed to end as the release comes (CHECK_LEAD_S). With no wait, the claim's
+   own compare-and-set, committed a moment ago, was that read. An
    acknowledgement after it and before the request is the one window left:
-   nothing but building the request lies between them.
+   at most the rest of CHECK_LEAD_S and building the request lie between them.
 6. Record the outcome on the lead and its bundle members.
 
 Each phase returns what the next one needs, or the task's result when the
@@ -29,29 +31,36 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from prometheus_client import Counter
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from shared.core.db import read_scope, session_scope
 from shared.core.enums import Channel
-from shared.core.metrics import BUNDLED_ALERTS, BUNDLES_SENT, OPTED_OUT_SKIPS
+from shared.core.metrics import BUNDLED_ALERTS, BUNDLES_SENT, OPTED_OUT_SKIPS, SENDS_DELAYED
 from shared.core.models import Alert, Notification, utcnow
 from shared.core.phone import mask
-from shared.notifications.guard import may_still_send, stop_reason
 from shared.notifications.paging_metrics import observe_first_pages
 from shared.notifications.state import NotificationState as S
-from shared.notifications.store import claim_bundle, is_opted_out, move, move_bundle
+from shared.notifications.store import (
+    claim_bundle,
+    is_opted_out,
+    move,
+    move_bundle,
+)
 from shared.plivo.client import PlivoClient
 from shared.plivo.errors import PlivoError
 from shared.sending.limits import Checks
 from shared.sending.rate_limiter import Limit
 from worker import context, enqueue
+from worker.sending.before_request import hand_back, stop_if_closed
 from worker.sending.failures import record_send_failure
 from worker.sending.gate import (
+    CHECK_LEAD_S,
     bundle_hold,
     is_due,
     pass_gate,
     release_bundle_window,
+    sleep_until,
     space_before_request,
 )
 from worker.sending.providers import Provider, choose_provider, report
@@ -267,9 +276,16 @@ def deliver_and_record(send: Send, claimed: Claimed) -> str:
 def _deliver(send: Send, claimed: Claimed) -> Delivery | str:
     """Spacing, the last check, the request: Plivo's answer, or the task's result."""
     ops = send.ops
-    waited = space_before_request(claimed.spacing)
-    # No wait of any kind below this line: the check must stay next to the request.
-    stopped = _stop_if_closed(send.url, send.notification_id) if waited > 0 else None
+    spacing = space_before_request(claimed.spacing)
+    if spacing.hand_back_after_s is not None:
+        return _hand_back(send, spacing.hand_back_after_s)
+    stopped = None
+    if spacing.waited_s > 0:
+        # The check ends as the release comes: the request leaves on time, and no
+        # wait but the rest of CHECK_LEAD_S lies between the check and the request.
+        sleep_until(spacing.release_at - CHECK_LEAD_S)
+        stopped = stop_if_closed(send.url, send.notification_id)
+        sleep_until(spacing.release_at)
     if stopped is not None:
         release_bundle_window(ops.name, send.destination)
         ops.counter.labels(result="skipped").inc()
@@ -298,6 +314,16 @@ def _deliver(send: Send, claimed: Claimed) -> Delivery | str:
         )
     report(claimed.provider, None)
     return delivery
+
+
+def _hand_back(send: Send, after_s: float) -> str:
+    """No release lay within the wait a claimed send may take: undone, and back when
+    its release is near, past the gate whose slot it already spent."""
+    SENDS_DELAYED.labels(limit="release").inc()
+    if not hand_back(send.url, send.notification_id):
+        return "skipped"
+    send.ops.requeue(send.notification_id, after_s, True)
+    return "delayed"
 
 
 def _record(send: Send, claimed: Claimed, delivery: Delivery) -> str:
@@ -341,40 +367,6 @@ def _record(send: Send, claimed: Claimed, delivery: Delivery) -> str:
         claimed.alert_count,
     )
     return result
-
-
-def _stop_if_closed(url: str, lead_id: int) -> str | None:
-    """None when the claimed send may go; else why not, with the lead and its
-    bundle moved to CANCELLED (only while still claimed: a row a lost-worker
-    sweep took over is left to it).
-
-    One query for the lead's state and the status of every alert the bundle
-    pages for, so the read sits as close to the request as it can.
-    """
-    with read_scope(url) as session:
-        rows = session.execute(
-            select(Notification.id, Notification.state, Alert.status)
-            .join(Alert, Alert.id == Notification.alert_id)
-            .where(
-                or_(
-                    Notification.id == lead_id,
-                    and_(
-                        Notification.bundle_lead_id == lead_id,
-                        Notification.state == S.SENDING,
-                    ),
-                )
-            )
-        ).all()
-    state = next((row.state for row in rows if row.id == lead_id), None)
-    statuses = [row.status for row in rows]
-    if may_still_send(state, statuses):
-        return None
-    reason = stop_reason(state, statuses)
-    with session_scope(url) as session:
-        move_bundle(
-            session, lead_id, S.CANCELLED, reason=reason, member_reason=reason, from_state=S.SENDING
-        )
-    return reason
 
 
 def alerts_of(session: Session, bundle: Sequence[Notification]) -> list[Alert]:

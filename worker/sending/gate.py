@@ -125,32 +125,79 @@ def release_bundle_window(channel: str, destination: str) -> None:
     context.redis_client().delete(_window_key(channel, destination))
 
 
+# A claimed send sleeps at most this long for its release: the tick takes a send
+# "sending" for longer than its request and this sleep as stuck (handover.py).
 MAX_SPACING_SLEEP_S = 1.0
+# The last check before a request starts this long before its release, so that the
+# request leaves on time instead of a database read late (flow._deliver).
+CHECK_LEAD_S = 0.03
 
 
-def hold_send_spacing(checks: Checks) -> float:
-    """Sleep until the request may leave, keeping sent requests spaced; the wait.
+@dataclass(frozen=True)
+class Spacing:
+    """A send's release: it may leave `waited_s` after booking, at `release_at`
+    (time.monotonic()); or, when `hand_back_after_s` is set, no release lay within
+    MAX_SPACING_SLEEP_S and nothing was recorded: the send must not go now, and may
+    ask again after it."""
 
-    The booked slot already put this send within milliseconds of its turn,
-    so the sleep is short and bounded; it is what turns "booked 200 ms apart"
-    into "arrived at Plivo at least 200 ms apart". It is the last wait of a
-    claimed send: the caller checks the alert is still triggered after it.
+    waited_s: float = 0.0
+    hand_back_after_s: float | None = None
+    release_at: float = 0.0
+
+
+def book_release(checks: Checks, cost: int = 1) -> Spacing:
+    """Book the request's release in the release log (shared.sending.release_log).
+
+    The gate's slot put this send within milliseconds of its turn, so the
+    release is near; it is what turns "booked 208 ms apart" into "no second at
+    Plivo holding one request too many". A release further away than
+    MAX_SPACING_SLEEP_S (a storm's sends bunched up behind a busy machine) is
+    not booked, and a claimed send is handed back rather than sent early or
+    held past the time the tick would take it for stuck. `cost`: the messages
+    one request carries (a bulk notice).
     """
-    reservation = context.limiter().reserve(checks)
-    delay = min(MAX_SPACING_SLEEP_S, max(0.0, reservation.delay_s))
-    if delay > 0:
-        time.sleep(delay)
-    return delay
+    release = context.release_log().book(checks, max_delay_s=MAX_SPACING_SLEEP_S, cost=cost)
+    if not release.booked:
+        return Spacing(hand_back_after_s=release.delay_s)
+    delay = max(0.0, release.delay_s)
+    return Spacing(waited_s=delay, release_at=time.monotonic() + delay)
 
 
-def space_before_request(checks: Checks) -> float:
-    """`hold_send_spacing`, where Redis being unreachable skips the wait; the wait.
+def sleep_until(moment: float) -> None:
+    """Sleep until `moment` on time.monotonic(); at once when it has passed."""
+    left = moment - time.monotonic()
+    if left > 0:
+        time.sleep(left)
 
-    The slot was booked at the gate; the final spacing is a refinement, and a
-    send claimed (or an answer promised) must not be stranded by a Redis hiccup.
+
+def hold_send_spacing(checks: Checks, cost: int = 1) -> Spacing:
+    """`book_release`, then sleep until the release."""
+    spacing = book_release(checks, cost)
+    if spacing.hand_back_after_s is None:
+        sleep_until(spacing.release_at)
+    return spacing
+
+
+def space_before_request(checks: Checks) -> Spacing:
+    """`book_release`, where Redis being unreachable means "go now" (nothing booked).
+
+    The slot was booked at the gate; the release is a refinement, and a send
+    claimed (or an answer promised) must not be stranded by a Redis hiccup.
     """
     try:
-        return hold_send_spacing(checks)
+        return book_release(checks)
     except redis.RedisError as exc:
         log.warning("send spacing skipped, Redis unavailable: %s", exc)
-        return 0.0
+        return Spacing(release_at=time.monotonic())
+
+
+def wait_for_release(checks: Checks) -> float:
+    """Book and wait for the release of a request nobody claimed in the database (an
+    answer to an inbound text), however long it takes; the seconds waited."""
+    started = time.monotonic()
+    while True:
+        spacing = space_before_request(checks)
+        if spacing.hand_back_after_s is None:
+            sleep_until(spacing.release_at)
+            return time.monotonic() - started
+        time.sleep(min(MAX_SPACING_SLEEP_S, max(GO_NOW_S, spacing.hand_back_after_s)))

@@ -29,7 +29,7 @@ from shared.replies.code_store import code_for
 from shared.sending.limits import Checks, sender_for
 from worker import context, enqueue
 from worker.sending.flow import ChannelOps, Delivery, alerts_of
-from worker.sending.gate import space_before_request
+from worker.sending.gate import wait_for_release
 from worker.sending.providers import choose_provider, report
 
 
@@ -83,7 +83,7 @@ def send_answer(destination: str, text: str) -> SendResult:
     (the backup while the primary's circuit is open), spaced like a page.
     Raises PlivoError; the outcome feeds the primary's breaker either way."""
     provider = choose_provider()
-    space_before_request(text_spacing(destination))
+    wait_for_release(text_spacing(destination))
     try:
         result = send_text(provider.client, destination, text)
     except PlivoError as exc:

@@ -56,11 +56,11 @@ log = logging.getLogger(__name__)
 
 def _checks() -> Checks:
     account = context.settings().plivo_auth_id
-    limits = context.send_limits()
-    return [
-        *limits.call_checks(account, "", count_for_person=False),
-        *limits.call_spacing_checks(account),
-    ]
+    return context.send_limits().call_checks(account, "", count_for_person=False)
+
+
+def _releases() -> Checks:
+    return context.send_limits().call_spacing_checks(context.settings().plivo_auth_id)
 
 
 def _settle_after() -> timedelta:
@@ -130,6 +130,7 @@ SENDER = ChannelSender(
     task_name=task_names.NOTICE_CALL_BATCH,
     limit=lambda: context.send_limits().account_calls,
     checks=_checks,
+    releases=_releases,
     settle_after=_settle_after,
     means=_means,
 )

@@ -69,7 +69,7 @@ from shared.sending.retry import FailureOutcome, after_failed_request
 from worker import context, task_names
 from worker.celery_app import app
 from worker.queues import NOTICE_PRIORITY
-from worker.sending.gate import slow_down_account
+from worker.sending.gate import hold_send_spacing, slow_down_account
 from worker.sending.providers import Provider, choose_provider, report
 from worker.tasks.notice_reconcile import claim_timeout, settle_later
 
@@ -222,17 +222,14 @@ def _claim(session: Session, send_id: str, plan: NextRun, size: int, provider: P
 def _book(plan: NextRun) -> tuple[int, int, float, float] | float:
     """(size, slots booked, slot interval, when) for the slots free now; else seconds to wait.
 
-    The checks are the page's own keys (account, sender, and their spacing
-    keys), so pages and notices share one budget; a person's page caps are
-    not counted: a notice is not a page.
+    The checks are the page's own keys (account and sender at the gate, then
+    their release logs right before the request), so pages and notices share
+    one budget; a person's page caps are not counted: a notice is not a page.
     """
     settings, limits = context.settings(), context.send_limits()
     paced = settings.plivo_powerpack_uuid or plan.sender or settings.sender_numbers[0]
     account = settings.plivo_auth_id
-    checks = [
-        *limits.sms_checks(account, paced, "", count_for_person=False),
-        *limits.sms_spacing_checks(account, paced),
-    ]
+    checks = limits.sms_checks(account, paced, "", count_for_person=False)
     size = min(
         plan.pending,
         largest_batch(limits.account_sms, settings.sms_per_second),
@@ -241,11 +238,14 @@ def _book(plan: NextRun) -> tuple[int, int, float, float] | float:
     units = booked_units(size)
     try:
         decision = context.limiter().acquire(batch_checks(checks, units), cost=units)
+        if not decision.allowed:
+            return wait_after_refusal(decision.retry_after_s)
+        spacing = hold_send_spacing(limits.sms_spacing_checks(account, paced), cost=units)
     except redis.RedisError as exc:
         log.warning("notice batch not booked, Redis unavailable: %s", exc)
         return REDIS_DOWN_WAIT_S
-    if not decision.allowed:
-        return wait_after_refusal(decision.retry_after_s)
+    if spacing.hand_back_after_s is not None:
+        return wait_after_refusal(spacing.hand_back_after_s)
     interval_s = max(limits.account_sms.interval_s, limits.sender_sms.interval_s)
     return size, units, interval_s, time.monotonic()
 

@@ -63,7 +63,7 @@ from shared.sending.retry import FailureOutcome, after_failed_request
 from worker import context, task_names
 from worker.celery_app import app
 from worker.queues import NOTICE_PRIORITY
-from worker.sending.gate import slow_down_account
+from worker.sending.gate import hold_send_spacing, slow_down_account
 from worker.sending.providers import Provider, choose_provider, report
 from worker.tasks.notice_reconcile import claim_timeout
 
@@ -104,7 +104,8 @@ class ChannelSender:
     channel: str
     task_name: str
     limit: Callable[[], Limit]  # the account limit shared with pages (slowed on a 429)
-    checks: Callable[[], Checks]
+    checks: Callable[[], Checks]  # booked at once: the page gate's account limits
+    releases: Callable[[], Checks]  # counted right before the request, as a page's are
     settle_after: Callable[[], timedelta]
     means: Callable[[Mapping[str, Any]], Means | None]  # None: the send has no words for it
 
@@ -179,10 +180,15 @@ def _book(sender: ChannelSender) -> float | None:
     """None when a slot free now was taken; else seconds to wait before asking again."""
     try:
         decision = context.limiter().acquire(sender.checks())
+        if not decision.allowed:
+            return wait_after_refusal(decision.retry_after_s)
+        spacing = hold_send_spacing(sender.releases())
     except redis.RedisError as exc:
         log.warning("notice %s not booked, Redis unavailable: %s", sender.channel, exc)
         return REDIS_DOWN_WAIT_S
-    return None if decision.allowed else wait_after_refusal(decision.retry_after_s)
+    if spacing.hand_back_after_s is not None:
+        return wait_after_refusal(spacing.hand_back_after_s)
+    return None
 
 
 def _send_one(sender: ChannelSender, means: Means, send_id: str, attempt: int) -> Ran:

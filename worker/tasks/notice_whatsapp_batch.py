@@ -44,15 +44,19 @@ log = logging.getLogger(__name__)
 
 
 def _checks() -> Checks:
-    """The account's message pace and its spacing key: the ones every page SMS books."""
+    """The account's message pace: the one every page SMS books (no sender number)."""
     account = context.settings().plivo_auth_id
     limits = context.send_limits()
-    account_limits = (limits.account_sms, limits.account_sms_sent)
-    every = [
-        *limits.sms_checks(account, "", "", count_for_person=False),
-        *limits.sms_spacing_checks(account, ""),
-    ]
-    return [(key, limit) for key, limit in every if limit in account_limits]
+    every = limits.sms_checks(account, "", "", count_for_person=False)
+    return [(key, limit) for key, limit in every if limit == limits.account_sms]
+
+
+def _releases() -> Checks:
+    """The account's release log, which every page SMS counts itself in."""
+    account = context.settings().plivo_auth_id
+    limits = context.send_limits()
+    every = limits.sms_spacing_checks(account, "")
+    return [(key, limit) for key, limit in every if limit == limits.account_sms_sent]
 
 
 def _send(words: WhatsAppWords, claimed: Claimed) -> str:
@@ -101,6 +105,7 @@ SENDER = ChannelSender(
     task_name=task_names.NOTICE_WHATSAPP_BATCH,
     limit=lambda: context.send_limits().account_sms,
     checks=_checks,
+    releases=_releases,
     settle_after=claim_timeout,
     means=_means,
 )

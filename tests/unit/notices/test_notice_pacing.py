@@ -36,7 +36,7 @@ def pace(per_second: float) -> Limit:
 
 
 @pytest.mark.parametrize(
-    ("per_second", "largest"), [(5, 1), (2.5, 1), (100, 3), (500, 15), (1000, 30)]
+    ("per_second", "largest"), [(5, 1), (2.5, 1), (100, 4), (500, 20), (1000, 40)]
 )
 def test_a_batch_is_what_the_pace_leaves_of_a_second(per_second: float, largest: int) -> None:
     assert largest_batch(pace(per_second), per_second) == largest
