@@ -195,3 +195,16 @@ def start_bridge(
     yield start
     for process in started:
         process.close()
+
+
+@pytest.fixture
+def drain(database_url: str, broker_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """The worker's drain task, run in this process on the test's database and Redis."""
+    from tests.worker_caches import clear_worker_caches
+    from worker.tasks.apply_delivery_reports import apply_delivery_reports
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    clear_worker_caches()
+    yield apply_delivery_reports
+    clear_worker_caches()

@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session
 from shared.core.enums import Channel
 from shared.core.events import record_event
 from shared.core.metrics import bounded_label
+from shared.notifications.accepted_sends import KIND as ACCEPTED
+from shared.notifications.accepted_sends import AcceptedSend, read_accepted, record_accepted
 from shared.notifications.paging_metrics import count_sms_outcome, observe_reached
 from shared.notifications.state import PLIVO_SMS_STATUS, NotificationState
 from shared.notifications.store import (
@@ -45,6 +47,8 @@ ENDED_UNREACHED = frozenset({NotificationState.FAILED, NotificationState.UNDELIV
 # record_sms_report); the notification already knows whom it texted.
 NUMBER_FIELDS: Final = frozenset({"To", "From"})
 _LARGEST_ID: Final = 2**63
+# EntryResult.outcome of a send Plivo accepted: recorded, but not a delivery report.
+SEND_ACCEPTED: Final = "send_accepted"
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ class InboxReport:
 class EntryResult:
     """What applying one inbox report did: the metric's outcome and status, chains to move on."""
 
-    outcome: str  # recorded, duplicate or unknown_message
+    outcome: str  # recorded, duplicate or unknown_message (or SEND_ACCEPTED)
     status: str  # Plivo's status, bounded for the metric label
     ended: tuple[int, ...] = ()
 
@@ -130,14 +134,17 @@ def inbox_entry(params: dict[str, str], notification_id: int | None, received_at
     )
 
 
-def read_inbox_entry(raw: bytes | str) -> InboxReport:
-    """An entry read back; ValueError (with a reason, never the content) when malformed."""
+def read_inbox_entry(raw: bytes | str) -> InboxReport | AcceptedSend:
+    """An entry read back: a report, or a send Plivo accepted (shared.notifications.
+    accepted_sends); ValueError (with a reason, never the content) when malformed."""
     try:
         entry: Any = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ValueError("not JSON") from None
     if not isinstance(entry, dict):
         raise ValueError("not an object")
+    if entry.get("kind") == ACCEPTED:
+        return read_accepted(entry)
     params, nid, at = entry.get("params"), entry.get("notification_id"), entry.get("received_at")
     if not isinstance(params, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and "\x00" not in k + v for k, v in params.items()
@@ -154,12 +161,16 @@ def read_inbox_entry(raw: bytes | str) -> InboxReport:
     return InboxReport(params, nid, received_at)
 
 
-def apply_inbox_report(session: Session, report: InboxReport) -> EntryResult:
+def apply_inbox_report(session: Session, report: InboxReport | AcceptedSend) -> EntryResult:
     """Find the report's text, record the report once and apply it, in the caller's transaction.
 
     A report naming no text we sent, or a call (an SMS report never moves a
     call), is kept as `callback.unknown_message`; one recorded before is a duplicate.
+    A send Plivo accepted is recorded (outcome SEND_ACCEPTED: not a report).
     """
+    if isinstance(report, AcceptedSend):
+        record_accepted(session, report)
+        return EntryResult(SEND_ACCEPTED, "queued")
     params = report.params
     status = params.get("Status", "").strip().lower() or "missing"
     label = bounded_label(status, PLIVO_SMS_STATUS)  # a sender must not grow the metric

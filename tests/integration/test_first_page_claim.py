@@ -78,6 +78,7 @@ def request_times(sim: RunningSimulator, number: str) -> list[float]:
 
 def test_the_first_page_follows_one_commit(worker_env: tuple[str, RunningSimulator]) -> None:
     url, sim = worker_env
+    from worker.tasks.apply_delivery_reports import apply_delivery_reports
     from worker.tasks.dispatch_alert import dispatch_alerts
 
     number = "+16285550101"
@@ -108,6 +109,8 @@ def test_the_first_page_follows_one_commit(worker_env: tuple[str, RunningSimulat
     assert before == ["commit"], before
     if synchronous:
         assert synchronous[0] == "on"  # the claim is on disk before its request leaves
+    # Plivo's answer is recorded by the report inbox's drainer (accepted_sends).
+    assert apply_delivery_reports() == 1
     with session_scope(url) as session:
         [state] = session.scalars(
             select(Notification.state).where(Notification.alert_id == alert_id)
@@ -123,6 +126,7 @@ def test_a_person_paged_moments_ago_is_held_not_sent_again(
     url, sim = worker_env
     monkeypatch.setenv("BUNDLE_WINDOW_S", "30")
     clear_worker_caches()
+    from worker.tasks.apply_delivery_reports import apply_delivery_reports
     from worker.tasks.dispatch_alert import dispatch_alerts
 
     number = "+16285550102"
@@ -130,6 +134,7 @@ def test_a_person_paged_moments_ago_is_held_not_sent_again(
     assert dispatch_alerts([first]) == ["fired"]
     assert dispatch_alerts([second]) == ["fired"]
     assert len(request_times(sim, number)) == 1
+    apply_delivery_reports()
     with session_scope(url) as session:
         states = dict(
             session.execute(

@@ -32,23 +32,10 @@ from tests.integration.test_security_callbacks import (
     replay,
     signed_post,
 )
-from tests.worker_caches import clear_worker_caches
 from webhooks.app import create_app
 
 NOTIFICATION_ENDED = "escalation.notification_ended"
 APPLY_DELIVERY_REPORTS = "callbacks.apply_delivery_reports"
-
-
-@pytest.fixture
-def drain(database_url, broker_env, monkeypatch, tmp_path):
-    """The worker's drain task, run in this process on the test's database and Redis."""
-    from worker.tasks.apply_delivery_reports import apply_delivery_reports
-
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("DATA_DIR", str(tmp_path))
-    clear_worker_caches()
-    yield apply_delivery_reports
-    clear_worker_caches()
 
 
 def report(message_uuid, status, **extra):

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import redis
 from prometheus_client import Counter
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -39,7 +40,8 @@ from shared.core.enums import Channel
 from shared.core.metrics import BUNDLED_ALERTS, BUNDLES_SENT, OPTED_OUT_SKIPS, SENDS_DELAYED
 from shared.core.models import Alert, Notification, utcnow
 from shared.core.phone import mask
-from shared.notifications.paging_metrics import observe_first_pages
+from shared.notifications import report_inbox
+from shared.notifications.accepted_sends import AcceptedSend, accepted_entry, record_accepted
 from shared.notifications.state import NotificationState as S
 from shared.notifications.store import (
     claim_bundle,
@@ -327,7 +329,14 @@ def _hand_back(send: Send, after_s: float) -> str:
 
 
 def _record(send: Send, claimed: Claimed, delivery: Delivery) -> str:
-    """Plivo accepted the request or refused the destination: the bundle follows its lead."""
+    """Plivo accepted the request or refused the destination: the bundle follows its lead.
+
+    A text Plivo accepted is recorded by the report inbox's drainer in its batch
+    (shared.notifications.accepted_sends says why); where Redis refuses the
+    push, and for calls, it is recorded here.
+    """
+    if delivery.provider_uuid is not None and _leave_to_inbox(send, delivery):
+        return _recorded(send, claimed, "accepted")
     with session_scope(send.url) as session:
         if delivery.provider_uuid is None:
             move_bundle(
@@ -341,20 +350,31 @@ def _record(send: Send, claimed: Claimed, delivery: Delivery) -> str:
             )
             result = "failed"
         else:
-            accepted = move_bundle(
-                session,
-                send.notification_id,
-                S.QUEUED,
-                reason="plivo accepted",
-                member_reason="bundle accepted by plivo",
-                members_follow_only_a_moved_lead=False,
-                detail=delivery.detail,
-                provider_uuid=delivery.provider_uuid,
-            )
-            if not accepted.lead_moved:
-                log.info("notification %s already advanced by a report", send.notification_id)
-            observe_first_pages(session, send.notification_id, utcnow())
+            record_accepted(session, _accepted(send, delivery.provider_uuid, delivery))
             result = "accepted"
+    return _recorded(send, claimed, result)
+
+
+def _accepted(send: Send, provider_uuid: str, delivery: Delivery) -> AcceptedSend:
+    return AcceptedSend(send.notification_id, provider_uuid, delivery.detail, utcnow())
+
+
+def _leave_to_inbox(send: Send, delivery: Delivery) -> bool:
+    """Push an accepted text's record to the report inbox; False to record it here."""
+    if send.ops.name != Channel.SMS or delivery.provider_uuid is None:
+        return False
+    entry = accepted_entry(_accepted(send, delivery.provider_uuid, delivery))
+    try:
+        waiting = report_inbox.push(context.redis_client(), entry)
+    except redis.RedisError as exc:
+        log.warning("accepted text recorded by its worker, the report inbox refused: %s", exc)
+        return False
+    if waiting == 1:
+        enqueue.apply_delivery_reports()  # or the tick's, while it waits
+    return True
+
+
+def _recorded(send: Send, claimed: Claimed, result: str) -> str:
     send.ops.counter.labels(result=result).inc()
     if result == "failed":
         enqueue.notification_ended(send.notification_id)

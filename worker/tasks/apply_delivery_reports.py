@@ -29,7 +29,9 @@ from sqlalchemy.exc import DataError, IntegrityError
 from shared.core.db import session_scope
 from shared.core.metrics import DELIVERY_REPORTS
 from shared.notifications import report_inbox
+from shared.notifications.accepted_sends import AcceptedSend
 from shared.notifications.delivery_reports import (
+    SEND_ACCEPTED,
     EntryResult,
     InboxReport,
     apply_inbox_report,
@@ -90,7 +92,8 @@ def drain_batch(
     # Handed over before the trim: a drainer killed after the commit re-applies
     # these as duplicates, which hand nothing over, so the hand-over goes first.
     for result in results:
-        DELIVERY_REPORTS.labels(status=result.status, outcome=result.outcome).inc()
+        if result.outcome != SEND_ACCEPTED:
+            DELIVERY_REPORTS.labels(status=result.status, outcome=result.outcome).inc()
         hand_over_ended(result.ended, notification_ended)
     if not report_inbox.trim(client, token, len(raw)):
         log.warning(
@@ -103,7 +106,7 @@ def drain_batch(
     return len(raw)
 
 
-def readable(raw: Sequence[bytes | str]) -> list[InboxReport]:
+def readable(raw: Sequence[bytes | str]) -> list[InboxReport | AcceptedSend]:
     """The entries that can be read; a malformed one is logged and dropped, never retried."""
     reports = []
     for position, entry in enumerate(raw):
@@ -116,7 +119,9 @@ def readable(raw: Sequence[bytes | str]) -> list[InboxReport]:
     return reports
 
 
-def apply_reports(database_url: str, reports: Sequence[InboxReport]) -> list[EntryResult]:
+def apply_reports(
+    database_url: str, reports: Sequence[InboxReport | AcceptedSend]
+) -> list[EntryResult]:
     """All in one transaction; if a report's own data breaks it, one transaction each."""
     try:
         with session_scope(database_url) as session:
@@ -132,7 +137,7 @@ def apply_reports(database_url: str, reports: Sequence[InboxReport]) -> list[Ent
     return [result for result in applied if result is not None]
 
 
-def _apply_alone(database_url: str, report: InboxReport) -> EntryResult | None:
+def _apply_alone(database_url: str, report: InboxReport | AcceptedSend) -> EntryResult | None:
     try:
         with session_scope(database_url) as session:
             return apply_inbox_report(session, report)
