@@ -66,7 +66,7 @@ def with_burst(limit: Limit, burst: int) -> Limit:
 
 
 def batch_checks(checks: Sequence[tuple[str, Limit]], units: int) -> list[tuple[str, Limit]]:
-    """The page checks (account, sender, and their spacing keys) for `units` slots at once."""
+    """The page gate's checks (account and sender) for `units` slots at once."""
     return [(key, with_burst(limit, units)) for key, limit in checks]
 
 

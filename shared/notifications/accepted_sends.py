@@ -65,7 +65,7 @@ def read_accepted(entry: dict[str, Any]) -> AcceptedSend:
     """An accepted send read back from the inbox; ValueError naming what is wrong."""
     nid, uuid = entry.get("notification_id"), entry.get("provider_uuid")
     detail, at = entry.get("detail"), entry.get("accepted_at")
-    if type(nid) is not int or not 0 < nid < _LARGEST_ID:
+    if not is_row_id(nid):
         raise ValueError("notification_id is not an id")
     if not isinstance(uuid, str) or not uuid or "\x00" in uuid:
         raise ValueError("provider_uuid is not text")
@@ -73,13 +73,23 @@ def read_accepted(entry: dict[str, Any]) -> AcceptedSend:
         isinstance(k, str) and isinstance(v, str) for k, v in detail.items()
     ):
         raise ValueError("detail is not text fields")
+    return AcceptedSend(nid, uuid, detail, zoned_time(at, "accepted_at"))
+
+
+def is_row_id(value: object) -> bool:
+    """An inbox entry's id field holds a database id (a bool or a float does not)."""
+    return type(value) is int and 0 < value < _LARGEST_ID
+
+
+def zoned_time(value: object, field: str) -> datetime:
+    """An inbox entry's ISO time with its zone; ValueError naming `field` otherwise."""
     try:
-        accepted_at = datetime.fromisoformat(at) if isinstance(at, str) else None
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
-        accepted_at = None
-    if accepted_at is None or accepted_at.tzinfo is None:
-        raise ValueError("accepted_at is not a time with its zone")
-    return AcceptedSend(nid, uuid, detail, accepted_at)
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValueError(f"{field} is not a time with its zone")
+    return moment
 
 
 def record_accepted(session: Session, send: AcceptedSend) -> bool:

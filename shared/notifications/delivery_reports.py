@@ -26,7 +26,13 @@ from shared.core.enums import Channel
 from shared.core.events import record_event
 from shared.core.metrics import bounded_label
 from shared.notifications.accepted_sends import KIND as ACCEPTED
-from shared.notifications.accepted_sends import AcceptedSend, read_accepted, record_accepted
+from shared.notifications.accepted_sends import (
+    AcceptedSend,
+    is_row_id,
+    read_accepted,
+    record_accepted,
+    zoned_time,
+)
 from shared.notifications.paging_metrics import count_sms_outcome, observe_reached
 from shared.notifications.state import PLIVO_SMS_STATUS, NotificationState
 from shared.notifications.store import (
@@ -46,7 +52,6 @@ ENDED_UNREACHED = frozenset({NotificationState.FAILED, NotificationState.UNDELIV
 # A report's phone numbers: never kept in the inbox (nor in the event log, see
 # record_sms_report); the notification already knows whom it texted.
 NUMBER_FIELDS: Final = frozenset({"To", "From"})
-_LARGEST_ID: Final = 2**63
 # EntryResult.outcome of a send Plivo accepted: recorded, but not a delivery report.
 SEND_ACCEPTED: Final = "send_accepted"
 
@@ -150,15 +155,9 @@ def read_inbox_entry(raw: bytes | str) -> InboxReport | AcceptedSend:
         isinstance(k, str) and isinstance(v, str) and "\x00" not in k + v for k, v in params.items()
     ):
         raise ValueError("params are not text fields")
-    if nid is not None and (type(nid) is not int or not 0 < nid < _LARGEST_ID):
+    if nid is not None and not is_row_id(nid):
         raise ValueError("notification_id is not an id")
-    try:
-        received_at = datetime.fromisoformat(at) if isinstance(at, str) else None
-    except ValueError:
-        received_at = None
-    if received_at is None or received_at.tzinfo is None:
-        raise ValueError("received_at is not a time with its zone")
-    return InboxReport(params, nid, received_at)
+    return InboxReport(params, nid, zoned_time(at, "received_at"))
 
 
 def apply_inbox_report(session: Session, report: InboxReport | AcceptedSend) -> EntryResult:

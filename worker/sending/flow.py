@@ -335,10 +335,15 @@ def _record(send: Send, claimed: Claimed, delivery: Delivery) -> str:
     (shared.notifications.accepted_sends says why); where Redis refuses the
     push, and for calls, it is recorded here.
     """
-    if delivery.provider_uuid is not None and _leave_to_inbox(send, delivery):
+    accepted = (
+        None
+        if delivery.provider_uuid is None
+        else AcceptedSend(send.notification_id, delivery.provider_uuid, delivery.detail, utcnow())
+    )
+    if accepted is not None and send.ops.name == Channel.SMS and _leave_to_inbox(accepted):
         return _recorded(send, claimed, "accepted")
     with session_scope(send.url) as session:
-        if delivery.provider_uuid is None:
+        if accepted is None:
             move_bundle(
                 session,
                 send.notification_id,
@@ -350,22 +355,15 @@ def _record(send: Send, claimed: Claimed, delivery: Delivery) -> str:
             )
             result = "failed"
         else:
-            record_accepted(session, _accepted(send, delivery.provider_uuid, delivery))
+            record_accepted(session, accepted)
             result = "accepted"
     return _recorded(send, claimed, result)
 
 
-def _accepted(send: Send, provider_uuid: str, delivery: Delivery) -> AcceptedSend:
-    return AcceptedSend(send.notification_id, provider_uuid, delivery.detail, utcnow())
-
-
-def _leave_to_inbox(send: Send, delivery: Delivery) -> bool:
+def _leave_to_inbox(accepted: AcceptedSend) -> bool:
     """Push an accepted text's record to the report inbox; False to record it here."""
-    if send.ops.name != Channel.SMS or delivery.provider_uuid is None:
-        return False
-    entry = accepted_entry(_accepted(send, delivery.provider_uuid, delivery))
     try:
-        waiting = report_inbox.push(context.redis_client(), entry)
+        waiting = report_inbox.push(context.redis_client(), accepted_entry(accepted))
     except redis.RedisError as exc:
         log.warning("accepted text recorded by its worker, the report inbox refused: %s", exc)
         return False
