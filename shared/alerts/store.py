@@ -117,5 +117,6 @@ def mark_dispatched(session: Session, alert_id: int) -> bool:
         update(Alert)
         .where(Alert.id == alert_id, Alert.dispatched_at.is_(None))
         .values(dispatched_at=utcnow())
+        .execution_options(synchronize_session=False)  # nothing reads it back in the routing
     )
     return result.rowcount == 1

@@ -111,12 +111,13 @@ def move(
         conditions.append(
             Notification.alert_id.in_(select(Alert.id).where(Alert.status == AlertStatus.TRIGGERED))
         )
-    result = session.execute(update(Notification).where(*conditions).values(**values))
-    if result.rowcount != 1:
+    # RETURNING the alert: the compare-and-set and the read of whose row it was are
+    # one statement (SQLite 3.35+ and PostgreSQL both have it).
+    alert_id = session.execute(
+        update(Notification).where(*conditions).values(**values).returning(Notification.alert_id)
+    ).scalar_one_or_none()
+    if alert_id is None:
         return False
-    alert_id = session.scalar(
-        select(Notification.alert_id).where(Notification.id == notification_id)
-    )
     record_event(
         session,
         f"notification.{target.value}",

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,45 +34,59 @@ def code_for(session: Session, alert_ids: Sequence[int], destination: str) -> in
     """The person's code for exactly these alerts, allocating the smallest free one.
 
     Two sends to one person at once may pick the same number; the partial
-    unique index rejects the second, which then takes the next free code.
-    Codes the person gave up less than CODE_REUSE_AFTER ago are not free.
+    unique index rejects the second, which then reads again and takes the
+    code the first made for these alerts, or the next free one. Codes the
+    person gave up less than CODE_REUSE_AFTER ago are not free.
     """
     wanted = sorted(set(alert_ids))
-    active = list(
-        session.scalars(select(AckCode).where(AckCode.destination == destination, AckCode.active))
-    )
-    for row in active:
-        if sorted(row.alert_ids or [row.alert_id]) == wanted:
-            return row.code
     for _ in range(MAX_TRIES):
-        code = allocate_code(_codes_to_avoid(session, destination, utcnow()))
+        now = utcnow()
+        codes = _person_codes(session, destination, now)
+        for row in codes:
+            if row.active and sorted(row.alert_ids or [row.alert_id]) == wanted:
+                return row.code
+        code = allocate_code(
+            codes_to_avoid(
+                [row.code for row in codes if row.active],
+                [(row.code, row.retired_at) for row in codes if not row.active],
+                now,
+            )
+        )
         try:
             with session.begin_nested():
-                session.add(
-                    AckCode(
-                        alert_id=wanted[0], alert_ids=wanted, destination=destination, code=code
-                    )
+                session.execute(
+                    _INSERT_CODE,
+                    {
+                        "alert_id": wanted[0],
+                        "alert_ids": wanted,
+                        "destination": destination,
+                        "code": code,
+                        "active": True,
+                        "created_at": now,
+                    },
                 )
-                session.flush()
             return code
         except IntegrityError:
             continue
     raise RuntimeError("could not allocate a reply code")
 
 
-def _codes_to_avoid(session: Session, destination: str, now: datetime) -> set[int]:
-    """The person's active codes and those retired within CODE_REUSE_AFTER of `now`."""
-    active = session.scalars(
-        select(AckCode.code).where(AckCode.destination == destination, AckCode.active)
-    )
-    retired = session.execute(
-        select(AckCode.code, AckCode.retired_at).where(
+# Core statements: a page's code is read and made on every first page, where the
+# ORM's loading and flushing of AckCode objects nobody reads back cost more than the SQL.
+_INSERT_CODE = insert(AckCode.__table__)
+
+
+def _person_codes(session: Session, destination: str, now: datetime) -> Sequence[Row[Any]]:
+    """The person's active codes and those retired within CODE_REUSE_AFTER of `now`,
+    in one read."""
+    return session.execute(
+        select(
+            AckCode.code, AckCode.alert_id, AckCode.alert_ids, AckCode.active, AckCode.retired_at
+        ).where(
             AckCode.destination == destination,
-            AckCode.active.is_(False),
-            AckCode.retired_at >= now - CODE_REUSE_AFTER,
+            or_(AckCode.active, AckCode.retired_at >= now - CODE_REUSE_AFTER),
         )
-    )
-    return codes_to_avoid(active, [(code, at) for code, at in retired], now)
+    ).all()
 
 
 def alerts_for_code(session: Session, destination: str, reply: Reply) -> list[int]:
