@@ -106,6 +106,19 @@ def send_notification(
     return send_sms(notification_id, countdown, priority=priority)
 
 
+def send_followers(
+    notification_ids: list[int],
+    channel: str,
+    priority: int | None = None,
+    countdown: float | None = None,
+) -> bool:
+    """One safety net for the pages that ride in one person's message
+    (worker.tasks.send_followers): one message to the broker, not one per page."""
+    return publish(
+        task_names.SEND_FOLLOWERS, [notification_ids, channel], countdown, None, priority
+    )
+
+
 def fire_step(alert_id: int, step: int, round: int) -> bool:
     return publish(task_names.FIRE_STEP, [alert_id, step, round])
 

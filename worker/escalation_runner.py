@@ -204,7 +204,8 @@ def hand_over(pages: Sequence[Page], first: FirstPage | None = None) -> None:
     are not sent on their own: the lead's claim takes every due page of that
     person and channel into one message (shared.notifications.store.claim_bundle).
     They are still enqueued, a little later, in case the lead never claims them
-    (its alert closed first): a task that finds its page already claimed does nothing.
+    (its alert closed first): one task per person for all of them, and a page
+    it finds already claimed costs it one read.
     """
     leads, followers = split_leads(pages)
     if not leads:
@@ -226,10 +227,22 @@ def hand_over(pages: Sequence[Page], first: FirstPage | None = None) -> None:
     except Exception:  # the page must still leave: hand it to the task instead
         log.exception("notification %s: sending from the step failed", lead_id)
         enqueue.send_notification(lead_id, lead.planned.channel, lead.priority)
-    for each in followers:
-        enqueue.send_notification(
-            each.planned.notification_id, each.planned.channel, each.priority, FOLLOWER_DELAY_S
+    for (_, channel), group in followers_by_person(followers).items():
+        enqueue.send_followers(
+            [each.planned.notification_id for each in group],
+            channel,
+            min(each.priority for each in group),
+            FOLLOWER_DELAY_S,
         )
+
+
+def followers_by_person(followers: Sequence[Page]) -> dict[tuple[str, str], list[Page]]:
+    """Pure: the followers of each person and channel, in the order given (most urgent
+    first): each group is one safety-net task (worker.tasks.send_followers)."""
+    groups: dict[tuple[str, str], list[Page]] = {}
+    for page in followers:
+        groups.setdefault((page.planned.destination, page.planned.channel), []).append(page)
+    return groups
 
 
 def lost_from_file(alert: Alert, policy: Policy, position: Position) -> bool:

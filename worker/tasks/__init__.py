@@ -17,6 +17,7 @@ from worker.tasks import (  # noqa: F401
     post_webhook_step,
     reconcile,
     run_phlo_step,
+    send_followers,
     send_reply,
     send_sms,
     tick,

@@ -6,7 +6,8 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from shared.alerts.maintenance_store import hold_or_downgrade
+from shared.alerts.maintenance import ActiveRule
+from shared.alerts.maintenance_store import hold_or_downgrade, running_rules
 from shared.alerts.store import mark_dispatched
 from shared.core.enums import AlertStatus
 from shared.core.events import record_event
@@ -47,8 +48,9 @@ def dispatch_alerts(alert_ids: list[int]) -> list[str]:
 
     def route_and_plan_all(session: Session) -> list[tuple[int, Fired | None]]:
         fired: list[tuple[int, Fired | None]] = []
+        rules = running_rules(session, context.settings().config_file, utcnow())
         for alert_id in alert_ids:
-            outcome, planned = _route_and_plan(session, alert_id)
+            outcome, planned = _route_and_plan(session, alert_id, rules)
             outcomes.append(outcome)
             if outcome == "routed":
                 fired.append((alert_id, planned))
@@ -63,15 +65,18 @@ def dispatch_alerts(alert_ids: list[int]) -> list[str]:
     ]
 
 
-def _route_and_plan(session: Session, alert_id: int) -> tuple[str, Fired | None]:
-    """Route one alert and plan its first step in the caller's transaction."""
+def _route_and_plan(
+    session: Session, alert_id: int, rules: list[ActiveRule] | None
+) -> tuple[str, Fired | None]:
+    """Route one alert and plan its first step in the caller's transaction;
+    `rules`: the maintenance rules running now."""
     alert = session.get(Alert, alert_id)
     if alert is None:
         log.warning("dispatch for unknown alert %s ignored", alert_id)
         return "unknown", None
     if not mark_dispatched(session, alert_id) or alert.status != AlertStatus.TRIGGERED:
         return "already", None
-    if hold_or_downgrade(session, alert, context.settings().config_file, utcnow()):
+    if hold_or_downgrade(session, alert, rules):
         return "held", None  # the tick releases it when its maintenance window is over
     routed = route_alert(alert, context.settings().config_file)
     if routed is None:

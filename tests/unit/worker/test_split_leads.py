@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.escalation.engine import Planned
-from worker.escalation_runner import Page, split_leads
+from worker.escalation_runner import Page, followers_by_person, split_leads
 
 ANA, BO = "+14155550101", "+14155550102"
 
@@ -32,3 +32,14 @@ def test_pages_to_different_people_are_all_leads() -> None:
 
 def test_nothing_planned_is_nothing_to_send() -> None:
     assert split_leads([]) == ([], [])
+
+
+def test_followers_are_grouped_by_person_and_channel_most_urgent_first() -> None:
+    followers = [page(5, "sms", ANA, 0), page(6, "sms", BO, 3), page(7, "sms", ANA, 6)]
+    followers.append(page(8, "voice", ANA, 6))
+    groups = followers_by_person(followers)
+    assert {key: [p.planned.notification_id for p in group] for key, group in groups.items()} == {
+        (ANA, "sms"): [5, 7],
+        (BO, "sms"): [6],
+        (ANA, "voice"): [8],
+    }
