@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Final
 
 import redis
@@ -138,6 +138,18 @@ def verified_params(endpoint: str) -> dict[str, str] | Response:
     and given back if we then fail with a 5xx, so Plivo's retry of a request we
     did not handle is not taken for a replay (shared.plivo.replay says why).
     """
+    signed = _signed_params(endpoint)
+    if isinstance(signed, Response):
+        return signed
+    params, nonce = signed
+    client = current_app.config["REDIS"]
+    claimed = _first_seen(endpoint, nonce, lambda: replay.claim(client, nonce))
+    return claimed if isinstance(claimed, Response) else params
+
+
+def _signed_params(endpoint: str) -> tuple[dict[str, str], str] | Response:
+    """The form params and nonce of a request signed with an account's token (its nonce
+    not yet claimed: `_first_seen` must come next); otherwise the 403 to return."""
     settings = current_app.config["SETTINGS"]
     signature = request.headers.get("X-Plivo-Signature-V3", "")
     nonce = request.headers.get("X-Plivo-Signature-V3-Nonce", "")
@@ -151,9 +163,17 @@ def verified_params(endpoint: str) -> dict[str, str] | Response:
             return _refuse(endpoint, "wrong_public_url", 403, "invalid signature\n")
         log.warning("callback to %s with a wrong signature refused", endpoint)
         return _refuse(endpoint, "bad_signature", 403, "invalid signature\n")
-    client = current_app.config["REDIS"]
+    return params, nonce
+
+
+def _first_seen(endpoint: str, nonce: str, claim: Callable[[], int]) -> Response | int:
+    """Run `claim` (the nonce's claim, alone or with what the request does): what it
+    returned when this was the first request with the nonce (truthy), else the 403
+    (replay) or 503 (Redis) to return. From here, a 5xx answer gives the nonce back
+    (`_give_back_nonce_after_failure`)."""
+    g.plivo_nonce = nonce
     try:
-        first = replay.claim(client, nonce)
+        first = claim()
     except redis.RedisError as exc:
         log.error(
             "callback to %s refused with 503: Redis is unavailable, so a replay could not be "
@@ -163,10 +183,10 @@ def verified_params(endpoint: str) -> dict[str, str] | Response:
         )
         return _refuse(endpoint, "replay_check_unavailable", 503, "try again later\n")
     if not first:
+        g.pop("plivo_nonce", None)
         log.warning("replayed callback to %s refused (nonce seen before)", endpoint)
         return _refuse(endpoint, "replayed", 403, "replayed request\n")
-    g.plivo_nonce = nonce
-    return params
+    return first
 
 
 @bp.after_app_request
@@ -189,33 +209,37 @@ def _notification_id_from_query() -> int | None:
 def sms_status() -> Response:
     """A page's report is left in the report inbox and answered at once; a worker applies it.
 
-    Nothing else must happen before the answer: the signature and the nonce
-    are checked first, then one RPUSH. The push that finds the inbox empty
-    starts a drainer; later pushes join the batch it is reading (and the tick
-    starts one for anything left waiting). If Redis refuses the push we answer
-    503, the nonce is given back, and Plivo retries.
+    Nothing else must happen before the answer: the signature is checked
+    first, then one script claims the nonce and pushes the report together
+    (one round trip to Redis). The push that finds the inbox empty starts a
+    drainer; later pushes join the batch it is reading (and the tick starts
+    one for anything left waiting). If Redis cannot answer we answer 503, the
+    nonce is given back, and Plivo retries.
     """
-    params = verified_params("sms_status")
-    if isinstance(params, Response):
-        return params
+    signed = _signed_params("sms_status")
+    if isinstance(signed, Response):
+        return signed
+    params, nonce = signed
+    client = current_app.config["REDIS"]
     status = params.get("Status", "").strip().lower() or "missing"
     label = bounded_label(status, PLIVO_SMS_STATUS)  # a sender must not grow the metric
     batch_id = notice_batch_from(request.args)
     if batch_id is not None:
+        claimed = _first_seen("sms_status", nonce, lambda: replay.claim(client, nonce))
+        if isinstance(claimed, Response):
+            return claimed
         return _notice_sms_status(params, batch_id, label)
     entry = inbox_entry(params, _notification_id_from_query(), utcnow())
-    try:
-        waiting = report_inbox.push(current_app.config["REDIS"], entry)
-    except redis.RedisError as exc:
-        log.error(
-            "delivery report %s refused with 503: the report inbox is unavailable (%s); "
-            "Plivo will retry",
-            params.get("MessageUUID"),
-            type(exc).__name__,
-        )
-        return _refuse("sms_status", "inbox_unavailable", 503, "try again later\n")
+    ttl_s = int(replay.NONCE_TTL.total_seconds())
+    waiting = _first_seen(
+        "sms_status",
+        nonce,
+        lambda: report_inbox.push_if_first(client, replay.nonce_key(nonce), ttl_s, entry),
+    )
+    if isinstance(waiting, Response):
+        return waiting
     DELIVERY_REPORTS.labels(status=label, outcome="accepted").inc()
-    if waiting == 1:
+    if waiting == 1:  # the inbox was empty: start a drainer
         current_app.config["ENQUEUE"].apply_delivery_reports()
     return Response("ok\n", status=200, mimetype="text/plain")
 

@@ -43,6 +43,23 @@ return 0
 """
 
 
+# The receiver's claim of a report's nonce and its push, as one script: one round trip
+# to Redis per report instead of two, and never one without the other.
+_PUSH_IF_FIRST = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
+return redis.call('RPUSH', KEYS[2], ARGV[2])
+"""
+
+
+def push_if_first(client: redis.Redis, nonce_key: str, ttl_s: int, entry: str) -> int:
+    """Claim the request's nonce and append its report, in one step; 0 when the nonce was
+    seen before (nothing appended), else the inbox's length after it. Raises
+    redis.RedisError (then it is unknown whether it ran: the caller answers 5xx and
+    gives the nonce back, and a report applied twice moves nothing)."""
+    script = client.register_script(_PUSH_IF_FIRST)
+    return int(script(keys=[nonce_key, INBOX_KEY], args=[ttl_s, entry]))
+
+
 def push(client: redis.Redis, entry: str) -> int:
     """Append one report; the inbox's length after it (1: it was empty). Raises redis.RedisError."""
     return int(client.rpush(INBOX_KEY, entry))
