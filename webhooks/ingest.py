@@ -114,17 +114,48 @@ def accept_events(events: Sequence[AlertIn], *, via: str, scope: str) -> list[Ac
     results = group_commit().run(
         lambda session: ingest_all(session, events, via=via, integration=scope)
     )
-    for alert_in, result in zip(events, results, strict=True):
+    for result in results:
         count_accepted(via, result.outcome)
+    _log_accepted(events, results, via)
+    queued = _enqueue_new(events, results)
+    return [Accepted(result, queued.get(index, False)) for index, result in enumerate(results)]
+
+
+def _log_accepted(events: Sequence[AlertIn], results: Sequence[IngestResult], via: str) -> None:
+    """One INFO line per request: what each event did, by alert. A line per event made a
+    body of 100 alerts a hundred masked and formatted records, a fifth of its time in
+    the receiver; each event's own line is still there at DEBUG."""
+    if len(events) == 1:
         log.info(
             "alert event via %s from %r: %s (alert %s)",
             via,
-            alert_in.source,
-            result.outcome,
-            result.alert_id,
+            events[0].source,
+            results[0].outcome,
+            results[0].alert_id,
         )
-    queued = _enqueue_new(events, results)
-    return [Accepted(result, queued.get(index, False)) for index, result in enumerate(results)]
+        return
+    by_outcome: dict[str, list[int | None]] = {}
+    for result in results:
+        by_outcome.setdefault(result.outcome, []).append(result.alert_id)
+    log.info(
+        "%d alert events via %s: %s",
+        len(events),
+        via,
+        "; ".join(f"{outcome} (alerts {_ids_text(ids)})" for outcome, ids in by_outcome.items()),
+    )
+    if log.isEnabledFor(logging.DEBUG):
+        for alert_in, result in zip(events, results, strict=True):
+            log.debug(
+                "alert event via %s from %r: %s (alert %s)",
+                via,
+                alert_in.source,
+                result.outcome,
+                result.alert_id,
+            )
+
+
+def _ids_text(ids: Sequence[int | None]) -> str:
+    return ", ".join("none" if i is None else str(i) for i in ids)
 
 
 def group_commit() -> GroupCommit:

@@ -1,6 +1,7 @@
 """POST /api/v1/alerts over real HTTP: what producers see."""
 
 import json
+import logging
 
 import pytest
 import requests
@@ -146,3 +147,25 @@ def test_alert_id_beyond_the_database_range_is_404(receiver):
         ).status_code
         == 404
     )
+
+
+def test_a_body_of_many_alerts_is_one_log_line_naming_each_alert(receiver, caplog):
+    """A group of alerts is one INFO line naming every alert it stored (a line per alert
+    was most of a large body's time in the receiver); each alert's own line is DEBUG."""
+    from tests.conftest import FIXTURES
+
+    body = (FIXTURES / "alertmanager" / "webhook-firing.json").read_bytes()
+    caplog.set_level(logging.DEBUG, logger="webhooks.ingest")
+    response = requests.post(
+        f"{receiver.url}/api/v1/integrations/alertmanager",
+        data=body,
+        headers={**AUTH, "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    ids = [str(a["id"]) for a in response.json()["alerts"]]
+    assert len(ids) == 2
+    records = [r for r in caplog.records if r.name == "webhooks.ingest"]
+    [summary] = [r.getMessage() for r in records if r.levelno == logging.INFO]
+    assert summary == f"2 alert events via alertmanager: created (alerts {', '.join(ids)})"
+    assert sum(r.levelno == logging.DEBUG for r in records) == 2
