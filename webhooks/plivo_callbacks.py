@@ -230,11 +230,8 @@ def sms_status() -> Response:
             return claimed
         return _notice_sms_status(params, batch_id, label)
     entry = inbox_entry(params, _notification_id_from_query(), utcnow())
-    ttl_s = int(replay.NONCE_TTL.total_seconds())
     waiting = _first_seen(
-        "sms_status",
-        nonce,
-        lambda: report_inbox.push_if_first(client, replay.nonce_key(nonce), ttl_s, entry),
+        "sms_status", nonce, lambda: report_inbox.push_if_first(client, nonce, entry)
     )
     if isinstance(waiting, Response):
         return waiting

@@ -107,7 +107,7 @@ def claim_first(session: Session, fired: Sequence[tuple[int, Fired | None]]) -> 
     if not leads:
         return None
     lead = leads[0].planned
-    return claim_first_page(session, lead.notification_id, _ops_for(lead.channel))
+    return claim_first_page(session, lead.notification_id, ops_for(lead.channel))
 
 
 def fire_in(session: Session, alert_id: int, position: Position) -> Fired | None:
@@ -186,7 +186,8 @@ def hand_over_all(
     return results
 
 
-def _ops_for(channel: str) -> ChannelOps:
+def ops_for(channel: str) -> ChannelOps:
+    """The send path of a channel: calls for voice, texts otherwise."""
     return VOICE if channel == Channel.VOICE else SMS
 
 
@@ -217,7 +218,7 @@ def hand_over(pages: Sequence[Page], first: FirstPage | None = None) -> None:
     if first is not None and first.notification_id == lead_id:
         send_lead = first.after_commit
     else:
-        ops = _ops_for(lead.planned.channel)
+        ops = ops_for(lead.planned.channel)
 
         def send_lead() -> str:
             return run_send(lead_id, False, ops)

@@ -23,6 +23,8 @@ from typing import Final
 
 import redis
 
+from shared.plivo import replay
+
 INBOX_KEY: Final = "plivo:sms-reports"
 LOCK_KEY: Final = "plivo:sms-reports:drainer"
 # Long enough for a batch on a slow SQLite disk; short enough that a dead
@@ -51,13 +53,15 @@ return redis.call('RPUSH', KEYS[2], ARGV[2])
 """
 
 
-def push_if_first(client: redis.Redis, nonce_key: str, ttl_s: int, entry: str) -> int:
-    """Claim the request's nonce and append its report, in one step; 0 when the nonce was
-    seen before (nothing appended), else the inbox's length after it. Raises
-    redis.RedisError (then it is unknown whether it ran: the caller answers 5xx and
-    gives the nonce back, and a report applied twice moves nothing)."""
+def push_if_first(client: redis.Redis, nonce: str, entry: str) -> int:
+    """Claim the request's nonce (as shared.plivo.replay.claim does) and append its
+    report, in one step; 0 when the nonce was seen before (nothing appended), else
+    the inbox's length after it. Raises redis.RedisError (then it is unknown whether
+    it ran: the caller answers 5xx and gives the nonce back, and a report applied
+    twice moves nothing)."""
     script = client.register_script(_PUSH_IF_FIRST)
-    return int(script(keys=[nonce_key, INBOX_KEY], args=[ttl_s, entry]))
+    ttl_s = int(replay.NONCE_TTL.total_seconds())
+    return int(script(keys=[replay.nonce_key(nonce), INBOX_KEY], args=[ttl_s, entry]))
 
 
 def push(client: redis.Redis, entry: str) -> int:

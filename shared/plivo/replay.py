@@ -46,14 +46,14 @@ def nonce_key(nonce: str) -> str:
     return f"{KEY_PREFIX}{digest}"
 
 
-def claim(client: redis.Redis, nonce: str, ttl: timedelta = NONCE_TTL) -> int:
-    """1 for the first request with this nonce; 0 when it was seen before.
+def claim(client: redis.Redis, nonce: str, ttl: timedelta = NONCE_TTL) -> bool:
+    """True for the first request with this nonce; False when it was seen before.
 
     One SET NX: two copies of a request arriving at once cannot both win.
     Raises redis.RedisError when Redis cannot answer: the caller must then
     refuse the request rather than accept one it cannot tell from a replay.
     """
-    return int(bool(client.set(nonce_key(nonce), "1", nx=True, ex=int(ttl.total_seconds()))))
+    return bool(client.set(nonce_key(nonce), "1", nx=True, ex=int(ttl.total_seconds())))
 
 
 def release(client: redis.Redis, nonce: str) -> None:

@@ -71,8 +71,9 @@ def code_for(session: Session, alert_ids: Sequence[int], destination: str) -> in
     raise RuntimeError("could not allocate a reply code")
 
 
-# Core statements: a page's code is read and made on every first page, where the
-# ORM's loading and flushing of AckCode objects nobody reads back cost more than the SQL.
+# A Core insert (and a column read in `_person_codes`): a page's code is read and made on
+# every first page, where loading and flushing AckCode objects nobody reads back cost
+# more than the SQL.
 _INSERT_CODE = insert(AckCode.__table__)
 
 

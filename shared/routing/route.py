@@ -96,7 +96,7 @@ def direct_config(recipients: list[str]) -> OncallConfig:
 @lru_cache(maxsize=256)
 def _direct_config(recipients: tuple[str, ...]) -> OncallConfig:
     """Validated once per list of recipients: a script paging the same people over and
-    over is the common case, and validating the policy was a tenth of routing's time.
+    over is the common case, and validating the policy was about 4 % of routing's time.
     The configuration is only read, never changed, by those it is handed to."""
     contacts = {
         f"recipient-{i + 1}": {"phone": p, "channels": ["sms"]}

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from shared.core.enums import Channel
 from worker import task_names
 from worker.celery_app import app
+from worker.escalation_runner import ops_for
 from worker.sending.flow import run_send
-from worker.sending.sms import SMS
-from worker.sending.voice import VOICE
 
 
 @app.task(name=task_names.SEND_FOLLOWERS)
@@ -23,5 +21,5 @@ def send_followers(notification_ids: list[int], channel: str) -> list[str]:
     page already sent. Each page still takes the whole send path, so the first
     one left pending claims the others with it.
     """
-    ops = VOICE if channel == Channel.VOICE else SMS
+    ops = ops_for(channel)
     return [run_send(notification_id, False, ops) for notification_id in notification_ids]
