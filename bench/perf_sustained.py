@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bench import stats
 from bench.databases import POSTGRESQL
-from bench.perf_context import RAISED_LIMIT, Context, running, warm_up
+from bench.perf_context import RAISED_LIMIT, Context, profiled, running, warm_up
 from bench.perf_first_page import FirstPages, measure
 from bench.perf_report import Result, Row
 
@@ -26,7 +26,8 @@ def _one(ctx: Context, which: str, count: int) -> FirstPages:
     options = {"raised_limit": RAISED_LIMIT} if which == "project" else {}
     with running(ctx, NAME, which, database=POSTGRESQL, **options) as system:
         warm_up(system)
-        result = measure(system, count, RATE, threads=THREADS, timeout=120 + count / 8)
+        with profiled(ctx, system, NAME):
+            result = measure(system, count, RATE, threads=THREADS, timeout=120 + count / 8)
     print(f"{NAME} {system.label}: {result.latency_text()}, {result.lost_twice()}", flush=True)
     return result
 

@@ -113,10 +113,16 @@ def add_occurrence(session: Session, alert_id: int) -> Accepted:
 
 def mark_dispatched(session: Session, alert_id: int) -> bool:
     """Claim the routing of an alert; False when another run already did it."""
-    result = session.execute(
+    return claim_routing(session, alert_id) is not None
+
+
+def claim_routing(session: Session, alert_id: int) -> Alert | None:
+    """Claim the routing of an alert and load it, in one statement (UPDATE ... RETURNING);
+    None when it is unknown or another run already claimed it."""
+    return session.scalars(
         update(Alert)
         .where(Alert.id == alert_id, Alert.dispatched_at.is_(None))
         .values(dispatched_at=utcnow())
-        .execution_options(synchronize_session=False)  # nothing reads it back in the routing
-    )
-    return result.rowcount == 1
+        .returning(Alert)
+        .execution_options(populate_existing=True)
+    ).one_or_none()

@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Insert, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -94,7 +96,40 @@ def get_engine(url: str) -> Engine:
 
 @lru_cache(maxsize=8)
 def _session_factory(url: str) -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+    factory = sessionmaker(bind=get_engine(url), expire_on_commit=False)
+    _hold_loaded_objects(factory)
+    return factory
+
+
+# session.info key: the objects a session holds on to until they leave it.
+_HELD = "held_objects"
+
+
+def _hold_loaded_objects(factory: sessionmaker[Session]) -> None:
+    """Keep every object a write session loaded until the session ends.
+
+    The session's identity map holds its objects weakly: a row read in one
+    function (the alert routed, the notification just planned) was dropped as soon
+    as nothing referred to it, and the next function to look for it read it
+    again: three extra SELECTs on every first page. Sessions here live for one
+    transaction, so holding them costs little (SQLAlchemy's "strong reference"
+    recipe).
+
+    Only objects loaded from a row are held, every column read: an object this
+    session inserted knows only what it was given, and an UPDATE's session
+    synchronisation leaves its other columns as they were (None), so it is left
+    to be dropped and read again as before.
+    """
+
+    def hold(session: Session, instance: object) -> None:
+        session.info.setdefault(_HELD, set()).add(instance)
+
+    def let_go(session: Session, instance: object) -> None:
+        session.info.get(_HELD, set()).discard(instance)
+
+    event.listen(factory, "loaded_as_persistent", hold)
+    for name in ("persistent_to_detached", "persistent_to_deleted", "persistent_to_transient"):
+        event.listen(factory, name, let_go)
 
 
 @contextmanager
@@ -111,10 +146,10 @@ def session_scope(url: str, *, flush_to_disk: bool = True) -> Iterator[Session]:
     synchronous=NORMAL never waits for the disk at commit anyway.
     """
     session = _session_factory(url)()
+    session.info[_FLUSH_TO_DISK] = flush_to_disk
     try:
-        if not flush_to_disk and session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SET LOCAL synchronous_commit = off"))
         yield session
+        _relax_commit_unless_durable(session)
         session.commit()
     except BaseException:
         session.rollback()
@@ -123,11 +158,41 @@ def session_scope(url: str, *, flush_to_disk: bool = True) -> Iterator[Session]:
         session.close()
 
 
+def insert_unless_duplicate(session: Session, target: Any) -> Insert:
+    """An INSERT that skips a row breaking a unique key (ON CONFLICT DO NOTHING).
+
+    A skipped row returns nothing from RETURNING, so the caller learns it was a
+    duplicate from the one statement. Catching the IntegrityError instead needs a
+    savepoint around the insert: two more round trips, and on the ORM a flush.
+    """
+    return _insert_unless_duplicate(session.get_bind().dialect.name, target)
+
+
+@lru_cache(maxsize=64)
+def _insert_unless_duplicate(dialect: str, target: Any) -> Insert:
+    if dialect == "postgresql":
+        return postgresql.insert(target).on_conflict_do_nothing()
+    return sqlite.insert(target).on_conflict_do_nothing()
+
+
 def flush_at_commit(session: Session) -> None:
     """Make a transaction begun with `flush_to_disk=False` durable after all: it took
     on work the outside will see (a claim that a request follows)."""
+    session.info[_FLUSH_TO_DISK] = True
+
+
+# session.info key: whether the session's commit waits for the disk.
+_FLUSH_TO_DISK = "flush_to_disk"
+
+
+def _relax_commit_unless_durable(session: Session) -> None:
+    """Just before the commit, since PostgreSQL reads the setting only then: one
+    statement for a relaxed transaction and none for a durable one, where setting it
+    off at the start and back on for a claim cost two round trips on every first page."""
+    if session.info.get(_FLUSH_TO_DISK, True) or not session.in_transaction():
+        return
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit = on"))
+        session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 @lru_cache(maxsize=8)

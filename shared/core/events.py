@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.core.db import insert_unless_duplicate
 from shared.core.models import Event, utcnow
 
 # A Core insert on the table: the event is never read back through the session,
@@ -24,12 +24,45 @@ def record_event(
     detail: dict[str, Any] | None = None,
     dedup_key: str | None = None,
 ) -> bool:
-    """Append an event; False when one with the same `dedup_key` is already there.
+    """Append an event; False when one with the same `dedup_key` is already there."""
+    row = _row(kind, alert_id, notification_id, detail, dedup_key)
+    if dedup_key is None:
+        session.execute(_INSERT_EVENT, row)
+        return True
+    return _insert_once(session, row) is not None
 
-    The insert runs in a savepoint so a duplicate does not spoil the caller's
-    transaction: the caller learns "seen before" and decides what to skip.
+
+def record_unique_event(
+    session: Session,
+    kind: str,
+    *,
+    dedup_key: str,
+    alert_id: int | None = None,
+    notification_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> int | None:
+    """Append an event keyed by `dedup_key`; its id, or None when the key was recorded before.
+
+    A duplicate leaves the caller's transaction as it was (ON CONFLICT DO NOTHING),
+    so the caller learns "seen before" and decides what to skip.
     """
-    row = {
+    return _insert_once(session, _row(kind, alert_id, notification_id, detail, dedup_key))
+
+
+def _insert_once(session: Session, row: dict[str, Any]) -> int | None:
+    events = Event.__table__
+    statement = insert_unless_duplicate(session, events).returning(events.c.id)
+    return session.execute(statement, row).scalar_one_or_none()
+
+
+def _row(
+    kind: str,
+    alert_id: int | None,
+    notification_id: int | None,
+    detail: dict[str, Any] | None,
+    dedup_key: str | None,
+) -> dict[str, Any]:
+    return {
         "at": utcnow(),
         "kind": kind,
         "alert_id": alert_id,
@@ -37,12 +70,3 @@ def record_event(
         "detail": detail or {},
         "dedup_key": dedup_key,
     }
-    if dedup_key is None:
-        session.execute(_INSERT_EVENT, row)
-        return True
-    try:
-        with session.begin_nested():
-            session.execute(_INSERT_EVENT, row)
-    except IntegrityError:
-        return False
-    return True

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.core.db import insert_unless_duplicate
 from shared.core.enums import AlertStatus
-from shared.core.events import record_event
-from shared.core.models import Alert, Event, Notification, OptOut, utcnow
+from shared.core.events import record_event, record_unique_event
+from shared.core.models import Alert, Notification, OptOut, utcnow
 from shared.notifications.state import (
     RETRYABLE_SMS_ERROR_CODES,
     NotificationState,
@@ -40,24 +40,25 @@ def plan_notification(
     The unique (alert, step, round, channel, destination) key is what keeps a
     routing task that runs twice from paging anyone twice.
     """
-    notification = Notification(
-        alert_id=alert_id,
-        channel=channel,
-        destination=destination,
-        text=text,
-        step=step,
-        round=round,
-        attempt=attempt,
-        contact=contact,
-        due_at=due_at or utcnow(),
-        enqueued_at=enqueued_at,
-        state=NotificationState.PENDING.value,
-    )
-    try:
-        with session.begin_nested():
-            session.add(notification)
-            session.flush()
-    except IntegrityError:
+    values = {
+        "alert_id": alert_id,
+        "channel": channel,
+        "destination": destination,
+        "text": text,
+        "step": step,
+        "round": round,
+        "attempt": attempt,
+        "contact": contact,
+        "due_at": due_at or utcnow(),
+        "enqueued_at": enqueued_at,
+        "state": NotificationState.PENDING.value,
+    }
+    # One statement that inserts and loads the row (or finds the key taken), where a
+    # savepoint, a flush and a release took three round trips on every page planned.
+    notification = session.scalars(
+        insert_unless_duplicate(session, Notification).values(values).returning(Notification)
+    ).one_or_none()
+    if notification is None:
         return None
     record_event(
         session,
@@ -165,16 +166,14 @@ def record_sms_report(
     status = params.get("Status", "").strip().lower()
     event_key = f"sms-status:{uuid or notification.id}:{status}"
     detail = {k: v for k, v in params.items() if k not in ("To", "From")}
-    if not record_event(
+    return record_unique_event(
         session,
         "callback.sms_status",
         alert_id=notification.alert_id,
         notification_id=notification.id,
         detail=detail,
         dedup_key=event_key,
-    ):
-        return None
-    return session.scalar(select(Event.id).where(Event.dedup_key == event_key))
+    )
 
 
 def apply_sms_report(
@@ -187,8 +186,10 @@ def apply_sms_report(
     if target is None:
         return ReportOutcome("unknown_status", notification_id)
     error_code = params.get("ErrorCode") or None
-    # Learn Plivo's uuid from the report when our own send never heard back.
-    if uuid:
+    # Learn Plivo's uuid from the report when our own send never heard back (the
+    # session's copy, read to find the report's text, tells when it did).
+    known = session.get(Notification, notification_id)
+    if uuid and (known is None or known.provider_uuid is None):
         session.execute(
             update(Notification)
             .where(Notification.id == notification_id, Notification.provider_uuid.is_(None))
@@ -205,8 +206,10 @@ def apply_sms_report(
         detail={"error_code": error_code} if error_code else None,
         **fields,
     ).lead_moved
+    if moved:
+        return ReportOutcome("applied", notification_id, target.value)
     current = session.scalar(select(Notification.state).where(Notification.id == notification_id))
-    return ReportOutcome("applied" if moved else "stale", notification_id, current)
+    return ReportOutcome("stale", notification_id, current)
 
 
 def is_opted_out(session: Session, destination: str) -> bool:
@@ -248,14 +251,20 @@ MAX_BUNDLE = 500  # one message can stand for a whole storm; the text lists the 
 
 
 def claim_bundle(
-    session: Session, lead_id: int, channel: str, destination: str, now: datetime
+    session: Session,
+    lead_id: int,
+    channel: str,
+    destination: str,
+    now: datetime,
+    **lead_fields: Any,
 ) -> list[Notification]:
     """Claim the lead and every other due, pending notification for the same person
     and channel: one message or call then carries them all.
 
     Each is claimed with the same compare-and-set as a single send, so a
     notification is in exactly one bundle, and a send task that later finds
-    its own notification taken by a bundle simply does nothing.
+    its own notification taken by a bundle simply does nothing. `lead_fields`
+    are set on the lead by its claim (the provider it goes through).
     """
     if not move(
         session,
@@ -264,6 +273,7 @@ def claim_bundle(
         reason="send attempt",
         detail={"channel": channel},
         only_while_alert_triggered=True,
+        **lead_fields,
     ):
         return []
     lead = session.get(Notification, lead_id)
@@ -297,7 +307,8 @@ def claim_bundle(
             bundle_lead_id=lead_id,
         )
     ]
-    session.expire_all()
+    # Every move synchronised the session's copies (their UPDATEs run with the ORM's
+    # default synchronize_session), so nothing is expired and read again here.
     return [lead, *(session.get(Notification, m) for m in members)]  # type: ignore[list-item]
 
 

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Row, or_, select, update
 from sqlalchemy.orm import Session
 
+from shared.core.db import insert_unless_duplicate
 from shared.core.enums import AlertStatus
 from shared.core.models import AckCode, Alert, utcnow
 from shared.replies.codes import (
@@ -34,7 +34,7 @@ def code_for(session: Session, alert_ids: Sequence[int], destination: str) -> in
     """The person's code for exactly these alerts, allocating the smallest free one.
 
     Two sends to one person at once may pick the same number; the partial
-    unique index rejects the second, which then reads again and takes the
+    unique index keeps the second from inserting, which then reads again and takes the
     code the first made for these alerts, or the next free one. Codes the
     person gave up less than CODE_REUSE_AFTER ago are not free.
     """
@@ -52,29 +52,26 @@ def code_for(session: Session, alert_ids: Sequence[int], destination: str) -> in
                 now,
             )
         )
-        try:
-            with session.begin_nested():
-                session.execute(
-                    _INSERT_CODE,
-                    {
-                        "alert_id": wanted[0],
-                        "alert_ids": wanted,
-                        "destination": destination,
-                        "code": code,
-                        "active": True,
-                        "created_at": now,
-                    },
-                )
+        made = session.execute(
+            insert_unless_duplicate(session, _CODES).returning(_CODES.c.code),
+            {
+                "alert_id": wanted[0],
+                "alert_ids": wanted,
+                "destination": destination,
+                "code": code,
+                "active": True,
+                "created_at": now,
+            },
+        ).scalar_one_or_none()
+        if made is not None:
             return code
-        except IntegrityError:
-            continue
     raise RuntimeError("could not allocate a reply code")
 
 
 # A Core insert (and a column read in `_person_codes`): a page's code is read and made on
 # every first page, where loading and flushing AckCode objects nobody reads back cost
-# more than the SQL.
-_INSERT_CODE = insert(AckCode.__table__)
+# more than the SQL. A code taken meanwhile inserts nothing (no savepoint needed).
+_CODES = AckCode.__table__
 
 
 def _person_codes(session: Session, destination: str, now: datetime) -> Sequence[Row[Any]]:

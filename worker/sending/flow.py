@@ -238,7 +238,14 @@ def claim_in(session: Session, send: Send) -> Claimed | str:
     which must commit (durably) before the request is made."""
     ops = send.ops
     provider = choose_provider()
-    bundle = claim_bundle(session, send.notification_id, ops.name, send.destination, utcnow())
+    bundle = claim_bundle(
+        session,
+        send.notification_id,
+        ops.name,
+        send.destination,
+        utcnow(),
+        provider=provider.name,
+    )
     if not bundle:
         # Not claimable: taken by another send, or its alert was closed.
         move(
@@ -250,11 +257,6 @@ def claim_in(session: Session, send: Send) -> Claimed | str:
         )
         ops.counter.labels(result="skipped").inc()
         return "skipped"
-    session.execute(
-        update(Notification)
-        .where(Notification.id == send.notification_id)
-        .values(provider=provider.name)
-    )
     return Claimed(
         provider=provider,
         attempts=bundle[0].send_attempts,

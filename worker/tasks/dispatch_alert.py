@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from shared.alerts.maintenance import ActiveRule
 from shared.alerts.maintenance_store import hold_or_downgrade, running_rules
-from shared.alerts.store import mark_dispatched
+from shared.alerts.store import claim_routing
 from shared.core.enums import AlertStatus
 from shared.core.events import record_event
 from shared.core.metrics import ALERTS_UNROUTED
@@ -40,7 +40,7 @@ def dispatch_alerts(alert_ids: list[int]) -> list[str]:
 
     The chain is frozen onto the alert as it starts: later edits of the
     on-call file change new alerts only. Running twice is harmless:
-    `mark_dispatched` and `start` are compare-and-sets, and firing a step is one too.
+    `claim_routing` and `start` are compare-and-sets, and firing a step is one too.
     A running maintenance window that matches holds the alert (nothing is routed
     until the tick releases it) or lowers its severity before routing.
     """
@@ -70,11 +70,13 @@ def _route_and_plan(
 ) -> tuple[str, Fired | None]:
     """Route one alert and plan its first step in the caller's transaction;
     `rules`: the maintenance rules running now."""
-    alert = session.get(Alert, alert_id)
+    alert = claim_routing(session, alert_id)
     if alert is None:
-        log.warning("dispatch for unknown alert %s ignored", alert_id)
-        return "unknown", None
-    if not mark_dispatched(session, alert_id) or alert.status != AlertStatus.TRIGGERED:
+        if session.get(Alert, alert_id) is None:
+            log.warning("dispatch for unknown alert %s ignored", alert_id)
+            return "unknown", None
+        return "already", None
+    if alert.status != AlertStatus.TRIGGERED:
         return "already", None
     if hold_or_downgrade(session, alert, rules):
         return "held", None  # the tick releases it when its maintenance window is over

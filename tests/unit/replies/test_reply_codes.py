@@ -181,3 +181,29 @@ def test_a_bare_ack_names_the_person_s_only_open_code(database_url: str) -> None
         # The first code retired with its alert: the second is now the only one.
         assert alerts_for_code(session, PERSON, Reply("ack")) == [second]
         assert alerts_for_code(session, OTHER_PERSON, Reply("ack")) == []
+
+
+def test_a_code_taken_between_the_read_and_the_insert_is_not_given_twice(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sends to one person at once: the second read the codes before the first's
+    insert, so it picks the same number. Its insert does nothing and it reads again."""
+    import shared.replies.code_store as code_store
+
+    with session_scope(database_url) as session:
+        first, second = _open_alerts(session, 2)
+        taken = code_for(session, [first], PERSON)
+    read_codes = code_store._person_codes
+    reads: list[int] = []
+
+    def stale_then_fresh(session, destination, now):  # type: ignore[no-untyped-def]
+        reads.append(1)
+        return [] if len(reads) == 1 else read_codes(session, destination, now)
+
+    monkeypatch.setattr(code_store, "_person_codes", stale_then_fresh)
+    with session_scope(database_url) as session:
+        code = code_for(session, [second], PERSON)
+    assert (taken, code, len(reads)) == (1, 2, 2)
+    with session_scope(database_url) as session:
+        assert alerts_for_code(session, PERSON, Reply("ack", 1)) == [first]
+        assert alerts_for_code(session, PERSON, Reply("ack", 2)) == [second]
