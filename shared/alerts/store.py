@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import literal_column, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.alerts.schemas import AlertIn
+from shared.core.db import insert_unless_duplicate
 from shared.core.enums import AlertStatus
 from shared.core.events import record_event
 from shared.core.models import Alert, utcnow
@@ -57,22 +57,30 @@ def accept_alert(session: Session, alert_in: AlertIn, integration: str = API_SCO
     unique index (on scope and key) rejects the second insert, which then
     becomes an occurrence. `integration` is the scope the alert is stored in.
     """
-    if alert_in.dedup_key:
-        existing = open_alert_by_key(session, alert_in.dedup_key, integration)
-        if existing is not None:
-            return add_occurrence(session, existing.id)
-    alert = Alert(**alert_row(alert_in, integration))
-    try:
-        with session.begin_nested():
-            session.add(alert)
-            session.flush()
-    except IntegrityError:
-        existing = open_alert_by_key(session, alert_in.dedup_key or "", integration)
-        if existing is None:
-            raise
-        return add_occurrence(session, existing.id)
-    record_event(session, ACCEPTED_EVENT, alert_id=alert.id, detail=accepted_detail(alert_in))
-    return Accepted(alert_id=alert.id, created=True)
+    now = utcnow()
+    row = {**alert_row(alert_in, integration), "created_at": now, "last_occurrence_at": now}
+    for _ in range(MAX_ACCEPT_TRIES):
+        if alert_in.dedup_key:
+            existing = open_alert_by_key(session, alert_in.dedup_key, integration)
+            if existing is not None:
+                return add_occurrence(session, existing.id)
+        # A key taken meanwhile inserts nothing (ON CONFLICT DO NOTHING) and the loop
+        # finds its alert: one statement, where a savepoint and a flush took three.
+        alert_id = session.execute(
+            insert_unless_duplicate(session, _ALERTS).returning(_ALERTS.c.id), row
+        ).scalar_one_or_none()
+        if alert_id is not None:
+            record_event(
+                session, ACCEPTED_EVENT, alert_id=alert_id, detail=accepted_detail(alert_in)
+            )
+            return Accepted(alert_id=alert_id, created=True)
+    raise RuntimeError("alert key kept changing hands while it was stored")
+
+
+# Another producer's alert with the key can close between the insert refused and the
+# read that looks for it: then the insert is tried again, a few times at most.
+MAX_ACCEPT_TRIES = 3
+_ALERTS = Alert.__table__
 
 
 def alert_row(alert_in: AlertIn, integration: str) -> dict[str, Any]:
