@@ -10,6 +10,7 @@ PostgreSQL, whatever `--db` says: that is the deployment this load is for.
 from __future__ import annotations
 
 from bench import stats
+from bench.cpu_use import CpuUse, measuring
 from bench.databases import POSTGRESQL
 from bench.perf_context import RAISED_LIMIT, Context, profiled, running, warm_up
 from bench.perf_first_page import FirstPages, measure
@@ -22,17 +23,41 @@ THREADS = 64
 P99_GOAL_S = 1.0
 
 
-def _one(ctx: Context, which: str, count: int) -> FirstPages:
+def _one(ctx: Context, which: str, count: int) -> tuple[FirstPages, CpuUse]:
     options = {"raised_limit": RAISED_LIMIT} if which == "project" else {}
     with running(ctx, NAME, which, database=POSTGRESQL, **options) as system:
         warm_up(system)
-        with profiled(ctx, system, NAME):
+        with profiled(ctx, system, NAME), measuring(system.web_pid(), system.worker_pid()) as cpu:
             result = measure(system, count, RATE, threads=THREADS, timeout=120 + count / 8)
-    print(f"{NAME} {system.label}: {result.latency_text()}, {result.lost_twice()}", flush=True)
-    return result
+    print(
+        f"{NAME} {system.label}: {result.latency_text()}, {result.lost_twice()}; "
+        f"CPU per alert: {cpu[0].per_item_text(count)}",
+        flush=True,
+    )
+    return result, cpu[0]
 
 
-def rows(ours: FirstPages, naive: FirstPages, seconds: int) -> tuple[Row, ...]:
+def rows(
+    ours: FirstPages,
+    naive: FirstPages,
+    seconds: int,
+    cpu: tuple[CpuUse, CpuUse] | None = None,
+) -> tuple[Row, ...]:
+    """The table's rows; `cpu`: each system's CPU over its measurement (ours, naive)."""
+    cpu_rows = ()
+    if cpu is not None:
+        count = round(RATE * seconds)
+        cpu_rows = (
+            Row(
+                "  CPU per alert from the first POST to the last page, by process tree (ms)",
+                cpu[0].per_item_text(count),
+                cpu[1].per_item_text(count),
+            ),
+        )
+    return (*_latency_rows(ours, naive, seconds), *cpu_rows)
+
+
+def _latency_rows(ours: FirstPages, naive: FirstPages, seconds: int) -> tuple[Row, ...]:
     return (
         Row(
             f"time to first page, {RATE:g} alerts/s for {seconds} s, each to its own person, "
@@ -66,7 +91,9 @@ def _post(result: FirstPages) -> str:
 def run(ctx: Context) -> Result:
     seconds = ctx.pick(60, 10)
     count = round(RATE * seconds)
-    results = {which: _one(ctx, which, count) for which in ("project", "naive")}
+    measured = {which: _one(ctx, which, count) for which in ("project", "naive")}
+    results = {which: pages for which, (pages, _) in measured.items()}
+    cpu = (measured["project"][1], measured["naive"][1])
     refused = {k: v.refused for k, v in results.items()}
     short = [
         f"{label} {r.offered_rate:.0f}/s"
@@ -84,7 +111,7 @@ def run(ctx: Context) -> Result:
         database=POSTGRESQL,
         date=ctx.date(),
         command=ctx.command,
-        rows=rows(results["project"], results["naive"], seconds),
+        rows=rows(results["project"], results["naive"], seconds, cpu),
         notes=(
             f"POSTs refused or failed: alert-dispatch {refused['project']}, "
             f"naive {refused['naive']}",

@@ -250,8 +250,11 @@ class MessageService:
                 slot, uuid, lambda: self._step(uuid, "failed", outcome.error_code, final=True)
             )
             return
+        # Sent at its slot, whenever its lane gets to it: a slow "queued" callback of the
+        # same message delays the step, not the moment the account's pacing sent it.
+        sent_at = time.time() + (slot - now)
         self._dispatcher.schedule(
-            slot, uuid, lambda: self._step(uuid, "sent", quiet=quiet, final=quiet)
+            slot, uuid, lambda: self._step(uuid, "sent", quiet=quiet, final=quiet, at=sent_at)
         )
         if quiet:
             return
@@ -269,11 +272,12 @@ class MessageService:
         *,
         quiet: bool = False,
         final: bool = False,
+        at: float | None = None,
     ) -> None:
         if status == "queued":
             record = self._state.message(uuid)
         else:
-            record = self._state.transition_message(uuid, status, error_code)
+            record = self._state.transition_message(uuid, status, error_code, at)
         if record is None or quiet or not record.url:
             return
         params = self.callback_params(record, status)

@@ -120,10 +120,15 @@ class SimulatorState:
             self._messages[record.message_uuid] = record
 
     def transition_message(
-        self, message_uuid: str, status: str, error_code: int | None = None
+        self,
+        message_uuid: str,
+        status: str,
+        error_code: int | None = None,
+        at: float | None = None,
     ) -> MessageRecord | None:
-        """Move a message to `status` now; None if it was reset away meanwhile."""
-        now = time.time()
+        """Move a message to `status` at `at` (wall time; default now); None if it was
+        reset away meanwhile."""
+        now = time.time() if at is None else at
         with self._lock:
             record = self._messages.get(message_uuid)
             if record is None:
