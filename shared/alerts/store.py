@@ -119,11 +119,6 @@ def add_occurrence(session: Session, alert_id: int) -> Accepted:
     return Accepted(alert_id=alert_id, created=False)
 
 
-def mark_dispatched(session: Session, alert_id: int) -> bool:
-    """Claim the routing of an alert; False when another run already did it."""
-    return claim_routing(session, alert_id) is not None
-
-
 def claim_routing(session: Session, alert_id: int) -> Alert | None:
     """Claim the routing of an alert and load it, in one statement (UPDATE ... RETURNING);
     None when it is unknown or another run already claimed it."""

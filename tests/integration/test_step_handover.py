@@ -19,7 +19,7 @@ import redis
 
 from cli.stack import free_port
 from shared.alerts.schemas import AlertIn
-from shared.alerts.store import accept_alert, mark_dispatched
+from shared.alerts.store import accept_alert, claim_routing
 from shared.core.db import session_scope
 from shared.core.models import utcnow
 from shared.escalation.engine import start
@@ -88,7 +88,7 @@ def started_alert(database_url: str) -> int:
     """An alert routed to `two`, its first step due now (as dispatch leaves it)."""
     with session_scope(database_url) as session:
         alert_id = accept_alert(session, AlertIn(summary="queue backlog")).alert_id
-        assert mark_dispatched(session, alert_id)
+        assert claim_routing(session, alert_id) is not None
         snapshot = freeze_chain(parse_config(ONCALL), "two")
         assert start(session, alert_id, "two", utcnow(), snapshot=snapshot)
     return alert_id

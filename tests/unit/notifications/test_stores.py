@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from shared.alerts.schemas import AlertIn
-from shared.alerts.store import accept_alert, mark_dispatched
+from shared.alerts.store import accept_alert, claim_routing
 from shared.core.db import session_scope
 from shared.core.models import Alert, Event, Notification
 from shared.notifications.state import NotificationState as S
@@ -72,8 +72,8 @@ def test_racing_producers_with_one_key_make_one_alert(database_url):
 def test_planning_twice_plans_once(database_url):
     alert_id, _ = _planned(database_url)
     with session_scope(database_url) as session:
-        assert mark_dispatched(session, alert_id)
-        assert not mark_dispatched(session, alert_id)
+        assert claim_routing(session, alert_id) is not None
+        assert claim_routing(session, alert_id) is None
         again = plan_notification(
             session, alert_id=alert_id, channel="sms", destination="+14155550101", text="x"
         )
