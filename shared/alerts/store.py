@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import literal_column, select, update
+from sqlalchemy import bindparam, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from shared.alerts.schemas import AlertIn
@@ -122,10 +122,15 @@ def add_occurrence(session: Session, alert_id: int) -> Accepted:
 def claim_routing(session: Session, alert_id: int) -> Alert | None:
     """Claim the routing of an alert and load it, in one statement (UPDATE ... RETURNING);
     None when it is unknown or another run already claimed it."""
-    return session.scalars(
-        update(Alert)
-        .where(Alert.id == alert_id, Alert.dispatched_at.is_(None))
-        .values(dispatched_at=utcnow())
-        .returning(Alert)
-        .execution_options(populate_existing=True)
-    ).one_or_none()
+    return session.scalars(_CLAIM_ROUTING, {"alert_id": alert_id, "now": utcnow()}).one_or_none()
+
+
+# Built once (shared.core.row_writes says why); RETURNING loads the row into the session
+# (populate_existing), so the ORM's evaluation of the WHERE against loaded copies is skipped.
+_CLAIM_ROUTING = (
+    update(Alert)
+    .where(Alert.id == bindparam("alert_id"), Alert.dispatched_at.is_(None))
+    .values(dispatched_at=bindparam("now"))
+    .returning(Alert)
+    .execution_options(populate_existing=True, synchronize_session=False)
+)

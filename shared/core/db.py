@@ -165,11 +165,12 @@ def insert_unless_duplicate(session: Session, target: Any) -> Insert:
     duplicate from the one statement. Catching the IntegrityError instead needs a
     savepoint around the insert: two more round trips, and on the ORM a flush.
     """
-    return _insert_unless_duplicate(session.get_bind().dialect.name, target)
+    return insert_unless_duplicate_for(session.get_bind().dialect.name, target)
 
 
 @lru_cache(maxsize=64)
-def _insert_unless_duplicate(dialect: str, target: Any) -> Insert:
+def insert_unless_duplicate_for(dialect: str, target: Any) -> Insert:
+    """`insert_unless_duplicate` for a dialect named ("sqlite", "postgresql")."""
     if dialect == "postgresql":
         return postgresql.insert(target).on_conflict_do_nothing()
     return sqlite.insert(target).on_conflict_do_nothing()

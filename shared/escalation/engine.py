@@ -24,6 +24,8 @@ from shared.core.enums import AlertStatus, EscalationState
 from shared.core.events import record_event
 from shared.core.metrics import SCHEDULE_GAPS_HIT
 from shared.core.models import Alert, Notification
+from shared.core.row_writes import set_params, sync_loaded
+from shared.escalation import position_statements as statements
 from shared.escalation.plan import Exhausted, Position, StepPlan, next_position, plan_step
 from shared.escalation.quiet_hours import Hold, hold_for
 from shared.notifications.state import LIVE, NotificationState
@@ -62,26 +64,21 @@ def start(
     `snapshot` is the chain frozen onto the alert (shared.routing.route.freeze_chain),
     stored in the same compare-and-set so an alert is never active without it.
     """
-    return (
-        session.execute(
-            update(Alert)
-            .where(
-                Alert.id == alert_id,
-                Alert.escalation == EscalationState.PENDING,
-                Alert.status == AlertStatus.TRIGGERED,
-            )
-            .values(
-                policy=policy,
-                escalation_snapshot=snapshot,
-                esc_step=0,
-                esc_round=0,
-                next_fire_at=now,
-                step_enqueued_at=None,
-                escalation=EscalationState.ACTIVE,
-            )
-        ).rowcount
-        == 1
-    )
+    values = {
+        "policy": policy,
+        "escalation_snapshot": snapshot,
+        "esc_step": 0,
+        "esc_round": 0,
+        "next_fire_at": now,
+        "step_enqueued_at": None,
+        "escalation": EscalationState.ACTIVE,
+    }
+    params = {"alert_id": alert_id, "pending": EscalationState.PENDING, **statements.TRIGGERED}
+    started = session.execute(statements.START, {**params, **set_params(values)})
+    if started.rowcount != 1:
+        return False
+    sync_loaded(session, Alert, alert_id, values)
+    return True
 
 
 def claim_due_steps(
@@ -223,7 +220,7 @@ def _plan_notifications(
     for item in plan.notifications:
         channel = item.channel.value
         hold = hold_for(item.contact, severity, now)
-        notification = plan_notification(
+        notification_id = plan_notification(
             session,
             alert_id=alert_id,
             channel=channel,
@@ -235,13 +232,13 @@ def _plan_notifications(
             due_at=hold.until if hold else now,
             enqueued_at=None if hold else now,
         )
-        if notification is None:
+        if notification_id is None:
             continue
         if hold is None:
-            planned.append(Planned(notification.id, channel, item.contact.phone))
+            planned.append(Planned(notification_id, channel, item.contact.phone))
         else:
-            _record_hold(session, alert_id, notification.id, item.contact, hold)
-            held.append(Planned(notification.id, channel))
+            _record_hold(session, alert_id, notification_id, item.contact, hold)
+            held.append(Planned(notification_id, channel))
     return tuple(planned), tuple(held)
 
 
@@ -287,17 +284,23 @@ def _claim_position(
     The position stored after it (or its new due time) was never handed over,
     so the mark is cleared: the tick hands it over as soon as it is due.
     """
-    conditions = [
-        Alert.id == alert_id,
-        Alert.status == AlertStatus.TRIGGERED,
-        Alert.escalation == EscalationState.ACTIVE,
-        Alert.esc_step == position.step,
-        Alert.esc_round == position.round,
-    ]
-    if now is not None:
-        conditions.append(Alert.next_fire_at <= now)
-    moved = update(Alert).where(*conditions).values(**values, step_enqueued_at=None)
-    return session.execute(moved).rowcount == 1
+    values = {**values, "step_enqueued_at": None}
+    params = {
+        "alert_id": alert_id,
+        "active": EscalationState.ACTIVE,
+        "at_step": position.step,
+        "at_round": position.round,
+        "due_by": now,
+        **statements.TRIGGERED,
+        **set_params(values),
+    }
+    moved = session.execute(
+        statements.position_update(tuple(sorted(values)), now is not None), params
+    )
+    if moved.rowcount != 1:
+        return False
+    sync_loaded(session, Alert, alert_id, values)
+    return True
 
 
 def end_chain(

@@ -53,13 +53,25 @@ SENDABLE_CHANNELS: tuple[NoticeChannel, ...] = (
 
 
 def known_notices(session: Session) -> dict[str, KnownNotice]:
-    rows = session.scalars(select(NoticeRecord))
+    """Every stored notice. Read by every alert's routing (maintenance windows): a plain
+    table SELECT built once, not an ORM query of objects nobody changes."""
+    rows = session.execute(_KNOWN_NOTICES)
     return {
         row.name: KnownNotice(
             row.name, row.source, row.definition, row.created_at, row.cancelled_at is not None
         )
         for row in rows
     }
+
+
+_NOTICES = NoticeRecord.__table__
+_KNOWN_NOTICES = select(
+    _NOTICES.c.name,
+    _NOTICES.c.source,
+    _NOTICES.c.definition,
+    _NOTICES.c.created_at,
+    _NOTICES.c.cancelled_at,
+)
 
 
 def lock_notices(session: Session, names: Collection[str]) -> dict[str, KnownNotice]:

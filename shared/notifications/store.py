@@ -6,13 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ClauseElement
 
-from shared.core.db import insert_unless_duplicate
 from shared.core.enums import AlertStatus
 from shared.core.events import record_event, record_unique_event
-from shared.core.models import Alert, Notification, OptOut, utcnow
+from shared.core.models import Alert, Notification, utcnow
+from shared.core.row_writes import set_params, sync_loaded
+from shared.notifications import statements
+from shared.notifications.message_record import learn_provider_uuid
 from shared.notifications.state import (
     RETRYABLE_SMS_ERROR_CODES,
     NotificationState,
@@ -34,11 +37,13 @@ def plan_notification(
     contact: str | None = None,
     due_at: datetime | None = None,
     enqueued_at: datetime | None = None,
-) -> Notification | None:
-    """Insert a pending notification; None when that exact one was planned before.
+) -> int | None:
+    """Insert a pending notification: its id, or None when that exact one was planned before.
 
     The unique (alert, step, round, channel, destination) key is what keeps a
-    routing task that runs twice from paging anyone twice.
+    routing task that runs twice from paging anyone twice. The id, not an object:
+    loading the row into the session cost five times the INSERT, for callers that
+    only pass the id on.
     """
     values = {
         "alert_id": alert_id,
@@ -53,18 +58,17 @@ def plan_notification(
         "enqueued_at": enqueued_at,
         "state": NotificationState.PENDING.value,
     }
-    # One statement that inserts and loads the row (or finds the key taken), where a
-    # savepoint, a flush and a release took three round trips on every page planned.
-    notification = session.scalars(
-        insert_unless_duplicate(session, Notification).values(values).returning(Notification)
-    ).one_or_none()
-    if notification is None:
+    # One statement that inserts (or finds the key taken), where a savepoint, a
+    # flush and a release took three round trips on every page planned.
+    planned = statements.plan(session.get_bind().dialect.name)
+    notification_id = session.execute(planned, set_params(values)).scalar_one_or_none()
+    if notification_id is None:
         return None
     record_event(
         session,
         "notification.planned",
         alert_id=alert_id,
-        notification_id=notification.id,
+        notification_id=notification_id,
         detail={
             "channel": channel,
             "step": step,
@@ -73,7 +77,7 @@ def plan_notification(
             "contact": contact,
         },
     )
-    return notification
+    return notification_id
 
 
 def move(
@@ -99,26 +103,28 @@ def move(
     only by its own send).
     """
     values: dict[str, Any] = {"state": target.value, "state_changed_at": utcnow(), **fields}
-    if target is NotificationState.SENDING:
-        values["send_attempts"] = Notification.send_attempts + 1
-    sources = sources_for(target)
-    if from_state is not None:
-        sources = sources & {from_state}
-    conditions = [
-        Notification.id == notification_id,
-        Notification.state.in_([s.value for s in sources]),
-    ]
-    if only_while_alert_triggered:
-        conditions.append(
-            Notification.alert_id.in_(select(Alert.id).where(Alert.status == AlertStatus.TRIGGERED))
-        )
-    # RETURNING the alert: the compare-and-set and the read of whose row it was are
-    # one statement (SQLite 3.35+ and PostgreSQL both have it).
-    alert_id = session.execute(
-        update(Notification).where(*conditions).values(**values).returning(Notification.alert_id)
-    ).scalar_one_or_none()
-    if alert_id is None:
+    narrowed = set(NotificationState) if from_state is None else {from_state}
+    sources = sources_for(target) & narrowed
+    # A value the database computes (`send_attempts - 1`) is a rare shape: built per call.
+    computed = {k: v for k, v in values.items() if isinstance(v, ClauseElement)}
+    plain = sorted(values.keys() - computed.keys())
+    statement = statements.move(
+        tuple(plain), target is NotificationState.SENDING, only_while_alert_triggered
+    )
+    if computed:
+        statement = statement.values(computed)
+    params = {
+        "notification_id": notification_id,
+        "sources": sorted(s.value for s in sources),
+        "triggered": AlertStatus.TRIGGERED,
+        **set_params({column: values[column] for column in plain}),
+    }
+    # The compare-and-set RETURNING whose row it was and its attempt count: one statement.
+    moved = session.execute(statement, params).one_or_none()
+    if moved is None:
         return False
+    alert_id, values["send_attempts"] = moved  # the count as the database left it
+    sync_loaded(session, Notification, notification_id, values)
     record_event(
         session,
         f"notification.{target.value}",
@@ -190,11 +196,7 @@ def apply_sms_report(
     # session's copy, read to find the report's text, tells when it did).
     known = session.get(Notification, notification_id)
     if uuid and (known is None or known.provider_uuid is None):
-        session.execute(
-            update(Notification)
-            .where(Notification.id == notification_id, Notification.provider_uuid.is_(None))
-            .values(provider_uuid=uuid)
-        )
+        learn_provider_uuid(session, notification_id, uuid)
     fields: dict[str, Any] = {"error_code": error_code} if error_code else {}
     moved = move_bundle(
         session,
@@ -213,16 +215,14 @@ def apply_sms_report(
 
 
 def is_opted_out(session: Session, destination: str) -> bool:
-    return session.get(OptOut, destination) is not None
+    return session.execute(statements.OPTED_OUT, {"destination": destination}).first() is not None
 
 
 MAX_SMS_REDELIVERIES = 2
 SMS_REDELIVERY_DELAY = timedelta(seconds=30)
 
 
-def plan_sms_retry(
-    session: Session, notification_id: int, report: dict[str, str]
-) -> Notification | None:
+def plan_sms_retry(session: Session, notification_id: int, report: dict[str, str]) -> int | None:
     """A new attempt after a temporary carrier failure (ErrorCode 20 or 80), due later.
 
     A new row, not a reset of the old one: the failed attempt stays in the
@@ -307,8 +307,8 @@ def claim_bundle(
             bundle_lead_id=lead_id,
         )
     ]
-    # Every move synchronised the session's copies (their UPDATEs run with the ORM's
-    # default synchronize_session), so nothing is expired and read again here.
+    # Every move synchronised the session's copies (shared.core.row_writes.sync_loaded),
+    # so nothing is expired and read again here.
     return [lead, *(session.get(Notification, m) for m in members)]  # type: ignore[list-item]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from shared.alerts.changes import change_notes
@@ -17,6 +16,7 @@ from shared.core.enums import Channel
 from shared.core.metrics import SMS_SENT
 from shared.core.models import Alert, Notification, utcnow
 from shared.notifications.bundling import bundle_sms_text
+from shared.notifications.message_record import record_text
 from shared.notifications.resolved_text import room_for_open
 from shared.notifications.resolved_while_held import (
     claim_resolved_while_held,
@@ -124,11 +124,7 @@ def _prepare(session: Session, bundle: Sequence[Notification]) -> Callable[[Pliv
         else bundle_sms_text(alerts, code, limit=room_for_open(held.alerts))
     )
     text = name_resolved_while_held(session, held, text)
-    session.execute(
-        update(Notification)
-        .where(Notification.id == lead.id)
-        .values(text=text, sender=source_for(lead.destination))
-    )
+    record_text(session, lead.id, text, source_for(lead.destination))
     destination, lead_id = lead.destination, lead.id
 
     def perform(client: PlivoClient) -> Delivery:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert
 from shared.core.db import flush_at_commit, session_scope
 from shared.core.models import Alert
+from tests.sql_events import listening
 
 
 @contextmanager
@@ -23,11 +24,8 @@ def settings_at_commit() -> Iterator[list[str]]:
         if connection.dialect.name == "postgresql":
             seen.append(connection.exec_driver_sql("SHOW synchronous_commit").scalar())
 
-    event.listen(Engine, "commit", on_commit)
-    try:
+    with listening(Engine, "commit", on_commit):
         yield seen
-    finally:
-        event.remove(Engine, "commit", on_commit)
 
 
 def test_only_work_that_is_redone_if_lost_skips_the_disk_flush(database_url):

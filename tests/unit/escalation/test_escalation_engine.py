@@ -123,7 +123,7 @@ def test_what_may_still_reach_someone_in_the_step(database_url, state, counts):
         alert_id = accept_alert(session, AlertIn(summary="disk full")).alert_id
 
         def planned(destination: str, channel: str = "sms", step: int = 0) -> Notification:
-            return plan_notification(
+            notification_id = plan_notification(
                 session,
                 alert_id=alert_id,
                 channel=channel,
@@ -131,6 +131,7 @@ def test_what_may_still_reach_someone_in_the_step(database_url, state, counts):
                 text="x",
                 step=step,
             )
+            return session.get(Notification, notification_id)
 
         failed = planned("+14155550301")
         failed.state = S.FAILED.value

@@ -13,7 +13,7 @@ from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert
 from shared.core.db import session_scope
 from shared.core.events import record_event
-from shared.core.models import Alert, Event
+from shared.core.models import Alert, Event, Notification
 from shared.notifications.paging_metrics import (
     elapsed_s,
     observe_first_pages,
@@ -85,12 +85,12 @@ def test_first_page_is_observed_once_per_alert_and_bundle_member(database_url):
         member = plan_notification(
             session, alert_id=member_alert, channel="sms", destination="+14155550101", text="y"
         )
-        member.bundle_lead_id = lead.id
+        session.get(Notification, member).bundle_lead_id = lead
         voice = plan_notification(
             session, alert_id=lead_alert, channel="voice", destination="+14155550101", text=""
         )
         session.flush()
-        lead_id, voice_id = lead.id, voice.id
+        lead_id, voice_id = lead, voice
     with session_scope(database_url) as session:
         assert observe_first_pages(session, lead_id, T0 + timedelta(seconds=3)) == 2
     with session_scope(database_url) as session:

@@ -27,7 +27,7 @@ def _held(url, summary, channel="sms", destination=DEST):
         notification = plan_notification(
             session, alert_id=alert_id, channel=channel, destination=destination, text=""
         )
-        return alert_id, notification.id
+        return alert_id, notification
 
 
 def _lead(url, summary="api down"):

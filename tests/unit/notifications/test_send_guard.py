@@ -49,7 +49,7 @@ def _claimed(url):
         alert_id = accept_alert(session, alert).alert_id
         nid = plan_notification(
             session, alert_id=alert_id, channel="sms", destination="+14155550101", text="x"
-        ).id
+        )
     with session_scope(url) as session:
         assert move(session, nid, S.SENDING, reason="send attempt")
     return alert_id, nid

@@ -30,7 +30,7 @@ def _planned(url):
         notification = plan_notification(
             session, alert_id=alert_id, channel="sms", destination="+14155550101", text="x"
         )
-        return alert_id, notification.id
+        return alert_id, notification
 
 
 def test_same_dedup_key_while_open_is_an_occurrence(database_url):
@@ -163,7 +163,7 @@ def _bundle(url):
         other = accept_alert(session, _alert(summary="db down")).alert_id
         member = plan_notification(
             session, alert_id=other, channel="sms", destination="+14155550101", text="y"
-        ).id
+        )
         move(session, lead, S.SENDING, reason="t")
         move(session, member, S.SENDING, reason="t", bundle_lead_id=lead)
     return lead, member

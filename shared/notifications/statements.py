@@ -1,0 +1,92 @@
+"""The notification table's hot statements, built once and run with parameters.
+
+Each runs on every page or every delivery report; built on the table with bound
+parameters, a statement keeps its cache key and skips the ORM's per-call work
+(shared.core.row_writes says how much that saves). shared.notifications.store
+runs them and keeps the session's loaded copies in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Insert, Update, bindparam, select
+
+from shared.core.db import insert_unless_duplicate_for
+from shared.core.models import Alert, Notification, OptOut
+from shared.core.row_writes import set_clause
+
+_NOTIFICATIONS = Notification.__table__
+_OPT_OUTS = OptOut.__table__
+
+PLANNED_COLUMNS = (
+    "alert_id",
+    "channel",
+    "destination",
+    "text",
+    "step",
+    "round",
+    "attempt",
+    "contact",
+    "due_at",
+    "enqueued_at",
+    "state",
+)
+
+
+@lru_cache(maxsize=4)
+def plan(dialect: str) -> Insert:
+    """`plan_notification`'s INSERT ... ON CONFLICT DO NOTHING RETURNING the id, per dialect."""
+    insert = insert_unless_duplicate_for(dialect, _NOTIFICATIONS)
+    return insert.values(set_clause(PLANNED_COLUMNS)).returning(_NOTIFICATIONS.c.id)
+
+
+@lru_cache(maxsize=64)
+def move(columns: tuple[str, ...], counts_attempt: bool, while_triggered: bool) -> Update:
+    """`move`'s compare-and-set writing `columns`, one per shape: the source states an
+    expanding parameter; the attempt count raised by the database for a send's claim;
+    RETURNING the alert and the count."""
+    table = _NOTIFICATIONS
+    conditions = [
+        table.c.id == bindparam("notification_id"),
+        table.c.state.in_(bindparam("sources", expanding=True)),
+    ]
+    if while_triggered:
+        alerts = Alert.__table__
+        conditions.append(
+            table.c.alert_id.in_(
+                select(alerts.c.id).where(alerts.c.status == bindparam("triggered"))
+            )
+        )
+    values: dict[str, Any] = set_clause(columns)
+    if counts_attempt:
+        values["send_attempts"] = table.c.send_attempts + 1
+    return (
+        table.update()
+        .where(*conditions)
+        .values(values)
+        .returning(table.c.alert_id, table.c.send_attempts)
+    )
+
+
+OPTED_OUT = select(_OPT_OUTS.c.destination).where(
+    _OPT_OUTS.c.destination == bindparam("destination")
+)
+
+
+RECORD_TEXT = (
+    _NOTIFICATIONS.update()
+    .where(_NOTIFICATIONS.c.id == bindparam("notification_id"))
+    .values(set_clause(("text", "sender")))
+)
+
+
+LEARN_UUID = (
+    _NOTIFICATIONS.update()
+    .where(
+        _NOTIFICATIONS.c.id == bindparam("notification_id"),
+        _NOTIFICATIONS.c.provider_uuid.is_(None),
+    )
+    .values(provider_uuid=bindparam("uuid"))
+)
