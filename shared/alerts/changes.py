@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from shared.alerts.formats import clip
@@ -239,17 +239,27 @@ def changes_for_alert(
         return []
     start, end = change_span(alert, now, window)
     candidates = session.scalars(
-        select(ChangeEvent)
-        .where(
-            ChangeEvent.scope == alert.integration,
-            ChangeEvent.changed_at >= start,
-            ChangeEvent.changed_at <= end,
-            or_(ChangeEvent.source_key.in_(keys), ChangeEvent.service_key.in_(keys)),
-        )
-        .order_by(ChangeEvent.changed_at.desc(), ChangeEvent.id.desc())
-        .limit(_CANDIDATES)
+        _CHANGES_NEAR,
+        {"scope": alert.integration, "start": start, "end": end, "keys": keys},
     )
     return recent_changes(alert, candidates, now=now, window=window)
+
+
+# Built once: read for every page with a service (shared.core.row_writes says why).
+_CHANGES_NEAR = (
+    select(ChangeEvent)
+    .where(
+        ChangeEvent.scope == bindparam("scope"),
+        ChangeEvent.changed_at >= bindparam("start"),
+        ChangeEvent.changed_at <= bindparam("end"),
+        or_(
+            ChangeEvent.source_key.in_(bindparam("keys", expanding=True)),
+            ChangeEvent.service_key.in_(bindparam("keys", expanding=True)),
+        ),
+    )
+    .order_by(ChangeEvent.changed_at.desc(), ChangeEvent.id.desc())
+    .limit(_CANDIDATES)
+)
 
 
 def change_notes(

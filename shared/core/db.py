@@ -158,19 +158,16 @@ def session_scope(url: str, *, flush_to_disk: bool = True) -> Iterator[Session]:
         session.close()
 
 
-def insert_unless_duplicate(session: Session, target: Any) -> Insert:
-    """An INSERT that skips a row breaking a unique key (ON CONFLICT DO NOTHING).
+@lru_cache(maxsize=64)
+def insert_unless_duplicate(dialect: str, target: Any) -> Insert:
+    """An INSERT that skips a row breaking a unique key (ON CONFLICT DO NOTHING), for a
+    dialect named as `session.get_bind().dialect.name` gives it.
 
     A skipped row returns nothing from RETURNING, so the caller learns it was a
     duplicate from the one statement. Catching the IntegrityError instead needs a
     savepoint around the insert: two more round trips, and on the ORM a flush.
+    Callers build their statement on it once per dialect (shared.core.row_writes).
     """
-    return insert_unless_duplicate_for(session.get_bind().dialect.name, target)
-
-
-@lru_cache(maxsize=64)
-def insert_unless_duplicate_for(dialect: str, target: Any) -> Insert:
-    """`insert_unless_duplicate` for a dialect named ("sqlite", "postgresql")."""
     if dialect == "postgresql":
         return postgresql.insert(target).on_conflict_do_nothing()
     return sqlite.insert(target).on_conflict_do_nothing()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Insert, insert
 from sqlalchemy.orm import Session
 
 from shared.core.db import insert_unless_duplicate
@@ -50,9 +51,15 @@ def record_unique_event(
 
 
 def _insert_once(session: Session, row: dict[str, Any]) -> int | None:
-    events = Event.__table__
-    statement = insert_unless_duplicate(session, events).returning(events.c.id)
+    statement = _insert_event_once(session.get_bind().dialect.name)
     return session.execute(statement, row).scalar_one_or_none()
+
+
+@lru_cache(maxsize=4)
+def _insert_event_once(dialect: str) -> Insert:
+    """Built once per dialect: every delivery report records one."""
+    events = Event.__table__
+    return insert_unless_duplicate(dialect, events).returning(events.c.id)
 
 
 def _row(

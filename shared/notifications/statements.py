@@ -13,12 +13,13 @@ from typing import Any
 
 from sqlalchemy import Insert, Update, bindparam, select
 
-from shared.core.db import insert_unless_duplicate_for
+from shared.core.db import insert_unless_duplicate
 from shared.core.models import Alert, Notification, OptOut
 from shared.core.row_writes import set_clause
 
 _NOTIFICATIONS = Notification.__table__
 _OPT_OUTS = OptOut.__table__
+_ALERTS = Alert.__table__
 
 PLANNED_COLUMNS = (
     "alert_id",
@@ -38,7 +39,7 @@ PLANNED_COLUMNS = (
 @lru_cache(maxsize=4)
 def plan(dialect: str) -> Insert:
     """`plan_notification`'s INSERT ... ON CONFLICT DO NOTHING RETURNING the id, per dialect."""
-    insert = insert_unless_duplicate_for(dialect, _NOTIFICATIONS)
+    insert = insert_unless_duplicate(dialect, _NOTIFICATIONS)
     return insert.values(set_clause(PLANNED_COLUMNS)).returning(_NOTIFICATIONS.c.id)
 
 
@@ -53,10 +54,9 @@ def move(columns: tuple[str, ...], counts_attempt: bool, while_triggered: bool) 
         table.c.state.in_(bindparam("sources", expanding=True)),
     ]
     if while_triggered:
-        alerts = Alert.__table__
         conditions.append(
             table.c.alert_id.in_(
-                select(alerts.c.id).where(alerts.c.status == bindparam("triggered"))
+                select(_ALERTS.c.id).where(_ALERTS.c.status == bindparam("triggered"))
             )
         )
     values: dict[str, Any] = set_clause(columns)
@@ -89,4 +89,21 @@ LEARN_UUID = (
         _NOTIFICATIONS.c.provider_uuid.is_(None),
     )
     .values(provider_uuid=bindparam("uuid"))
+)
+
+
+# The pending pages a claimed lead takes with it: due, for the same person and channel.
+BUNDLE_CANDIDATES = (
+    select(_NOTIFICATIONS.c.id)
+    .join(_ALERTS, _ALERTS.c.id == _NOTIFICATIONS.c.alert_id)
+    .where(
+        _NOTIFICATIONS.c.destination == bindparam("destination"),
+        _NOTIFICATIONS.c.channel == bindparam("channel"),
+        _NOTIFICATIONS.c.state == bindparam("pending"),
+        _NOTIFICATIONS.c.due_at <= bindparam("now"),
+        _NOTIFICATIONS.c.id != bindparam("lead_id"),
+        _ALERTS.c.status == bindparam("triggered"),
+    )
+    .order_by(_NOTIFICATIONS.c.id)
+    .limit(bindparam("room"))
 )

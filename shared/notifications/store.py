@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import ClauseElement
 
 from shared.core.enums import AlertStatus
 from shared.core.events import record_event, record_unique_event
-from shared.core.models import Alert, Notification, utcnow
+from shared.core.models import Notification, utcnow
 from shared.core.row_writes import set_params, sync_loaded
 from shared.notifications import statements
 from shared.notifications.message_record import learn_provider_uuid
@@ -282,18 +282,16 @@ def claim_bundle(
         # under us, and there is nothing to send.
         return []
     candidates = session.scalars(
-        select(Notification.id)
-        .join(Alert, Alert.id == Notification.alert_id)
-        .where(
-            Notification.destination == destination,
-            Notification.channel == channel,
-            Notification.state == NotificationState.PENDING.value,
-            Notification.due_at <= now,
-            Notification.id != lead_id,
-            Alert.status == AlertStatus.TRIGGERED,
-        )
-        .order_by(Notification.id)
-        .limit(MAX_BUNDLE - 1)
+        statements.BUNDLE_CANDIDATES,
+        {
+            "destination": destination,
+            "channel": channel,
+            "pending": NotificationState.PENDING.value,
+            "now": now,
+            "lead_id": lead_id,
+            "triggered": AlertStatus.TRIGGERED,
+            "room": MAX_BUNDLE - 1,
+        },
     ).all()
     members = [
         candidate

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, or_, select, update
+from sqlalchemy import Insert, Row, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.core.db import insert_unless_duplicate
@@ -53,7 +54,7 @@ def code_for(session: Session, alert_ids: Sequence[int], destination: str) -> in
             )
         )
         made = session.execute(
-            insert_unless_duplicate(session, _CODES).returning(_CODES.c.code),
+            _make_code(session.get_bind().dialect.name),
             {
                 "alert_id": wanted[0],
                 "alert_ids": wanted,
@@ -77,14 +78,24 @@ _CODES = AckCode.__table__
 def _person_codes(session: Session, destination: str, now: datetime) -> Sequence[Row[Any]]:
     """The person's active codes and those retired within CODE_REUSE_AFTER of `now`,
     in one read."""
-    return session.execute(
-        select(
-            AckCode.code, AckCode.alert_id, AckCode.alert_ids, AckCode.active, AckCode.retired_at
-        ).where(
-            AckCode.destination == destination,
-            or_(AckCode.active, AckCode.retired_at >= now - CODE_REUSE_AFTER),
-        )
-    ).all()
+    found = session.execute(
+        _PERSON_CODES, {"destination": destination, "since": now - CODE_REUSE_AFTER}
+    )
+    return found.all()
+
+
+# Built once, as the statements of every page are (shared.core.row_writes says why).
+_PERSON_CODES = select(
+    _CODES.c.code, _CODES.c.alert_id, _CODES.c.alert_ids, _CODES.c.active, _CODES.c.retired_at
+).where(
+    _CODES.c.destination == bindparam("destination"),
+    or_(_CODES.c.active, _CODES.c.retired_at >= bindparam("since")),
+)
+
+
+@lru_cache(maxsize=4)
+def _make_code(dialect: str) -> Insert:
+    return insert_unless_duplicate(dialect, _CODES).returning(_CODES.c.code)
 
 
 def alerts_for_code(session: Session, destination: str, reply: Reply) -> list[int]:

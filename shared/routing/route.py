@@ -14,6 +14,7 @@ SMS reply that escalates), each passing the configured file path.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -200,9 +201,24 @@ def freeze_chain(config: OncallConfig, policy_name: str) -> dict[str, Any]:
 
 
 def thaw_chain(snapshot: dict[str, Any]) -> tuple[OncallConfig, Policy]:
-    """The configuration and policy frozen by freeze_chain; ValueError if it is not one."""
+    """The configuration and policy frozen by freeze_chain; ValueError if it is not one.
+
+    Alerts routed to one policy carry equal snapshots, and every step fired thaws
+    one: validated once per distinct snapshot (keyed by its JSON), where validating
+    it each time was a tenth of a first page's routing. What is returned is only
+    read, never changed, by those it is handed to."""
     if not isinstance(snapshot, dict) or snapshot.get("version") != SNAPSHOT_VERSION:
         raise ValueError("not an escalation snapshot of a known version")
+    try:
+        frozen = json.dumps(snapshot, sort_keys=True)
+    except (TypeError, ValueError):
+        raise ValueError("escalation snapshot that is not JSON") from None
+    return _thawed(frozen)
+
+
+@lru_cache(maxsize=256)
+def _thawed(frozen: str) -> tuple[OncallConfig, Policy]:
+    snapshot = json.loads(frozen)
     policy = snapshot.get("policy")
     name = policy.get("name") if isinstance(policy, dict) else None
     if not isinstance(name, str):
