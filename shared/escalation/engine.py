@@ -143,14 +143,17 @@ def fire(
         return end_chain(session, alert_id, position, policy, now, report=report_exhaustion)
     plan = plan_step(config, policy, position, now, overrides)
     after = stored_position(plan.next, position.round)
+    # Explicit recipients with no wait: nothing follows their page, so the chain
+    # completes in the compare-and-set that fires the step (not in one more task a
+    # tick later, nor in a second UPDATE).
+    completes = not report_exhaustion and after.step == END_OF_CHAIN and plan.due_at <= now
+    then: dict[str, Any] = (
+        {"next_fire_at": None, "escalation": EscalationState.COMPLETED}
+        if completes
+        else {"next_fire_at": plan.due_at}
+    )
     if not _claim_position(
-        session,
-        alert_id,
-        position,
-        now,
-        esc_step=after.step,
-        esc_round=after.round,
-        next_fire_at=plan.due_at,
+        session, alert_id, position, now, esc_step=after.step, esc_round=after.round, **then
     ):
         return FireResult(fired=False)
     if severity is None:
@@ -159,10 +162,6 @@ def fire(
     _record_step_fired(session, alert_id, policy, plan)
     if plan.empty_schedules:
         _report_nobody_on_call(session, alert_id, policy, plan, moved_on=not (planned or held))
-    if not report_exhaustion and after.step == END_OF_CHAIN and plan.due_at <= now:
-        # Explicit recipients with no wait: nothing follows their page, so the
-        # chain completes here rather than through one more task a tick later.
-        end_chain(session, alert_id, after, policy, now, report=False)
     return FireResult(True, position.step, position.round, planned=planned, held=held)
 
 

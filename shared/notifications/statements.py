@@ -107,3 +107,11 @@ BUNDLE_CANDIDATES = (
     .order_by(_NOTIFICATIONS.c.id)
     .limit(bindparam("room"))
 )
+
+
+# A send's notification with whether its number opted out (STOP): one read, not two.
+WITH_OPT_OUT = (
+    select(Notification, _OPT_OUTS.c.destination)
+    .outerjoin(_OPT_OUTS, _OPT_OUTS.c.destination == Notification.destination)
+    .where(Notification.id == bindparam("notification_id"))
+)

@@ -218,6 +218,12 @@ def is_opted_out(session: Session, destination: str) -> bool:
     return session.execute(statements.OPTED_OUT, {"destination": destination}).first() is not None
 
 
+def with_opt_out(session: Session, notification_id: int) -> tuple[Notification | None, bool]:
+    """The notification (loaded into the session) and whether its number replied STOP."""
+    row = session.execute(statements.WITH_OPT_OUT, {"notification_id": notification_id}).first()
+    return (None, False) if row is None else (row[0], row[1] is not None)
+
+
 MAX_SMS_REDELIVERIES = 2
 SMS_REDELIVERY_DELAY = timedelta(seconds=30)
 

@@ -286,7 +286,9 @@ def test_update_and_cancel_and_what_they_refuse(cli_env: dict[str, str]) -> None
     assert "is cancelled" in refused("update", "cache-flush", "--extend", "5m", env=cli_env)
     assert 'no notice "nope"' in refused("cancel", "nope", env=cli_env)
     with session_scope(cli_env["DATABASE_URL"]) as session:
-        events = session.scalars(select(Event).where(Event.kind.like("notice.%"))).all()
+        events = session.scalars(
+            select(Event).where(Event.kind.like("notice.%")).order_by(Event.id)
+        ).all()
         kinds = [event.kind for event in events]
         assert kinds == ["notice.created", "notice.updated", "notice.cancelled"]
         assert all(event.detail["by"].startswith("cli") for event in events)

@@ -32,7 +32,6 @@ from worker.sending.flow import (
     claim_in,
     deliver_and_record,
     load_send,
-    opted_out,
     run_send,
 )
 from worker.sending.gate import bundle_hold, pass_gate, release_bundle_window
@@ -91,6 +90,6 @@ def _plain_send(session: Session, notification_id: int, ops: ChannelOps) -> Send
     if context.settings().coalesce_window_s > 0:
         return None  # gathering first: the ordinary path's hold does it
     send = load_send(session, context.database_url(), notification_id, ops)
-    if isinstance(send, str) or opted_out(session, send):
+    if isinstance(send, str) or send.opted_out:
         return None  # the ordinary path decides again (an opted-out page is cancelled there)
     return send

@@ -45,9 +45,9 @@ from shared.notifications.accepted_sends import AcceptedSend, accepted_entry, re
 from shared.notifications.state import NotificationState as S
 from shared.notifications.store import (
     claim_bundle,
-    is_opted_out,
     move,
     move_bundle,
+    with_opt_out,
 )
 from shared.plivo.client import PlivoClient
 from shared.plivo.errors import PlivoError
@@ -106,6 +106,7 @@ class Send:
     ops: ChannelOps
     destination: str
     checks: Checks  # the rate limits booked at the gate
+    opted_out: bool = False  # an SMS to a number that replied STOP: it must not go
 
 
 @dataclass(frozen=True)
@@ -142,12 +143,11 @@ def _guard(url: str, notification_id: int, ops: ChannelOps) -> Send | str:
     """
     with read_scope(url) as session:
         send = load_send(session, url, notification_id, ops)
-        stopped = isinstance(send, Send) and opted_out(session, send)
     if send == "skipped":
         ops.counter.labels(result="skipped").inc()
     if isinstance(send, str):
         return send
-    if stopped:
+    if send.opted_out:
         return _skip_opted_out(url, notification_id, send.destination)
     return send
 
@@ -155,17 +155,15 @@ def _guard(url: str, notification_id: int, ops: ChannelOps) -> Send | str:
 def load_send(session: Session, url: str, notification_id: int, ops: ChannelOps) -> Send | str:
     """The send of a pending, due notification; else "skipped" (gone, or no longer
     pending) or "not-due" (a scheduled re-send: the tick hands it over when due)."""
-    notification = session.get(Notification, notification_id)
+    notification, stopped = with_opt_out(session, notification_id)
     if notification is None or notification.state != S.PENDING:
         return "skipped"
     if not is_due(notification):
         return "not-due"
-    return Send(url, notification_id, ops, notification.destination, ops.checks(notification))
-
-
-def opted_out(session: Session, send: Send) -> bool:
-    """The number replied STOP: no page by SMS goes to it (calls still do)."""
-    return send.ops.name == Channel.SMS and is_opted_out(session, send.destination)
+    checks = ops.checks(notification)
+    # The number replied STOP: no page by SMS goes to it (calls still do).
+    opted = stopped and ops.name == Channel.SMS
+    return Send(url, notification_id, ops, notification.destination, checks, opted_out=opted)
 
 
 def _skip_opted_out(url: str, notification_id: int, destination: str) -> str:
