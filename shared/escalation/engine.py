@@ -21,7 +21,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.core.enums import AlertStatus, EscalationState
-from shared.core.events import record_event
+from shared.core.events import event_row, record_event, record_events
 from shared.core.metrics import SCHEDULE_GAPS_HIT
 from shared.core.models import Alert, Notification
 from shared.core.row_writes import set_params, sync_loaded
@@ -158,8 +158,10 @@ def fire(
         return FireResult(fired=False)
     if severity is None:
         severity = session.scalar(select(Alert.severity).where(Alert.id == alert_id)) or ""
-    planned, held = _plan_notifications(session, alert_id, plan, now, text_for, severity)
-    _record_step_fired(session, alert_id, policy, plan)
+    # The step's events (each page planned, any hold, the step fired): one INSERT.
+    events: list[dict[str, Any]] = []
+    planned, held = _plan_notifications(session, alert_id, plan, now, text_for, severity, events)
+    record_events(session, [*events, _step_fired(alert_id, policy, plan)])
     if plan.empty_schedules:
         _report_nobody_on_call(session, alert_id, policy, plan, moved_on=not (planned or held))
     return FireResult(True, position.step, position.round, planned=planned, held=held)
@@ -207,9 +209,11 @@ def _plan_notifications(
     now: datetime,
     text_for: Callable[[Contact, str], str],
     severity: str,
+    events: list[dict[str, Any]],
 ) -> tuple[tuple[Planned, ...], tuple[Planned, ...]]:
     """One notification row per person and channel of the step (each at most once):
-    those to hand over now, and those held by quiet hours.
+    those to hand over now, and those held by quiet hours. Their events are added
+    to `events` for the caller to write.
 
     A held row is due when the quiet hours end and was never handed over, so
     the tick hands it over then, as it does any notification that comes due.
@@ -230,27 +234,25 @@ def _plan_notifications(
             contact=item.contact.name,
             due_at=hold.until if hold else now,
             enqueued_at=None if hold else now,
+            events=events,
         )
         if notification_id is None:
             continue
         if hold is None:
             planned.append(Planned(notification_id, channel, item.contact.phone))
         else:
-            _record_hold(session, alert_id, notification_id, item.contact, hold)
+            events.append(_held_row(alert_id, notification_id, item.contact, hold))
             held.append(Planned(notification_id, channel))
     return tuple(planned), tuple(held)
 
 
-def _record_hold(
-    session: Session, alert_id: int, notification_id: int, contact: Contact, hold: Hold
-) -> None:
+def _held_row(alert_id: int, notification_id: int, contact: Contact, hold: Hold) -> dict[str, Any]:
     """The event the alert's listing and view read to show the page as held, and until when."""
-    record_event(
-        session,
+    return event_row(
         "notification.quiet_hours",
-        alert_id=alert_id,
-        notification_id=notification_id,
-        detail={
+        alert_id,
+        notification_id,
+        {
             "contact": contact.name,
             "until": hold.until.isoformat(),
             "time_zone": hold.time_zone,
@@ -260,12 +262,12 @@ def _record_hold(
     )
 
 
-def _record_step_fired(session: Session, alert_id: int, policy: Policy, plan: StepPlan) -> None:
-    record_event(
-        session,
+def _step_fired(alert_id: int, policy: Policy, plan: StepPlan) -> dict[str, Any]:
+    return event_row(
         "escalation.step_fired",
-        alert_id=alert_id,
-        detail={
+        alert_id,
+        None,
+        {
             "policy": policy.name,
             "step": plan.position.step,
             "round": plan.position.round,

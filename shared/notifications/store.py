@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ClauseElement
 
 from shared.core.enums import AlertStatus
-from shared.core.events import record_event, record_unique_event
+from shared.core.events import event_row, record_event, record_events, record_unique_event
 from shared.core.models import Notification, utcnow
 from shared.core.row_writes import set_params, sync_loaded
 from shared.notifications import statements
@@ -37,8 +37,12 @@ def plan_notification(
     contact: str | None = None,
     due_at: datetime | None = None,
     enqueued_at: datetime | None = None,
+    events: list[dict[str, Any]] | None = None,
 ) -> int | None:
     """Insert a pending notification: its id, or None when that exact one was planned before.
+
+    Its `notification.planned` event is recorded at once, or added to `events` for
+    the caller to write with the others of its step (shared.core.events.record_events).
 
     The unique (alert, step, round, channel, destination) key is what keeps a
     routing task that runs twice from paging anyone twice. The id, not an object:
@@ -64,19 +68,14 @@ def plan_notification(
     notification_id = session.execute(planned, set_params(values)).scalar_one_or_none()
     if notification_id is None:
         return None
-    record_event(
-        session,
-        "notification.planned",
-        alert_id=alert_id,
-        notification_id=notification_id,
-        detail={
-            "channel": channel,
-            "step": step,
-            "round": round,
-            "attempt": attempt,
-            "contact": contact,
-        },
+    detail = {"channel": channel, "step": step, "round": round, "attempt": attempt}
+    planned = event_row(
+        "notification.planned", alert_id, notification_id, {**detail, "contact": contact}
     )
+    if events is None:
+        record_events(session, [planned])
+    else:
+        events.append(planned)
     return notification_id
 
 
