@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, literal_column, select, update
+from sqlalchemy import bindparam, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from shared.alerts.schemas import AlertIn
@@ -67,7 +66,7 @@ def accept_alert(session: Session, alert_in: AlertIn, integration: str = API_SCO
                 return add_occurrence(session, existing.id)
         # A key taken meanwhile inserts nothing (ON CONFLICT DO NOTHING) and the loop
         # finds its alert: one statement, where a savepoint and a flush took three.
-        stored = _store_alert(session.get_bind().dialect.name)
+        stored = insert_unless_duplicate(session.get_bind().dialect.name, _ALERTS, _ALERTS.c.id)
         alert_id = session.execute(stored, row).scalar_one_or_none()
         if alert_id is not None:
             record_event(
@@ -81,12 +80,6 @@ def accept_alert(session: Session, alert_in: AlertIn, integration: str = API_SCO
 # read that looks for it: then the insert is tried again, a few times at most.
 MAX_ACCEPT_TRIES = 3
 _ALERTS = Alert.__table__
-
-
-@lru_cache(maxsize=4)
-def _store_alert(dialect: str) -> Insert:
-    """Built once per dialect: the receiver runs it for every new alert."""
-    return insert_unless_duplicate(dialect, _ALERTS).returning(_ALERTS.c.id)
 
 
 def alert_row(alert_in: AlertIn, integration: str) -> dict[str, Any]:

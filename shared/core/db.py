@@ -159,18 +159,18 @@ def session_scope(url: str, *, flush_to_disk: bool = True) -> Iterator[Session]:
 
 
 @lru_cache(maxsize=64)
-def insert_unless_duplicate(dialect: str, target: Any) -> Insert:
-    """An INSERT that skips a row breaking a unique key (ON CONFLICT DO NOTHING), for a
-    dialect named as `session.get_bind().dialect.name` gives it.
+def insert_unless_duplicate(dialect: str, target: Any, *returning: Any) -> Insert:
+    """An INSERT that skips a row breaking a unique key (ON CONFLICT DO NOTHING),
+    RETURNING `returning`, for a dialect named as `session.get_bind().dialect.name`
+    gives it. Built once per dialect, target and RETURNING (shared.core.row_writes).
 
     A skipped row returns nothing from RETURNING, so the caller learns it was a
     duplicate from the one statement. Catching the IntegrityError instead needs a
     savepoint around the insert: two more round trips, and on the ORM a flush.
-    Callers build their statement on it once per dialect (shared.core.row_writes).
     """
-    if dialect == "postgresql":
-        return postgresql.insert(target).on_conflict_do_nothing()
-    return sqlite.insert(target).on_conflict_do_nothing()
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = dialect_insert(target).on_conflict_do_nothing()
+    return statement.returning(*returning) if returning else statement
 
 
 def flush_at_commit(session: Session) -> None:

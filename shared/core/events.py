@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Insert, insert
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from shared.core.db import insert_unless_duplicate
@@ -59,15 +58,9 @@ def record_unique_event(
 
 
 def _insert_once(session: Session, row: dict[str, Any]) -> int | None:
-    statement = _insert_event_once(session.get_bind().dialect.name)
-    return session.execute(statement, row).scalar_one_or_none()
-
-
-@lru_cache(maxsize=4)
-def _insert_event_once(dialect: str) -> Insert:
-    """Built once per dialect: every delivery report records one."""
     events = Event.__table__
-    return insert_unless_duplicate(dialect, events).returning(events.c.id)
+    statement = insert_unless_duplicate(session.get_bind().dialect.name, events, events.c.id)
+    return session.execute(statement, row).scalar_one_or_none()
 
 
 def event_row(

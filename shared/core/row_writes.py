@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam
+from sqlalchemy import BindParameter, Executable, bindparam
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ClauseElement
@@ -34,6 +34,24 @@ def set_clause(columns: Iterable[str]) -> dict[str, BindParameter[Any]]:
 def set_params(values: Mapping[str, Any]) -> dict[str, Any]:
     """The values to write, keyed as `set_clause` names their parameters."""
     return {f"new_{column}": value for column, value in values.items()}
+
+
+def update_row(
+    session: Session,
+    statement: Executable,
+    model: type,
+    row_id: object,
+    values: Mapping[str, Any],
+    where: Mapping[str, Any],
+) -> bool:
+    """Run a built UPDATE of the `model` row `row_id`: `values` into its `set_clause`,
+    `where` its other parameters. True when it changed the row, whose loaded copy
+    then takes `values` (`sync_loaded`); False when its WHERE no longer held."""
+    result = session.execute(statement, {**where, **set_params(values)})
+    if result.rowcount != 1:
+        return False
+    sync_loaded(session, model, row_id, values)
+    return True
 
 
 def sync_loaded(session: Session, model: type, row_id: object, values: Mapping[str, Any]) -> None:

@@ -24,7 +24,7 @@ from shared.core.enums import AlertStatus, EscalationState
 from shared.core.events import event_row, record_event, record_events
 from shared.core.metrics import SCHEDULE_GAPS_HIT
 from shared.core.models import Alert, Notification
-from shared.core.row_writes import set_params, sync_loaded
+from shared.core.row_writes import update_row
 from shared.escalation import position_statements as statements
 from shared.escalation.plan import Exhausted, Position, StepPlan, next_position, plan_step
 from shared.escalation.quiet_hours import Hold, hold_for
@@ -73,12 +73,8 @@ def start(
         "step_enqueued_at": None,
         "escalation": EscalationState.ACTIVE,
     }
-    params = {"alert_id": alert_id, "pending": EscalationState.PENDING, **statements.TRIGGERED}
-    started = session.execute(statements.START, {**params, **set_params(values)})
-    if started.rowcount != 1:
-        return False
-    sync_loaded(session, Alert, alert_id, values)
-    return True
+    where = {"alert_id": alert_id, "pending": EscalationState.PENDING, **statements.TRIGGERED}
+    return update_row(session, statements.START, Alert, alert_id, values, where)
 
 
 def claim_due_steps(
@@ -286,22 +282,16 @@ def _claim_position(
     so the mark is cleared: the tick hands it over as soon as it is due.
     """
     values = {**values, "step_enqueued_at": None}
-    params = {
+    where = {
         "alert_id": alert_id,
         "active": EscalationState.ACTIVE,
         "at_step": position.step,
         "at_round": position.round,
         "due_by": now,
         **statements.TRIGGERED,
-        **set_params(values),
     }
-    moved = session.execute(
-        statements.position_update(tuple(sorted(values)), now is not None), params
-    )
-    if moved.rowcount != 1:
-        return False
-    sync_loaded(session, Alert, alert_id, values)
-    return True
+    statement = statements.position_update(tuple(sorted(values)), now is not None)
+    return update_row(session, statement, Alert, alert_id, values, where)
 
 
 def end_chain(

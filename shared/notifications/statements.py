@@ -39,8 +39,8 @@ PLANNED_COLUMNS = (
 @lru_cache(maxsize=4)
 def plan(dialect: str) -> Insert:
     """`plan_notification`'s INSERT ... ON CONFLICT DO NOTHING RETURNING the id, per dialect."""
-    insert = insert_unless_duplicate(dialect, _NOTIFICATIONS)
-    return insert.values(set_clause(PLANNED_COLUMNS)).returning(_NOTIFICATIONS.c.id)
+    insert = insert_unless_duplicate(dialect, _NOTIFICATIONS, _NOTIFICATIONS.c.id)
+    return insert.values(set_clause(PLANNED_COLUMNS))
 
 
 @lru_cache(maxsize=64)
@@ -88,7 +88,7 @@ LEARN_UUID = (
         _NOTIFICATIONS.c.id == bindparam("notification_id"),
         _NOTIFICATIONS.c.provider_uuid.is_(None),
     )
-    .values(provider_uuid=bindparam("uuid"))
+    .values(set_clause(("provider_uuid",)))
 )
 
 

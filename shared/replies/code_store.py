@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Insert, Row, bindparam, or_, select, update
+from sqlalchemy import Row, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.core.db import insert_unless_duplicate
@@ -54,7 +53,7 @@ def code_for(session: Session, alert_ids: Sequence[int], destination: str) -> in
             )
         )
         made = session.execute(
-            _make_code(session.get_bind().dialect.name),
+            insert_unless_duplicate(session.get_bind().dialect.name, _CODES, _CODES.c.code),
             {
                 "alert_id": wanted[0],
                 "alert_ids": wanted,
@@ -91,11 +90,6 @@ _PERSON_CODES = select(
     _CODES.c.destination == bindparam("destination"),
     or_(_CODES.c.active, _CODES.c.retired_at >= bindparam("since")),
 )
-
-
-@lru_cache(maxsize=4)
-def _make_code(dialect: str) -> Insert:
-    return insert_unless_duplicate(dialect, _CODES).returning(_CODES.c.code)
 
 
 def alerts_for_code(session: Session, destination: str, reply: Reply) -> list[int]:
