@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Collection
-from typing import Final
+from typing import Final, TypeVar
 
 import redis
 from flask import Blueprint, Response, current_app, g, request
@@ -32,6 +32,9 @@ from shared.plivo.callback_urls import notice_batch_from, notification_id_from
 from shared.plivo.signature import verify_v3
 
 log = logging.getLogger(__name__)
+
+# What a nonce's claim answers: truthy when the nonce was new.
+Claimed = TypeVar("Claimed")
 
 bp = Blueprint("plivo_callbacks", __name__)
 
@@ -166,7 +169,7 @@ def _signed_params(endpoint: str) -> tuple[dict[str, str], str] | Response:
     return params, nonce
 
 
-def _first_seen(endpoint: str, nonce: str, claim: Callable[[], int]) -> Response | int:
+def _first_seen(endpoint: str, nonce: str, claim: Callable[[], Claimed]) -> Response | Claimed:
     """Run `claim` (the nonce's claim, alone or with what the request does): what it
     returned when this was the first request with the nonce (truthy), else the 403
     (replay) or 503 (Redis) to return. From here, a 5xx answer gives the nonce back
@@ -211,9 +214,9 @@ def sms_status() -> Response:
 
     Nothing else must happen before the answer: the signature is checked
     first, then one script claims the nonce and pushes the report together
-    (one round trip to Redis). The push that finds the inbox empty starts a
-    drainer; later pushes join the batch it is reading (and the tick starts
-    one for anything left waiting). If Redis cannot answer we answer 503, the
+    (one round trip to Redis). The push that finds the inbox empty and no
+    drainer reading it starts one; later pushes join the batches it reads (and
+    the tick starts one for anything left waiting). If Redis cannot answer we answer 503, the
     nonce is given back, and Plivo retries.
     """
     signed = _signed_params("sms_status")
@@ -230,13 +233,13 @@ def sms_status() -> Response:
             return claimed
         return _notice_sms_status(params, batch_id, label)
     entry = inbox_entry(params, _notification_id_from_query(), utcnow())
-    waiting = _first_seen(
+    pushed = _first_seen(
         "sms_status", nonce, lambda: report_inbox.push_if_first(client, nonce, entry)
     )
-    if isinstance(waiting, Response):
-        return waiting
+    if isinstance(pushed, Response):
+        return pushed
     DELIVERY_REPORTS.labels(status=label, outcome="accepted").inc()
-    if waiting == 1:  # the inbox was empty: start a drainer
+    if pushed.start_drainer:
         current_app.config["ENQUEUE"].apply_delivery_reports()
     return Response("ok\n", status=200, mimetype="text/plain")
 

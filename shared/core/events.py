@@ -30,7 +30,7 @@ def record_event(
     if dedup_key is None:
         session.execute(_INSERT_EVENT, row)
         return True
-    return _insert_once(session, row) is not None
+    return dedup_key in record_unique_events(session, [row])
 
 
 def record_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -54,13 +54,23 @@ def record_unique_event(
     A duplicate leaves the caller's transaction as it was (ON CONFLICT DO NOTHING),
     so the caller learns "seen before" and decides what to skip.
     """
-    return _insert_once(session, event_row(kind, alert_id, notification_id, detail, dedup_key))
+    row = event_row(kind, alert_id, notification_id, detail, dedup_key)
+    return record_unique_events(session, [row]).get(dedup_key)
 
 
-def _insert_once(session: Session, row: dict[str, Any]) -> int | None:
+def record_unique_events(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Append events keyed by their `dedup_key` in one statement: the new ones' ids, by key.
+
+    A key recorded before is skipped, as `record_unique_event` skips it; a key
+    twice in `rows` is recorded once, for its first row. A batch of delivery
+    reports is one round trip instead of one per report.
+    """
+    if not rows:
+        return {}
     events = Event.__table__
-    statement = insert_unless_duplicate(session.get_bind().dialect.name, events, events.c.id)
-    return session.execute(statement, row).scalar_one_or_none()
+    dialect = session.get_bind().dialect.name
+    statement = insert_unless_duplicate(dialect, events, events.c.id, events.c.dedup_key)
+    return {key: event_id for event_id, key in session.execute(statement, list(rows))}
 
 
 def event_row(

@@ -2,7 +2,7 @@
 
 The receiver only verifies a report and leaves it in the report inbox
 (`inbox_entry`, shared.notifications.report_inbox); a worker applies a batch of
-them in one transaction (`apply_inbox_report` per report). Each report is
+them in one transaction (`apply_inbox_entries`). Each report is
 recorded and applied in the same transaction, so the record and the move
 commit together: a report is applied exactly when it is first recorded, and a
 duplicate (its record refused), whether Plivo posted it twice or a drainer
@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.core.enums import Channel
-from shared.core.events import record_event
+from shared.core.events import event_row, record_event, record_unique_events
 from shared.core.metrics import bounded_label
+from shared.core.models import Notification
 from shared.notifications.accepted_sends import KIND as ACCEPTED
 from shared.notifications.accepted_sends import (
     AcceptedSend,
@@ -41,7 +43,6 @@ from shared.notifications.store import (
     find_notification,
     members_of,
     plan_sms_retry,
-    record_sms_report,
 )
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 ENDED_UNREACHED = frozenset({NotificationState.FAILED, NotificationState.UNDELIVERED})
 
 # A report's phone numbers: never kept in the inbox (nor in the event log, see
-# record_sms_report); the notification already knows whom it texted.
+# sms_report_event); the notification already knows whom it texted.
 NUMBER_FIELDS: Final = frozenset({"To", "From"})
 # EntryResult.outcome of a send Plivo accepted: recorded, but not a delivery report.
 SEND_ACCEPTED: Final = "send_accepted"
@@ -160,32 +161,126 @@ def read_inbox_entry(raw: bytes | str) -> InboxReport | AcceptedSend:
     return InboxReport(params, nid, zoned_time(at, "received_at"))
 
 
-def apply_inbox_report(session: Session, report: InboxReport | AcceptedSend) -> EntryResult:
-    """Find the report's text, record the report once and apply it, in the caller's transaction.
+def apply_inbox_entries(
+    session: Session, entries: Sequence[InboxReport | AcceptedSend]
+) -> list[EntryResult]:
+    """Apply the inbox's entries in order in the caller's transaction, one result each.
 
-    A report naming no text we sent, or a call (an SMS report never moves a
-    call), is kept as `callback.unknown_message`; one recorded before is a duplicate.
-    A send Plivo accepted is recorded (outcome SEND_ACCEPTED: not a report).
+    Each report is found, recorded once and applied; a report naming no text
+    we sent, or a call (an SMS report never moves a call), is kept as
+    `callback.unknown_message`; one recorded before is a duplicate. A send
+    Plivo accepted is recorded (outcome SEND_ACCEPTED: not a report).
+
+    The texts the entries name are read in one SELECT, and each run of reports
+    between two accepted sends is recorded in one INSERT (a run's reports are
+    found before any of them moves a text, so an accepted send, which gives a
+    text its uuid, ends the run). In a storm of reports, mostly Plivo's
+    repeats, a batch costs a few statements instead of two or more per report.
     """
-    if isinstance(report, AcceptedSend):
-        record_accepted(session, report)
-        return EntryResult(SEND_ACCEPTED, "queued")
-    params = report.params
-    status = params.get("Status", "").strip().lower() or "missing"
-    label = bounded_label(status, PLIVO_SMS_STATUS)  # a sender must not grow the metric
-    uuid = params.get("MessageUUID") or None
-    notification = find_notification(
-        session, notification_id=report.notification_id, provider_uuid=uuid
+    _read_texts(session, entries)
+    results: list[EntryResult] = []
+    for run in _runs(entries):
+        if isinstance(run, AcceptedSend):
+            record_accepted(session, run)
+            results.append(EntryResult(SEND_ACCEPTED, "queued"))
+        else:
+            results.extend(_apply_run(session, run))
+    return results
+
+
+def apply_inbox_report(session: Session, report: InboxReport | AcceptedSend) -> EntryResult:
+    """One entry applied alone (`apply_inbox_entries` of one)."""
+    return apply_inbox_entries(session, [report])[0]
+
+
+def _runs(
+    entries: Sequence[InboxReport | AcceptedSend],
+) -> Iterator[AcceptedSend | list[InboxReport]]:
+    """The entries in order: each accepted send alone, the reports between them together."""
+    run: list[InboxReport] = []
+    for entry in entries:
+        if isinstance(entry, AcceptedSend):
+            if run:
+                yield run
+                run = []
+            yield entry
+        else:
+            run.append(entry)
+    if run:
+        yield run
+
+
+def _read_texts(session: Session, entries: Sequence[InboxReport | AcceptedSend]) -> None:
+    """Load the texts the entries name into the session: one SELECT, where each
+    report's lookup (`find_notification`) and move would otherwise read its own."""
+    ids = {entry.notification_id for entry in entries if entry.notification_id is not None}
+    if ids:
+        session.scalars(select(Notification).where(Notification.id.in_(ids))).all()
+
+
+def _apply_run(session: Session, reports: Sequence[InboxReport]) -> list[EntryResult]:
+    texts = [_text_of(session, report) for report in reports]
+    found = [
+        (text, report.params)
+        for text, report in zip(texts, reports, strict=True)
+        if text is not None
+    ]
+    first_seen = iter(record_sms_reports(session, found))
+    results = []
+    for text, report in zip(texts, reports, strict=True):
+        status = report.params.get("Status", "").strip().lower() or "missing"
+        label = bounded_label(status, PLIVO_SMS_STATUS)  # a sender must not grow the metric
+        if text is None:
+            uuid = report.params.get("MessageUUID")
+            detail = {"MessageUUID": uuid, "Status": status}
+            record_event(session, "callback.unknown_message", detail=detail)
+            log.warning("delivery report for unknown message %s", uuid or None)
+            results.append(EntryResult("unknown_message", label))
+        elif next(first_seen) is None:
+            results.append(EntryResult("duplicate", label))
+        else:
+            applied = apply_recorded_report(session, text.id, report.params, report.received_at)
+            results.append(EntryResult("recorded", label, applied.ended))
+    return results
+
+
+def _text_of(session: Session, report: InboxReport) -> Notification | None:
+    """The text a report is about: by the id in its callback URL, else by Plivo's uuid."""
+    uuid = report.params.get("MessageUUID") or None
+    found = find_notification(session, notification_id=report.notification_id, provider_uuid=uuid)
+    if found is not None and found.channel != Channel.SMS:
+        log.warning("delivery report for notification %s, not an SMS", found.id)
+        return None
+    return found
+
+
+def sms_report_event(notification: Notification, params: dict[str, str]) -> dict[str, Any]:
+    """The event that records a delivery report, keyed so a repeat is refused:
+    Plivo may post the same report more than once, and (uuid, status) identifies it.
+    Its numbers are left out: the notification already knows whom it texted."""
+    uuid = params.get("MessageUUID", "")
+    status = params.get("Status", "").strip().lower()
+    return event_row(
+        "callback.sms_status",
+        alert_id=notification.alert_id,
+        notification_id=notification.id,
+        detail={k: v for k, v in params.items() if k not in NUMBER_FIELDS},
+        dedup_key=f"sms-status:{uuid or notification.id}:{status}",
     )
-    if notification is not None and notification.channel != Channel.SMS:
-        log.warning("delivery report for notification %s, not an SMS", notification.id)
-        notification = None
-    if notification is None:
-        detail = {"MessageUUID": params.get("MessageUUID"), "Status": status}
-        record_event(session, "callback.unknown_message", detail=detail)
-        log.warning("delivery report for unknown message %s", uuid)
-        return EntryResult("unknown_message", label)
-    if record_sms_report(session, notification, params) is None:
-        return EntryResult("duplicate", label)
-    applied = apply_recorded_report(session, notification.id, params, report.received_at)
-    return EntryResult("recorded", label, applied.ended)
+
+
+def record_sms_reports(
+    session: Session, reports: Sequence[tuple[Notification, dict[str, str]]]
+) -> list[int | None]:
+    """Log each delivery report once, in one statement: for each, its event's id, or
+    None when it was seen before (in an earlier batch, or earlier in this one)."""
+    rows = [sms_report_event(notification, params) for notification, params in reports]
+    new = record_unique_events(session, rows)
+    return [new.pop(row["dedup_key"], None) for row in rows]
+
+
+def record_sms_report(
+    session: Session, notification: Notification, params: dict[str, str]
+) -> int | None:
+    """Log one delivery report once (`record_sms_reports` of one)."""
+    return record_sms_reports(session, [(notification, params)])[0]

@@ -5,7 +5,7 @@ RPUSH); a worker (worker.tasks.apply_delivery_reports) applies the head of the
 list in batches, one database transaction per batch, and only then trims what
 it applied. A worker that dies between its commit and its trim leaves those
 entries to be applied again, which is harmless: each report is recorded once
-(shared.notifications.store.record_sms_report) and a duplicate moves nothing.
+(shared.notifications.delivery_reports.record_sms_reports) and a duplicate moves nothing.
 
 One drainer at a time, by a short lock. The trim checks the lock in the same
 script, so a drainer whose lock ran out (and whose entries a newer drainer
@@ -19,6 +19,7 @@ shared.notifications.delivery_reports's business.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Final
 
 import redis
@@ -46,27 +47,54 @@ return 0
 
 
 # The receiver's claim of a report's nonce and its push, as one script: one round trip
-# to Redis per report instead of two, and never one without the other.
+# to Redis per report instead of two, and never one without the other. Both pushes
+# answer the inbox's length and whether a drainer holds it (see `Pushed`).
 _PUSH_IF_FIRST = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
-return redis.call('RPUSH', KEYS[2], ARGV[2])
+return {redis.call('RPUSH', KEYS[2], ARGV[2]), redis.call('EXISTS', KEYS[3])}
+"""
+_PUSH = """
+return {redis.call('RPUSH', KEYS[1], ARGV[1]), redis.call('EXISTS', KEYS[2])}
 """
 
 
-def push_if_first(client: redis.Redis, nonce: str, entry: str) -> int:
+@dataclass(frozen=True)
+class Pushed:
+    """The inbox just after a push: its length, and whether a drainer held it then."""
+
+    length: int
+    drainer_running: bool
+
+    @property
+    def start_drainer(self) -> bool:
+        """Whether the pusher must start a drainer: the inbox was empty and nobody reads it.
+
+        A drainer holding the lock reads this entry, or, if it had already read
+        the inbox for the last time, finds it with its look after letting go
+        (the push came before that): so a report never waits for the tick, and a
+        storm of reports starts one drainer, not one per time the inbox ran dry.
+        """
+        return self.length == 1 and not self.drainer_running
+
+
+def _pushed(answer: list[int]) -> Pushed:
+    return Pushed(length=int(answer[0]), drainer_running=bool(answer[1]))
+
+
+def push_if_first(client: redis.Redis, nonce: str, entry: str) -> Pushed | None:
     """Claim the request's nonce (as shared.plivo.replay.claim does) and append its
-    report, in one step; 0 when the nonce was seen before (nothing appended), else
-    the inbox's length after it. Raises redis.RedisError (then it is unknown whether
-    it ran: the caller answers 5xx and gives the nonce back, and a report applied
-    twice moves nothing)."""
+    report, in one step; None when the nonce was seen before (nothing appended).
+    Raises redis.RedisError (then it is unknown whether it ran: the caller answers
+    5xx and gives the nonce back, and a report applied twice moves nothing)."""
     script = client.register_script(_PUSH_IF_FIRST)
     ttl_s = int(replay.NONCE_TTL.total_seconds())
-    return int(script(keys=[replay.nonce_key(nonce), INBOX_KEY], args=[ttl_s, entry]))
+    answer = script(keys=[replay.nonce_key(nonce), INBOX_KEY, LOCK_KEY], args=[ttl_s, entry])
+    return _pushed(answer) if answer else None
 
 
-def push(client: redis.Redis, entry: str) -> int:
-    """Append one report; the inbox's length after it (1: it was empty). Raises redis.RedisError."""
-    return int(client.rpush(INBOX_KEY, entry))
+def push(client: redis.Redis, entry: str) -> Pushed:
+    """Append one report. Raises redis.RedisError."""
+    return _pushed(client.register_script(_PUSH)(keys=[INBOX_KEY, LOCK_KEY], args=[entry]))
 
 
 def waiting(client: redis.Redis) -> int:

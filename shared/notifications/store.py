@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ClauseElement
 
 from shared.core.enums import AlertStatus
-from shared.core.events import event_row, record_event, record_events, record_unique_event
+from shared.core.events import event_row, record_event, record_events
 from shared.core.models import Notification, utcnow
 from shared.core.row_writes import set_params, sync_loaded
 from shared.notifications import statements
@@ -158,27 +158,6 @@ def find_notification(
             select(Notification).where(Notification.provider_uuid == provider_uuid)
         ).first()
     return None
-
-
-def record_sms_report(
-    session: Session, notification: Notification, params: dict[str, str]
-) -> int | None:
-    """Log a delivery report once; the event id, or None when this report was seen before.
-
-    Plivo may post the same report more than once; (uuid, status) identifies it.
-    """
-    uuid = params.get("MessageUUID", "")
-    status = params.get("Status", "").strip().lower()
-    event_key = f"sms-status:{uuid or notification.id}:{status}"
-    detail = {k: v for k, v in params.items() if k not in ("To", "From")}
-    return record_unique_event(
-        session,
-        "callback.sms_status",
-        alert_id=notification.alert_id,
-        notification_id=notification.id,
-        detail=detail,
-        dedup_key=event_key,
-    )
 
 
 def apply_sms_report(

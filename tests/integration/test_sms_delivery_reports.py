@@ -20,7 +20,7 @@ from shared.core.db import session_scope
 from shared.core.models import Alert, Notification
 from shared.core.settings import load_settings
 from shared.notifications import report_inbox
-from shared.notifications.store import record_sms_report
+from shared.notifications.delivery_reports import record_sms_report
 from tests.conftest import ServedApp
 from tests.integration.test_ingest_outages import dead_broker  # noqa: F401 (a fixture)
 from tests.integration.test_security_callbacks import (
@@ -32,6 +32,7 @@ from tests.integration.test_security_callbacks import (
     replay,
     signed_post,
 )
+from tests.sql_events import listening
 from webhooks.app import create_app
 
 NOTIFICATION_ENDED = "escalation.notification_ended"
@@ -214,6 +215,76 @@ def test_reports_for_50_texts_are_applied_in_one_transaction_in_order(
         )
     assert events_of_kind(database_url, "callback.sms_status") == 150
     assert inbox(redis_client) == []
+
+
+def test_reports_pushed_while_a_drainer_reads_start_no_other_and_join_its_next_batch(
+    receiver, redis_client, database_url, drain, monkeypatch
+):
+    from worker.tasks import apply_delivery_reports as task
+
+    texts = [page(database_url, state="sent", provider_uuid=f"msg-g{k}")[1] for k in range(4)]
+    assert post_report(receiver, texts[0], report("msg-g0", "delivered")) == (200, "ok\n")
+    assert drains_started(redis_client) == 1
+    arriving = iter(enumerate(texts[1:], start=1))
+    pauses = []
+
+    def reports_arrive_during_the_pause(seconds):
+        # Plivo's next reports come in while the drainer waits, holding the inbox.
+        pauses.append(seconds)
+        for k, nid in arriving:
+            assert post_report(receiver, nid, report(f"msg-g{k}", "delivered")) == (200, "ok\n")
+
+    monkeypatch.setattr(task.time, "sleep", reports_arrive_during_the_pause)
+    assert drain() == 4  # the first report, then the three that came during its pause
+
+    assert pauses == [task.GATHER_S, task.GATHER_S]
+    assert drains_started(redis_client) == 1  # the three found the drainer: no start each
+    assert [moves(database_url, nid)[0] for nid in texts] == ["delivered"] * 4
+    assert inbox(redis_client) == []
+
+
+def test_a_report_pushed_while_a_dead_drainer_holds_the_inbox_waits_for_the_tick(
+    receiver, redis_client, database_url, drain
+):
+    from worker.tasks.tick import tick
+
+    _alert, nid, _ = page(database_url, state="sent", provider_uuid="msg-h")
+    report_inbox.acquire(redis_client)  # a drainer that died holding the lock
+    assert post_report(receiver, nid, report("msg-h", "delivered")) == (200, "ok\n")
+    assert drains_started(redis_client) == 0  # it looked as if the holder would read it
+
+    redis_client.delete(report_inbox.LOCK_KEY)  # the dead drainer's lock runs out
+    tick()
+    assert drains_started(redis_client) == 1
+    assert drain() == 1
+    assert moves(database_url, nid)[0] == "delivered"
+
+
+def test_plivos_repeated_reports_cost_a_batch_a_few_statements_and_move_nothing(
+    receiver, redis_client, database_url, drain
+):
+    texts = [page(database_url, state="sent", provider_uuid=f"msg-r{k}")[1] for k in range(40)]
+    for k, nid in enumerate(texts):
+        post_report(receiver, nid, report(f"msg-r{k}", "delivered"))
+    assert drain() == 40
+    # Plivo posts every report again (each with a fresh nonce: not a replay).
+    for k, nid in enumerate(texts):
+        assert post_report(receiver, nid, report(f"msg-r{k}", "delivered")) == (200, "ok\n")
+    statements = []
+
+    def executed(_conn, _cursor, statement, *_args):
+        if not statement.startswith(("PRAGMA", "BEGIN", "SET")):
+            statements.append(statement.split()[0])
+
+    with listening(Engine, "before_cursor_execute", executed):
+        assert drain() == 40
+
+    # One read of the 40 texts and one insert that refuses the 40 repeats, where
+    # each report cost its own read and insert before.
+    assert statements == ["SELECT", "INSERT"]
+    assert events_of_kind(database_url, "callback.sms_status") == 40
+    for nid in texts:
+        assert moves(database_url, nid) == ("delivered", None, None, ["plivo status delivered"])
 
 
 def test_a_drainer_killed_after_its_commit_applies_nothing_twice(

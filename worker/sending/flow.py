@@ -363,11 +363,11 @@ def _record(send: Send, claimed: Claimed, delivery: Delivery) -> str:
 def _leave_to_inbox(accepted: AcceptedSend) -> bool:
     """Push an accepted text's record to the report inbox; False to record it here."""
     try:
-        waiting = report_inbox.push(context.redis_client(), accepted_entry(accepted))
+        pushed = report_inbox.push(context.redis_client(), accepted_entry(accepted))
     except redis.RedisError as exc:
         log.warning("accepted text recorded by its worker, the report inbox refused: %s", exc)
         return False
-    if waiting == 1:
+    if pushed.start_drainer:
         enqueue.apply_delivery_reports()  # or the tick's, while it waits
     return True
 

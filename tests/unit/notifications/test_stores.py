@@ -9,12 +9,12 @@ from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert, claim_routing
 from shared.core.db import session_scope
 from shared.core.models import Alert, Event, Notification
+from shared.notifications.delivery_reports import record_sms_report
 from shared.notifications.state import NotificationState as S
 from shared.notifications.store import (
     apply_sms_report,
     move,
     plan_notification,
-    record_sms_report,
 )
 
 
