@@ -33,8 +33,8 @@ class CpuUse:
     def rest_s(self) -> float:
         return max(0.0, self.machine_s - self.web_s - self.worker_s)
 
-    def per_item_text(self, items: int) -> str:
-        """Milliseconds of CPU per item (alert), by part, and the machine's load."""
+    def per_item_text(self, items: int, item: str = "alert") -> str:
+        """Milliseconds of CPU per item (an alert, a report), by part, and the machine's load."""
         if items <= 0 or self.wall_s <= 0:
             return "-"
         cores = os.cpu_count() or 1
@@ -45,7 +45,7 @@ class CpuUse:
 
         return (
             f"receiver {ms(self.web_s)}, worker {ms(self.worker_s)}, everything else "
-            f"{ms(self.rest_s)} (total {ms(self.machine_s)} ms per alert; "
+            f"{ms(self.rest_s)} (total {ms(self.machine_s)} ms per {item}; "
             f"{cores} cores {busy:.0f} % busy)"
         )
 

@@ -31,6 +31,7 @@ import requests
 
 from bench import stats
 from bench.common import get_json
+from bench.cpu_use import CpuUse, measuring
 from bench.load import alert_posters, offer, wait_for_pages
 from bench.perf_context import (
     RAISED_LIMIT,
@@ -152,6 +153,7 @@ class Received:
     owed: int
     delivered: int
     follow_up_s: float | None
+    cpu: CpuUse | None = None  # from the first report to the follow-up recorded
 
 
 def page_quietly(system: System, count: int) -> list[dict[str, Any]]:
@@ -206,10 +208,11 @@ def _one(ctx: Context, which: str, count: int, seconds: float) -> Received:
     with running(ctx, NAME, which, **options) as system:
         warm_up(system)
         messages = page_quietly(system, count)
-        with profiled(ctx, system, NAME):
-            outcomes = blast(messages, seconds)
-        owed = len(delivered_uuids(outcomes))
-        delivered, waited = _follow_up(system, owed + WARM_UP_ALERTS)
+        with measuring(system.web_pid(), system.worker_pid()) as cpu:
+            with profiled(ctx, system, NAME):
+                outcomes = blast(messages, seconds)
+            owed = len(delivered_uuids(outcomes))
+            delivered, waited = _follow_up(system, owed + WARM_UP_ALERTS)
     ok = [o for o in outcomes if 200 <= o[1] < 300]
     result = Received(
         rate=len(ok) / seconds,
@@ -218,6 +221,7 @@ def _one(ctx: Context, which: str, count: int, seconds: float) -> Received:
         owed=owed,
         delivered=delivered - WARM_UP_ALERTS,
         follow_up_s=waited,
+        cpu=cpu[0],
     )
     print(f"{NAME} {system.label}: {result}", flush=True)
     return result
@@ -253,7 +257,17 @@ def rows(ours: Received, naive: Received, seconds: float) -> tuple[Row, ...]:
             _follow_text(ours),
             _follow_text(naive),
         ),
+        Row(
+            "  CPU per report answered, by process tree, until the follow-up was recorded (ms)",
+            _cpu_text(ours),
+            _cpu_text(naive),
+        ),
     )
+
+
+def _cpu_text(r: Received) -> str:
+    answered = sum(n for outcome, n in r.outcomes.items() if outcome.startswith("2"))
+    return r.cpu.per_item_text(answered, "report") if r.cpu else "-"
 
 
 def run(ctx: Context) -> Result:

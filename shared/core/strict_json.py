@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
 
@@ -116,17 +115,6 @@ def loads(raw: bytes | str, *, what: str = "body") -> Any:
     return value
 
 
-def _children(value: Any) -> Iterator[Any]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise JsonRefused(f"has a key of type {type(key).__name__}, not a string")
-            yield key
-            yield item
-    else:
-        yield from value
-
-
 def check_value(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
     """Refuse (JsonRefused) a value that could not be stored as JSON and read back.
 
@@ -134,21 +122,53 @@ def check_value(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
     JSON's types, string keys, finite numbers, storable text, at most
     `max_depth` levels. Iterative, so a deep or even cyclic value ends in a
     refusal, never in RecursionError.
+
+    Every alert's `details` passes here (a hundred per Alertmanager body), so
+    text, nearly all of any value, is checked where it is met rather than
+    pushed and popped, and ASCII text (which cannot hold a surrogate; CPython
+    knows it without a scan) is not encoded to find out.
     """
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict | list | tuple):
+        if isinstance(item, dict):
             if depth + 1 > max_depth:
                 raise JsonRefused(f"nests deeper than {max_depth} levels")
-            stack.extend((child, depth + 1) for child in _children(item))
-        elif isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise JsonRefused("holds a lone UTF-16 surrogate, which is not text") from None
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                raise JsonRefused(f"holds {item}, which is not a finite number")
-        elif item is not None and not isinstance(item, bool | int):
-            raise JsonRefused(f"holds a value of type {type(item).__name__}, not JSON")
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    raise JsonRefused(f"has a key of type {type(key).__name__}, not a string")
+                _check_text(key)
+                _check_leaf_or_push(child, depth + 1, stack)
+        elif isinstance(item, list | tuple):
+            if depth + 1 > max_depth:
+                raise JsonRefused(f"nests deeper than {max_depth} levels")
+            for child in item:
+                _check_leaf_or_push(child, depth + 1, stack)
+        else:
+            _check_leaf(item)
+
+
+def _check_leaf_or_push(item: Any, depth: int, stack: list[tuple[Any, int]]) -> None:
+    if isinstance(item, dict | list | tuple):
+        stack.append((item, depth))
+    else:
+        _check_leaf(item)
+
+
+def _check_leaf(item: Any) -> None:
+    if isinstance(item, str):
+        _check_text(item)
+    elif isinstance(item, float):
+        if not math.isfinite(item):
+            raise JsonRefused(f"holds {item}, which is not a finite number")
+    elif item is not None and not isinstance(item, bool | int):
+        raise JsonRefused(f"holds a value of type {type(item).__name__}, not JSON")
+
+
+def _check_text(text: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise JsonRefused("holds a lone UTF-16 surrogate, which is not text") from None

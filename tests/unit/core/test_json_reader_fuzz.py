@@ -178,3 +178,33 @@ def test_values_no_store_can_hold_are_refused_by_name(text):
 
 def test_surrogate_pairs_and_escaped_backslashes_are_text():
     assert check('["\\ud83d\\ude00", "\\\\ud800"]') == ["\U0001f600", "\\ud800"]
+
+
+def _cyclic() -> list[Any]:
+    value: list[Any] = []
+    value.append(value)
+    return value
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ({"a": {"b": ["ok", "caf\u00e9", "\ud800"]}}, "lone UTF-16 surrogate"),
+        ({"\udfff": 1}, "lone UTF-16 surrogate"),
+        ({"n": [1.0, float("nan")]}, "not a finite number"),
+        ({1: "one"}, "key of type int"),
+        ({"when": {1, 2}}, "value of type set"),
+        ({"k": [[[[["deep"]]]]]}, "nests deeper than 4 levels"),
+        (_cyclic(), "nests deeper than 4 levels"),
+    ],
+)
+def test_values_built_in_python_are_refused_by_name(value, reason):
+    with pytest.raises(strict_json.JsonRefused, match=reason):
+        strict_json.check_value(value, max_depth=4)
+
+
+def test_values_built_in_python_that_json_holds_pass():
+    strict_json.check_value(
+        {"text": "caf\u00e9 \U0001f600", "n": [1, 2.5, True, None], "pair": ("a", "b"), "": {}},
+        max_depth=4,
+    )
