@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -110,11 +111,18 @@ def claim_first(session: Session, fired: Sequence[tuple[int, Fired | None]]) -> 
     return claim_first_page(session, lead.notification_id, ops_for(lead.channel))
 
 
-def fire_in(session: Session, alert_id: int, position: Position) -> Fired | None:
+def fire_in(
+    session: Session,
+    alert_id: int,
+    position: Position,
+    events: list[dict[str, Any]] | None = None,
+) -> Fired | None:
     """Fire the position in the caller's transaction (None: nothing to fire).
 
     Routing uses this to start a chain and plan its first pages in one
     transaction: on SQLite each transaction queues for the one write lock.
+    `events`: where the step's events go, for a caller that writes those of
+    several alerts in one INSERT (shared.escalation.engine.fire).
     """
     alert = session.get(Alert, alert_id)
     if alert is None or alert.status != AlertStatus.TRIGGERED:
@@ -154,6 +162,7 @@ def fire_in(session: Session, alert_id: int, position: Position) -> Fired | None
             report_exhaustion=report,
             overrides=overrides,
             severity=alert.severity,
+            events=events,
         )
     return Fired(result, policy, alert.severity)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,11 +125,28 @@ def claim_routing(session: Session, alert_id: int) -> Alert | None:
     return session.scalars(_CLAIM_ROUTING, {"alert_id": alert_id, "now": utcnow()}).one_or_none()
 
 
+def claim_routings(session: Session, alert_ids: Sequence[int]) -> dict[int, Alert]:
+    """`claim_routing` for the alerts of one request (an Alertmanager group), in one
+    statement: the claimed alerts by id; one unknown or claimed by another run is missing."""
+    if len(alert_ids) == 1:
+        alert = claim_routing(session, alert_ids[0])
+        return {} if alert is None else {alert.id: alert}
+    claimed = session.scalars(_CLAIM_ROUTINGS, {"alert_ids": list(alert_ids), "now": utcnow()})
+    return {alert.id: alert for alert in claimed}
+
+
 # Built once (shared.core.row_writes says why); RETURNING loads the row into the session
 # (populate_existing), so the ORM's evaluation of the WHERE against loaded copies is skipped.
 _CLAIM_ROUTING = (
     update(Alert)
     .where(Alert.id == bindparam("alert_id"), Alert.dispatched_at.is_(None))
+    .values(dispatched_at=bindparam("now"))
+    .returning(Alert)
+    .execution_options(populate_existing=True, synchronize_session=False)
+)
+_CLAIM_ROUTINGS = (
+    update(Alert)
+    .where(Alert.id.in_(bindparam("alert_ids", expanding=True)), Alert.dispatched_at.is_(None))
     .values(dispatched_at=bindparam("now"))
     .returning(Alert)
     .execution_options(populate_existing=True, synchronize_session=False)

@@ -118,6 +118,7 @@ def fire(
     report_exhaustion: bool = True,
     overrides: Sequence[Override] = (),
     severity: str | None = None,
+    events: list[dict[str, Any]] | None = None,
 ) -> FireResult:
     """Fire `position` if it is still the one due; plan its notifications.
 
@@ -133,7 +134,7 @@ def fire(
     alert when answered). Once the last step has fired the stored position is
     END_OF_CHAIN, due when the last wait runs out: that firing ends the chain.
     Any other position must be one the policy has (ValueError otherwise): a
-    frozen chain keeps every position it ever stored.
+    frozen chain keeps every position it ever stored. `events`: see `_plan_step`.
     """
     if position.step == END_OF_CHAIN:
         return end_chain(session, alert_id, position, policy, now, report=report_exhaustion)
@@ -154,24 +155,50 @@ def fire(
         return FireResult(fired=False)
     if severity is None:
         severity = session.scalar(select(Alert.severity).where(Alert.id == alert_id)) or ""
-    # The step's events (each page planned, any hold, the step fired): one INSERT.
-    events: list[dict[str, Any]] = []
-    planned, held = _plan_notifications(session, alert_id, plan, now, text_for, severity, events)
-    record_events(session, [*events, _step_fired(alert_id, policy, plan)])
-    if plan.empty_schedules:
-        _report_nobody_on_call(session, alert_id, policy, plan, moved_on=not (planned or held))
+    planned, held = _plan_step(session, alert_id, policy, plan, now, text_for, severity, events)
     return FireResult(True, position.step, position.round, planned=planned, held=held)
 
 
-def _report_nobody_on_call(
-    session: Session, alert_id: int, policy: Policy, plan: StepPlan, *, moved_on: bool
-) -> None:
-    """A schedule had nobody on call when its step fired: a gap in the rota."""
-    record_event(
-        session,
+def _plan_step(
+    session: Session,
+    alert_id: int,
+    policy: Policy,
+    plan: StepPlan,
+    now: datetime,
+    text_for: Callable[[Contact, str], str],
+    severity: str,
+    events: list[dict[str, Any]] | None,
+) -> tuple[tuple[Planned, ...], tuple[Planned, ...]]:
+    """Plan a fired step's pages (to hand over now, held by quiet hours).
+
+    Its events (each page planned, any hold, the step fired, a gap in a rota)
+    are written in one INSERT; given `events`, they are added to it instead,
+    for a caller that fires many alerts' steps in one transaction (an
+    Alertmanager group) and writes all their events in one.
+    """
+    step_events: list[dict[str, Any]] = [] if events is None else events
+    planned, held = _plan_notifications(
+        session, alert_id, plan, now, text_for, severity, step_events
+    )
+    step_events.append(_step_fired(alert_id, policy, plan))
+    if plan.empty_schedules:
+        moved_on = not (planned or held)
+        step_events.append(_nobody_on_call(alert_id, policy, plan, moved_on=moved_on))
+    if events is None:
+        record_events(session, step_events)
+    return planned, held
+
+
+def _nobody_on_call(
+    alert_id: int, policy: Policy, plan: StepPlan, *, moved_on: bool
+) -> dict[str, Any]:
+    """A schedule had nobody on call when its step fired: a gap in the rota, logged and
+    counted here; its event is returned for the caller to write with the step's."""
+    row = event_row(
         "escalation.nobody_on_call",
-        alert_id=alert_id,
-        detail={
+        alert_id,
+        None,
+        {
             "policy": policy.name,
             "step": plan.position.step,
             "schedules": list(plan.empty_schedules),
@@ -188,6 +215,7 @@ def _report_nobody_on_call(
         policy.name,
         "; the chain moves on at once" if moved_on else "",
     )
+    return row
 
 
 def stored_position(following: Position | Exhausted, round: int) -> Position:

@@ -225,3 +225,34 @@ def test_alerts_routed_together_read_the_maintenance_rules_once(
     finally:
         event.remove(Engine, "before_cursor_execute", on_execute)
     assert len(reads) == 1
+
+
+def test_alerts_routed_together_are_claimed_and_logged_in_one_statement_each(
+    worker_env: tuple[str, RunningSimulator],
+) -> None:
+    """An Alertmanager group's alerts are claimed for routing in one UPDATE and their
+    steps' events written in one INSERT, each alert's events still in their order;
+    an id named twice is routed once."""
+    url, _ = worker_env
+    from shared.alerts.view import timeline
+    from worker.tasks.dispatch_alert import dispatch_alerts
+
+    together = [accepted(url, f"+1628555012{i}") for i in range(5)]
+    statements: list[str] = []
+
+    def on_execute(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()[:3]))
+
+    event.listen(Engine, "before_cursor_execute", on_execute)
+    try:
+        assert dispatch_alerts([*together, together[0]]) == ["fired"] * 5 + ["already"]
+    finally:
+        event.remove(Engine, "before_cursor_execute", on_execute)
+
+    claims = [s for s in statements if s == "UPDATE alerts SET"]
+    assert len(claims) == 1 + 2 * 5  # one claim for the group, then each chain's start and step
+    assert statements.count("INSERT INTO events") == 2  # the group's steps, then the claimed page's
+    for alert_id in together:
+        with session_scope(url) as session:
+            kinds = [e["kind"] for e in timeline(session, alert_id) or []]
+        assert kinds[:3] == ["alert.accepted", "notification.planned", "escalation.step_fired"]
