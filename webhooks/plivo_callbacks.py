@@ -215,9 +215,9 @@ def sms_status() -> Response:
     Nothing else must happen before the answer: the signature is checked
     first, then one script claims the nonce and pushes the report together
     (one round trip to Redis). The push that finds the inbox empty and no
-    drainer reading it starts one; later pushes join the batches it reads (and
-    the tick starts one for anything left waiting). If Redis cannot answer we answer 503, the
-    nonce is given back, and Plivo retries.
+    drainer reading it starts one; later pushes join the batches it reads
+    (and the tick starts one for anything left waiting). If Redis cannot
+    answer we answer 503, the nonce is given back, and Plivo retries.
     """
     signed = _signed_params("sms_status")
     if isinstance(signed, Response):

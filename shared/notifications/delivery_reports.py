@@ -172,10 +172,11 @@ def apply_inbox_entries(
     Plivo accepted is recorded (outcome SEND_ACCEPTED: not a report).
 
     The texts the entries name are read in one SELECT, and each run of reports
-    between two accepted sends is recorded in one INSERT (a run's reports are
-    found before any of them moves a text, so an accepted send, which gives a
-    text its uuid, ends the run). In a storm of reports, mostly Plivo's
-    repeats, a batch costs a few statements instead of two or more per report.
+    is recorded in one INSERT. A run's reports are found before any of them
+    moves a text, so whatever may give a text its uuid (an accepted send, a
+    report that teaches it) comes before a report found only by its uuid: both
+    end a run. In a storm of reports, mostly Plivo's repeats, a batch costs a
+    few statements instead of two or more per report.
     """
     _read_texts(session, entries)
     results: list[EntryResult] = []
@@ -196,13 +197,14 @@ def apply_inbox_report(session: Session, report: InboxReport | AcceptedSend) -> 
 def _runs(
     entries: Sequence[InboxReport | AcceptedSend],
 ) -> Iterator[AcceptedSend | list[InboxReport]]:
-    """The entries in order: each accepted send alone, the reports between them together."""
+    """The entries in order: each accepted send alone, the reports between them
+    together, except that a report whose callback URL named no text starts a run."""
     run: list[InboxReport] = []
     for entry in entries:
+        if run and (isinstance(entry, AcceptedSend) or entry.notification_id is None):
+            yield run
+            run = []
         if isinstance(entry, AcceptedSend):
-            if run:
-                yield run
-                run = []
             yield entry
         else:
             run.append(entry)

@@ -287,6 +287,22 @@ def test_plivos_repeated_reports_cost_a_batch_a_few_statements_and_move_nothing(
         assert moves(database_url, nid) == ("delivered", None, None, ["plivo status delivered"])
 
 
+def test_a_report_naming_only_its_uuid_finds_the_text_an_earlier_report_taught_it(
+    receiver, redis_client, database_url, drain
+):
+    # Our send never heard Plivo's answer: the text has no uuid yet.
+    _alert, nid, _ = page(database_url, state="sending", provider_uuid=None)
+    assert post_report(receiver, nid, report("msg-t", "sent")) == (200, "ok\n")
+    # A callback URL from before texts were named in it: found by the uuid alone.
+    response, _ = signed_post(receiver, "/plivo/sms/status", report("msg-t", "delivered"))
+    assert response.status_code == 200
+
+    assert drain() == 2  # one batch
+
+    assert moves(database_url, nid)[0] == "delivered"
+    assert events_of_kind(database_url, "callback.unknown_message") == 0
+
+
 def test_a_drainer_killed_after_its_commit_applies_nothing_twice(
     receiver, redis_client, database_url, drain
 ):
