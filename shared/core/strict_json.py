@@ -128,24 +128,21 @@ def check_value(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
     pushed and popped, and ASCII text (which cannot hold a surrogate; CPython
     knows it without a scan) is not encoded to find out.
     """
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    stack: list[tuple[Any, int]] = []  # containers only: a leaf is checked where it is met
+    _check_leaf_or_push(value, 0, stack)
     while stack:
         item, depth = stack.pop()
+        if depth + 1 > max_depth:
+            raise JsonRefused(f"nests deeper than {max_depth} levels")
         if isinstance(item, dict):
-            if depth + 1 > max_depth:
-                raise JsonRefused(f"nests deeper than {max_depth} levels")
             for key, child in item.items():
                 if not isinstance(key, str):
                     raise JsonRefused(f"has a key of type {type(key).__name__}, not a string")
                 _check_text(key)
                 _check_leaf_or_push(child, depth + 1, stack)
-        elif isinstance(item, list | tuple):
-            if depth + 1 > max_depth:
-                raise JsonRefused(f"nests deeper than {max_depth} levels")
+        else:
             for child in item:
                 _check_leaf_or_push(child, depth + 1, stack)
-        else:
-            _check_leaf(item)
 
 
 def _check_leaf_or_push(item: Any, depth: int, stack: list[tuple[Any, int]]) -> None:

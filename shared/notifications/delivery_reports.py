@@ -279,10 +279,3 @@ def record_sms_reports(
     rows = [sms_report_event(notification, params) for notification, params in reports]
     new = record_unique_events(session, rows)
     return [new.pop(row["dedup_key"], None) for row in rows]
-
-
-def record_sms_report(
-    session: Session, notification: Notification, params: dict[str, str]
-) -> int | None:
-    """Log one delivery report once (`record_sms_reports` of one)."""
-    return record_sms_reports(session, [(notification, params)])[0]

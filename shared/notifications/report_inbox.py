@@ -46,16 +46,17 @@ return 0
 """
 
 
-# The receiver's claim of a report's nonce and its push, as one script: one round trip
-# to Redis per report instead of two, and never one without the other. Both pushes
-# answer the inbox's length and whether a drainer holds it (see `Pushed`).
-_PUSH_IF_FIRST = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
-return {redis.call('RPUSH', KEYS[2], ARGV[2]), redis.call('EXISTS', KEYS[3])}
-"""
+# A push answers the inbox's length and whether a drainer holds it (see `Pushed`).
 _PUSH = """
 return {redis.call('RPUSH', KEYS[1], ARGV[1]), redis.call('EXISTS', KEYS[2])}
 """
+# The receiver's claim of a report's nonce (KEYS[3]) and its push, as one script: one
+# round trip to Redis per report instead of two, and never one without the other.
+_PUSH_IF_FIRST = (
+    """
+if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', tonumber(ARGV[2])) then return 0 end"""
+    + _PUSH
+)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def push_if_first(client: redis.Redis, nonce: str, entry: str) -> Pushed | None:
     5xx and gives the nonce back, and a report applied twice moves nothing)."""
     script = client.register_script(_PUSH_IF_FIRST)
     ttl_s = int(replay.NONCE_TTL.total_seconds())
-    answer = script(keys=[replay.nonce_key(nonce), INBOX_KEY, LOCK_KEY], args=[ttl_s, entry])
+    answer = script(keys=[INBOX_KEY, LOCK_KEY, replay.nonce_key(nonce)], args=[entry, ttl_s])
     return _pushed(answer) if answer else None
 
 

@@ -20,7 +20,7 @@ from shared.core.db import session_scope
 from shared.core.models import Alert, Notification
 from shared.core.settings import load_settings
 from shared.notifications import report_inbox
-from shared.notifications.delivery_reports import record_sms_report
+from shared.notifications.delivery_reports import record_sms_reports
 from tests.conftest import ServedApp
 from tests.integration.test_ingest_outages import dead_broker  # noqa: F401 (a fixture)
 from tests.integration.test_security_callbacks import (
@@ -462,7 +462,7 @@ def test_a_report_handed_over_before_the_upgrade_is_still_applied_once(
     _alert, nid, _ = page(database_url, state="sent", provider_uuid="msg-o")
     with session_scope(database_url) as session:
         notification = session.get(Notification, nid)
-        event_id = record_sms_report(session, notification, report("msg-o", "undelivered"))
+        [event_id] = record_sms_reports(session, [(notification, report("msg-o", "undelivered"))])
     try:
         assert apply_delivery_report(event_id) == "applied"
         assert apply_delivery_report(event_id) == "stale"

@@ -9,7 +9,7 @@ from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert, claim_routing
 from shared.core.db import session_scope
 from shared.core.models import Alert, Event, Notification
-from shared.notifications.delivery_reports import record_sms_report
+from shared.notifications.delivery_reports import record_sms_reports
 from shared.notifications.state import NotificationState as S
 from shared.notifications.store import (
     apply_sms_report,
@@ -113,12 +113,12 @@ def test_same_report_twice_changes_nothing_the_second_time(database_url):
     params = _report(nid, "delivered")
     with session_scope(database_url) as session:
         notification = session.get(Notification, nid)
-        first = record_sms_report(session, notification, params)
+        [first] = record_sms_reports(session, [(notification, params)])
         outcome = apply_sms_report(session, nid, params)
     assert first is not None and outcome.result == "applied"
     with session_scope(database_url) as session:
         events_before = session.scalar(select(func.count()).select_from(Event))
-        second = record_sms_report(session, session.get(Notification, nid), params)
+        [second] = record_sms_reports(session, [(session.get(Notification, nid), params)])
         events_after = session.scalar(select(func.count()).select_from(Event))
     assert second is None
     assert events_after == events_before
