@@ -97,3 +97,30 @@ def measuring(web_pid: int, worker_pid: int) -> Iterator[list[CpuUse]]:
     yield found
     end = (tree_cpu_s(web_pid), tree_cpu_s(worker_pid), machine_cpu_s(), time.monotonic())
     found.append(CpuUse(*(after - before for after, before in zip(end, start, strict=True))))
+
+
+def cpu_wait_us() -> int | None:
+    """Microseconds since boot in which some runnable task waited for a CPU (the
+    kernel's pressure stall information, /proc/pressure/cpu "some"); None where the
+    kernel does not keep it."""
+    try:
+        first = (PROC / "pressure" / "cpu").read_text().split("\n", 1)[0]
+    except OSError:
+        return None
+    fields = dict(part.split("=", 1) for part in first.split()[1:])
+    return int(fields["total"])
+
+
+@contextmanager
+def cpu_wait_share() -> Iterator[list[float]]:
+    """Yields a list that holds, once the block has ended, the share of its wall time
+    in which some runnable task waited for a CPU (empty where the kernel does not
+    say). A drill whose figures are times (a request leaving on its booked slot)
+    measures the machine instead when its processes queue for the cores: this says
+    whether they did, over the drill itself, not before it."""
+    found: list[float] = []
+    start, started = cpu_wait_us(), time.monotonic()
+    yield found
+    end, wall = cpu_wait_us(), time.monotonic() - started
+    if start is not None and end is not None and wall > 0:
+        found.append((end - start) / 1e6 / wall)

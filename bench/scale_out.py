@@ -50,6 +50,7 @@ from bench.common import (
     destinations,
     digits,
 )
+from bench.cpu_use import cpu_wait_share
 from bench.netns import Lab, LabUnavailable
 from bench.rate_limit import (
     MIN_RATE_SHARE,
@@ -114,6 +115,7 @@ class Outcome:
     last_page_after_kill_s: float | None = None
     took_s: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)  # seconds each part took
+    cpu_wait_share: float | None = None  # of the drill's time, some task waited for a CPU
     error: str | None = None
 
     @property
@@ -279,7 +281,7 @@ def run_drill(lab: Lab, broker: str, workdir: Path, drill: Drill) -> Outcome:
         requeue_lost_after_s=drill.requeue_lost_after_s,
     )
     system = TwoHosts(lab, options)
-    with system:
+    with system, cpu_wait_share() as waited:
         mark = lap(outcome, "start", started)
         post_storm(system, drill.chains, storm)
         kill_leading_beat(system, outcome, drill)
@@ -291,6 +293,7 @@ def run_drill(lab: Lab, broker: str, workdir: Path, drill: Drill) -> Outcome:
         mark = lap(outcome, "host kill until every page out", mark)
         time.sleep(SETTLE_S)
         count(outcome, system, storm, steps, killed_at)
+    outcome.cpu_wait_share = waited[0] if waited else None
     lap(outcome, "stop", mark)
     outcome.took_s = time.monotonic() - started
     return outcome

@@ -74,7 +74,12 @@ def render(outcomes: Sequence[Outcome], command: str, load: str) -> str:
     lines.append("")
     for o in outcomes:
         phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in o.phases.items())
-        lines.append(f"- {o.broker}: took {o.took_s:.0f} s ({phases})")
+        waited = (
+            f"; some task waited for a CPU {o.cpu_wait_share:.0%} of the drill"
+            if o.cpu_wait_share is not None
+            else ""
+        )
+        lines.append(f"- {o.broker}: took {o.took_s:.0f} s ({phases}){waited}")
     return "\n".join(lines) + "\n"
 
 

@@ -516,9 +516,14 @@ def detect(receiver: Receiver, mode: str = "true", **extra: Any) -> dict[str, An
 
 
 def sent_at(sim: RunningSimulator, kind: str) -> float:
-    [entry] = [
-        c for c in requests.get(f"{sim.url}/_sim/callbacks", timeout=5).json() if c["kind"] == kind
-    ]
+    """When the simulator began the one callback of `kind`. It logs a callback once the
+    receiver has answered it, so the receiver may hold it a moment before the log does."""
+
+    def logged() -> list[dict[str, Any]]:
+        found = requests.get(f"{sim.url}/_sim/callbacks", timeout=5).json()
+        return [c for c in found if c["kind"] == kind]
+
+    [entry] = wait_for(logged, what=f"{kind} callback in the simulator's log")
     return entry["time"]
 
 

@@ -44,6 +44,9 @@ DRILL = Drill(
     patience_s=90,
 )
 MIN_SHARE = 0.95
+# The share of the drill in which some task waited for a CPU, above which its
+# figures of time measure the machine rather than the system (see the test).
+MAX_CPU_WAIT = 0.10
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +83,10 @@ def test_two_hosts_share_one_limit_one_beat_and_lose_no_page_with_a_host(
     # figures of time: on a machine already busier than its cores, a send cleared by
     # the limiter can wait longer than a slot for the CPU before it leaves, and the
     # figures measure the machine instead (bench/results/scale_out.md has them from
-    # a quiet one); they are asserted where the machine leaves the system its pace.
-    if load <= (os.cpu_count() or 1):
+    # a quiet one); they are asserted where the machine left the system its pace
+    # during the drill itself (the kernel's CPU pressure over the drill; the load
+    # average before it where the kernel keeps no pressure figures).
+    if paced(outcome.cpu_wait_share, load):
         assert outcome.windows_over == (0, 0), outcome.highest_window
         assert outcome.rate_share >= MIN_SHARE, outcome.before_kill
     # The leading beat killed: the other host's beat leads within the lock's TTL.
@@ -92,3 +97,13 @@ def test_two_hosts_share_one_limit_one_beat_and_lose_no_page_with_a_host(
     assert (outcome.storm_lost, outcome.storm_twice) == (0, 0)
     assert (outcome.steps_lost, outcome.steps_twice) == (0, 0)
     assert outcome.host_takeover_s is not None
+
+
+def paced(cpu_wait_share: float | None, load_at_start: float) -> bool:
+    """Whether the machine left the drill its pace: a load before it that its cores
+    could take, and, where the kernel says, runnable tasks queued for a CPU at most
+    MAX_CPU_WAIT of the drill's time (a suite running beside it can load the machine
+    after a quiet start)."""
+    if load_at_start > (os.cpu_count() or 1):
+        return False
+    return cpu_wait_share is None or cpu_wait_share <= MAX_CPU_WAIT

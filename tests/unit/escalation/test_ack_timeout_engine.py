@@ -72,7 +72,9 @@ def _acked(database_url: str, policy: str = "timed", by: str = "alice") -> tuple
 def _timed_out_events(session, alert_id: int) -> list[Event]:
     return list(
         session.scalars(
-            select(Event).where(Event.alert_id == alert_id, Event.kind == "alert.ack_timed_out")
+            select(Event)
+            .where(Event.alert_id == alert_id, Event.kind == "alert.ack_timed_out")
+            .order_by(Event.id)
         )
     )
 
