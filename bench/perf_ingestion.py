@@ -29,7 +29,7 @@ from bench import stats
 from bench.common import REPO_ROOT
 from bench.load import Post, alert_posters, offer, wait_for_pages
 from bench.naive.system import ONCALL_NUMBER
-from bench.perf_context import RAISED_LIMIT, Context, System, numbers, running, warm_up
+from bench.perf_context import RAISED_LIMIT, Context, System, numbers, profiled, running, warm_up
 from bench.perf_report import Result, Row
 
 NAME = "ingestion"
@@ -142,7 +142,8 @@ def _one(ctx: Context, which: str, singles: int, batches: int) -> Ingested:
     )
     with running(ctx, NAME, which, **options) as system:
         warm_up(system)
-        result = ingest(system, singles, batches)
+        with profiled(ctx, system, NAME):  # the single POSTs take nearly all of the time
+            result = ingest(system, singles, batches)
     print(f"{NAME} {system.label}: {result}", flush=True)
     return result
 

@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from shared.core.phone import mask, plivo_format
 from shared.plivo.channels import (
@@ -33,6 +32,7 @@ from shared.plivo.errors import (
     PlivoServerError,
     PlivoTimeout,
 )
+from shared.plivo.http_session import plivo_session
 from shared.plivo.request_metrics import (
     CONNECTION_ERROR,
     TIMEOUT,
@@ -114,12 +114,7 @@ class PlivoClient:
         self.base_url = base_url.rstrip("/")
         self._root = f"{self.base_url}/v1/Account/{auth_id}"
         self._timeout = (connect_timeout, read_timeout)
-        self._session = requests.Session()
-        self._session.auth = (auth_id, auth_token)
-        self._session.headers.update({"User-Agent": "alert-dispatch", "Accept": "application/json"})
-        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
+        self._session = plivo_session(self.base_url, auth_id, auth_token, pool_size)
 
     def close(self) -> None:
         self._session.close()

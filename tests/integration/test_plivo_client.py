@@ -157,3 +157,24 @@ def test_hang_up_failures_are_typed(sim):
     with pytest.raises(PlivoServerError) as caught:
         client_for(sim).cancel_call_request("some-request")
     assert caught.value.retryable
+
+
+def test_a_proxy_set_in_the_environment_at_start_carries_every_request(sim, monkeypatch):
+    """The proxy variables are read once, when the client is made, and then used for
+    every request: a deployment that reaches Plivo through a proxy still does."""
+    monkeypatch.setenv("HTTP_PROXY", sim.url)  # the simulator stands in for the proxy
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = PlivoClient(
+        auth_id=sim.config.auth_id,
+        auth_token=sim.config.auth_token,
+        base_url="http://plivo.invalid",  # resolvable only through the proxy
+        connect_timeout=1.0,
+        read_timeout=5.0,
+    )
+    monkeypatch.delenv("HTTP_PROXY")  # read at start: later changes do not matter
+    for number in ("+14155550103", "+14155550104"):
+        result = client.send_sms(src="+14155550000", dst=number, text="via the proxy")
+        assert len(result.message_uuids) == 1
+    sent = [r["body"]["dst"] for r in sim.state.requests() if r["path"].endswith("/Message/")]
+    assert sent == ["14155550103", "14155550104"]
