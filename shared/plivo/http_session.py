@@ -3,8 +3,6 @@ and the environment's proxy and CA settings, read once."""
 
 from __future__ import annotations
 
-import os
-
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -18,17 +16,13 @@ def plivo_session(base_url: str, auth_id: str, auth_token: str, pool_size: int) 
     tenths of a millisecond before each page leaves.
     """
     session = requests.Session()
+    # requests' own reading of the environment (proxies, no_proxy, the CA bundle), once.
+    found = session.merge_environment_settings(base_url, {}, None, None, None)
     session.trust_env = False
-    session.proxies = requests.utils.get_environ_proxies(base_url)
-    session.verify = _ca_bundle_from_environment()
+    session.proxies, session.verify = found["proxies"], found["verify"]
     session.auth = (auth_id, auth_token)
     session.headers.update({"User-Agent": "alert-dispatch", "Accept": "application/json"})
     adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
-
-
-def _ca_bundle_from_environment() -> str | bool:
-    """The CA bundle requests itself would take from the environment; True: its own."""
-    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
