@@ -11,14 +11,15 @@ from sqlalchemy.orm import Session
 
 from shared.core.db import session_scope
 from shared.core.enums import AlertStatus, Channel
+from shared.core.events import record_events
 from shared.core.metrics import ESCALATION_STEPS, ESCALATIONS_EXHAUSTED
 from shared.core.models import Alert, utcnow
 from shared.escalation.engine import END_OF_CHAIN, FireResult, Planned, end_chain, fire
 from shared.escalation.plan import Position, has_position
 from shared.notifications.priority import page_priority
 from shared.notifications.sms_text import alert_sms_text
-from shared.routing.oncall_config import Contact, Policy
-from shared.routing.route import DIRECT_POLICY, config_and_policy
+from shared.routing.oncall_config import Contact, OncallConfig, Policy
+from shared.routing.route import DIRECT_POLICY, Routed, config_and_policy, thaw_chain
 from shared.schedules.override_store import active_overrides
 from worker import context, enqueue
 from worker.sending.first_page import FirstPage, claim_first_page
@@ -72,7 +73,7 @@ class Fired:
 def fire_and_hand_over(alert_id: int, position: Position) -> FireResult:
     """Fire the position if it is still the one due (exactly once), then send its pages."""
     fired, first = plan_and_claim(
-        lambda session: [(alert_id, fire_in(session, alert_id, position))]
+        lambda session, events: [(alert_id, fire_in(session, alert_id, position, events))]
     )
     return hand_over_all(fired, first)[0]
 
@@ -82,10 +83,13 @@ FiredAlerts = Sequence[tuple[int, Fired | None]]
 
 
 def plan_and_claim(
-    plan: Callable[[Session], FiredAlerts],
+    plan: Callable[[Session, list[dict[str, Any]]], FiredAlerts],
 ) -> tuple[FiredAlerts, FirstPage | None]:
     """Run `plan` in one transaction and claim the most urgent page it planned in it;
     what `plan` fired, and the claimed page.
+
+    `plan(session, events)` leaves its events in `events`: they are written
+    with the claim's in one INSERT, after the claim.
 
     A step fired but lost with the database is fired again by the tick: the
     transaction asks for no disk flush of its own unless it claimed a page.
@@ -93,8 +97,10 @@ def plan_and_claim(
     first: FirstPage | None = None
     try:
         with session_scope(context.database_url(), flush_to_disk=False) as session:
-            fired = plan(session)
-            first = claim_first(session, fired)
+            events: list[dict[str, Any]] = []
+            fired = plan(session, events)
+            first = claim_first(session, fired, events)
+            record_events(session, events)
     except BaseException:
         if first is not None:
             first.rolled_back()
@@ -102,13 +108,18 @@ def plan_and_claim(
     return fired, first
 
 
-def claim_first(session: Session, fired: Sequence[tuple[int, Fired | None]]) -> FirstPage | None:
-    """The lead of the pages just fired, claimed in their transaction when it may go now."""
+def claim_first(
+    session: Session,
+    fired: Sequence[tuple[int, Fired | None]],
+    events: list[dict[str, Any]] | None = None,
+) -> FirstPage | None:
+    """The lead of the pages just fired, claimed in their transaction when it may go now
+    (its events into `events` when given)."""
     leads, _ = split_leads(pages_of(fired))
     if not leads:
         return None
     lead = leads[0].planned
-    return claim_first_page(session, lead.notification_id, ops_for(lead.channel))
+    return claim_first_page(session, lead.notification_id, ops_for(lead.channel), events)
 
 
 def fire_in(
@@ -116,18 +127,21 @@ def fire_in(
     alert_id: int,
     position: Position,
     events: list[dict[str, Any]] | None = None,
+    starting: Routed | None = None,
 ) -> Fired | None:
     """Fire the position in the caller's transaction (None: nothing to fire).
 
     Routing uses this to start a chain and plan its first pages in one
     transaction: on SQLite each transaction queues for the one write lock.
     `events`: where the step's events go, for a caller that writes those of
-    several alerts in one INSERT (shared.escalation.engine.fire).
+    several alerts in one INSERT (shared.escalation.engine.fire). `starting`:
+    the route of an alert not yet on its chain, started by the same
+    compare-and-set that fires `position` (its first).
     """
     alert = session.get(Alert, alert_id)
     if alert is None or alert.status != AlertStatus.TRIGGERED:
         return None
-    found = config_and_policy(alert, context.settings().config_file)
+    found = _chain_of(alert, starting)
     if found is None:
         log.error("alert %s: policy %r is not in the configuration", alert_id, alert.policy)
         return None
@@ -163,8 +177,16 @@ def fire_in(
             overrides=overrides,
             severity=alert.severity,
             events=events,
+            starting=None if starting is None else (starting.policy, starting.snapshot),
         )
     return Fired(result, policy, alert.severity)
+
+
+def _chain_of(alert: Alert, starting: Routed | None) -> tuple[OncallConfig, Policy] | None:
+    """The configuration and policy the alert's chain follows (the route's, when starting)."""
+    if starting is not None:
+        return thaw_chain(starting.snapshot)
+    return config_and_policy(alert, context.settings().config_file)
 
 
 def pages_of(fired: Sequence[tuple[int, Fired | None]]) -> list[Page]:

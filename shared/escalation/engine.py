@@ -21,13 +21,13 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.core.enums import AlertStatus, EscalationState
-from shared.core.events import event_row, record_event, record_events
-from shared.core.metrics import SCHEDULE_GAPS_HIT
+from shared.core.events import record_event, record_events
 from shared.core.models import Alert, Notification
 from shared.core.row_writes import update_row
 from shared.escalation import position_statements as statements
 from shared.escalation.plan import Exhausted, Position, StepPlan, next_position, plan_step
-from shared.escalation.quiet_hours import Hold, hold_for
+from shared.escalation.quiet_hours import hold_for
+from shared.escalation.step_events import held_row, nobody_on_call, step_fired
 from shared.notifications.state import LIVE, NotificationState
 from shared.notifications.store import plan_notification
 from shared.routing.oncall_config import Contact, OncallConfig, Policy
@@ -64,14 +64,21 @@ def start(
     `snapshot` is the chain frozen onto the alert (shared.routing.route.freeze_chain),
     stored in the same compare-and-set so an alert is never active without it.
     """
+    chain = (policy, snapshot)
+    return _claim_start(session, alert_id, chain, esc_step=0, esc_round=0, next_fire_at=now)
+
+
+def _claim_start(
+    session: Session, alert_id: int, chain: tuple[str, dict[str, Any]], **position: object
+) -> bool:
+    """The compare-and-set from "routed, not started" to `position` on the `chain`
+    (policy name, frozen chain): the step it names is the next to fire."""
     values = {
-        "policy": policy,
-        "escalation_snapshot": snapshot,
-        "esc_step": 0,
-        "esc_round": 0,
-        "next_fire_at": now,
-        "step_enqueued_at": None,
+        "policy": chain[0],
+        "escalation_snapshot": chain[1],
         "escalation": EscalationState.ACTIVE,
+        "step_enqueued_at": None,
+        **position,
     }
     where = {"alert_id": alert_id, "pending": EscalationState.PENDING, **statements.TRIGGERED}
     return update_row(session, statements.START, Alert, alert_id, values, where)
@@ -119,6 +126,7 @@ def fire(
     overrides: Sequence[Override] = (),
     severity: str | None = None,
     events: list[dict[str, Any]] | None = None,
+    starting: tuple[str, dict[str, Any]] | None = None,
 ) -> FireResult:
     """Fire `position` if it is still the one due; plan its notifications.
 
@@ -135,6 +143,9 @@ def fire(
     END_OF_CHAIN, due when the last wait runs out: that firing ends the chain.
     Any other position must be one the policy has (ValueError otherwise): a
     frozen chain keeps every position it ever stored. `events`: see `_plan_step`.
+    `starting` (policy name, frozen chain): the alert is not on its chain yet, and
+    starting it and firing its first step are one compare-and-set, so the first
+    page waits for one UPDATE of the alert, not two.
     """
     if position.step == END_OF_CHAIN:
         return end_chain(session, alert_id, position, policy, now, report=report_exhaustion)
@@ -149,9 +160,12 @@ def fire(
         if completes
         else {"next_fire_at": plan.due_at}
     )
-    if not _claim_position(
-        session, alert_id, position, now, esc_step=after.step, esc_round=after.round, **then
-    ):
+    then |= {"esc_step": after.step, "esc_round": after.round}
+    if starting is not None:
+        claimed = _claim_start(session, alert_id, starting, **then)
+    else:
+        claimed = _claim_position(session, alert_id, position, now, **then)
+    if not claimed:
         return FireResult(fired=False)
     if severity is None:
         severity = session.scalar(select(Alert.severity).where(Alert.id == alert_id)) or ""
@@ -180,42 +194,13 @@ def _plan_step(
     planned, held = _plan_notifications(
         session, alert_id, plan, now, text_for, severity, step_events
     )
-    step_events.append(_step_fired(alert_id, policy, plan))
+    step_events.append(step_fired(alert_id, policy, plan))
     if plan.empty_schedules:
         moved_on = not (planned or held)
-        step_events.append(_nobody_on_call(alert_id, policy, plan, moved_on=moved_on))
+        step_events.append(nobody_on_call(alert_id, policy, plan, moved_on=moved_on))
     if events is None:
         record_events(session, step_events)
     return planned, held
-
-
-def _nobody_on_call(
-    alert_id: int, policy: Policy, plan: StepPlan, *, moved_on: bool
-) -> dict[str, Any]:
-    """A schedule had nobody on call when its step fired: a gap in the rota, logged and
-    counted here; its event is returned for the caller to write with the step's."""
-    row = event_row(
-        "escalation.nobody_on_call",
-        alert_id,
-        None,
-        {
-            "policy": policy.name,
-            "step": plan.position.step,
-            "schedules": list(plan.empty_schedules),
-            "moved_on": moved_on,
-        },
-    )
-    for schedule in plan.empty_schedules:
-        SCHEDULE_GAPS_HIT.labels(schedule=schedule).inc()
-    log.error(
-        "alert %s: nobody on call in schedule %s at step %s of %s%s",
-        alert_id,
-        ", ".join(plan.empty_schedules),
-        plan.position.step,
-        policy.name,
-        "; the chain moves on at once" if moved_on else "",
-    )
-    return row
 
 
 def stored_position(following: Position | Exhausted, round: int) -> Position:
@@ -265,40 +250,9 @@ def _plan_notifications(
         if hold is None:
             planned.append(Planned(notification_id, channel, item.contact.phone))
         else:
-            events.append(_held_row(alert_id, notification_id, item.contact, hold))
+            events.append(held_row(alert_id, notification_id, item.contact, hold))
             held.append(Planned(notification_id, channel))
     return tuple(planned), tuple(held)
-
-
-def _held_row(alert_id: int, notification_id: int, contact: Contact, hold: Hold) -> dict[str, Any]:
-    """The event the alert's listing and view read to show the page as held, and until when."""
-    return event_row(
-        "notification.quiet_hours",
-        alert_id,
-        notification_id,
-        {
-            "contact": contact.name,
-            "until": hold.until.isoformat(),
-            "time_zone": hold.time_zone,
-            "local_until": hold.local_until,
-            "text": hold.text,
-        },
-    )
-
-
-def _step_fired(alert_id: int, policy: Policy, plan: StepPlan) -> dict[str, Any]:
-    return event_row(
-        "escalation.step_fired",
-        alert_id,
-        None,
-        {
-            "policy": policy.name,
-            "step": plan.position.step,
-            "round": plan.position.round,
-            "targets": list(dict.fromkeys(item.contact.name for item in plan.notifications)),
-            "next_at": plan.due_at.isoformat(),
-        },
-    )
 
 
 def _claim_position(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ClauseElement
 
 from shared.core.enums import AlertStatus
-from shared.core.events import event_row, record_event, record_events
+from shared.core.events import event_row, record_events
 from shared.core.models import Notification, utcnow
 from shared.core.row_writes import set_params, sync_loaded
 from shared.notifications import statements
@@ -88,6 +88,7 @@ def move(
     detail: dict[str, Any] | None = None,
     only_while_alert_triggered: bool = False,
     from_state: NotificationState | None = None,
+    events: list[dict[str, Any]] | None = None,
     **fields: Any,
 ) -> bool:
     """Compare-and-set the state; True only for the one caller whose move applied.
@@ -99,7 +100,8 @@ def move(
     before the ack or finds it cancelled, never both. `from_state` narrows the
     compare-and-set to one source state, where a target is reachable from
     several (CANCELLED: a pending row may be cancelled by anyone, a claimed one
-    only by its own send).
+    only by its own send). `events`: where the move's event goes, for a caller
+    that writes it with others in one INSERT; else it is written here.
     """
     values: dict[str, Any] = {"state": target.value, "state_changed_at": utcnow(), **fields}
     narrowed = set(NotificationState) if from_state is None else {from_state}
@@ -124,13 +126,16 @@ def move(
         return False
     alert_id, values["send_attempts"] = moved  # the count as the database left it
     sync_loaded(session, Notification, notification_id, values)
-    record_event(
-        session,
+    event = event_row(
         f"notification.{target.value}",
-        alert_id=alert_id,
-        notification_id=notification_id,
-        detail={"reason": reason, **(detail or {})},
+        alert_id,
+        notification_id,
+        {"reason": reason, **(detail or {})},
     )
+    if events is None:
+        record_events(session, [event])
+    else:
+        events.append(event)
     return True
 
 
@@ -240,10 +245,12 @@ def claim_bundle(
     channel: str,
     destination: str,
     now: datetime,
+    events: list[dict[str, Any]] | None = None,
     **lead_fields: Any,
 ) -> list[Notification]:
     """Claim the lead and every other due, pending notification for the same person
-    and channel: one message or call then carries them all.
+    and channel: one message or call then carries them all (their events into
+    `events` when given, as `move` does).
 
     Each is claimed with the same compare-and-set as a single send, so a
     notification is in exactly one bundle, and a send task that later finds
@@ -257,6 +264,7 @@ def claim_bundle(
         reason="send attempt",
         detail={"channel": channel},
         only_while_alert_triggered=True,
+        events=events,
         **lead_fields,
     ):
         return []
@@ -265,6 +273,12 @@ def claim_bundle(
         # Claimed just above in this transaction: gone means the row was deleted
         # under us, and there is nothing to send.
         return []
+    bundled: dict[str, Any] = {
+        "reason": f"bundled with {lead_id}",
+        "only_while_alert_triggered": True,
+        "bundle_lead_id": lead_id,
+        "events": events,
+    }
     candidates = session.scalars(
         statements.BUNDLE_CANDIDATES,
         {
@@ -280,14 +294,7 @@ def claim_bundle(
     members = [
         candidate
         for candidate in candidates
-        if move(
-            session,
-            candidate,
-            NotificationState.SENDING,
-            reason=f"bundled with {lead_id}",
-            only_while_alert_triggered=True,
-            bundle_lead_id=lead_id,
-        )
+        if move(session, candidate, NotificationState.SENDING, **bundled)
     ]
     # Every move synchronised the session's copies (shared.core.row_writes.sync_loaded),
     # so nothing is expired and read again here.

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from sqlalchemy.orm import Session
@@ -53,11 +54,17 @@ class FirstPage:
             release_bundle_window(*self.window)
 
 
-def claim_first_page(session: Session, notification_id: int, ops: ChannelOps) -> FirstPage:
+def claim_first_page(
+    session: Session,
+    notification_id: int,
+    ops: ChannelOps,
+    events: list[dict[str, Any]] | None = None,
+) -> FirstPage:
     """Claim the page in the caller's (planning) transaction when it may go at once.
 
     The caller commits, then calls `after_commit`, which makes the request (or
-    takes the ordinary path, or re-enqueues for a booked slot).
+    takes the ordinary path, or re-enqueues for a booked slot). `events`: where
+    the claim's events go, for the caller to write with the step's.
     """
     ordinary = FirstPage(notification_id, lambda: run_send(notification_id, False, ops))
     send = _plain_send(session, notification_id, ops)
@@ -78,7 +85,7 @@ def claim_first_page(session: Session, notification_id: int, ops: ChannelOps) ->
             return "delayed"
 
         return FirstPage(notification_id, come_back, window)
-    claimed = claim_in(session, send)
+    claimed = claim_in(session, send, events)
     if isinstance(claimed, str):
         return FirstPage(notification_id, lambda: claimed, window)
     flush_at_commit(session)  # the claim must be on disk before its request leaves

@@ -29,6 +29,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import redis
 from prometheus_client import Counter
@@ -231,9 +232,12 @@ def _claim(send: Send) -> Claimed | str:
         return claim_in(session, send)
 
 
-def claim_in(session: Session, send: Send) -> Claimed | str:
+def claim_in(
+    session: Session, send: Send, events: list[dict[str, Any]] | None = None
+) -> Claimed | str:
     """Claim the lead and its bundle and build the request in the caller's transaction,
-    which must commit (durably) before the request is made."""
+    which must commit (durably) before the request is made. `events`: where the
+    claims' events go, for a caller that writes them with others (store.move)."""
     ops = send.ops
     provider = choose_provider()
     bundle = claim_bundle(
@@ -242,6 +246,7 @@ def claim_in(session: Session, send: Send) -> Claimed | str:
         ops.name,
         send.destination,
         utcnow(),
+        events,
         provider=provider.name,
     )
     if not bundle:

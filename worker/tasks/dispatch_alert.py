@@ -11,10 +11,9 @@ from shared.alerts.maintenance import ActiveRule
 from shared.alerts.maintenance_store import hold_or_downgrade, running_rules
 from shared.alerts.store import claim_routings
 from shared.core.enums import AlertStatus
-from shared.core.events import record_event, record_events
+from shared.core.events import record_event
 from shared.core.metrics import ALERTS_UNROUTED
 from shared.core.models import Alert, utcnow
-from shared.escalation.engine import start
 from shared.escalation.plan import START
 from shared.routing.route import route_alert
 from worker import context, task_names
@@ -47,21 +46,21 @@ def dispatch_alerts(alert_ids: list[int]) -> list[str]:
     """
     outcomes: list[str] = []
 
-    def route_and_plan_all(session: Session) -> list[tuple[int, Fired | None]]:
+    def route_and_plan_all(
+        session: Session, events: list[dict[str, Any]]
+    ) -> list[tuple[int, Fired | None]]:
         fired: list[tuple[int, Fired | None]] = []
         rules = running_rules(session, context.settings().config_file, utcnow())
         # A group's alerts are claimed in one statement and their steps' events
         # written in one: two statements per group where each alert cost two.
         claimed = claim_routings(session, alert_ids)
-        events: list[dict[str, Any]] = []
         for alert_id in alert_ids:
             alert = claimed.pop(alert_id, None)  # an id twice: the second is "already"
             outcome, planned = _route_and_plan(session, alert_id, alert, rules, events)
             outcomes.append(outcome)
             if outcome == "routed":
                 fired.append((alert_id, planned))
-        record_events(session, events)
-        return fired
+        return fired  # its events are written with the first page's claim (plan_and_claim)
 
     # Routing, planning and the first page's claim in one transaction (plan_and_claim).
     fired, first = plan_and_claim(route_and_plan_all)
@@ -105,6 +104,6 @@ def _route_and_plan(
         ALERTS_UNROUTED.inc()
         log.error("alert %s has no recipients and no route: nobody will be paged", alert_id)
         return "unrouted", None
-    start(session, alert_id, routed.policy, utcnow(), snapshot=routed.snapshot)
-    # Planned in the same transaction as the start: one commit before the first page.
-    return "routed", fire_in(session, alert_id, START, events)
+    # Started and its first step fired by one compare-and-set, planned in the same
+    # transaction: one UPDATE of the alert and one commit before the first page.
+    return "routed", fire_in(session, alert_id, START, events, starting=routed)
