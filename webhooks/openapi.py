@@ -11,6 +11,7 @@ served receiver against the result.
 from __future__ import annotations
 
 import copy
+from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
@@ -21,7 +22,7 @@ from webhooks.openapi_components import component_schemas
 from webhooks.openapi_notices import patch_schemas as patch_notice_schemas
 from webhooks.openapi_paths import PATHS
 
-__all__ = ["DOCUMENT", "PATHS", "bp", "document_for"]
+__all__ = ["PATHS", "bp", "document", "document_for"]
 
 bp = Blueprint("openapi", __name__)
 
@@ -71,29 +72,33 @@ def _schemas() -> dict[str, Any]:
     return schemas
 
 
-DOCUMENT: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "alert-dispatch",
-        "version": "1",
-        "description": "On-call paging over SMS and voice. Producers post alerts here; "
-        "docs/producers.md maps each format. Every 2xx means the alert is stored; paging "
-        "happens in the workers.",
-    },
-    "paths": PATHS,
-    "components": {
-        "schemas": _schemas(),
-        "securitySchemes": {
-            "bearerAuth": {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "API_TOKENS for /api/v1/alerts and /api/v1/notices; each "
-                "integration's token from INTEGRATION_TOKENS (falling back to API_TOKENS) "
-                "for the integrations.",
-            }
+@lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    """The document, built at the first request for it (not when a process starts:
+    generating the schemas takes a few tenths of a second); never changed once built."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "alert-dispatch",
+            "version": "1",
+            "description": "On-call paging over SMS and voice. Producers post alerts here; "
+            "docs/producers.md maps each format. Every 2xx means the alert is stored; paging "
+            "happens in the workers.",
         },
-    },
-}
+        "paths": PATHS,
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "API_TOKENS for /api/v1/alerts and /api/v1/notices; each "
+                    "integration's token from INTEGRATION_TOKENS (falling back to API_TOKENS) "
+                    "for the integrations.",
+                }
+            },
+        },
+    }
 
 
 def document_for(settings: Settings) -> dict[str, Any]:
@@ -103,9 +108,9 @@ def document_for(settings: Settings) -> dict[str, Any]:
     so a trigger must name its recipients (`webhooks.ingest.require_route_or_recipients`);
     acknowledge and resolve need none.
     """
-    document = copy.deepcopy(DOCUMENT)
+    built = copy.deepcopy(document())
     if settings.config_file is None:
-        alert_in = document["components"]["schemas"]["AlertIn"]
+        alert_in = built["components"]["schemas"]["AlertIn"]
         alert_in["anyOf"] = [
             {"required": ["recipients"], "properties": {"recipients": {"minItems": 1}}},
             {"required": ["action"], "properties": {"action": {"enum": _LIFECYCLE_ACTIONS}}},
@@ -113,7 +118,7 @@ def document_for(settings: Settings) -> dict[str, Any]:
         alert_in["properties"]["recipients"]["description"] = (
             "Required to trigger while no on-call configuration (CONFIG_FILE) routes alerts."
         )
-    return document
+    return built
 
 
 @bp.get("/openapi.json")

@@ -10,6 +10,7 @@ producers meet most (readable text, international numbers) become patterns.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -91,9 +92,12 @@ def _class_char(point: int) -> str:
     return f"\\u{point:04x}"
 
 
+@lru_cache(maxsize=1)
 def visible_pattern() -> str:
     """One character that is not white space, control (Cc) or format (Cf): the rule
     `shared.alerts.schemas.has_visible_text` applies, spelled out from the same predicate.
+    Built when the document is first asked for: it walks every code point (a third
+    of a second), which no process should pay at start.
 
     NUL is left out of the class: it becomes U+FFFD, which is visible, before the
     rule is applied. So are the few format characters beyond the Basic
@@ -112,9 +116,6 @@ def visible_pattern() -> str:
     return f"[^{''.join(parts)}]"
 
 
-VISIBLE = visible_pattern()
-
-
 class OpenApiJsonSchema(GenerateJsonSchema):
     """Pydantic's generator, plus the rules validator functions apply, minus field titles
     (pydantic derives them from the field names, so they only repeat the keys)."""
@@ -127,7 +128,7 @@ class OpenApiJsonSchema(GenerateJsonSchema):
     ) -> JsonSchemaValue:
         json_schema = super().function_after_schema(schema)
         if schema["function"]["function"] is require_visible:
-            json_schema = {**json_schema, "pattern": VISIBLE, "description": VISIBLE_TEXT}
+            json_schema = {**json_schema, "pattern": visible_pattern(), "description": VISIBLE_TEXT}
         return json_schema
 
 
