@@ -14,9 +14,10 @@ from tests.bridge_harness import BridgeProcess
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-# The files that take longest, run first. Each worker takes whole files (--dist
-# loadfile) in collection order, so a long drill collected last (the two-host drill
-# sorts near the end) kept the suite waiting on one worker alone at its end.
+# The 30 files that took longest in a run of the suite on a two-core machine, run
+# first, longest first. Each worker takes whole files (--dist loadfile) in collection
+# order, so a long file collected last (the two-host drill sorts near the end) kept
+# the suite waiting on one worker alone at its end.
 LONGEST_FIRST = (
     "test_openapi_contract.py",
     "test_two_hosts.py",
@@ -30,6 +31,24 @@ LONGEST_FIRST = (
     "test_security_ingest.py",
     "test_security_startup.py",
     "test_escalation_snapshot.py",
+    "test_prometheus_as_deployed.py",
+    "test_metrics_as_deployed.py",
+    "test_ack_timeout.py",
+    "test_slow_clients.py",
+    "test_notice_sending.py",
+    "test_storm.py",
+    "test_worker_killed_mid_send.py",
+    "test_demo_notice.py",
+    "test_notice_api.py",
+    "test_group_paging.py",
+    "test_end_to_end.py",
+    "test_hang_up_calls.py",
+    "test_celery_tools.py",
+    "test_broker_outage.py",
+    "test_phlo_webhook_steps.py",
+    "test_simulator.py",
+    "test_maintenance_mode.py",
+    "test_queue_depth_rabbitmq.py",
 )
 
 

@@ -4,18 +4,22 @@ Each host is a namespace joined to this machine by a veth pair, with its own
 address and host name, running `alert-dispatch worker` and `alert-dispatch
 beat`; the receiver runs in a third. They reach PostgreSQL, Redis, RabbitMQ and
 the Plivo simulator on this machine over their links only (bench.netns,
-bench.scale_out_system). On the Redis broker and on RabbitMQ, one storm: alerts
-paging one number each and escalation chains, against one account limit both
-hosts share. The leading beat is SIGKILLed right after the posts; once half the
-storm is out, the host whose beat died goes whole (link cut, every process
-SIGKILLed). Counted at the simulator: every number messaged exactly once (each
-escalation step fired once), the other beat leading within the lock's TTL, and,
-on a machine not already busier than its cores, no one-second window over the
-limit and the limit used while both hosts ran.
+bench.scale_out_system). On the Redis broker, one storm: alerts paging one
+number each and escalation chains, against one account limit both hosts share.
+The leading beat is SIGKILLed right after the posts; once half the storm is out,
+the host whose beat died goes whole (link cut, every process SIGKILLed). Counted
+at the simulator: every number messaged exactly once (each escalation step fired
+once), the other beat leading within the lock's TTL, and, on a machine not
+already busier than its cores, no one-second window over the limit and the limit
+used while both hosts ran.
 
-`python -m bench scale_out` runs the same drill with hundreds of pages and
-writes bench/results/scale_out.md. Skipped where namespaces cannot be made
-(not root, no `ip`) or a service is missing, with the reason.
+`python -m bench scale_out` runs the same drill with hundreds of pages, on Redis
+and on RabbitMQ, and writes bench/results/scale_out.md. RabbitMQ's run left the
+suite for the benchmark, to keep the suite within 10 minutes: the drill is the
+same. Paging through RabbitMQ's quorum queues at a rate held in Redis has its
+own test (test_rabbitmq_broker), and so do its queue depths
+(test_queue_depth_rabbitmq). Skipped where namespaces cannot be made (not root,
+no `ip`) or a service is missing, with the reason.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import pytest
 from bench.netns import Lab, LabUnavailable, why_unavailable
 from bench.scale_out import Drill, run_drill
 from bench.scale_out_report import render
-from bench.scale_out_system import BROKERS, pg_url_default, unavailable
+from bench.scale_out_system import REDIS, pg_url_default, unavailable
 from worker.beat_leader import LOCK_TTL_S
 
 DRILL = Drill(
@@ -66,7 +70,7 @@ def lab() -> Iterator[Lab]:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("broker", BROKERS)
+@pytest.mark.parametrize("broker", [REDIS])
 def test_two_hosts_share_one_limit_one_beat_and_lose_no_page_with_a_host(
     lab: Lab, broker: str, tmp_path: Path
 ) -> None:
