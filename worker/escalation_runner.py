@@ -111,10 +111,10 @@ def plan_and_claim(
 def claim_first(
     session: Session,
     fired: Sequence[tuple[int, Fired | None]],
-    events: list[dict[str, Any]] | None = None,
+    events: list[dict[str, Any]],
 ) -> FirstPage | None:
     """The lead of the pages just fired, claimed in their transaction when it may go now
-    (its events into `events` when given)."""
+    (its claim's events into `events`, for the caller to write)."""
     leads, _ = split_leads(pages_of(fired))
     if not leads:
         return None
@@ -126,16 +126,16 @@ def fire_in(
     session: Session,
     alert_id: int,
     position: Position,
-    events: list[dict[str, Any]] | None = None,
+    events: list[dict[str, Any]],
     starting: Routed | None = None,
 ) -> Fired | None:
     """Fire the position in the caller's transaction (None: nothing to fire).
 
     Routing uses this to start a chain and plan its first pages in one
     transaction: on SQLite each transaction queues for the one write lock.
-    `events`: where the step's events go, for a caller that writes those of
-    several alerts in one INSERT (shared.escalation.engine.fire). `starting`:
-    the route of an alert not yet on its chain, started by the same
+    `events`: where the step's events go, for the caller to write with those of
+    the other alerts fired and the first page's claim (`plan_and_claim`).
+    `starting`: the route of an alert not yet on its chain, started by the same
     compare-and-set that fires `position` (its first).
     """
     alert = session.get(Alert, alert_id)
@@ -177,7 +177,7 @@ def fire_in(
             overrides=overrides,
             severity=alert.severity,
             events=events,
-            starting=None if starting is None else (starting.policy, starting.snapshot),
+            starting=starting,
         )
     return Fired(result, policy, alert.severity)
 

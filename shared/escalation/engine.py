@@ -31,6 +31,7 @@ from shared.escalation.step_events import held_row, nobody_on_call, step_fired
 from shared.notifications.state import LIVE, NotificationState
 from shared.notifications.store import plan_notification
 from shared.routing.oncall_config import Contact, OncallConfig, Policy
+from shared.routing.route import Routed
 from shared.schedules.overrides import Override
 
 log = logging.getLogger(__name__)
@@ -64,18 +65,16 @@ def start(
     `snapshot` is the chain frozen onto the alert (shared.routing.route.freeze_chain),
     stored in the same compare-and-set so an alert is never active without it.
     """
-    chain = (policy, snapshot)
-    return _claim_start(session, alert_id, chain, esc_step=0, esc_round=0, next_fire_at=now)
+    routed = Routed(policy, snapshot)
+    return _claim_start(session, alert_id, routed, esc_step=0, esc_round=0, next_fire_at=now)
 
 
-def _claim_start(
-    session: Session, alert_id: int, chain: tuple[str, dict[str, Any]], **position: object
-) -> bool:
-    """The compare-and-set from "routed, not started" to `position` on the `chain`
-    (policy name, frozen chain): the step it names is the next to fire."""
+def _claim_start(session: Session, alert_id: int, routed: Routed, **position: object) -> bool:
+    """The compare-and-set from "routed, not started" to `position` on the `routed`
+    chain: the step it names is the next to fire."""
     values = {
-        "policy": chain[0],
-        "escalation_snapshot": chain[1],
+        "policy": routed.policy,
+        "escalation_snapshot": routed.snapshot,
         "escalation": EscalationState.ACTIVE,
         "step_enqueued_at": None,
         **position,
@@ -126,7 +125,7 @@ def fire(
     overrides: Sequence[Override] = (),
     severity: str | None = None,
     events: list[dict[str, Any]] | None = None,
-    starting: tuple[str, dict[str, Any]] | None = None,
+    starting: Routed | None = None,
 ) -> FireResult:
     """Fire `position` if it is still the one due; plan its notifications.
 
@@ -143,7 +142,7 @@ def fire(
     END_OF_CHAIN, due when the last wait runs out: that firing ends the chain.
     Any other position must be one the policy has (ValueError otherwise): a
     frozen chain keeps every position it ever stored. `events`: see `_plan_step`.
-    `starting` (policy name, frozen chain): the alert is not on its chain yet, and
+    `starting` (the alert's route): the alert is not on its chain yet, and
     starting it and firing its first step are one compare-and-set, so the first
     page waits for one UPDATE of the alert, not two.
     """

@@ -58,7 +58,7 @@ def claim_first_page(
     session: Session,
     notification_id: int,
     ops: ChannelOps,
-    events: list[dict[str, Any]] | None = None,
+    events: list[dict[str, Any]],
 ) -> FirstPage:
     """Claim the page in the caller's (planning) transaction when it may go at once.
 
