@@ -123,6 +123,8 @@ class Notification(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     sender: Mapped[str | None] = mapped_column(String(32))
     provider_uuid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The sending process while "sending" (worker.sending.liveness): its death is seen at once.
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
     provider: Mapped[str | None] = mapped_column(String(16))  # primary | backup account
     send_attempts: Mapped[int] = mapped_column(Integer, default=0)
     error_code: Mapped[str | None] = mapped_column(String(32))

@@ -246,6 +246,7 @@ def claim_bundle(
     destination: str,
     now: datetime,
     events: list[dict[str, Any]] | None = None,
+    claimed_by: str | None = None,
     **lead_fields: Any,
 ) -> list[Notification]:
     """Claim the lead and every other due, pending notification for the same person
@@ -255,7 +256,8 @@ def claim_bundle(
     Each is claimed with the same compare-and-set as a single send, so a
     notification is in exactly one bundle, and a send task that later finds
     its own notification taken by a bundle simply does nothing. `lead_fields`
-    are set on the lead by its claim (the provider it goes through).
+    are set on the lead by its claim (the provider it goes through); `claimed_by`
+    on the lead and its members: the sending process (worker.sending.liveness).
     """
     if not move(
         session,
@@ -265,6 +267,7 @@ def claim_bundle(
         detail={"channel": channel},
         only_while_alert_triggered=True,
         events=events,
+        claimed_by=claimed_by,
         **lead_fields,
     ):
         return []
@@ -278,19 +281,9 @@ def claim_bundle(
         "only_while_alert_triggered": True,
         "bundle_lead_id": lead_id,
         "events": events,
+        "claimed_by": claimed_by,
     }
-    candidates = session.scalars(
-        statements.BUNDLE_CANDIDATES,
-        {
-            "destination": destination,
-            "channel": channel,
-            "pending": NotificationState.PENDING.value,
-            "now": now,
-            "lead_id": lead_id,
-            "triggered": AlertStatus.TRIGGERED,
-            "room": MAX_BUNDLE - 1,
-        },
-    ).all()
+    candidates = _bundle_candidates(session, lead_id, channel, destination, now)
     members = [
         candidate
         for candidate in candidates
@@ -299,6 +292,26 @@ def claim_bundle(
     # Every move synchronised the session's copies (shared.core.row_writes.sync_loaded),
     # so nothing is expired and read again here.
     return [lead, *(session.get(Notification, m) for m in members)]  # type: ignore[list-item]
+
+
+def _bundle_candidates(
+    session: Session, lead_id: int, channel: str, destination: str, now: datetime
+) -> list[int]:
+    """The due, pending notifications a claim of `lead_id` takes along, oldest first."""
+    return list(
+        session.scalars(
+            statements.BUNDLE_CANDIDATES,
+            {
+                "destination": destination,
+                "channel": channel,
+                "pending": NotificationState.PENDING.value,
+                "now": now,
+                "lead_id": lead_id,
+                "triggered": AlertStatus.TRIGGERED,
+                "room": MAX_BUNDLE - 1,
+            },
+        ).all()
+    )
 
 
 def members_of(session: Session, lead_id: int) -> list[int]:

@@ -55,6 +55,7 @@ from shared.plivo.errors import PlivoError
 from shared.sending.limits import Checks
 from shared.sending.rate_limiter import Limit
 from worker import context, enqueue
+from worker.sending import liveness
 from worker.sending.before_request import hand_back, stop_if_closed
 from worker.sending.failures import record_send_failure
 from worker.sending.gate import (
@@ -247,6 +248,7 @@ def claim_in(
         send.destination,
         utcnow(),
         events,
+        claimed_by=liveness.claimer_token(context.redis_client),
         provider=provider.name,
     )
     if not bundle:

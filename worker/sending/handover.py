@@ -18,8 +18,8 @@ from worker.sending.gate import MAX_SPACING_SLEEP_S
 UNROUTED_AFTER = timedelta(seconds=10)
 # A send holds "sending" for one request (bounded by the client's timeouts) and
 # at most a second of spacing; longer than that, plus a margin for the commit,
-# means the worker died mid-request. Kept this short because a page whose worker
-# died waits exactly this long before it is looked up at Plivo and sent again.
+# means the worker died mid-request. A send whose claimer's liveness key lapsed is
+# handed over sooner (worker.sending.liveness); this is the limit for the rest.
 STUCK_MARGIN_S = 1.0
 DEFAULT_LONGEST_REQUEST_S = 3.05 + 8.0  # the client's default connect + read timeouts
 RECONCILE_AGAIN_AFTER = timedelta(seconds=60)

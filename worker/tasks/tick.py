@@ -28,6 +28,7 @@ from shared.notifications.state import NotificationState
 from shared.notifications.store import move
 from worker import context, enqueue, task_names
 from worker.celery_app import app
+from worker.sending import liveness
 from worker.sending.handover import Cutoffs, DueSend, cutoffs, due_sends
 from worker.tasks.apply_delivery_reports import start_if_waiting
 
@@ -112,11 +113,28 @@ def claim_due_sends(session: Session, limits: Cutoffs) -> list[DueSend]:
 
 def settle_stuck_sends(session: Session, limits: Cutoffs) -> list[int]:
     """Sends whose worker died mid-request become unknown; unknown ones get a
-    reconcile at most once a minute until settled. The ids to reconcile."""
+    reconcile at most once a minute until settled. The ids to reconcile.
+
+    A worker's death is seen as soon as its liveness key lapses
+    (worker.sending.liveness); a send that names no claimer, or whose claimer
+    cannot be asked about, waits out the longest request instead."""
+    claimers = session.scalars(
+        select(Notification.claimed_by)
+        .where(
+            Notification.state == NotificationState.SENDING,
+            Notification.claimed_by.is_not(None),
+            Notification.state_changed_at >= limits.stuck_before,
+        )
+        .distinct()
+    ).all()
+    dead = liveness.dead_claimers(context.redis_client(), claimers) if claimers else set()
     stuck = session.scalars(
         select(Notification.id).where(
             Notification.state == NotificationState.SENDING,
-            Notification.state_changed_at < limits.stuck_before,
+            or_(
+                Notification.state_changed_at < limits.stuck_before,
+                Notification.claimed_by.in_(sorted(dead)),
+            ),
         )
     ).all()
     for notification_id in stuck:

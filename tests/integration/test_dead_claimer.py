@@ -1,0 +1,127 @@
+"""A send whose worker died is handed over at the next tick, not after the longest
+request: its claimer's liveness key in Redis has lapsed. A send whose claimer is
+alive, or that names none, keeps waiting out the long window, and a tick that
+cannot ask Redis declares nobody dead (a wrong "dead" would page twice)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+
+from cli.stack import free_port
+from shared.alerts.schemas import AlertIn
+from shared.alerts.store import accept_alert
+from shared.core.db import session_scope
+from shared.core.models import Notification, utcnow
+from shared.notifications.state import NotificationState
+from tests.polling import wait_for
+from tests.worker_caches import clear_worker_caches
+from worker.sending import liveness
+from worker.sending.handover import cutoffs
+from worker.tasks.tick import settle_stuck_sends
+
+LIVE = "host-a:101:aaaaaaaa"
+DEAD = "host-a:102:bbbbbbbb"
+
+
+@pytest.fixture
+def tick_env(
+    database_url: str,
+    broker_env: str,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[redis.Redis]:
+    for name, value in {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": broker_env,
+        "DATA_DIR": str(tmp_path),
+    }.items():
+        monkeypatch.setenv(name, value)
+    clear_worker_caches()
+    yield redis_client
+    monkeypatch.undo()
+    clear_worker_caches()
+
+
+def sending_rows(database_url: str, claimers: list[str | None]) -> list[int]:
+    """One alert, and one notification "sending" for a few seconds per claimer."""
+    with session_scope(database_url) as session:
+        alert_id = accept_alert(session, AlertIn(summary="disk full")).alert_id
+        since = utcnow() - timedelta(seconds=3)
+        rows = [
+            Notification(
+                alert_id=alert_id,
+                channel="sms",
+                destination=f"+1415555030{i}",
+                state=NotificationState.SENDING.value,
+                state_changed_at=since,
+                claimed_by=claimer,
+            )
+            for i, claimer in enumerate(claimers)
+        ]
+        session.add_all(rows)
+        session.flush()
+        return [row.id for row in rows]
+
+
+def states(database_url: str, ids: list[int]) -> list[str]:
+    with session_scope(database_url) as session:
+        return [session.get(Notification, i).state for i in ids]
+
+
+def test_only_the_send_whose_claimer_lapsed_is_handed_over_at_once(tick_env, database_url):
+    tick_env.set(liveness.alive_key(LIVE), "1", px=5000)
+    tick_env.delete(liveness.alive_key(DEAD))
+    live, dead, unnamed = sending_rows(database_url, [LIVE, DEAD, None])
+    with session_scope(database_url) as session:
+        handed_over = settle_stuck_sends(session, cutoffs(utcnow(), 60.0))
+    assert handed_over == [dead]
+    assert states(database_url, [live, dead, unnamed]) == ["sending", "unknown", "sending"]
+    # Past the longest request every send counts as lost, claimer or not.
+    later = utcnow() + timedelta(seconds=30)
+    with session_scope(database_url) as session:
+        assert sorted(settle_stuck_sends(session, cutoffs(later, 60.0))) == [live, unnamed]
+
+
+def test_a_tick_that_cannot_reach_redis_declares_nobody_dead(tick_env, database_url, monkeypatch):
+    (dead,) = sending_rows(database_url, [DEAD])
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    clear_worker_caches()
+    with session_scope(database_url) as session:
+        assert settle_stuck_sends(session, cutoffs(utcnow(), 60.0)) == []
+    assert states(database_url, [dead]) == ["sending"]
+
+
+CLAIMER = """
+import os, sys, time
+import redis
+from worker.sending import liveness
+client = redis.Redis.from_url(sys.argv[1])
+print(liveness.claimer_token(lambda: client), flush=True)
+time.sleep(float(sys.argv[2]))
+os._exit(0)
+"""
+
+
+def test_a_claimer_is_alive_while_its_process_runs_and_dead_soon_after(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    process = subprocess.Popen(
+        [sys.executable, "-c", CLAIMER, redis_url, "3"], stdout=subprocess.PIPE, text=True
+    )
+    token = process.stdout.readline().strip()
+    assert token and token != "None"
+    time.sleep(2.0)  # past the first renewal or two: the key was renewed, not just set
+    assert client.pttl(liveness.alive_key(token)) > (liveness.ALIVE_TTL_S - 1.5) * 1000
+    assert liveness.dead_claimers(client, [token, DEAD]) == {DEAD}
+    process.wait(timeout=10)
+    exited = time.monotonic()
+    wait_for(lambda: liveness.dead_claimers(client, [token]), timeout=10.0, interval=0.1)
+    assert time.monotonic() - exited <= liveness.ALIVE_TTL_S + 0.5

@@ -1,0 +1,118 @@
+"""Which sending workers are alive, so a send whose worker died is sent again in
+seconds rather than after the longest request the Plivo client allows.
+
+Every worker process that claims a send keeps a key in Redis, `sending:alive:<token>`,
+renewed every RENEW_S by a daemon thread and lapsing ALIVE_TTL_S after the last
+renewal. The claim writes the token on the notification (`claimed_by`), and the
+tick moves a "sending" row whose claimer's key has lapsed to "unknown" at once
+(worker.tasks.tick), where it is looked up at Plivo and sent again if Plivo never
+took it.
+
+A false "dead" would send a page twice, so a token is only handed out while its
+key is known to be fresh (renewed less than FRESH_S ago, with ALIVE_TTL_S - FRESH_S
+to spare); otherwise the claim carries no token and the long window of
+worker.sending.handover is the only test, as before. A tick that cannot read Redis
+declares no claimer dead, for the same reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import redis
+
+from shared.core.host_presence import short_host
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "sending:alive:"
+RENEW_S = 1.0
+ALIVE_TTL_S = 5.0
+# A token goes on a claim only if its key was renewed this recently: the key
+# then outlives the claim's commit by seconds even if renewals stop right after.
+FRESH_S = 2.0
+
+
+def alive_key(token: str) -> str:
+    return f"{KEY_PREFIX}{token}"
+
+
+@dataclass
+class _Heartbeat:
+    """One process's key and the thread that renews it."""
+
+    token: str
+    client_for: Callable[[], redis.Redis]
+    renewed_at: float = 0.0  # time.monotonic() of the last renewal Redis confirmed
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    thread: threading.Thread | None = None
+
+    def renew(self) -> bool:
+        started = time.monotonic()
+        try:
+            self.client_for().set(alive_key(self.token), "1", px=int(ALIVE_TTL_S * 1000))
+        except (redis.RedisError, OSError) as exc:
+            log.debug("sending liveness: key not renewed: %s", exc)
+            return False
+        # Counted from before the call: the key's life started no earlier than that.
+        self.renewed_at = started
+        return True
+
+    def run(self) -> None:
+        while True:
+            time.sleep(RENEW_S)
+            self.renew()
+
+
+_heartbeats: dict[int, _Heartbeat] = {}
+_start_lock = threading.Lock()
+
+
+def claimer_token(client_for: Callable[[], redis.Redis]) -> str | None:
+    """This process's token for a claim it is about to commit, its key fresh; None
+    when Redis did not confirm a renewal lately (see the module's docstring).
+
+    Keyed by process id: a prefork child does not inherit its parent's thread."""
+    beat = _heartbeats.get(os.getpid())
+    if beat is None:
+        with _start_lock:
+            beat = _heartbeats.get(os.getpid())
+            if beat is None:
+                token = f"{short_host(socket.gethostname())}:{os.getpid()}:{secrets.token_hex(4)}"
+                beat = _Heartbeat(token, client_for)
+                _heartbeats[os.getpid()] = beat
+    beat.client_for = client_for
+    if time.monotonic() - beat.renewed_at >= FRESH_S and not beat.renew():
+        return None
+    if beat.thread is None:
+        with beat.lock:
+            if beat.thread is None:
+                beat.thread = threading.Thread(
+                    target=beat.run, name="sending-liveness", daemon=True
+                )
+                beat.thread.start()
+    return beat.token
+
+
+def dead_claimers(client: redis.Redis, tokens: Iterable[str]) -> set[str]:
+    """The tokens whose key has lapsed: their process stopped renewing it ALIVE_TTL_S
+    ago or more. Empty when Redis does not answer: nobody is declared dead unseen."""
+    ordered = sorted(set(tokens))
+    if not ordered:
+        return set()
+    try:
+        pipeline = client.pipeline(transaction=False)
+        for token in ordered:
+            pipeline.exists(alive_key(token))
+        found = pipeline.execute()
+    except (redis.RedisError, OSError) as exc:
+        log.warning("sending liveness: Redis did not answer, no claimer judged dead: %s", exc)
+        return set()
+    return {token for token, exists in zip(ordered, found, strict=True) if not exists}
