@@ -1,7 +1,8 @@
 """A send whose worker died is handed over at the next tick, not after the longest
 request: its claimer's liveness key in Redis has lapsed. A send whose claimer is
-alive, or that names none, keeps waiting out the long window, and a tick that
-cannot ask Redis declares nobody dead (a wrong "dead" would page twice)."""
+alive, or that names none, keeps waiting out the long window; a tick that cannot
+ask Redis, or asks it soon after it lost its keys, declares nobody dead (a wrong
+"dead" would page twice)."""
 
 from __future__ import annotations
 
@@ -46,9 +47,15 @@ def tick_env(
     }.items():
         monkeypatch.setenv(name, value)
     clear_worker_caches()
+    settle(redis_client)
     yield redis_client
     monkeypatch.undo()
     clear_worker_caches()
+
+
+def settle(client: redis.Redis) -> None:
+    """This Redis has held the liveness keys for a minute: an absent key means a dead claimer."""
+    client.set(liveness.EPOCH_KEY, f"{time.time() - 60:.3f}")
 
 
 def sending_rows(database_url: str, claimers: list[str | None]) -> list[int]:
@@ -91,6 +98,20 @@ def test_only_the_send_whose_claimer_lapsed_is_handed_over_at_once(tick_env, dat
         assert sorted(settle_stuck_sends(session, cutoffs(later, 60.0))) == [live, unnamed]
 
 
+def test_a_tick_soon_after_redis_lost_its_keys_declares_nobody_dead(tick_env, database_url):
+    (claimed,) = sending_rows(database_url, [DEAD])
+    tick_env.delete(liveness.EPOCH_KEY)  # an empty Redis: no process has renewed into it yet
+    with session_scope(database_url) as session:
+        assert settle_stuck_sends(session, cutoffs(utcnow(), 60.0)) == []
+    tick_env.set(liveness.EPOCH_KEY, f"{time.time() - 1:.3f}")  # the first renewal, 1 s ago
+    with session_scope(database_url) as session:
+        assert settle_stuck_sends(session, cutoffs(utcnow(), 60.0)) == []
+    assert states(database_url, [claimed]) == ["sending"]
+    settle(tick_env)  # every live process has renewed since: still absent means dead
+    with session_scope(database_url) as session:
+        assert settle_stuck_sends(session, cutoffs(utcnow(), 60.0)) == [claimed]
+
+
 def test_a_tick_that_cannot_reach_redis_declares_nobody_dead(tick_env, database_url, monkeypatch):
     (dead,) = sending_rows(database_url, [DEAD])
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
@@ -113,6 +134,7 @@ os._exit(0)
 
 def test_a_claimer_is_alive_while_its_process_runs_and_dead_soon_after(redis_url):
     client = redis.Redis.from_url(redis_url)
+    settle(client)
     process = subprocess.Popen(
         [sys.executable, "-c", CLAIMER, redis_url, "3"], stdout=subprocess.PIPE, text=True
     )
@@ -120,8 +142,12 @@ def test_a_claimer_is_alive_while_its_process_runs_and_dead_soon_after(redis_url
     assert token and token != "None"
     time.sleep(2.0)  # past the first renewal or two: the key was renewed, not just set
     assert client.pttl(liveness.alive_key(token)) > (liveness.ALIVE_TTL_S - 1.5) * 1000
-    assert liveness.dead_claimers(client, [token, DEAD]) == {DEAD}
+    assert liveness.dead_claimers(client, [token, DEAD], time.time()) == {DEAD}
     process.wait(timeout=10)
     exited = time.monotonic()
-    wait_for(lambda: liveness.dead_claimers(client, [token]), timeout=10.0, interval=0.1)
+
+    def seen_dead() -> set[str]:
+        return liveness.dead_claimers(client, [token], time.time())
+
+    wait_for(seen_dead, timeout=10.0, interval=0.1)
     assert time.monotonic() - exited <= liveness.ALIVE_TTL_S + 0.5

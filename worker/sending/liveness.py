@@ -12,7 +12,11 @@ A false "dead" would send a page twice, so a token is only handed out while its
 key is known to be fresh (renewed less than FRESH_S ago, with ALIVE_TTL_S - FRESH_S
 to spare); otherwise the claim carries no token and the long window of
 worker.sending.handover is the only test, as before. A tick that cannot read Redis
-declares no claimer dead, for the same reason.
+declares no claimer dead, for the same reason. Nor does a tick soon after Redis
+lost its keys (restarted empty, failed over to a replica behind): every live
+process's key is gone at once then. The first renewal into an empty Redis sets
+EPOCH_KEY to its time, and claimers are judged only once that is SETTLED_S old,
+by when every live process has renewed several times.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ ALIVE_TTL_S = 5.0
 # A token goes on a claim only if its key was renewed this recently: the key
 # then outlives the claim's commit by seconds even if renewals stop right after.
 FRESH_S = 2.0
+EPOCH_KEY = f"{KEY_PREFIX}epoch"
+# Since the first renewal into this Redis: long enough for every live process to renew.
+SETTLED_S = ALIVE_TTL_S + RENEW_S
 
 
 def alive_key(token: str) -> str:
@@ -57,7 +64,10 @@ class _Heartbeat:
     def renew(self) -> bool:
         started = time.monotonic()
         try:
-            self.client_for().set(alive_key(self.token), "1", px=int(ALIVE_TTL_S * 1000))
+            pipeline = self.client_for().pipeline(transaction=False)
+            pipeline.set(alive_key(self.token), "1", px=int(ALIVE_TTL_S * 1000))
+            pipeline.set(EPOCH_KEY, f"{time.time():.3f}", nx=True)
+            pipeline.execute()
         except (redis.RedisError, OSError) as exc:
             log.debug("sending liveness: key not renewed: %s", exc)
             return False
@@ -101,18 +111,34 @@ def claimer_token(client_for: Callable[[], redis.Redis]) -> str | None:
     return beat.token
 
 
-def dead_claimers(client: redis.Redis, tokens: Iterable[str]) -> set[str]:
+def dead_claimers(client: redis.Redis, tokens: Iterable[str], now: float) -> set[str]:
     """The tokens whose key has lapsed: their process stopped renewing it ALIVE_TTL_S
-    ago or more. Empty when Redis does not answer: nobody is declared dead unseen."""
+    ago or more. Empty when Redis does not answer or lost its keys lately (`now`, epoch
+    seconds, against EPOCH_KEY): nobody is declared dead unseen."""
     ordered = sorted(set(tokens))
     if not ordered:
         return set()
     try:
         pipeline = client.pipeline(transaction=False)
+        pipeline.get(EPOCH_KEY)
         for token in ordered:
             pipeline.exists(alive_key(token))
-        found = pipeline.execute()
+        epoch, *found = pipeline.execute()
     except (redis.RedisError, OSError) as exc:
         log.warning("sending liveness: Redis did not answer, no claimer judged dead: %s", exc)
         return set()
+    if not settled(epoch, now):
+        return set()
     return {token for token, exists in zip(ordered, found, strict=True) if not exists}
+
+
+def settled(epoch: bytes | str | None, now: float) -> bool:
+    """Whether this Redis has held the liveness keys long enough to trust an absent one:
+    its first renewal (`epoch`, as stored) at least SETTLED_S before `now`. Pure."""
+    if epoch is None:
+        return False
+    try:
+        first_renewal = float(epoch)
+    except ValueError:
+        return False
+    return now - first_renewal >= SETTLED_S

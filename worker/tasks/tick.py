@@ -127,7 +127,11 @@ def settle_stuck_sends(session: Session, limits: Cutoffs) -> list[int]:
         )
         .distinct()
     ).all()
-    dead = liveness.dead_claimers(context.redis_client(), claimers) if claimers else set()
+    dead = (
+        liveness.dead_claimers(context.redis_client(), claimers, limits.now.timestamp())
+        if claimers
+        else set()
+    )
     stuck = session.scalars(
         select(Notification.id).where(
             Notification.state == NotificationState.SENDING,

@@ -12,6 +12,7 @@ from worker.sending.handover import (
     due_sends,
     stuck_sending_after,
 )
+from worker.sending.liveness import SETTLED_S, settled
 
 NOW = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
 
@@ -70,3 +71,11 @@ def test_a_critical_first_page_goes_before_repeats_and_warnings() -> None:
     assert [s.notification_id for s in sends] == [1, 2, 3, 4]
     assert sends[0].priority < min(s.priority for s in sends[1:])
     assert {s.channel for s in sends} == {"sms", "voice"}
+
+
+def test_absent_liveness_keys_count_only_once_redis_has_held_them_a_while():
+    assert not settled(None, 1000.0)  # an empty Redis: nobody has renewed into it
+    assert not settled(b"not a time", 1000.0)
+    assert not settled(b"999.000", 1000.0)
+    assert not settled(str(1000.0 - SETTLED_S + 0.1), 1000.0)
+    assert settled(str(1000.0 - SETTLED_S), 1000.0)
