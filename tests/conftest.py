@@ -135,6 +135,19 @@ def broker_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     return redis_url
 
 
+@pytest.fixture(scope="module")
+def stack_broker(broker_env: str) -> str:
+    """The test Redis, emptied for one module's stack: what an earlier test of this
+    process left there must not reach it (a delivery report waiting in the inbox made
+    every later push wait for a tick that a stack without beat never runs)."""
+    client = redis.Redis.from_url(broker_env)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return broker_env
+
+
 class ServedApp:
     """A WSGI app served over real HTTP on loopback, in a thread."""
 

@@ -29,6 +29,10 @@ Several limits (account, person per 15 min, person per hour) are checked in
 one call and are all-or-nothing: a page blocked by a person's throttle does not
 burn the account's slot that another person's page could have used.
 
+`reserve` may be made conditional on a guard key (`Guard`): set NX in the same
+script, booking only if the key was free or already the caller's. A first page
+opens its person's bundle window and books its slot this way, in one round trip.
+
 All keys of one call must live on one Redis node (true of a single Redis; on a
 cluster, put a common hash tag in the keys).
 """
@@ -43,7 +47,15 @@ import redis
 
 from shared.sending.gcra import Limit, interval_us, to_us
 
-__all__ = ["DEFAULT_PREFIX", "NOW_LUA", "Decision", "Limit", "RateLimiter", "Reservation"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "NOW_LUA",
+    "Decision",
+    "Guard",
+    "Limit",
+    "RateLimiter",
+    "Reservation",
+]
 
 DEFAULT_PREFIX = "ratelimit:"
 
@@ -80,14 +92,29 @@ class Reservation:
     delay_s: float
     blocked_by: str | None
     at: float = 0.0
+    # With a guard another owner held: nothing booked; the guard's remaining seconds.
+    guard_held_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A key a booking is conditional on, checked in the same script (one round trip):
+    set to `owner` for `ttl_ms` unless another owner holds it, and then nothing is
+    booked. A person's bundle window is one (worker.sending.gate)."""
+
+    key: str
+    owner: str
+    ttl_ms: int
 
 
 # Time is whole microseconds throughout: exact in a double up to 2**53 (year 2255),
 # and Redis returns Lua numbers as integers anyway.
-# KEYS: per check, its TAT key then its penalty key.
+# KEYS: per check, its TAT key then its penalty key; then, optionally, a guard key.
 # ARGV: now ("" for Redis server time), cost, max_delay (negative: unbounded),
-#       then per check its unpenalized interval and its burst.
-# Returns: {booked 0/1, delay, binding index (0: none), now}.
+#       then per check its unpenalized interval and its burst;
+#       then, with a guard key, the guard's owner and its time to live in ms.
+# Returns: {booked 0/1, delay, binding index (0: none), now}, or
+#          {-1, the guard's remaining ms, 0, now} when another owner holds the guard.
 # The clock of a script: ARGV[1] in microseconds, or Redis server time when "", so
 # every host compares times on one clock.
 NOW_LUA = """
@@ -106,7 +133,16 @@ _SCRIPT = (
     + """
 local cost = tonumber(ARGV[2])
 local max_delay = tonumber(ARGV[3])
-local n = #KEYS / 2
+local n = math.floor(#KEYS / 2)
+if #KEYS > 2 * n then
+  local guard = KEYS[#KEYS]
+  local owner = ARGV[4 + 2 * n]
+  if not redis.call('SET', guard, owner, 'NX', 'PX', ARGV[5 + 2 * n]) then
+    if redis.call('GET', guard) ~= owner then
+      return {-1, redis.call('PTTL', guard), 0, now}
+    end
+  end
+end
 local slot = now
 local binding = 0
 local bases = {}
@@ -194,7 +230,7 @@ class RateLimiter:
         booked, delay, blocked_by, at = self._run(checks, now, cost, 0.0)
         if booked:
             return Decision(True, 0.0, None, at)
-        return Decision(False, delay, blocked_by, at)
+        return Decision(False, delay / 1_000_000, blocked_by, at)
 
     def reserve(
         self,
@@ -202,6 +238,7 @@ class RateLimiter:
         now: float | None = None,
         cost: int = 1,
         max_delay_s: float | None = None,
+        guard: Guard | None = None,
     ) -> Reservation:
         """Book the earliest slot at which every limit allows `cost` units.
 
@@ -218,8 +255,10 @@ class RateLimiter:
         """
         if max_delay_s is not None and max_delay_s < 0:
             raise ValueError("max_delay_s must not be negative")
-        booked, delay, blocked_by, at = self._run(checks, now, cost, max_delay_s)
-        return Reservation(booked, delay, blocked_by, at)
+        booked, delay, blocked_by, at = self._run(checks, now, cost, max_delay_s, guard)
+        if booked < 0:  # the guard is another's: `delay` is its remaining milliseconds
+            return Reservation(False, 0.0, None, at, guard_held_s=max(0.0, delay) / 1000)
+        return Reservation(booked > 0, delay / 1_000_000, blocked_by, at)
 
     def penalize(self, key: str, limit: Limit, factor: float, duration_s: float) -> float:
         """Stretch `limit`'s spacing for `key` by `factor` for `duration_s` seconds.
@@ -252,7 +291,10 @@ class RateLimiter:
         now: float | None,
         cost: int,
         max_delay_s: float | None,
-    ) -> tuple[bool, float, str | None, float]:
+        guard: Guard | None = None,
+    ) -> tuple[int, int, str | None, float]:
+        """(1 booked / 0 not / -1 guard held by another, the delay in microseconds
+        or the guard's remaining milliseconds, the binding limit's name, the time)."""
         if not checks:
             raise ValueError("nothing to check")
         if cost < 1:
@@ -274,6 +316,9 @@ class RateLimiter:
             seen.add(tat_key)
             keys += [tat_key, self.penalty_key(key, limit)]
             args += [interval_us(limit), limit.max_burst]
+        if guard is not None:
+            keys.append(guard.key)
+            args += [guard.owner, guard.ttl_ms]
         booked, delay, binding, at = self._script(keys=keys, args=args)
         blocked_by = checks[int(binding) - 1][1].name if int(binding) else None
-        return bool(booked), int(delay) / 1_000_000, blocked_by, int(at) / 1_000_000
+        return int(booked), int(delay), blocked_by, int(at) / 1_000_000

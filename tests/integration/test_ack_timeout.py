@@ -38,13 +38,13 @@ ALICE, DAVE = "+14155550191", "+14155550192"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, broker_env):
+def stack(tmp_path_factory, stack_broker):
     data_dir: Path = tmp_path_factory.mktemp("ack-timeout")
     config_file = data_dir / "oncall.yaml"
     config_file.write_text(CONFIG)
     config = StackConfig(
         data_dir=data_dir,
-        redis_url=broker_env,
+        redis_url=stack_broker,
         with_beat=True,
         extra_env={
             "CONFIG_FILE": str(config_file),

@@ -38,13 +38,13 @@ default_policy: bridged
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, broker_env: str):
+def stack(tmp_path_factory: pytest.TempPathFactory, stack_broker: str):
     data_dir: Path = tmp_path_factory.mktemp("bridge-step")
     config_file = data_dir / "oncall.yaml"
     config_file.write_text(ONCALL)
     config = StackConfig(
         data_dir=data_dir,
-        redis_url=broker_env,
+        redis_url=stack_broker,
         extra_env={"CONFIG_FILE": str(config_file), "INCIDENT_BRIDGE_RECORD": "true"},
     )
     with Stack(config) as running:

@@ -140,8 +140,12 @@ def test_a_claimer_is_alive_while_its_process_runs_and_dead_soon_after(redis_url
     )
     token = process.stdout.readline().strip()
     assert token and token != "None"
-    time.sleep(2.0)  # past the first renewal or two: the key was renewed, not just set
-    assert client.pttl(liveness.alive_key(token)) > (liveness.ALIVE_TTL_S - 1.5) * 1000
+    time.sleep(1.5)  # the key set at the claim has less than ALIVE_TTL_S - 1.5 s left now
+    ttls_ms = []
+    while process.poll() is None and len(ttls_ms) < 40:
+        ttls_ms.append(client.pttl(liveness.alive_key(token)))
+        time.sleep(0.05)
+    assert max(ttls_ms) > (liveness.ALIVE_TTL_S - 1.0) * 1000  # renewed, not only set
     assert liveness.dead_claimers(client, [token, DEAD], time.time()) == {DEAD}
     process.wait(timeout=10)
     exited = time.monotonic()
@@ -150,4 +154,5 @@ def test_a_claimer_is_alive_while_its_process_runs_and_dead_soon_after(redis_url
         return liveness.dead_claimers(client, [token], time.time())
 
     wait_for(seen_dead, timeout=10.0, interval=0.1)
-    assert time.monotonic() - exited <= liveness.ALIVE_TTL_S + 0.5
+    # Lapsed within ALIVE_TTL_S of the last renewal (margin: a loaded machine's polling).
+    assert time.monotonic() - exited <= liveness.ALIVE_TTL_S + 2.0

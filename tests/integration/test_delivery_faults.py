@@ -23,10 +23,10 @@ from tests.polling import wait_for as poll
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, broker_env):
+def stack(tmp_path_factory, stack_broker):
     config = StackConfig(
         data_dir=tmp_path_factory.mktemp("faults"),
-        redis_url=broker_env,
+        redis_url=stack_broker,
         with_beat=True,
         backup_simulator=True,
         extra_env={

@@ -18,8 +18,8 @@ from tests.polling import wait_for
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, broker_env):
-    with Stack(StackConfig(data_dir=tmp_path_factory.mktemp("stack"), redis_url=broker_env)) as s:
+def stack(tmp_path_factory, stack_broker):
+    with Stack(StackConfig(data_dir=tmp_path_factory.mktemp("stack"), redis_url=stack_broker)) as s:
         s.wait_for_workers()
         yield s
 

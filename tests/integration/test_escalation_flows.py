@@ -98,13 +98,13 @@ SCENARIOS = {
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, broker_env):
+def stack(tmp_path_factory, stack_broker):
     data_dir: Path = tmp_path_factory.mktemp("flows")
     config_file = data_dir / "oncall.yaml"
     config_file.write_text(CONFIG)
     config = StackConfig(
         data_dir=data_dir,
-        redis_url=broker_env,
+        redis_url=stack_broker,
         with_beat=True,
         extra_env={
             "CONFIG_FILE": str(config_file),

@@ -184,13 +184,13 @@ def test_the_migration_leaves_open_alerts_without_a_snapshot(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, broker_env):
+def stack(tmp_path_factory, stack_broker):
     data_dir: Path = tmp_path_factory.mktemp("snapshot")
     config_file = data_dir / "oncall.yaml"
     write_config(config_file, BEFORE)
     config = StackConfig(
         data_dir=data_dir,
-        redis_url=broker_env,
+        redis_url=stack_broker,
         with_beat=True,
         extra_env={
             "CONFIG_FILE": str(config_file),

@@ -166,7 +166,7 @@ def receivers():
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, broker_env, receivers):
+def stack(tmp_path_factory, stack_broker, receivers):
     data_dir: Path = tmp_path_factory.mktemp("steps")
     config_file = data_dir / "oncall.yaml"
     config_file.write_text(
@@ -181,7 +181,7 @@ def stack(tmp_path_factory, broker_env, receivers):
     )
     config = StackConfig(
         data_dir=data_dir,
-        redis_url=broker_env,
+        redis_url=stack_broker,
         with_beat=True,
         extra_env={"CONFIG_FILE": str(config_file), "STEP_HOOK_SECRET": SECRET},
     )

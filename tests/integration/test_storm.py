@@ -37,12 +37,12 @@ ALERTS = 200
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, broker_env):
+def stack(tmp_path_factory, stack_broker):
     data_dir = tmp_path_factory.mktemp("storm")
     (data_dir / "oncall.yaml").write_text(CONFIG)
     config = StackConfig(
         data_dir=data_dir,
-        redis_url=broker_env,
+        redis_url=stack_broker,
         with_beat=True,
         extra_env={"CONFIG_FILE": str(data_dir / "oncall.yaml"), "BUNDLE_WINDOW_S": "10"},
     )

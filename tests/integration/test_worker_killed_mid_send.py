@@ -18,10 +18,10 @@ HELD_MS = 5000  # the simulator holds the request this long, then answers 503
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, broker_env):
+def stack(tmp_path_factory, stack_broker):
     config = StackConfig(
         data_dir=tmp_path_factory.mktemp("killed-mid-send"),
-        redis_url=broker_env,
+        redis_url=stack_broker,
         with_beat=True,
         extra_env={"BUNDLE_WINDOW_S": "60"},
     )

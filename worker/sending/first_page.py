@@ -8,7 +8,8 @@ planning transaction instead, the request follows one commit.
 
 Only the plain case is taken here: a page due now, to a number that has not
 opted out, with no bundle window open for the person (nor a coalescing
-window configured), and a rate-limit slot granted at once. Anything else
+window configured), and a rate-limit slot granted at once. The window is
+opened and the slot booked in one round trip to Redis (`window_then_gate`). Anything else
 takes the ordinary send path (`flow.run_send`) after the commit, which
 decides again from the database, or is re-enqueued for the slot the gate
 booked. Nothing is requested before the commit, so a transaction rolled back
@@ -35,7 +36,7 @@ from worker.sending.flow import (
     load_send,
     run_send,
 )
-from worker.sending.gate import bundle_hold, pass_gate, release_bundle_window
+from worker.sending.gate import release_bundle_window, window_then_gate
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +72,13 @@ def claim_first_page(
     if send is None:
         return ordinary
     try:
-        if bundle_hold(ops.name, send.destination, notification_id) > 0:
-            return ordinary
-        window = (ops.name, send.destination)
-        gate = pass_gate(send.checks, slot_booked=False)
+        gate, opened = window_then_gate(send.checks, ops.name, send.destination, notification_id)
     except redis.RedisError as exc:
         log.warning("notification %s: first page takes the send task: %s", notification_id, exc)
         return ordinary
+    if gate.window_held:
+        return ordinary
+    window = (ops.name, send.destination) if opened else None
     if not gate.go:
 
         def come_back() -> str:

@@ -11,7 +11,7 @@ import redis
 from shared.core.metrics import SEND_DELAY, SENDS_DELAYED
 from shared.core.models import Notification, utcnow
 from shared.sending.limits import Checks
-from shared.sending.rate_limiter import Limit
+from shared.sending.rate_limiter import Guard, Limit
 from worker import context
 
 log = logging.getLogger(__name__)
@@ -33,13 +33,18 @@ class Gate:
     go: bool
     delay_s: float = 0.0
     slot_booked: bool = False
+    # Another send holds the person's bundle window (`window_then_gate`): nothing booked.
+    window_held: bool = False
 
 
-def pass_gate(checks: Checks, *, slot_booked: bool) -> Gate:
-    """Go now, or the delay to come back after (with the slot already ours or not)."""
+def pass_gate(checks: Checks, *, slot_booked: bool, window: Guard | None = None) -> Gate:
+    """Go now, or the delay to come back after (with the slot already ours or not).
+    `window`: book only if this send opens (or already owns) that bundle window."""
     if slot_booked:
         return Gate(go=True)
-    reservation = context.limiter().reserve(checks, max_delay_s=MAX_COUNTDOWN_S)
+    reservation = context.limiter().reserve(checks, max_delay_s=MAX_COUNTDOWN_S, guard=window)
+    if reservation.guard_held_s is not None:
+        return Gate(go=False, window_held=True)
     SEND_DELAY.set(reservation.delay_s)
     if reservation.booked and reservation.delay_s <= GO_NOW_S:
         return Gate(go=True)
@@ -72,6 +77,22 @@ def slow_down_account(limit: Limit) -> None:
 
 def _window_key(channel: str, destination: str) -> str:
     return f"bundle-window:{channel}:{destination}"
+
+
+def window_then_gate(
+    checks: Checks, channel: str, destination: str, notification_id: int
+) -> tuple[Gate, bool]:
+    """`bundle_hold` then `pass_gate`, in one round trip to Redis, for a send that
+    takes no coalescing window (a first page): the slot is booked only if this send
+    opens the person's bundle window or already owns it. With `window_held` nobody
+    booked anything, and the ordinary path works out how long to wait. The flag:
+    whether a window was opened (or owned), to release if the send is abandoned."""
+    window_s = context.settings().bundle_window_s
+    if window_s <= 0:
+        return pass_gate(checks, slot_booked=False), False
+    guard = Guard(_window_key(channel, destination), str(notification_id), int(window_s * 1000))
+    gate = pass_gate(checks, slot_booked=False, window=guard)
+    return gate, not gate.window_held
 
 
 def bundle_hold(channel: str, destination: str, notification_id: int) -> float:

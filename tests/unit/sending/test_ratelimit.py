@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from shared.sending.gcra import Limit, interval_us, max_in_window, plan, to_us
-from shared.sending.rate_limiter import RateLimiter
+from shared.sending.rate_limiter import Guard, RateLimiter
 
 ACCOUNT = Limit("plivo-sms", 5, 1.0, burst=1)
 SMS_15M = Limit("sms-15m", 5, 900)
@@ -473,3 +473,29 @@ def test_four_processes_share_one_limit(redis_url: str, redis_client: redis.Redi
     achieved = (len(times) - 1) / (times[-1] - times[0])
     assert achieved >= 0.9 * 5
     assert len(times) >= 0.8 * 5 * duration_s
+
+
+def test_a_guarded_booking_opens_the_guard_or_books_nothing(
+    limiter: RateLimiter, redis_client: redis.Redis
+) -> None:
+    """A person's bundle window and the account's slot in one script: the first send
+    opens the window and takes the slot; a second send for the person finds the window
+    another's and takes no slot, so the account's next slot is still free for others."""
+    checks = [("acct", ACCOUNT)]
+    window = Guard("bundle-window:sms:+14155550100", "41", 60_000)
+    first = limiter.reserve(checks, now=T0, max_delay_s=60, guard=window)
+    assert first.booked and first.delay_s == 0 and first.guard_held_s is None
+    assert redis_client.get(window.key) == "41"
+    assert 59_000 < redis_client.pttl(window.key) <= 60_000
+
+    other = Guard(window.key, "42", 60_000)
+    held = limiter.reserve(checks, now=T0, max_delay_s=60, guard=other)
+    assert not held.booked and held.guard_held_s is not None
+    assert 59 < held.guard_held_s <= 60
+    assert redis_client.get(window.key) == "41"
+    # Nothing was booked for the held send: the next slot is the one after the first's.
+    assert limiter.reserve(checks, now=T0, max_delay_s=60).delay_s == pytest.approx(0.2)
+
+    # The window's owner coming back (its slot was refused, say) books again.
+    again = limiter.reserve(checks, now=T0, max_delay_s=60, guard=window)
+    assert again.booked and again.delay_s == pytest.approx(0.4)

@@ -104,14 +104,17 @@ def test_unreachable_redis_is_reported_not_raised(tmp_path):
     assert LeaderLock(client, "a:1").attempt() is Attempt.UNREACHABLE
 
 
-def test_a_closed_scheduler_stops_at_its_next_tick_instead_of_leading_again():
+def test_a_closed_scheduler_stops_at_its_next_tick_instead_of_leading_again(broker_env):
     """A SIGTERM that lands mid-publish can have its SystemExit swallowed by the
-    Redis client's cleanup; the scheduler Celery already closed must still stop."""
+    Redis client's cleanup; the scheduler Celery already closed must still stop.
+    (An app of its own, on the test broker: the shared one reads its configuration
+    once, and a later test publishing in this process must find the test broker.)"""
     import pytest
 
     from worker.beat_leader import LeaderScheduler
-    from worker.celery_app import app
+    from worker.celery_app import create_celery_app
 
+    app = create_celery_app()
     scheduler = LeaderScheduler(app=app, lazy=True)
     scheduler.close()
     with pytest.raises(SystemExit):
