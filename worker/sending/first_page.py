@@ -8,9 +8,9 @@ planning transaction instead, the request follows one commit.
 
 Only the plain case is taken here: a page due now, to a number that has not
 opted out, with no bundle window open for the person (nor a coalescing
-window configured), and a rate-limit slot granted at once. The window is
-opened and the slot booked in one round trip to Redis (`window_then_gate`). Anything else
-takes the ordinary send path (`flow.run_send`) after the commit, which
+window configured), and a rate-limit slot granted at once; the window is
+opened and the slot booked in one round trip to Redis (`window_then_gate`).
+Anything else takes the ordinary send path (`flow.run_send`) after the commit, which
 decides again from the database, or is re-enqueued for the slot the gate
 booked. Nothing is requested before the commit, so a transaction rolled back
 sends nothing: its bundle window is released so a retry is not held by it.

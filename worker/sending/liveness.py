@@ -28,7 +28,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis
 
@@ -53,13 +53,11 @@ def alive_key(token: str) -> str:
 
 @dataclass
 class _Heartbeat:
-    """One process's key and the thread that renews it."""
+    """One process's key, renewed by a daemon thread (`run`)."""
 
     token: str
     client_for: Callable[[], redis.Redis]
     renewed_at: float = 0.0  # time.monotonic() of the last renewal Redis confirmed
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    thread: threading.Thread | None = None
 
     def renew(self) -> bool:
         started = time.monotonic()
@@ -87,28 +85,24 @@ _start_lock = threading.Lock()
 
 def claimer_token(client_for: Callable[[], redis.Redis]) -> str | None:
     """This process's token for a claim it is about to commit, its key fresh; None
-    when Redis did not confirm a renewal lately (see the module's docstring).
-
-    Keyed by process id: a prefork child does not inherit its parent's thread."""
-    beat = _heartbeats.get(os.getpid())
-    if beat is None:
-        with _start_lock:
-            beat = _heartbeats.get(os.getpid())
-            if beat is None:
-                token = f"{short_host(socket.gethostname())}:{os.getpid()}:{secrets.token_hex(4)}"
-                beat = _Heartbeat(token, client_for)
-                _heartbeats[os.getpid()] = beat
+    when Redis did not confirm a renewal lately (see the module's docstring)."""
+    beat = _heartbeats.get(os.getpid()) or _start(client_for)
     beat.client_for = client_for
     if time.monotonic() - beat.renewed_at >= FRESH_S and not beat.renew():
         return None
-    if beat.thread is None:
-        with beat.lock:
-            if beat.thread is None:
-                beat.thread = threading.Thread(
-                    target=beat.run, name="sending-liveness", daemon=True
-                )
-                beat.thread.start()
     return beat.token
+
+
+def _start(client_for: Callable[[], redis.Redis]) -> _Heartbeat:
+    """This process's heartbeat and its thread, made once. Keyed by process id: a
+    prefork child does not inherit its parent's thread."""
+    with _start_lock:
+        beat = _heartbeats.get(os.getpid())
+        if beat is None:
+            token = f"{short_host(socket.gethostname())}:{os.getpid()}:{secrets.token_hex(4)}"
+            beat = _heartbeats[os.getpid()] = _Heartbeat(token, client_for)
+            threading.Thread(target=beat.run, name="sending-liveness", daemon=True).start()
+        return beat
 
 
 def dead_claimers(client: redis.Redis, tokens: Iterable[str], now: float) -> set[str]:

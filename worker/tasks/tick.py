@@ -118,29 +118,19 @@ def settle_stuck_sends(session: Session, limits: Cutoffs) -> list[int]:
     A worker's death is seen as soon as its liveness key lapses
     (worker.sending.liveness); a send that names no claimer, or whose claimer
     cannot be asked about, waits out the longest request instead."""
-    claimers = session.scalars(
-        select(Notification.claimed_by)
-        .where(
-            Notification.state == NotificationState.SENDING,
-            Notification.claimed_by.is_not(None),
-            Notification.state_changed_at >= limits.stuck_before,
+    sending = session.execute(
+        select(Notification.id, Notification.claimed_by, Notification.state_changed_at).where(
+            Notification.state == NotificationState.SENDING
         )
-        .distinct()
     ).all()
+    # Only a claim younger than the long window needs its claimer asked about.
+    to_ask = {by for _, by, since in sending if by is not None and since >= limits.stuck_before}
     dead = (
-        liveness.dead_claimers(context.redis_client(), claimers, limits.now.timestamp())
-        if claimers
+        liveness.dead_claimers(context.redis_client(), to_ask, limits.now.timestamp())
+        if to_ask
         else set()
     )
-    stuck = session.scalars(
-        select(Notification.id).where(
-            Notification.state == NotificationState.SENDING,
-            or_(
-                Notification.state_changed_at < limits.stuck_before,
-                Notification.claimed_by.in_(sorted(dead)),
-            ),
-        )
-    ).all()
+    stuck = [nid for nid, by, since in sending if since < limits.stuck_before or by in dead]
     for notification_id in stuck:
         move(
             session,
