@@ -99,11 +99,14 @@ def send_notification(
     channel: str,
     priority: int | None = None,
     countdown: float | None = None,
+    *,
+    slot_booked: bool = False,
 ) -> bool:
-    """Hand a planned notification to the task for its channel (shared.notifications.priority)."""
+    """Hand a planned notification to the task for its channel (shared.notifications.priority);
+    `slot_booked`: its rate-limit slot is booked, at the end of `countdown`."""
     if channel == "voice":
-        return place_call(notification_id, countdown, priority=priority)
-    return send_sms(notification_id, countdown, priority=priority)
+        return place_call(notification_id, countdown, priority=priority, slot_booked=slot_booked)
+    return send_sms(notification_id, countdown, priority=priority, slot_booked=slot_booked)
 
 
 def send_followers(

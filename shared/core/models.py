@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -132,6 +133,9 @@ class Notification(Base):
     # Not sent before `due_at`; `enqueued_at` tells the tick what it already handed over.
     due_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A rate-limit slot is booked for this send at `due_at`: kept in the database while
+    # it waits (worker.sending.handover), the tick hands it over with its slot.
+    slot_booked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     outcome: Mapped[str | None] = mapped_column(String(32))  # voice: acknowledged, machine, ...
     # Sent as part of another notification's message or call (a bundle): that
     # one holds Plivo's uuid, and its reports move this one too.

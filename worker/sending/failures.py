@@ -31,7 +31,7 @@ def record_send_failure(
     exc: PlivoError,
     counter: Counter,
     account_limit: Limit,
-    requeue: Callable[[int, float], bool],
+    requeue: Callable[[int, float], None],
 ) -> str:
     """Record the failure and act on it; returns ambiguous, retry or failed.
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from shared.core.db import flush_at_commit
 from worker import context
+from worker.sending.come_back import come_back
 from worker.sending.flow import (
     ChannelOps,
     Send,
@@ -81,11 +82,12 @@ def claim_first_page(
     window = (ops.name, send.destination) if opened else None
     if not gate.go:
 
-        def come_back() -> str:
-            ops.requeue(notification_id, gate.delay_s, gate.slot_booked)
+        def later() -> str:
+            url = context.database_url()
+            come_back(url, notification_id, ops, gate.delay_s, slot_booked=gate.slot_booked)
             return "delayed"
 
-        return FirstPage(notification_id, come_back, window)
+        return FirstPage(notification_id, later, window)
     claimed = claim_in(session, send, events)
     if isinstance(claimed, str):
         return FirstPage(notification_id, lambda: claimed, window)

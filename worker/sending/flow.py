@@ -5,7 +5,8 @@
 2. Hold: a person paged moments ago waits for the bundle window to close,
    and whatever else piles up for them meanwhile leaves as one message.
 3. Gate: a slot is booked in the global rate limiter; a wait is taken by
-   re-enqueueing with a countdown, never by holding the worker.
+   re-enqueueing with a countdown, never by holding the worker (a long wait
+   is kept in the database, and the tick hands the send over at its slot).
 4. Claim: the notification and the person's other due notifications on the
    channel, each by compare-and-set, committed before the request.
 5. Deliver: the request's release is booked in the release log, so requests
@@ -28,12 +29,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import redis
 from prometheus_client import Counter
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from shared.core.db import read_scope, session_scope
@@ -57,6 +56,7 @@ from shared.sending.rate_limiter import Limit
 from worker import context, enqueue
 from worker.sending import liveness
 from worker.sending.before_request import hand_back, stop_if_closed
+from worker.sending.come_back import come_back
 from worker.sending.failures import record_send_failure
 from worker.sending.gate import (
     CHECK_LEAD_S,
@@ -70,9 +70,6 @@ from worker.sending.gate import (
 from worker.sending.providers import Provider, choose_provider, report
 
 log = logging.getLogger(__name__)
-
-# Waits up to this long are countdowns in the broker; longer ones are kept in the database.
-BROKER_HOLD_MAX_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -201,28 +198,17 @@ def _hold(send: Send, slot_booked: bool) -> str | None:
     hold = bundle_hold(send.ops.name, send.destination, send.notification_id)
     if hold <= 0:
         return None
-    if hold <= BROKER_HOLD_MAX_S:
-        send.ops.requeue(send.notification_id, hold, False)
-    else:
-        _due_later(send.url, send.notification_id, utcnow() + timedelta(seconds=hold))
+    come_back(send.url, send.notification_id, send.ops, hold, slot_booked=False)
     return "held-for-bundle"
-
-
-def _due_later(url: str, notification_id: int, due_at: datetime) -> None:
-    """Keep a pending send in the database until `due_at`: the tick hands it over then."""
-    with session_scope(url) as session:
-        session.execute(
-            update(Notification)
-            .where(Notification.id == notification_id, Notification.state == S.PENDING)
-            .values(due_at=due_at, enqueued_at=None)
-        )
 
 
 def _gate(send: Send, slot_booked: bool) -> str | None:
     """Book the rate-limit slot, or come back when it is due."""
     gate = pass_gate(send.checks, slot_booked=slot_booked)
     if not gate.go:
-        send.ops.requeue(send.notification_id, gate.delay_s, gate.slot_booked)
+        come_back(
+            send.url, send.notification_id, send.ops, gate.delay_s, slot_booked=gate.slot_booked
+        )
         return "delayed"
     return None
 
@@ -319,7 +305,7 @@ def _deliver(send: Send, claimed: Claimed) -> Delivery | str:
             exc=exc,
             counter=ops.counter,
             account_limit=ops.account_limit(),
-            requeue=lambda nid, delay: ops.requeue(nid, delay, False),
+            requeue=lambda nid, delay: come_back(send.url, nid, ops, delay, slot_booked=False),
         )
     report(claimed.provider, None)
     return delivery
@@ -331,7 +317,7 @@ def _hand_back(send: Send, after_s: float) -> str:
     SENDS_DELAYED.labels(limit="release").inc()
     if not hand_back(send.url, send.notification_id):
         return "skipped"
-    send.ops.requeue(send.notification_id, after_s, True)
+    come_back(send.url, send.notification_id, send.ops, after_s, slot_booked=True)
     return "delayed"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import redis
 
@@ -16,9 +17,9 @@ from worker import context
 
 log = logging.getLogger(__name__)
 
-# A task never sits in the broker longer than this: Redis redelivers ETA tasks
-# after its visibility timeout, and a page for a resolved alert must be able to
-# notice soon. A longer wait is taken in several hops.
+# A slot is booked at most this far ahead; a longer wait comes back then and books
+# again. A wait longer than a few seconds is kept in the database, not the broker
+# (worker.sending.flow.come_back).
 MAX_COUNTDOWN_S = 60.0
 GO_NOW_S = 0.005
 # A send that arrived while its person's first page was gathering comes back this
@@ -56,8 +57,14 @@ def pass_gate(checks: Checks, *, slot_booked: bool, window: Guard | None = None)
     )
 
 
+# The tick hands a send over ahead, with a countdown to its due time
+# (worker.sending.handover); a worker whose clock runs a little behind the tick's
+# host must not find it early and leave it for the lost-work sweep.
+DUE_EARLY_S = 0.25
+
+
 def is_due(notification: Notification) -> bool:
-    return notification.due_at <= utcnow()
+    return notification.due_at <= utcnow() + timedelta(seconds=DUE_EARLY_S)
 
 
 PENALTY_FACTOR = 2.0

@@ -16,6 +16,18 @@ from worker.sending.gate import MAX_SPACING_SLEEP_S
 
 # An alert is normally routed within milliseconds of being stored.
 UNROUTED_AFTER = timedelta(seconds=10)
+# Waits up to this long are countdowns in the broker; a longer one (a rate-limit
+# slot far ahead, a retry's backoff, a bundle window) is kept in the database as
+# the send's due time. A countdown is lost with a worker that dies holding it, and
+# then only the lost-work sweep (REQUEUE_LOST_AFTER_S) finds it: the longest wait
+# in the broker sets how soon that sweep may count work as lost.
+BROKER_HOLD_MAX_S = 5.0
+# The tick hands a send over this long before it is due, with a countdown to its
+# due time: a rate-limit slot booked for it is kept to the millisecond.
+HANDOVER_LEAD_S = 2.0
+# A booked slot the tick reaches later than this (the tick itself was late) is let
+# go: the send books again rather than go out bunched with the sends booked after it.
+LATE_SLOT_S = 0.5
 # A send holds "sending" for one request (bounded by the client's timeouts) and
 # at most a second of spacing; longer than that, plus a margin for the commit,
 # means the worker died mid-request. A send whose claimer's liveness key lapsed is
@@ -35,6 +47,11 @@ class Cutoffs:
     stuck_before: datetime  # a notification "sending" since earlier: its worker died
     reconcile_before: datetime  # an unknown send unchanged and unasked since earlier
 
+    @property
+    def hand_over_before(self) -> datetime:
+        """A pending send due before this is handed over now, with its countdown."""
+        return self.now + timedelta(seconds=HANDOVER_LEAD_S)
+
 
 def stuck_sending_after(longest_request_s: float) -> timedelta:
     """How long a claimed send may stay "sending" while its worker is alive: the
@@ -48,7 +65,7 @@ def cutoffs(
     longest_request_s: float = DEFAULT_LONGEST_REQUEST_S,
 ) -> Cutoffs:
     """The tick's limits at `now`; `requeue_lost_after_s` is longer than any
-    legitimate wait in the broker (a rate-limit or retry countdown), and
+    legitimate wait in the broker (BROKER_HOLD_MAX_S) with a margin, and
     `longest_request_s` is the Plivo client's connect plus read timeout."""
     return Cutoffs(
         now=now,
@@ -61,17 +78,31 @@ def cutoffs(
 
 @dataclass(frozen=True)
 class DueSend:
-    """A notification the tick hands to its channel's sender, at its page priority."""
+    """A notification the tick hands to its channel's sender, at its page priority,
+    to run `countdown_s` from now, into the rate-limit slot booked for it or not."""
 
     notification_id: int
     channel: str
     priority: int
+    countdown_s: float = 0.0
+    slot_booked: bool = False
 
 
-def due_sends(rows: Iterable[tuple[int, str, str, int, int]]) -> list[DueSend]:
-    """(id, channel, alert severity, round, attempt) rows as sends with their priority:
-    a critical first page overtakes a backlog of repeats and warnings."""
+# (id, channel, alert severity, round, attempt, due at, slot booked)
+DueRow = tuple[int, str, str, int, int, datetime, bool]
+
+
+def due_sends(rows: Iterable[DueRow], now: datetime) -> list[DueSend]:
+    """The rows as sends, each with its priority (a critical first page overtakes a
+    backlog of repeats and warnings) and its countdown to its due time. A booked
+    slot is kept only when the send is handed over in time for it."""
     return [
-        DueSend(nid, channel, page_priority(severity, round=round, attempt=attempt))
-        for nid, channel, severity, round, attempt in rows
+        DueSend(
+            nid,
+            channel,
+            page_priority(severity, round=round, attempt=attempt),
+            countdown_s=max(0.0, (due_at - now).total_seconds()),
+            slot_booked=slot_booked and (now - due_at).total_seconds() <= LATE_SLOT_S,
+        )
+        for nid, channel, severity, round, attempt, due_at, slot_booked in rows
     ]

@@ -64,7 +64,13 @@ def tick() -> dict[str, int]:
     for alert_id in [*undispatched, *released]:
         enqueue.dispatch_alert(alert_id)
     for send in due:
-        enqueue.send_notification(send.notification_id, send.channel, send.priority)
+        enqueue.send_notification(
+            send.notification_id,
+            send.channel,
+            send.priority,
+            countdown=send.countdown_s or None,
+            slot_booked=send.slot_booked,
+        )
     for notification_id in unsettled:
         enqueue.reconcile(notification_id)
     start_if_waiting()  # delivery reports left in the inbox by a lost start or a dead drainer
@@ -81,8 +87,10 @@ def tick() -> dict[str, int]:
 
 
 def claim_due_sends(session: Session, limits: Cutoffs) -> list[DueSend]:
-    """Pending notifications that are due and were never handed over, or were lost
-    with the broker; marked handed over now, so the next tick leaves them be."""
+    """Pending notifications due now or within the handover lead that were never
+    handed over, or were lost with the broker; marked handed over now, so the next
+    tick leaves them be. The slot a send was booked is handed over with it, once:
+    a send lost after that books again."""
     rows = session.execute(
         select(
             Notification.id,
@@ -90,23 +98,25 @@ def claim_due_sends(session: Session, limits: Cutoffs) -> list[DueSend]:
             Alert.severity,
             Notification.round,
             Notification.attempt,
+            Notification.due_at,
+            Notification.slot_booked,
         )
         .join(Alert, Alert.id == Notification.alert_id)
         .where(
             Notification.state == NotificationState.PENDING,
-            Notification.due_at <= limits.now,
+            Notification.due_at <= limits.hand_over_before,
             or_(
                 Notification.enqueued_at.is_(None),
                 Notification.enqueued_at < limits.lost_before,
             ),
         )
     ).all()
-    due = due_sends((row[0], row[1], row[2], row[3], row[4]) for row in rows)
+    due = due_sends((tuple(row) for row in rows), limits.now)  # type: ignore[misc]
     if due:
         session.execute(
             update(Notification)
             .where(Notification.id.in_([send.notification_id for send in due]))
-            .values(enqueued_at=limits.now)
+            .values(enqueued_at=limits.now, slot_booked=False)
         )
     return due
 

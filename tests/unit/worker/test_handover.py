@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from shared.core.settings import Settings
-from worker.sending.gate import MAX_COUNTDOWN_S, MAX_SPACING_SLEEP_S
+from worker.sending.gate import MAX_SPACING_SLEEP_S
 from worker.sending.handover import (
+    BROKER_HOLD_MAX_S,
+    HANDOVER_LEAD_S,
+    LATE_SLOT_S,
     DueSend,
     cutoffs,
     due_sends,
@@ -26,10 +29,43 @@ def test_limits_are_measured_back_from_now() -> None:
     assert limits.reconcile_before == NOW - timedelta(seconds=60)
 
 
-def test_a_send_waiting_out_the_longest_countdown_is_not_taken_for_lost() -> None:
+def test_a_send_waiting_out_the_longest_countdown_in_the_broker_is_not_taken_for_lost() -> None:
     lost_after_s = Settings.model_fields["requeue_lost_after_s"].default
-    waiting_since = NOW - timedelta(seconds=MAX_COUNTDOWN_S)
-    assert waiting_since > cutoffs(NOW, lost_after_s).lost_before
+    for longest_s in (BROKER_HOLD_MAX_S, HANDOVER_LEAD_S):
+        waiting_since = NOW - timedelta(seconds=longest_s + 4.0)  # and 4 s in a queue
+        assert waiting_since > cutoffs(NOW, lost_after_s).lost_before
+
+
+def test_a_send_lost_with_its_worker_is_handed_over_within_15_seconds() -> None:
+    """The recovery goal for a send a dead worker held before its claim (prefetched,
+    or waiting out a countdown): handed over again within 15 s of the death, which
+    came after it was handed to the broker, by a tick that runs every second."""
+    lost_after_s = Settings.model_fields["requeue_lost_after_s"].default
+    assert lost_after_s + 1.0 <= 15.0
+    handed_over = NOW - timedelta(seconds=lost_after_s + 0.001)
+    assert handed_over < cutoffs(NOW, lost_after_s).lost_before
+
+
+def test_a_send_due_soon_is_handed_over_with_a_countdown_to_its_slot() -> None:
+    due = NOW + timedelta(seconds=1.5)
+    [send] = due_sends([(7, "sms", "critical", 0, 0, due, True)], NOW)
+    assert send.countdown_s == 1.5
+    assert send.slot_booked
+    assert cutoffs(NOW, 12.0).hand_over_before == NOW + timedelta(seconds=HANDOVER_LEAD_S)
+
+
+def test_a_slot_the_tick_reaches_late_is_let_go_and_booked_again() -> None:
+    on_time, late = due_sends(
+        [
+            (1, "sms", "error", 0, 0, NOW - timedelta(seconds=LATE_SLOT_S), True),
+            (2, "sms", "error", 0, 0, NOW - timedelta(seconds=LATE_SLOT_S + 0.1), True),
+        ],
+        NOW,
+    )
+    assert (on_time.slot_booked, on_time.countdown_s) == (True, 0.0)
+    assert (late.slot_booked, late.countdown_s) == (False, 0.0)
+    [unbooked] = due_sends([(3, "voice", "error", 0, 0, NOW, False)], NOW)
+    assert not unbooked.slot_booked
 
 
 def test_a_send_in_its_request_is_not_taken_for_stuck() -> None:
@@ -61,11 +97,12 @@ def test_a_send_whose_worker_died_is_taken_for_stuck_within_15_seconds() -> None
 def test_a_critical_first_page_goes_before_repeats_and_warnings() -> None:
     sends = due_sends(
         [
-            (1, "sms", "critical", 0, 0),
-            (2, "voice", "critical", 1, 0),
-            (3, "voice", "critical", 0, 1),
-            (4, "sms", "warning", 0, 0),
-        ]
+            (1, "sms", "critical", 0, 0, NOW, False),
+            (2, "voice", "critical", 1, 0, NOW, False),
+            (3, "voice", "critical", 0, 1, NOW, False),
+            (4, "sms", "warning", 0, 0, NOW, False),
+        ],
+        NOW,
     )
     assert sends[0] == DueSend(1, "sms", 0)
     assert [s.notification_id for s in sends] == [1, 2, 3, 4]

@@ -1,0 +1,116 @@
+"""A send waiting longer than a few seconds waits in the database, not in the broker.
+
+The account is limited to one SMS every 5 s. Three alerts to three people: the
+first page goes at once, the second waits 5 s as a countdown in the broker, the
+third waits for a slot 10 s ahead in the database (its slot booked) and the
+tick hands it over just before that slot. A worker that dies while holding a
+countdown loses nothing for long: the tick hands the send over again after
+REQUEUE_LOST_AFTER_S (10 s), within 15 s of the death. Real processes.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import UTC, datetime
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from cli.stack import Stack, StackConfig
+from shared.core.db import session_scope
+from shared.core.models import Notification
+from tests.polling import wait_for
+
+SECONDS_PER_SMS = 5.0
+FIRST, SECOND, THIRD = "+14155550171", "+14155550172", "+14155550173"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, stack_broker):
+    rate = f"{1 / SECONDS_PER_SMS:g}"
+    config = StackConfig(
+        data_dir=tmp_path_factory.mktemp("long-waits"),
+        redis_url=stack_broker,
+        with_beat=True,
+        extra_env={"SMS_PER_SECOND": rate, "SENDER_SMS_PER_SECOND": rate, "BUNDLE_WINDOW_S": "0"},
+    )
+    with Stack(config) as running:
+        running.wait_for_workers()
+        yield running
+
+
+def page(stack: Stack, number: str) -> None:
+    response = requests.post(
+        f"{stack.web_url}/api/v1/alerts",
+        json={"summary": f"disk full for {number}", "severity": "critical", "recipients": [number]},
+        headers={"Authorization": f"Bearer {stack.config.api_token}"},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+
+
+def accepted(stack: Stack) -> dict[str, list[float]]:
+    """Each number's messages at the simulator: when each was accepted (epoch seconds)."""
+    messages = requests.get(f"{stack.simulator_url}/_sim/messages", timeout=10).json()
+    times: dict[str, list[float]] = {}
+    for message in messages:
+        times.setdefault("+" + message["dst"].lstrip("+"), []).append(message["created"])
+    return times
+
+
+def waiting_row(stack: Stack, number: str) -> Notification | None:
+    with session_scope(stack.database_url) as session:
+        return session.scalar(
+            select(Notification).where(
+                Notification.destination == number, Notification.state == "pending"
+            )
+        )
+
+
+def clear_simulator(stack: Stack) -> None:
+    requests.post(f"{stack.simulator_url}/_sim/reset", timeout=10).raise_for_status()
+
+
+def test_a_send_waiting_for_a_far_slot_waits_in_the_database_and_goes_at_its_slot(stack):
+    for number in (FIRST, SECOND, THIRD):
+        page(stack, number)
+    wait_for(lambda: waiting_row(stack, THIRD) is not None, timeout=10.0, interval=0.05)
+    time.sleep(0.5)  # its send ran: booked its slot and went back to the database
+    held = waiting_row(stack, THIRD)
+    assert held is not None
+    assert held.slot_booked and held.enqueued_at is None
+    wait_s = (held.due_at - datetime.now(UTC)).total_seconds()
+    assert wait_s > 5.0  # well beyond any countdown the broker holds
+
+    wait_for(lambda: len(accepted(stack)) == 3, timeout=30.0, interval=0.1)
+    times = accepted(stack)
+    assert all(len(each) == 1 for each in times.values()), times
+    first, second, third = times[FIRST][0], times[SECOND][0], times[THIRD][0]
+    # The limit holds (the limiter's slots, 5 s apart), and the slot booked in the
+    # database is kept: out within a second of it, not a tick or a queue later.
+    assert second - first >= SECONDS_PER_SMS - 0.5
+    assert third - second >= SECONDS_PER_SMS - 0.5
+    assert abs(third - held.due_at.timestamp()) < 1.0, third - held.due_at.timestamp()
+
+
+def test_a_page_whose_worker_died_holding_its_countdown_is_out_within_15_s(stack):
+    time.sleep(2 * SECONDS_PER_SMS)  # the slots of the test before are spent
+    clear_simulator(stack)
+    page(stack, FIRST)
+    wait_for(lambda: FIRST in accepted(stack), timeout=10.0, interval=0.05)
+    time.sleep(1.5)
+    page(stack, SECOND)  # its slot is 3.5 s away: a countdown the worker holds
+    wait_for(lambda: waiting_row(stack, SECOND) is not None, timeout=10.0, interval=0.05)
+    time.sleep(0.5)
+    held = waiting_row(stack, SECOND)
+    assert held is not None and held.enqueued_at is not None  # in the broker, not the database
+    killed_at = time.time()
+    stack.kill("worker1", signal.SIGKILL)
+    stack.start_worker("worker1")
+    wait_for(lambda: SECOND in accepted(stack), timeout=40.0, interval=0.1)
+    out_after_s = accepted(stack)[SECOND][0] - killed_at
+    assert out_after_s <= 15.0, f"page out {out_after_s:.1f} s after the worker died"
+    time.sleep(3.0)
+    assert len(accepted(stack)[SECOND]) == 1
