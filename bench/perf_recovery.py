@@ -1,4 +1,4 @@
-"""Recovery: a page whose worker dies mid-send, from the death to the page reaching Plivo.
+"""Recovery: a page whose worker dies, from the death to the page reaching Plivo.
 
 On each system in turn: the simulator holds every SMS request for 5 s and
 then answers 503 (so nothing is sent by it), one alert is posted, and 2 s
@@ -8,6 +8,14 @@ the worker started again at once, as a process supervisor would. Measured:
 the time from the kill to the first SMS Plivo accepted for that alert's
 number. The held request, logged by the simulator with the time it arrived,
 shows that the kill came mid-send.
+
+Then, on alert-dispatch only (the naive pager has no limiter, so nothing of it
+waits): a page that waits for its rate-limit slot when its worker dies. The
+account is limited to one SMS every 5 s; a second alert is posted 1.5 s after
+the first page went out, so its page waits 3.5 s for its slot as a countdown
+the worker holds, and the worker is SIGKILLed 0.5 s later and started again.
+Such a countdown is lost with its worker; the tick hands the send over again
+after REQUEUE_LOST_AFTER_S.
 """
 
 from __future__ import annotations
@@ -28,6 +36,10 @@ KILL_AFTER_S = 2.0
 GOAL_S = 15.0
 PROJECT_PATIENCE_S = 240.0
 NAIVE_PATIENCE_S = 30.0
+# SMS per second in the waiting scenario: the second page waits for a slot 5 s after the first.
+WAITING_LIMIT = 0.2
+POST_AFTER_FIRST_S = 1.5
+KILL_WAITING_AFTER_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -55,15 +67,7 @@ def recover(system: System, patience_s: float) -> Recovered:
     [number] = numbers(1)
     fault = {"status": 503, "latency_ms": HOLD_MS, "paths": ["/Message/"]}
     requests.post(f"{system.simulator_url}/_sim/faults", json=fault, timeout=10).raise_for_status()
-    poster = requests.Session()
-    poster.headers["Authorization"] = f"Bearer {system.api_token}"
-    body = {
-        "summary": "recovery",
-        "severity": "critical",
-        "source": "bench",
-        "recipients": [number],
-    }
-    poster.post(f"{system.web_url}/api/v1/alerts", json=body, timeout=10).raise_for_status()
+    post_alert(system, number)
     time.sleep(KILL_AFTER_S)
     kill_at = time.time()
     system.kill_worker()
@@ -81,6 +85,54 @@ def recover(system: System, patience_s: float) -> Recovered:
     )
 
 
+def post_alert(system: System, number: str) -> None:
+    """A critical alert for one number, as a producer posts it."""
+    body = {
+        "summary": "recovery",
+        "severity": "critical",
+        "source": "bench",
+        "recipients": [number],
+    }
+    requests.post(
+        f"{system.web_url}/api/v1/alerts",
+        json=body,
+        headers={"Authorization": f"Bearer {system.api_token}"},
+        timeout=10,
+    ).raise_for_status()
+
+
+def recover_waiting(system: System, patience_s: float) -> Recovered:
+    """The second page waits for its slot, a countdown in the worker, when the worker dies.
+    `mid_send` here: its page had not reached Plivo before the kill."""
+    first, second = numbers(2)
+    post_alert(system, first)
+    _, complete = wait_for_pages(system.simulator_url, [first], 30.0, settle_s=0.0)
+    if not complete:
+        raise RuntimeError(f"{system.label}: the first page did not arrive")
+    time.sleep(POST_AFTER_FIRST_S)
+    post_alert(system, second)
+    time.sleep(KILL_WAITING_AFTER_S)
+    kill_at = time.time()
+    system.kill_worker()
+    system.start_worker()
+    restart_s = time.time() - kill_at
+    sends, complete = wait_for_pages(system.simulator_url, [second], patience_s, settle_s=0.5)
+    arrived = first_arrivals(sends).get(second.lstrip("+"))
+    return Recovered(
+        after_kill_s=arrived - kill_at if complete and arrived is not None else None,
+        mid_send=arrived is not None and arrived > kill_at,
+        restart_s=restart_s,
+        patience_s=patience_s,
+    )
+
+
+def _waiting(ctx: Context) -> Recovered:
+    with running(ctx, NAME, "project", raised_limit=WAITING_LIMIT) as system:
+        result = recover_waiting(system, PROJECT_PATIENCE_S)
+    print(f"{NAME} {system.label}, waiting for its slot: {result}", flush=True)
+    return result
+
+
 def _one(ctx: Context, which: str, patience_s: float) -> Recovered:
     with running(ctx, NAME, which) as system:
         warm_up(system)
@@ -92,6 +144,7 @@ def _one(ctx: Context, which: str, patience_s: float) -> Recovered:
 def run(ctx: Context) -> Result:
     ours = _one(ctx, "project", PROJECT_PATIENCE_S)
     naive = _one(ctx, "naive", NAIVE_PATIENCE_S)
+    waiting = _waiting(ctx)
     notes = [
         f"{label}: the kill came mid-send: {'yes' if r.mid_send else 'NO (figure not valid)'}; "
         f"the worker answered again {r.restart_s:.1f} s after the kill"
@@ -100,6 +153,11 @@ def run(ctx: Context) -> Result:
     notes.append(
         "the naive pager's Celery acknowledges a task when it receives it (the default), "
         "so a task that dies with its worker is gone"
+    )
+    notes.append(
+        f"alert-dispatch, waiting for its slot: the page was still waiting at the kill: "
+        f"{'yes' if waiting.mid_send else 'NO (figure not valid)'}; the worker answered "
+        f"again {waiting.restart_s:.1f} s after the kill"
     )
     return Result(
         name=NAME,
@@ -114,6 +172,15 @@ def run(ctx: Context) -> Result:
                 "-",
                 f"<= {stats.duration(GOAL_S)}",
                 None if not ours.mid_send else (ours.after_kill_s or 1e9) <= GOAL_S,
+            ),
+            Row(
+                "a page waiting for its rate-limit slot (a countdown in the worker) when its "
+                "worker is SIGKILLed: from the kill to the page at Plivo",
+                waiting.text(),
+                "- (no limiter: nothing waits)",
+                "-",
+                f"<= {stats.duration(GOAL_S)}",
+                None if not waiting.mid_send else (waiting.after_kill_s or 1e9) <= GOAL_S,
             ),
         ),
         notes=tuple(notes),

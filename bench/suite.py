@@ -41,7 +41,11 @@ BENCHMARKS = (
     ),
     Benchmark("sustained", "bench.perf_sustained", "100 alerts/s on PostgreSQL: p99, lost, twice"),
     Benchmark("callbacks", "bench.perf_callbacks", "signed delivery reports from 4 processes"),
-    Benchmark("recovery", "bench.perf_recovery", "worker SIGKILLed mid-send: kill to page out"),
+    Benchmark(
+        "recovery",
+        "bench.perf_recovery",
+        "worker SIGKILLed mid-send, and while a page waits for its slot: kill to page out",
+    ),
     Benchmark("memory", "bench.perf_memory", "max RSS per worker process through a storm"),
     Benchmark(
         "chaos", "bench.chaos", "crashes and outages: 0 lost, 0 twice (own results file)", False
