@@ -14,7 +14,8 @@ normal (message priority 0-4) and high (5 and up), and serve high ones first
 (a critical alert's first page, a hang-up) goes out as high, everything else
 as normal; RabbitMQ 3 quorum queues ignore the priority and serve in order.
 
-Countdowns (a send waiting for its rate-limit slot, a retry's backoff) use
+Countdowns (a send waiting up to 5 s for its rate-limit slot, a retry's
+backoff; longer waits are kept in the database: worker.sending.come_back) use
 Celery's native delayed delivery on quorum queues: the message waits in
 RabbitMQ's delay queues, not in a worker's memory, which would hold the
 worker's prefetch (static on quorum queues) until it was due. That needs
