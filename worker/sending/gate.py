@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 # A slot is booked at most this far ahead; a longer wait comes back then and books
 # again. A wait longer than a few seconds is kept in the database, not the broker
-# (worker.sending.flow.come_back).
+# (worker.sending.come_back).
 MAX_COUNTDOWN_S = 60.0
 GO_NOW_S = 0.005
 # A send that arrived while its person's first page was gathering comes back this

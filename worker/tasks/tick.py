@@ -111,7 +111,7 @@ def claim_due_sends(session: Session, limits: Cutoffs) -> list[DueSend]:
             ),
         )
     ).all()
-    due = due_sends((tuple(row) for row in rows), limits.now)  # type: ignore[misc]
+    due = due_sends(rows, limits.now)
     if due:
         session.execute(
             update(Notification)
