@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import pytest
+
 
 def clear_worker_caches() -> None:
     """Settings, Plivo clients, Redis clients and limiters are cached per process:
@@ -18,3 +23,17 @@ def clear_worker_caches() -> None:
         providers._backup_for,
     ):
         cached.cache_clear()
+
+
+@contextmanager
+def worker_environment(
+    monkeypatch: pytest.MonkeyPatch, values: Mapping[str, str]
+) -> Iterator[None]:
+    """The in-process worker pointed at `values` (environment variables) for a block:
+    set and the caches cleared; after it, the environment restored and cleared again."""
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    clear_worker_caches()
+    yield
+    monkeypatch.undo()
+    clear_worker_caches()

@@ -23,7 +23,7 @@ from shared.core.db import session_scope
 from shared.core.models import Notification, utcnow
 from shared.notifications.state import NotificationState
 from tests.polling import wait_for
-from tests.worker_caches import clear_worker_caches
+from tests.worker_caches import clear_worker_caches, worker_environment
 from worker.sending import liveness
 from worker.sending.handover import cutoffs
 from worker.tasks.tick import settle_stuck_sends
@@ -40,17 +40,10 @@ def tick_env(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[redis.Redis]:
-    for name, value in {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": broker_env,
-        "DATA_DIR": str(tmp_path),
-    }.items():
-        monkeypatch.setenv(name, value)
-    clear_worker_caches()
-    settle(redis_client)
-    yield redis_client
-    monkeypatch.undo()
-    clear_worker_caches()
+    env = {"DATABASE_URL": database_url, "REDIS_URL": broker_env, "DATA_DIR": str(tmp_path)}
+    with worker_environment(monkeypatch, env):
+        settle(redis_client)
+        yield redis_client
 
 
 def settle(client: redis.Redis) -> None:

@@ -25,7 +25,7 @@ from shared.core.models import utcnow
 from shared.escalation.engine import start
 from shared.routing.oncall_config import parse_config
 from shared.routing.route import freeze_chain
-from tests.worker_caches import clear_worker_caches
+from tests.worker_caches import worker_environment
 from webhooks.live_gauges import priority_lists
 from worker.queues import INGEST
 from worker.task_names import FIRE_STEP
@@ -56,7 +56,7 @@ def worker_env(
     """The tick's and fire_step's settings: this test's database, the broker, the file."""
     config = tmp_path / "oncall.yaml"
     config.write_text(ONCALL)
-    for name, value in {
+    env = {
         "DATABASE_URL": database_url,
         "REDIS_URL": broker_env,
         "DATA_DIR": str(tmp_path),
@@ -65,12 +65,9 @@ def worker_env(
         # Nobody answers there: a page the fired step sends fails and waits for a
         # retry, which this test does not follow.
         "PLIVO_BASE_URL": f"http://127.0.0.1:{free_port()}",
-    }.items():
-        monkeypatch.setenv(name, value)
-    clear_worker_caches()
-    yield redis_client
-    monkeypatch.undo()
-    clear_worker_caches()
+    }
+    with worker_environment(monkeypatch, env):
+        yield redis_client
 
 
 def published_steps(client: redis.Redis) -> list[list[int]]:

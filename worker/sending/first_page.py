@@ -83,8 +83,7 @@ def claim_first_page(
     if not gate.go:
 
         def later() -> str:
-            url = context.database_url()
-            come_back(url, notification_id, ops, gate.delay_s, slot_booked=gate.slot_booked)
+            come_back(send.url, notification_id, ops, gate.delay_s, slot_booked=gate.slot_booked)
             return "delayed"
 
         return FirstPage(notification_id, later, window)

@@ -94,12 +94,20 @@ def window_then_gate(
     opens the person's bundle window or already owns it. With `window_held` nobody
     booked anything, and the ordinary path works out how long to wait. The flag:
     whether a window was opened (or owned), to release if the send is abandoned."""
-    window_s = context.settings().bundle_window_s
-    if window_s <= 0:
+    guard = _window_guard(channel, destination, notification_id)
+    if guard is None:
         return pass_gate(checks, slot_booked=False), False
-    guard = Guard(_window_key(channel, destination), str(notification_id), int(window_s * 1000))
     gate = pass_gate(checks, slot_booked=False, window=guard)
     return gate, not gate.window_held
+
+
+def _window_guard(channel: str, destination: str, notification_id: int) -> Guard | None:
+    """The person's bundle window as this send opens and owns it; None when no window
+    is configured. One place for its key, owner and length (`bundle_hold` too)."""
+    window_s = context.settings().bundle_window_s
+    if window_s <= 0:
+        return None
+    return Guard(_window_key(channel, destination), str(notification_id), int(window_s * 1000))
 
 
 def bundle_hold(channel: str, destination: str, notification_id: int) -> float:
@@ -111,18 +119,16 @@ def bundle_hold(channel: str, destination: str, notification_id: int) -> float:
     else arrived for the person meanwhile leaves with it (`coalescing_hold`).
     Others wait for the window to close, then leave together as one bundle.
     """
-    settings = context.settings()
-    window = settings.bundle_window_s
-    if window <= 0:
+    guard = _window_guard(channel, destination, notification_id)
+    if guard is None:
         return 0.0
-    coalesce = min(settings.coalesce_window_s, window)
+    window = context.settings().bundle_window_s
+    coalesce = min(context.settings().coalesce_window_s, window)
     client = context.redis_client()
-    key = _window_key(channel, destination)
-    owner = str(notification_id)
-    if client.set(key, owner, nx=True, px=int(window * 1000)):
+    if client.set(guard.key, guard.owner, nx=True, px=guard.ttl_ms):
         return coalesce
-    held_by, remaining_ms = client.get(key), client.pttl(key)
-    if remaining_ms is None or remaining_ms < 0 or _as_text(held_by) == owner:
+    held_by, remaining_ms = client.get(guard.key), client.pttl(guard.key)
+    if remaining_ms is None or remaining_ms < 0 or _as_text(held_by) == guard.owner:
         return 0.0  # no window (it just closed), or ours: back from coalescing
     # However short the coalescing window, a send that lost the race for a window
     # opened a moment ago (two held sends for one person released by the same
