@@ -135,6 +135,14 @@ def broker_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     return redis_url
 
 
+@pytest.fixture
+def in_process_env(database_url: str, broker_env: str, tmp_path: Path) -> dict[str, str]:
+    """The environment of worker tasks run in this process: this test's database, the
+    test broker, its own data directory. A test adds what it needs and applies it with
+    tests.worker_caches.worker_environment."""
+    return {"DATABASE_URL": database_url, "REDIS_URL": broker_env, "DATA_DIR": str(tmp_path)}
+
+
 @pytest.fixture(scope="module")
 def stack_broker(broker_env: str) -> str:
     """The test Redis, emptied for one module's stack: what an earlier test of this

@@ -32,7 +32,7 @@ from shared.core.metrics import MULTIPROC_ENV, mark_process_dead, prepare_multip
 from shared.startup_checks import exit_if_refused, settings_or_exit
 from worker import context, task_names
 from worker.broker_config import amqp_send_options, broker_config, is_amqp
-from worker.queues import NOTICE_PRIORITY, NOTIFY, ROUTES
+from worker.queues import HAND_OVER_PRIORITY, NOTICE_PRIORITY, NOTIFY, ROUTES
 
 # Imported by every worker and beat at start: one task per module under worker/tasks/.
 TASK_PACKAGES = ["worker.tasks"]
@@ -62,6 +62,13 @@ def celery_config() -> dict[str, object]:
         beat_scheduler="worker.beat_leader:LeaderScheduler",  # one beat sends at a time
         beat_schedule={
             "tick": {"task": task_names.TICK, "schedule": 1.0, "options": {"expires": 5}},
+            # Sends whose wait is over, on the notify queue ahead of any routing backlog
+            # (worker.tasks.hand_over_sends); a run missed is the next second's.
+            "hand-over-sends": {
+                "task": task_names.HAND_OVER_SENDS,
+                "schedule": 1.0,
+                "options": {"expires": 2, "priority": HAND_OVER_PRIORITY},
+            },
             # Maintenance notices due or missed (worker.tasks.notices_tick), behind pages.
             "notices-tick": {
                 "task": task_names.NOTICES_TICK,

@@ -65,3 +65,5 @@ ROUTES = {
 
 # The priority step of every notice task: after every page, retry and repeat.
 NOTICE_PRIORITY = PRIORITY_STEPS[-1]
+# The hand-over of due sends (worker.tasks.hand_over_sends): before any page it hands over.
+HAND_OVER_PRIORITY = PRIORITY_STEPS[0]

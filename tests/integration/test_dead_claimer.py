@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import redis
@@ -34,14 +33,9 @@ DEAD = "host-a:102:bbbbbbbb"
 
 @pytest.fixture
 def tick_env(
-    database_url: str,
-    broker_env: str,
-    redis_client: redis.Redis,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    in_process_env: dict[str, str], redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[redis.Redis]:
-    env = {"DATABASE_URL": database_url, "REDIS_URL": broker_env, "DATA_DIR": str(tmp_path)}
-    with worker_environment(monkeypatch, env):
+    with worker_environment(monkeypatch, in_process_env):
         settle(redis_client)
         yield redis_client
 

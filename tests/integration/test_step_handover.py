@@ -47,8 +47,7 @@ default_policy: two
 
 @pytest.fixture
 def worker_env(
-    database_url: str,
-    broker_env: str,
+    in_process_env: dict[str, str],
     redis_client: redis.Redis,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -57,9 +56,7 @@ def worker_env(
     config = tmp_path / "oncall.yaml"
     config.write_text(ONCALL)
     env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": broker_env,
-        "DATA_DIR": str(tmp_path),
+        **in_process_env,
         "CONFIG_FILE": str(config),
         "REQUEUE_LOST_AFTER_S": str(LOST_AFTER_S),
         # Nobody answers there: a page the fired step sends fails and waits for a

@@ -5,6 +5,7 @@ from worker.tasks import (  # noqa: F401
     apply_delivery_reports,
     dispatch_alert,
     fire_step,
+    hand_over_sends,
     handoff_notices,
     hang_up_calls,
     notice_call_batch,

@@ -1,11 +1,12 @@
 """The heartbeat (beat, about every second): hand over whatever is due or was lost.
 
 Due escalation steps, acknowledgements that timed out (paged again from the
-first step, shared.escalation.ack_timeout), scheduled notifications (re-calls),
-and anything the broker lost (an alert never routed, a step or notification
-enqueued long ago and still due) all live in the database; the tick finds them
-and enqueues them. What it hands over it marks, so a task still waiting in the
-queue is not published again every second: only once it counts as lost.
+first step, shared.escalation.ack_timeout), and anything the broker lost (an
+alert never routed, a step enqueued long ago and still due) all live in the
+database; the tick finds them and enqueues them. What it hands over it marks,
+so a task still waiting in the queue is not published again every second: only
+once it counts as lost. Sends that are due (re-calls, booked slots, retries) are
+handed over apart, ahead of any routing backlog (worker.tasks.hand_over_sends).
 Alerts held by a maintenance window are released when it is over and routed then.
 Every task it feeds is idempotent, so enqueueing twice is harmless. What counts
 as lost or stuck is `worker.sending.handover`.
@@ -29,7 +30,7 @@ from shared.notifications.store import move
 from worker import context, enqueue, task_names
 from worker.celery_app import app
 from worker.sending import liveness
-from worker.sending.handover import Cutoffs, DueSend, cutoffs, due_sends
+from worker.sending.handover import Cutoffs, cutoffs
 from worker.tasks.apply_delivery_reports import start_if_waiting
 
 log = logging.getLogger(__name__)
@@ -56,21 +57,12 @@ def tick() -> dict[str, int]:
                 )
             )
         )
-        due = claim_due_sends(session, limits)
         unsettled = settle_stuck_sends(session, limits)
         released = release_held(session, context.settings().config_file, limits.now)
     for alert_id, step, round in steps:
         enqueue.fire_step(alert_id, step, round)
     for alert_id in [*undispatched, *released]:
         enqueue.dispatch_alert(alert_id)
-    for send in due:
-        enqueue.send_notification(
-            send.notification_id,
-            send.channel,
-            send.priority,
-            countdown=send.countdown_s or None,
-            slot_booked=send.slot_booked,
-        )
     for notification_id in unsettled:
         enqueue.reconcile(notification_id)
     start_if_waiting()  # delivery reports left in the inbox by a lost start or a dead drainer
@@ -79,46 +71,10 @@ def tick() -> dict[str, int]:
     return {
         "steps": len(steps),
         "alerts": len(undispatched),
-        "notifications": len(due),
         "reconcile": len(unsettled),
         "released": len(released),
         "ack_timeouts": len(timed_out),
     }
-
-
-def claim_due_sends(session: Session, limits: Cutoffs) -> list[DueSend]:
-    """Pending notifications due now or within the handover lead that were never
-    handed over, or were lost with the broker; marked handed over now, so the next
-    tick leaves them be. The slot a send was booked is handed over with it, once:
-    a send lost after that books again."""
-    rows = session.execute(
-        select(
-            Notification.id,
-            Notification.channel,
-            Alert.severity,
-            Notification.round,
-            Notification.attempt,
-            Notification.due_at,
-            Notification.slot_booked,
-        )
-        .join(Alert, Alert.id == Notification.alert_id)
-        .where(
-            Notification.state == NotificationState.PENDING,
-            Notification.due_at <= limits.hand_over_before,
-            or_(
-                Notification.enqueued_at.is_(None),
-                Notification.enqueued_at < limits.lost_before,
-            ),
-        )
-    ).all()
-    due = due_sends(rows, limits.now)
-    if due:
-        session.execute(
-            update(Notification)
-            .where(Notification.id.in_([send.notification_id for send in due]))
-            .values(enqueued_at=limits.now, slot_booked=False)
-        )
-    return due
 
 
 def settle_stuck_sends(session: Session, limits: Cutoffs) -> list[int]:

@@ -23,7 +23,7 @@ from shared.escalation.plan import Position
 from shared.routing.oncall_config import OncallConfig, parse_config
 from shared.routing.route import freeze_chain, thaw_chain
 from worker.sending.handover import Cutoffs
-from worker.tasks.tick import claim_due_sends
+from worker.tasks.hand_over_sends import claim_due_sends
 
 
 def oncall(quiet_from: str = "22:00", quiet_to: str = "07:00") -> OncallConfig:
