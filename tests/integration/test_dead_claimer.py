@@ -1,11 +1,13 @@
-"""A send whose worker died is handed over at the next tick, not after the longest
-request: its claimer's liveness key in Redis has lapsed. A send whose claimer is
-alive, or that names none, keeps waiting out the long window; a tick that cannot
-ask Redis, or asks it soon after it lost its keys, declares nobody dead (a wrong
-"dead" would page twice)."""
+"""A send whose worker died is handed over at the next hand-over of sends (every
+second), not after the longest request: its claimer's liveness key in Redis has
+lapsed. A send whose claimer is alive, or that names none, keeps waiting out the
+long window; a hand-over that cannot ask Redis, or asks it soon after it lost its
+keys, declares nobody dead (a wrong "dead" would page twice)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import sys
 import time
@@ -23,16 +25,19 @@ from shared.core.models import Notification, utcnow
 from shared.notifications.state import NotificationState
 from tests.polling import wait_for
 from tests.worker_caches import clear_worker_caches, worker_environment
+from webhooks.queue_depths import priority_lists
+from worker.queues import NOTIFY
 from worker.sending import liveness
 from worker.sending.handover import cutoffs
-from worker.tasks.tick import settle_stuck_sends
+from worker.task_names import RECONCILE
+from worker.tasks.hand_over_sends import settle_stuck_sends
 
 LIVE = "host-a:101:aaaaaaaa"
 DEAD = "host-a:102:bbbbbbbb"
 
 
 @pytest.fixture
-def tick_env(
+def worker_env(
     in_process_env: dict[str, str], redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[redis.Redis]:
     with worker_environment(monkeypatch, in_process_env):
@@ -71,9 +76,9 @@ def states(database_url: str, ids: list[int]) -> list[str]:
         return [session.get(Notification, i).state for i in ids]
 
 
-def test_only_the_send_whose_claimer_lapsed_is_handed_over_at_once(tick_env, database_url):
-    tick_env.set(liveness.alive_key(LIVE), "1", px=5000)
-    tick_env.delete(liveness.alive_key(DEAD))
+def test_only_the_send_whose_claimer_lapsed_is_handed_over_at_once(worker_env, database_url):
+    worker_env.set(liveness.alive_key(LIVE), "1", px=5000)
+    worker_env.delete(liveness.alive_key(DEAD))
     live, dead, unnamed = sending_rows(database_url, [LIVE, DEAD, None])
     with session_scope(database_url) as session:
         handed_over = settle_stuck_sends(session, cutoffs(utcnow(), 60.0))
@@ -85,21 +90,21 @@ def test_only_the_send_whose_claimer_lapsed_is_handed_over_at_once(tick_env, dat
         assert sorted(settle_stuck_sends(session, cutoffs(later, 60.0))) == [live, unnamed]
 
 
-def test_a_tick_soon_after_redis_lost_its_keys_declares_nobody_dead(tick_env, database_url):
+def test_a_tick_soon_after_redis_lost_its_keys_declares_nobody_dead(worker_env, database_url):
     (claimed,) = sending_rows(database_url, [DEAD])
-    tick_env.delete(liveness.EPOCH_KEY)  # an empty Redis: no process has renewed into it yet
+    worker_env.delete(liveness.EPOCH_KEY)  # an empty Redis: no process has renewed into it yet
     with session_scope(database_url) as session:
         assert settle_stuck_sends(session, cutoffs(utcnow(), 60.0)) == []
-    tick_env.set(liveness.EPOCH_KEY, f"{time.time() - 1:.3f}")  # the first renewal, 1 s ago
+    worker_env.set(liveness.EPOCH_KEY, f"{time.time() - 1:.3f}")  # the first renewal, 1 s ago
     with session_scope(database_url) as session:
         assert settle_stuck_sends(session, cutoffs(utcnow(), 60.0)) == []
     assert states(database_url, [claimed]) == ["sending"]
-    settle(tick_env)  # every live process has renewed since: still absent means dead
+    settle(worker_env)  # every live process has renewed since: still absent means dead
     with session_scope(database_url) as session:
         assert settle_stuck_sends(session, cutoffs(utcnow(), 60.0)) == [claimed]
 
 
-def test_a_tick_that_cannot_reach_redis_declares_nobody_dead(tick_env, database_url, monkeypatch):
+def test_a_tick_that_cannot_reach_redis_declares_nobody_dead(worker_env, database_url, monkeypatch):
     (dead,) = sending_rows(database_url, [DEAD])
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     clear_worker_caches()
@@ -143,3 +148,28 @@ def test_a_claimer_is_alive_while_its_process_runs_and_dead_soon_after(redis_url
     wait_for(seen_dead, timeout=10.0, interval=0.1)
     # Lapsed within ALIVE_TTL_S of the last renewal (margin: a loaded machine's polling).
     assert time.monotonic() - exited <= liveness.ALIVE_TTL_S + 2.0
+
+
+def test_the_hand_over_of_sends_looks_up_a_send_whose_claimer_died(worker_env, database_url):
+    """Every second, on the notify queue ahead of any routing backlog: the send becomes
+    unknown and a look-up at Plivo (notify.reconcile) is queued for it, once."""
+    from worker.tasks.hand_over_sends import hand_over_sends
+
+    worker_env.set(liveness.alive_key(LIVE), "1", px=5000)
+    worker_env.delete(liveness.alive_key(DEAD))
+    live, dead = sending_rows(database_url, [LIVE, DEAD])
+    assert hand_over_sends() == {"notifications": 0, "reconcile": 1}
+    assert states(database_url, [live, dead]) == ["sending", "unknown"]
+    assert queued_reconciles(worker_env) == [dead]
+    assert hand_over_sends() == {"notifications": 0, "reconcile": 0}  # handed over once
+
+
+def queued_reconciles(client: redis.Redis) -> list[int]:
+    """The notification of every reconcile task waiting in the broker."""
+    found = []
+    for name in priority_lists(NOTIFY):
+        for raw in client.lrange(name, 0, -1):
+            message = json.loads(raw)
+            if message["headers"]["task"] == RECONCILE:
+                found.append(json.loads(base64.b64decode(message["body"]))[0][0])
+    return found

@@ -1,8 +1,10 @@
-"""What the tick hands over: the time limits that tell lost or stuck work from
-work still under way, and each due send's priority. Pure, with `now` passed in.
+"""What the tick and the hand-over of sends hand over: the time limits that tell
+lost or stuck work from work still under way, and each due send's priority. Pure,
+with `now` passed in.
 
-The tick's queries select by these limits; keeping them here means one place
-says what "lost", "stuck" and "never routed" mean.
+Their queries (worker.tasks.tick, worker.tasks.hand_over_sends) select by these
+limits; keeping them here means one place says what "lost", "stuck" and "never
+routed" mean.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ UNROUTED_AFTER = timedelta(seconds=10)
 # then only the lost-work sweep (REQUEUE_LOST_AFTER_S) finds it: the longest wait
 # in the broker sets how soon that sweep may count work as lost.
 BROKER_HOLD_MAX_S = 5.0
-# The tick hands a send over this long before it is due, with a countdown to its
+# A send is handed over this long before it is due, with a countdown to its
 # due time: a rate-limit slot booked for it is kept to the millisecond.
 HANDOVER_LEAD_S = 2.0
-# A booked slot the tick reaches later than this (the tick itself was late) is let
+# A booked slot the hand-over reaches later than this (the hand-over was late) is let
 # go: the send books again rather than go out bunched with the sends booked after it.
 LATE_SLOT_S = 0.5
 # A send holds "sending" for one request (bounded by the client's timeouts) and
@@ -64,7 +66,7 @@ def cutoffs(
     requeue_lost_after_s: float,
     longest_request_s: float = DEFAULT_LONGEST_REQUEST_S,
 ) -> Cutoffs:
-    """The tick's limits at `now`; `requeue_lost_after_s` is longer than any
+    """The hand-over limits at `now`; `requeue_lost_after_s` is longer than any
     legitimate wait in the broker (BROKER_HOLD_MAX_S) with a margin, and
     `longest_request_s` is the Plivo client's connect plus read timeout."""
     return Cutoffs(
@@ -78,7 +80,7 @@ def cutoffs(
 
 @dataclass(frozen=True)
 class DueSend:
-    """A notification the tick hands to its channel's sender, at its page priority,
+    """A notification handed to its channel's sender, at its page priority,
     to run `countdown_s` from now, into the rate-limit slot booked for it or not."""
 
     notification_id: int

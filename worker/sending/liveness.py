@@ -4,15 +4,15 @@ seconds rather than after the longest request the Plivo client allows.
 Every worker process that claims a send keeps a key in Redis, `sending:alive:<token>`,
 renewed every RENEW_S by a daemon thread and lapsing ALIVE_TTL_S after the last
 renewal. The claim writes the token on the notification (`claimed_by`), and the
-tick moves a "sending" row whose claimer's key has lapsed to "unknown" at once
-(worker.tasks.tick), where it is looked up at Plivo and sent again if Plivo never
-took it.
+hand-over of sends (every second) moves a "sending" row whose claimer's key has
+lapsed to "unknown" at once (worker.tasks.hand_over_sends), where it is looked up
+at Plivo and sent again if Plivo never took it.
 
 A false "dead" would send a page twice, so a token is only handed out while its
 key is known to be fresh (renewed less than FRESH_S ago, with ALIVE_TTL_S - FRESH_S
 to spare); otherwise the claim carries no token and the long window of
-worker.sending.handover is the only test, as before. A tick that cannot read Redis
-declares no claimer dead, for the same reason. Nor does a tick soon after Redis
+worker.sending.handover is the only test, as before. A hand-over that cannot read
+Redis declares no claimer dead, for the same reason. Nor does one soon after Redis
 lost its keys (restarted empty, failed over to a replica behind): every live
 process's key is gone at once then. The first renewal into an empty Redis sets
 EPOCH_KEY to its time, and claimers are judged only once that is SETTLED_S old,

@@ -1,9 +1,12 @@
-"""Hand over the sends whose wait is over (beat, every second), ahead of any backlog.
+"""Hand over the sends whose wait is over or whose worker was lost (beat, every second),
+ahead of any backlog.
 
 A send that waits longer than a few seconds (for a rate-limit slot, a retry's
 backoff, a bundle window) waits in the database (worker.sending.come_back);
 this task hands it over just before it is due, with a countdown to its slot,
-and hands over again a send the broker lost (worker.sending.handover).
+and hands over again a send the broker lost (worker.sending.handover). A send
+whose worker died mid-request becomes unknown and is looked up at Plivo
+(notify.reconcile), sent again only if Plivo never took it.
 
 It runs on the notify queue at the first priority, apart from the tick. As a
 part of the tick (on the ingest queue, behind every alert waiting to be
@@ -25,14 +28,17 @@ from sqlalchemy.orm import Session
 from shared.core.db import read_scope, session_scope
 from shared.core.models import Alert, Notification, utcnow
 from shared.notifications.state import NotificationState
+from shared.notifications.store import move
 from worker import context, enqueue, task_names
 from worker.celery_app import app
+from worker.sending import liveness
 from worker.sending.handover import Cutoffs, DueSend, cutoffs, due_sends
 
 
 @app.task(name=task_names.HAND_OVER_SENDS)
-def hand_over_sends() -> int:
-    """Enqueue every send due now or within the handover lead; how many."""
+def hand_over_sends() -> dict[str, int]:
+    """Enqueue every send due now or within the handover lead, and a look-up of every
+    send lost mid-request; how many of each."""
     settings = context.settings()
     limits = cutoffs(
         utcnow(),
@@ -41,10 +47,11 @@ def hand_over_sends() -> int:
     )
     url = context.database_url()
     with read_scope(url) as session:
-        if session.execute(_due_rows(limits).limit(1)).first() is None:
-            return 0
+        if not _anything_to_do(session, limits):
+            return {"notifications": 0, "reconcile": 0}
     with session_scope(url) as session:
         due = claim_due_sends(session, limits)
+        unsettled = settle_stuck_sends(session, limits)
     for send in due:
         enqueue.send_notification(
             send.notification_id,
@@ -53,7 +60,20 @@ def hand_over_sends() -> int:
             countdown=send.countdown_s or None,
             slot_booked=send.slot_booked,
         )
-    return len(due)
+    for notification_id in unsettled:
+        enqueue.reconcile(notification_id)
+    return {"notifications": len(due), "reconcile": len(unsettled)}
+
+
+def _anything_to_do(session: Session, limits: Cutoffs) -> bool:
+    """Whether a send is due, or one is mid-request or unknown (whose worker may be
+    lost): otherwise there is nothing to write."""
+    if session.execute(_due_rows(limits).limit(1)).first() is not None:
+        return True
+    in_doubt = select(Notification.id).where(
+        Notification.state.in_([NotificationState.SENDING, NotificationState.UNKNOWN])
+    )
+    return session.execute(in_doubt.limit(1)).first() is not None
 
 
 def claim_due_sends(session: Session, limits: Cutoffs) -> list[DueSend]:
@@ -93,3 +113,48 @@ def _due_rows(limits: Cutoffs) -> Select[tuple[object, ...]]:
             ),
         )
     )
+
+
+def settle_stuck_sends(session: Session, limits: Cutoffs) -> list[int]:
+    """Sends whose worker died mid-request become unknown; unknown ones get a
+    reconcile at most once a minute until settled. The ids to reconcile.
+
+    A worker's death is seen as soon as its liveness key lapses
+    (worker.sending.liveness); a send that names no claimer, or whose claimer
+    cannot be asked about, waits out the longest request instead."""
+    sending = session.execute(
+        select(Notification.id, Notification.claimed_by, Notification.state_changed_at).where(
+            Notification.state == NotificationState.SENDING
+        )
+    ).all()
+    # Only a claim younger than the long window needs its claimer asked about.
+    to_ask = {by for _, by, since in sending if by is not None and since >= limits.stuck_before}
+    dead = (
+        liveness.dead_claimers(context.redis_client(), to_ask, limits.now.timestamp())
+        if to_ask
+        else set()
+    )
+    stuck = [nid for nid, by, since in sending if since < limits.stuck_before or by in dead]
+    for notification_id in stuck:
+        move(
+            session,
+            notification_id,
+            NotificationState.UNKNOWN,
+            reason="worker lost during the request",
+            enqueued_at=limits.now,
+        )
+    unknown = session.scalars(
+        select(Notification.id).where(
+            Notification.state == NotificationState.UNKNOWN,
+            Notification.state_changed_at < limits.reconcile_before,
+            or_(
+                Notification.enqueued_at.is_(None),
+                Notification.enqueued_at < limits.reconcile_before,
+            ),
+        )
+    ).all()
+    if unknown:
+        session.execute(
+            update(Notification).where(Notification.id.in_(unknown)).values(enqueued_at=limits.now)
+        )
+    return [*stuck, *unknown]

@@ -16,21 +16,17 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from shared.alerts.maintenance_store import release_held
 from shared.core.db import session_scope
 from shared.core.enums import AlertStatus
-from shared.core.models import Alert, Notification, utcnow
+from shared.core.models import Alert, utcnow
 from shared.escalation.ack_timeout import restart_ack_timeouts
 from shared.escalation.engine import claim_due_steps
-from shared.notifications.state import NotificationState
-from shared.notifications.store import move
 from worker import context, enqueue, task_names
 from worker.celery_app import app
-from worker.sending import liveness
-from worker.sending.handover import Cutoffs, cutoffs
+from worker.sending.handover import cutoffs
 from worker.tasks.apply_delivery_reports import start_if_waiting
 
 log = logging.getLogger(__name__)
@@ -57,66 +53,17 @@ def tick() -> dict[str, int]:
                 )
             )
         )
-        unsettled = settle_stuck_sends(session, limits)
         released = release_held(session, context.settings().config_file, limits.now)
     for alert_id, step, round in steps:
         enqueue.fire_step(alert_id, step, round)
     for alert_id in [*undispatched, *released]:
         enqueue.dispatch_alert(alert_id)
-    for notification_id in unsettled:
-        enqueue.reconcile(notification_id)
     start_if_waiting()  # delivery reports left in the inbox by a lost start or a dead drainer
     if undispatched:
         log.warning("tick re-enqueued %d alerts never routed", len(undispatched))
     return {
         "steps": len(steps),
         "alerts": len(undispatched),
-        "reconcile": len(unsettled),
         "released": len(released),
         "ack_timeouts": len(timed_out),
     }
-
-
-def settle_stuck_sends(session: Session, limits: Cutoffs) -> list[int]:
-    """Sends whose worker died mid-request become unknown; unknown ones get a
-    reconcile at most once a minute until settled. The ids to reconcile.
-
-    A worker's death is seen as soon as its liveness key lapses
-    (worker.sending.liveness); a send that names no claimer, or whose claimer
-    cannot be asked about, waits out the longest request instead."""
-    sending = session.execute(
-        select(Notification.id, Notification.claimed_by, Notification.state_changed_at).where(
-            Notification.state == NotificationState.SENDING
-        )
-    ).all()
-    # Only a claim younger than the long window needs its claimer asked about.
-    to_ask = {by for _, by, since in sending if by is not None and since >= limits.stuck_before}
-    dead = (
-        liveness.dead_claimers(context.redis_client(), to_ask, limits.now.timestamp())
-        if to_ask
-        else set()
-    )
-    stuck = [nid for nid, by, since in sending if since < limits.stuck_before or by in dead]
-    for notification_id in stuck:
-        move(
-            session,
-            notification_id,
-            NotificationState.UNKNOWN,
-            reason="worker lost during the request",
-            enqueued_at=limits.now,
-        )
-    unknown = session.scalars(
-        select(Notification.id).where(
-            Notification.state == NotificationState.UNKNOWN,
-            Notification.state_changed_at < limits.reconcile_before,
-            or_(
-                Notification.enqueued_at.is_(None),
-                Notification.enqueued_at < limits.reconcile_before,
-            ),
-        )
-    ).all()
-    if unknown:
-        session.execute(
-            update(Notification).where(Notification.id.in_(unknown)).values(enqueued_at=limits.now)
-        )
-    return [*stuck, *unknown]
