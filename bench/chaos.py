@@ -159,7 +159,7 @@ class UnknownSpell:
     notification_id: int
     destination: str  # digits, no "+"
     began: float  # epoch seconds
-    cause: str  # "timeout" (the request went unanswered) | "worker lost" (found by the tick)
+    cause: str  # "timeout" (the request went unanswered) | "worker lost" (its claimer died)
     settled_by: str  # "callback" | "reconcile: found" | "reconcile: resent" | "open"
     ended: float | None
 
@@ -203,7 +203,7 @@ class DbView:
         return ", ".join(f"{how} {n}" for how, n in counts.most_common()) or "none"
 
 
-# Reasons `worker/tasks/reconcile.py` and `worker/tasks/tick.py` record.
+# Reasons `worker/tasks/reconcile.py` and `worker/tasks/hand_over_sends.py` record.
 RECONCILED_FOUND = "reconciled: Plivo has it"
 RECONCILED_RESEND = "reconciled: never reached Plivo"
 WORKER_LOST = "worker lost during the request"
@@ -627,7 +627,7 @@ def scenario_worker_kills(ctx: Context) -> Outcome:
         f"posts: {outcome_counts(posts)}",
         f"first page {fmt_s(min(m.at for m in firsts.values()) - started) if firsts else '-'}, "
         f"last {fmt_s(last_out - started) if last_out else '-'} after the first post",
-        f"sends cut off mid-request (stuck in sending, made unknown by the tick): "
+        f"sends cut off mid-request (stuck in sending, made unknown by the hand-over of sends): "
         f"{len(lost_mid_request)}, settled by {db.settled_by(lost_mid_request)}",
         f"Celery restarted by a worker's supervisor after dying on its own: "
         f"{supervisor_restarts(stack.logs_dir)}",

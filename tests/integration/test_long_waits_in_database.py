@@ -12,24 +12,18 @@ REQUEUE_LOST_AFTER_S (10 s), within 15 s of the death. Real processes.
 from __future__ import annotations
 
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
-import redis
 import requests
 from sqlalchemy import select
 
+from bench.routing_backlog import RoutingBacklog
 from cli.stack import Stack, StackConfig
 from shared.core.db import session_scope
 from shared.core.models import Notification
 from tests.polling import wait_for
-from webhooks.queue_depths import priority_lists
-from worker import enqueue
-from worker.queues import INGEST
 
 SECONDS_PER_SMS = 5.0
 FIRST, SECOND, THIRD = "+14155550171", "+14155550172", "+14155550173"
@@ -127,44 +121,13 @@ def test_a_page_whose_worker_died_holding_its_countdown_is_out_within_15_s(stack
     assert len(accepted(stack)[SECOND]) == 1
 
 
-@contextmanager
-def routing_backlog(stack: Stack, depth: int = 1500) -> Iterator[Callable[[], int]]:
-    """Keep at least `depth` routings of the first priority waiting in the ingest queue
-    (of alerts that do not exist: each is quick to run, so the worker is kept busy
-    at it) until the block ends; yields how many wait now."""
-    client = redis.Redis.from_url(stack.redis_url)
-    stop = threading.Event()
-
-    def waiting() -> int:
-        return sum(int(client.llen(name)) for name in priority_lists(INGEST))
-
-    def keep_full() -> None:
-        next_id = 10_000_000
-        while not stop.is_set():
-            for _ in range(max(0, depth - waiting())):
-                enqueue.dispatch_alert(next_id, priority=0)
-                next_id += 1
-            stop.wait(0.05)
-
-    filler = threading.Thread(target=keep_full, daemon=True)
-    filler.start()
-    try:
-        wait_for(lambda: waiting() >= depth // 2, timeout=30.0, interval=0.05)
-        yield waiting
-    finally:
-        stop.set()
-        filler.join(timeout=10)
-        client.delete(*priority_lists(INGEST))
-        client.close()
-
-
 def test_a_routing_backlog_does_not_hold_back_a_send_kept_for_its_slot(stack):
     """The hand-over of due sends runs on the notify queue at the first priority:
     queued behind the routings (as part of the tick) it went out as late as the
     backlog was long."""
     time.sleep(2 * SECONDS_PER_SMS)  # the slots of the tests before are spent
     clear_simulator(stack)
-    with routing_backlog(stack) as waiting:
+    with RoutingBacklog(stack.redis_url) as backlog:
         for number in (FIRST, SECOND, THIRD):
             page(stack, number)
 
@@ -176,6 +139,6 @@ def test_a_routing_backlog_does_not_hold_back_a_send_kept_for_its_slot(stack):
         held = waiting_row(stack, THIRD)
         assert held is not None
         wait_for(lambda: THIRD in accepted(stack), timeout=40.0, interval=0.1)
-        assert waiting() > 0  # the routings were still queued when the send went
+        assert backlog.waiting() > 0  # the routings were still queued when the send went
     late_s = accepted(stack)[THIRD][0] - held.due_at.timestamp()
     assert abs(late_s) < 1.0, f"out {late_s:.1f} s after its slot"
