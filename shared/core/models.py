@@ -130,11 +130,12 @@ class Notification(Base):
     send_attempts: Mapped[int] = mapped_column(Integer, default=0)
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
-    # Not sent before `due_at`; `enqueued_at` tells the tick what it already handed over.
+    # Not sent before `due_at`; `enqueued_at` tells the hand-over of sends what it already
+    # handed over (worker.tasks.hand_over_sends).
     due_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A rate-limit slot is booked for this send at `due_at`: kept in the database while
-    # it waits (worker.sending.handover), the tick hands it over with its slot.
+    # it waits (worker.sending.handover), it is handed over with its slot.
     slot_booked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     outcome: Mapped[str | None] = mapped_column(String(32))  # voice: acknowledged, machine, ...
     # Sent as part of another notification's message or call (a bundle): that

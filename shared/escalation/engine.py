@@ -54,7 +54,7 @@ class FireResult:
     round: int | None = None
     exhausted: bool = False
     planned: tuple[Planned, ...] = ()  # to hand over now
-    held: tuple[Planned, ...] = ()  # held by quiet hours: the tick hands them over when due
+    held: tuple[Planned, ...] = ()  # held by quiet hours: handed over when due
 
 
 def start(
@@ -224,7 +224,7 @@ def _plan_notifications(
     to `events` for the caller to write.
 
     A held row is due when the quiet hours end and was never handed over, so
-    the tick hands it over then, as it does any notification that comes due.
+    it is handed over then, as is any notification that comes due.
     """
     planned: list[Planned] = []
     held: list[Planned] = []
@@ -260,7 +260,7 @@ def _claim_position(
     """Compare-and-set on the stored position: only one caller moves the chain from it.
 
     The position stored after it (or its new due time) was never handed over,
-    so the mark is cleared: the tick hands it over as soon as it is due.
+    so the mark is cleared: it is handed over as soon as it is due.
     """
     values = {**values, "step_enqueued_at": None}
     where = {

@@ -6,8 +6,6 @@ keys, declares nobody dead (a wrong "dead" would page twice)."""
 
 from __future__ import annotations
 
-import base64
-import json
 import subprocess
 import sys
 import time
@@ -23,9 +21,9 @@ from shared.alerts.store import accept_alert
 from shared.core.db import session_scope
 from shared.core.models import Notification, utcnow
 from shared.notifications.state import NotificationState
+from tests.broker_messages import queued_tasks
 from tests.polling import wait_for
 from tests.worker_caches import clear_worker_caches, worker_environment
-from webhooks.queue_depths import priority_lists
 from worker.queues import NOTIFY
 from worker.sending import liveness
 from worker.sending.handover import cutoffs
@@ -90,7 +88,7 @@ def test_only_the_send_whose_claimer_lapsed_is_handed_over_at_once(worker_env, d
         assert sorted(settle_stuck_sends(session, cutoffs(later, 60.0))) == [live, unnamed]
 
 
-def test_a_tick_soon_after_redis_lost_its_keys_declares_nobody_dead(worker_env, database_url):
+def test_a_hand_over_soon_after_redis_lost_its_keys_declares_nobody_dead(worker_env, database_url):
     (claimed,) = sending_rows(database_url, [DEAD])
     worker_env.delete(liveness.EPOCH_KEY)  # an empty Redis: no process has renewed into it yet
     with session_scope(database_url) as session:
@@ -104,7 +102,9 @@ def test_a_tick_soon_after_redis_lost_its_keys_declares_nobody_dead(worker_env, 
         assert settle_stuck_sends(session, cutoffs(utcnow(), 60.0)) == [claimed]
 
 
-def test_a_tick_that_cannot_reach_redis_declares_nobody_dead(worker_env, database_url, monkeypatch):
+def test_a_hand_over_that_cannot_reach_redis_declares_nobody_dead(
+    worker_env, database_url, monkeypatch
+):
     (dead,) = sending_rows(database_url, [DEAD])
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     clear_worker_caches()
@@ -166,10 +166,4 @@ def test_the_hand_over_of_sends_looks_up_a_send_whose_claimer_died(worker_env, d
 
 def queued_reconciles(client: redis.Redis) -> list[int]:
     """The notification of every reconcile task waiting in the broker."""
-    found = []
-    for name in priority_lists(NOTIFY):
-        for raw in client.lrange(name, 0, -1):
-            message = json.loads(raw)
-            if message["headers"]["task"] == RECONCILE:
-                found.append(json.loads(base64.b64decode(message["body"]))[0][0])
-    return found
+    return [queued.args[0] for queued in queued_tasks(client, NOTIFY, RECONCILE)]

@@ -11,8 +11,6 @@ commit on SQLite.
 
 from __future__ import annotations
 
-import base64
-import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -27,8 +25,8 @@ from shared.alerts.store import accept_alert
 from shared.core.db import session_scope
 from shared.core.models import Notification, utcnow
 from shared.notifications.store import plan_notification
+from tests.broker_messages import queued_tasks
 from tests.worker_caches import worker_environment
-from webhooks.queue_depths import priority_lists
 from worker.queues import NOTIFY
 from worker.task_names import SEND_SMS
 
@@ -46,14 +44,10 @@ def worker_env(
 
 def published_sends(client: redis.Redis) -> list[tuple[int, str | None]]:
     """The notification id and ETA of every send_sms task waiting in the broker."""
-    found = []
-    for name in priority_lists(NOTIFY):
-        for raw in client.lrange(name, 0, -1):
-            message = json.loads(raw)
-            if message["headers"]["task"] == SEND_SMS:
-                args = json.loads(base64.b64decode(message["body"]))[0]
-                found.append((args[0], message["headers"].get("eta")))
-    return found
+    return [
+        (queued.args[0], queued.headers.get("eta"))
+        for queued in queued_tasks(client, NOTIFY, SEND_SMS)
+    ]
 
 
 def waiting_send(database_url: str, due_in_s: float) -> int:

@@ -8,8 +8,6 @@ over again after REQUEUE_LOST_AFTER_S; the next step goes when it falls due.
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +23,8 @@ from shared.core.models import utcnow
 from shared.escalation.engine import start
 from shared.routing.oncall_config import parse_config
 from shared.routing.route import freeze_chain
+from tests.broker_messages import queued_tasks
 from tests.worker_caches import worker_environment
-from webhooks.live_gauges import priority_lists
 from worker.queues import INGEST
 from worker.task_names import FIRE_STEP
 
@@ -69,13 +67,7 @@ def worker_env(
 
 def published_steps(client: redis.Redis) -> list[list[int]]:
     """The (alert id, step, round) of every fire_step task waiting in the broker."""
-    found = []
-    for name in priority_lists(INGEST):
-        for raw in client.lrange(name, 0, -1):
-            message = json.loads(raw)
-            if message["headers"]["task"] == FIRE_STEP:
-                found.append(json.loads(base64.b64decode(message["body"]))[0])
-    return found
+    return [queued.args for queued in queued_tasks(client, INGEST, FIRE_STEP)]
 
 
 def started_alert(database_url: str) -> int:

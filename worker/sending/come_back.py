@@ -21,7 +21,7 @@ def come_back(
 ) -> None:
     """Send again in `delay_s` (into a slot booked for then, or not): a short wait is a
     countdown in the broker, a longer one is kept in the database as the send's due
-    time, and the tick hands it over then (worker.sending.handover)."""
+    time, and handed over then (worker.tasks.hand_over_sends)."""
     if delay_s <= BROKER_HOLD_MAX_S:
         ops.requeue(notification_id, delay_s, slot_booked)
         return

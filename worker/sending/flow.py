@@ -6,7 +6,7 @@
    and whatever else piles up for them meanwhile leaves as one message.
 3. Gate: a slot is booked in the global rate limiter; a wait is taken by
    re-enqueueing with a countdown, never by holding the worker (a long wait
-   is kept in the database, and the tick hands the send over at its slot).
+   is kept in the database, and the send is handed over at its slot).
 4. Claim: the notification and the person's other due notifications on the
    channel, each by compare-and-set, committed before the request.
 5. Deliver: the request's release is booked in the release log, so requests
@@ -153,7 +153,7 @@ def _guard(url: str, notification_id: int, ops: ChannelOps) -> Send | str:
 
 def load_send(session: Session, url: str, notification_id: int, ops: ChannelOps) -> Send | str:
     """The send of a pending, due notification; else "skipped" (gone, or no longer
-    pending) or "not-due" (a scheduled re-send: the tick hands it over when due)."""
+    pending) or "not-due" (a scheduled re-send: handed over when due)."""
     notification, stopped = with_opt_out(session, notification_id)
     if notification is None or notification.state != S.PENDING:
         return "skipped"
@@ -189,9 +189,10 @@ def _hold(send: Send, slot_booked: bool) -> str | None:
     """Wait out the person's bundle window (not when coming back to a booked slot).
 
     A short wait is a countdown in the broker; a longer one is kept in the
-    database as the notification's new due time, and the tick hands it over
-    then. A wait in the broker is lost with a dead worker until the lost-work
-    sweep, and in a storm re-enqueueing every held send kept the workers busy.
+    database as the notification's new due time, and handed over then
+    (worker.tasks.hand_over_sends). A wait in the broker is lost with a dead
+    worker until the lost-work sweep, and in a storm re-enqueueing every held
+    send kept the workers busy.
     """
     if slot_booked:
         return None

@@ -57,9 +57,9 @@ def pass_gate(checks: Checks, *, slot_booked: bool, window: Guard | None = None)
     )
 
 
-# The tick hands a send over ahead, with a countdown to its due time
-# (worker.sending.handover); a worker whose clock runs a little behind the tick's
-# host must not find it early and leave it for the lost-work sweep.
+# A send is handed over ahead, with a countdown to its due time
+# (worker.sending.handover); a worker whose clock runs a little behind the host that
+# handed it over must not find it early and leave it for the lost-work sweep.
 DUE_EARLY_S = 0.25
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shared.core.settings import Settings
 from shared.notifications.priority import page_priority
 from worker.sending.gate import MAX_SPACING_SLEEP_S
 
@@ -75,6 +76,16 @@ def cutoffs(
         lost_before=now - timedelta(seconds=requeue_lost_after_s),
         stuck_before=now - stuck_sending_after(longest_request_s),
         reconcile_before=now - RECONCILE_AGAIN_AFTER,
+    )
+
+
+def cutoffs_for(settings: Settings, now: datetime) -> Cutoffs:
+    """`cutoffs` at `now` by the deployment's settings: the lost-work delay and the
+    Plivo client's timeouts (the tick and the hand-over of sends read the same)."""
+    return cutoffs(
+        now,
+        settings.requeue_lost_after_s,
+        settings.plivo_connect_timeout + settings.plivo_read_timeout,
     )
 
 

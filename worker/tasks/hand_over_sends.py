@@ -32,19 +32,14 @@ from shared.notifications.store import move
 from worker import context, enqueue, task_names
 from worker.celery_app import app
 from worker.sending import liveness
-from worker.sending.handover import Cutoffs, DueSend, cutoffs, due_sends
+from worker.sending.handover import Cutoffs, DueSend, cutoffs_for, due_sends
 
 
 @app.task(name=task_names.HAND_OVER_SENDS)
 def hand_over_sends() -> dict[str, int]:
     """Enqueue every send due now or within the handover lead, and a look-up of every
     send lost mid-request; how many of each."""
-    settings = context.settings()
-    limits = cutoffs(
-        utcnow(),
-        settings.requeue_lost_after_s,
-        settings.plivo_connect_timeout + settings.plivo_read_timeout,
-    )
+    limits = cutoffs_for(context.settings(), utcnow())
     url = context.database_url()
     with read_scope(url) as session:
         if not _anything_to_do(session, limits):

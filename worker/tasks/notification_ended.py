@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 def notification_ended(notification_id: int) -> str:
     """Decide what a failed or unanswered notification means for the chain.
 
-    The re-call is a notification due later, which the tick hands over; the
+    The re-call is a notification due later, handed over when due; the
     escalation is keyed on the chain's stored position. Both moves are keyed,
     so running twice does nothing more.
     """

@@ -26,7 +26,7 @@ from shared.escalation.ack_timeout import restart_ack_timeouts
 from shared.escalation.engine import claim_due_steps
 from worker import context, enqueue, task_names
 from worker.celery_app import app
-from worker.sending.handover import cutoffs
+from worker.sending.handover import cutoffs_for
 from worker.tasks.apply_delivery_reports import start_if_waiting
 
 log = logging.getLogger(__name__)
@@ -34,12 +34,7 @@ log = logging.getLogger(__name__)
 
 @app.task(name=task_names.TICK)
 def tick() -> dict[str, int]:
-    settings = context.settings()
-    limits = cutoffs(
-        utcnow(),
-        settings.requeue_lost_after_s,
-        settings.plivo_connect_timeout + settings.plivo_read_timeout,
-    )
+    limits = cutoffs_for(context.settings(), utcnow())
     with session_scope(context.database_url()) as session:
         # First: a chain restarted by an ack timeout is due now, and claimed just below.
         timed_out = restart_ack_timeouts(session, limits.now)
