@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -74,10 +75,23 @@ class StopSignals:
         self._previous.clear()
 
 
+# Below Linux's ephemeral range (32768-60999), which the kernel hands out to
+# outgoing connections: a port taken from there (bind to port 0) can be taken
+# again by any client socket before the server that was meant to get it binds it
+# (seen: a worker's metrics port, "Address already in use").
+LISTEN_PORTS = range(20000, 32768)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nobody listens on now, for a server this process is about to start."""
+    while True:
+        port = random.choice(LISTEN_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
 
 
 @dataclass

@@ -106,10 +106,14 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """Put the body deadline in front of the app each worker loaded."""
+    """Put the body deadline in front of the app each worker loaded; then keep what
+    the app loaded out of full garbage collections (shared.core.startup_objects)."""
+    from shared.core.startup_objects import freeze_startup_objects
+
     app_config = getattr(worker.wsgi, "config", {})
     max_bytes = app_config.get("MAX_CONTENT_LENGTH") or DEFAULT_MAX_BODY_BYTES
     worker.wsgi = BodyDeadline(worker.wsgi, BODY_TIMEOUT_S, max_bytes)
+    freeze_startup_objects()
 
 
 # -- the body deadline -----------------------------------------------------------

@@ -17,11 +17,18 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.signals import beat_init, worker_init, worker_process_shutdown, worker_ready
+from celery.signals import (
+    beat_init,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+)
 
 # Masks numbers in Celery's own log handlers. Imported here rather than
 # through `include`: beat sets its logging up before it imports those modules.
@@ -29,6 +36,7 @@ import worker.log_masking  # noqa: F401
 import worker.publish_time  # noqa: F401  (stamps each message: the queue-age gauge)
 from shared.core.embedded_redis import resolve_redis_url
 from shared.core.metrics import MULTIPROC_ENV, mark_process_dead, prepare_multiprocess
+from shared.core.startup_objects import freeze_startup_objects
 from shared.startup_checks import exit_if_refused, settings_or_exit
 from worker import context, task_names
 from worker.broker_config import amqp_send_options, broker_config, is_amqp
@@ -87,7 +95,13 @@ def celery_config() -> dict[str, object]:
 
 class DispatchCelery(Celery):
     """Celery, with each publish to RabbitMQ put on RabbitMQ's terms (priority scale,
-    sub-second waits: worker.broker_config). Every task leaves through `send_task`."""
+    sub-second waits: worker.broker_config; every task leaves through `send_task`),
+    and a worker that exits when its stop after an unrecoverable error hangs
+    (worker.stop_deadline)."""
+
+    @cached_property
+    def Worker(self) -> type:  # noqa: N802 - Celery's name
+        return self.subclass_with_self("worker.stop_deadline:DeadlineWorker")
 
     def send_task(
         self,
@@ -114,6 +128,13 @@ def create_celery_app() -> Celery:
 
 
 app = create_celery_app()
+
+
+@worker_process_init.connect
+def _freeze_startup_objects(**_: object) -> None:
+    """In each pool child once forked: the task modules' objects stay out of the full
+    garbage collections that would otherwise pause a page (shared.core.startup_objects)."""
+    freeze_startup_objects()
 
 
 @worker_process_shutdown.connect
