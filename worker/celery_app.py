@@ -77,6 +77,13 @@ def celery_config() -> dict[str, object]:
                 "schedule": 1.0,
                 "options": {"expires": 2, "priority": HAND_OVER_PRIORITY},
             },
+            # Escalation steps due and acknowledgements timed out, the same way
+            # (worker.tasks.hand_over_steps).
+            "hand-over-steps": {
+                "task": task_names.HAND_OVER_STEPS,
+                "schedule": 1.0,
+                "options": {"expires": 2, "priority": HAND_OVER_PRIORITY},
+            },
             # Maintenance notices due or missed (worker.tasks.notices_tick), behind pages.
             "notices-tick": {
                 "task": task_names.NOTICES_TICK,

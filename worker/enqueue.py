@@ -13,6 +13,7 @@ import logging
 from kombu.exceptions import OperationalError
 
 from worker import task_names
+from worker.queues import HAND_OVER_PRIORITY
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,8 @@ def send_followers(
 
 
 def fire_step(alert_id: int, step: int, round: int) -> bool:
-    return publish(task_names.FIRE_STEP, [alert_id, step, round])
+    """Fire an escalation step: on the notify queue, before any page waiting there."""
+    return publish(task_names.FIRE_STEP, [alert_id, step, round], priority=HAND_OVER_PRIORITY)
 
 
 def notification_ended(notification_id: int) -> bool:

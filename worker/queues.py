@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from kombu import Exchange, Queue
 
+from worker import task_names
+
 INGEST = "ingest"
 NOTIFY = "notify"
 CALLBACKS = "callbacks"
@@ -53,6 +55,11 @@ def amqp_priority(priority: int | None) -> int | None:
 
 
 ROUTES = {
+    # Escalations are pages: the hand-over of due steps and the firing of each run
+    # on the notify queue, never behind a storm's routing backlog
+    # (worker.tasks.hand_over_steps). Named routes are matched before the patterns.
+    task_names.HAND_OVER_STEPS: {"queue": NOTIFY, "routing_key": NOTIFY},
+    task_names.FIRE_STEP: {"queue": NOTIFY, "routing_key": NOTIFY},
     "ingest.*": {"queue": INGEST, "routing_key": INGEST},
     "escalation.*": {"queue": INGEST, "routing_key": INGEST},
     "maintenance.*": {"queue": INGEST, "routing_key": INGEST},
@@ -65,5 +72,6 @@ ROUTES = {
 
 # The priority step of every notice task: after every page, retry and repeat.
 NOTICE_PRIORITY = PRIORITY_STEPS[-1]
-# The hand-over of due sends (worker.tasks.hand_over_sends): before any page it hands over.
+# The hand-over of due sends and steps (worker.tasks.hand_over_sends, hand_over_steps),
+# and each step fired: before any page waiting in the queue.
 HAND_OVER_PRIORITY = PRIORITY_STEPS[0]

@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     plivo_backup_base_url: str | None = Field(default=None, alias="PLIVO_BACKUP_BASE_URL")
     # A pending notification (or escalation step) handed to the broker this long ago
     # and still pending was lost, with the broker or with a worker that died holding
-    # it: it is handed over again (a step by the tick, a send by notify.hand_over_sends).
+    # it: it is handed over again (a step by escalation.hand_over_steps, a send by
+    # notify.hand_over_sends).
     # Longer than the longest wait kept in the broker
     # (worker.sending.handover.BROKER_HOLD_MAX_S, 5 s) with room for a queue.
     requeue_lost_after_s: float = Field(default=10.0, ge=5, alias="REQUEUE_LOST_AFTER_S")

@@ -2,12 +2,12 @@
 `ack_timeout` puts the alert back into escalation, as PagerDuty does.
 
 An acknowledgement under such a policy stores when it runs out in the alert's
-`next_fire_at` (shared.alerts.lifecycle.acknowledge), so the beat's tick finds the
+`next_fire_at` (shared.alerts.lifecycle.acknowledge), so the beat's hand-over of steps finds the
 due ones with the index it already uses for due steps, and a resolve (which
-clears `next_fire_at`) cancels it. The tick then restarts the chain here: status
+clears `next_fire_at`) cancels it. It then restarts the chain here: status
 back to triggered, first step due now, in a new run of rounds
 (shared.escalation.plan.restart_position) so no page repeats an earlier one's plan.
-The restart is a compare-and-set on the acknowledgement it times out, so two ticks
+The restart is a compare-and-set on the acknowledgement it times out, so two hand-overs
 racing restart it once; acknowledging again arms a new timeout.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from shared.core.enums import AlertStatus, EscalationState
@@ -38,28 +38,33 @@ EVENT = "alert.ack_timed_out"
 
 @dataclass(frozen=True, slots=True)
 class DueAckTimeout:
-    """An acknowledgement whose timeout is due, as the tick found it."""
+    """An acknowledgement whose timeout is due, as the hand-over of steps found it."""
 
     alert_id: int
     acknowledged_at: datetime
 
 
+def due_ack_timeout_filter(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Acknowledged alerts whose acknowledgement ran out by `now`, as a WHERE clause."""
+    return (
+        Alert.status == AlertStatus.ACKNOWLEDGED,
+        Alert.next_fire_at.is_not(None),
+        Alert.next_fire_at <= now,
+        Alert.acknowledged_at.is_not(None),
+    )
+
+
 def due_ack_timeouts(session: Session, now: datetime) -> list[DueAckTimeout]:
     """Acknowledged alerts whose acknowledgement ran out by `now` without a resolve."""
     rows = session.execute(
-        select(Alert.id, Alert.acknowledged_at).where(
-            Alert.status == AlertStatus.ACKNOWLEDGED,
-            Alert.next_fire_at.is_not(None),
-            Alert.next_fire_at <= now,
-            Alert.acknowledged_at.is_not(None),
-        )
+        select(Alert.id, Alert.acknowledged_at).where(*due_ack_timeout_filter(now))
     ).all()
     return [DueAckTimeout(row[0], row[1]) for row in rows]
 
 
 def restart_timed_out(session: Session, due: DueAckTimeout, now: datetime) -> bool:
     """Put the alert back into escalation from its first step, once for this
-    acknowledgement; False when a resolve, a new acknowledgement or another tick
+    acknowledgement; False when a resolve, a new acknowledgement or another hand-over
     came first."""
     row = session.execute(
         select(Alert.escalation_snapshot, Alert.esc_round, Alert.acknowledged_by).where(
@@ -101,7 +106,7 @@ def restart_timed_out(session: Session, due: DueAckTimeout, now: datetime) -> bo
 
 def restart_ack_timeouts(session: Session, now: datetime) -> list[int]:
     """Every acknowledgement due by `now` timed out: the alerts put back into escalation,
-    their first step due now (the tick's claim of due steps hands it over)."""
+    their first step due now (the hand-over of steps claims it just after)."""
     return [
         due.alert_id
         for due in due_ack_timeouts(session, now)

@@ -4,9 +4,10 @@ What a step pages and what follows it is decided in shared.escalation.plan;
 this module stores and claims. The alert row holds the position to fire next
 (`esc_step`, `esc_round`) and when (`next_fire_at`). Firing is a
 compare-and-set on those three columns, so a step fires once however many
-ticks, redelivered tasks, workers or beat restarts try to fire it.
-`step_enqueued_at` records when the tick handed the due position to the workers,
-so a step waiting in a long queue is not handed over again every second.
+hand-overs, redelivered tasks, workers or beat restarts try to fire it.
+`step_enqueued_at` records when the hand-over of steps (worker.tasks.hand_over_steps)
+handed the due position to the workers, so a step waiting in a long queue is
+not handed over again every second.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.core.enums import AlertStatus, EscalationState
@@ -83,6 +84,18 @@ def _claim_start(session: Session, alert_id: int, routed: Routed, **position: ob
     return update_row(session, statements.START, Alert, alert_id, values, where)
 
 
+def due_step_filter(now: datetime, lost_before: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The alerts whose next position is due by `now` and not handed over since
+    `lost_before` (see `claim_due_steps`), as a WHERE clause."""
+    return (
+        Alert.status == AlertStatus.TRIGGERED,
+        Alert.escalation == EscalationState.ACTIVE,
+        Alert.next_fire_at.is_not(None),
+        Alert.next_fire_at <= now,
+        or_(Alert.step_enqueued_at.is_(None), Alert.step_enqueued_at < lost_before),
+    )
+
+
 def claim_due_steps(
     session: Session, now: datetime, lost_before: datetime
 ) -> list[tuple[int, int, int]]:
@@ -90,21 +103,15 @@ def claim_due_steps(
     marked handed over in the same statement.
 
     A position handed over at `lost_before` or later is left alone: its task is
-    still in the queue, and publishing a copy every tick only grows that queue.
+    still in the queue, and publishing a copy every second only grows that queue.
     One handed over earlier was lost with the broker and is handed over again.
     A new position (fired, hurried, started) has no mark, so it goes at once.
-    One UPDATE ... RETURNING, so concurrent ticks never both claim a position,
+    One UPDATE ... RETURNING, so concurrent hand-overs never both claim a position,
     and what is marked is exactly the position returned.
     """
     rows = session.execute(
         update(Alert)
-        .where(
-            Alert.status == AlertStatus.TRIGGERED,
-            Alert.escalation == EscalationState.ACTIVE,
-            Alert.next_fire_at.is_not(None),
-            Alert.next_fire_at <= now,
-            or_(Alert.step_enqueued_at.is_(None), Alert.step_enqueued_at < lost_before),
-        )
+        .where(*due_step_filter(now, lost_before))
         .values(step_enqueued_at=now)
         .returning(Alert.id, Alert.esc_step, Alert.esc_round)
         .execution_options(synchronize_session=False)
@@ -318,7 +325,7 @@ def escalate_now(
     The condition on the stored position means two reasons to move on from
     the same step (a busy signal and a no-answer from two people) move it
     once. Returns the position now due, for the caller to fire without
-    waiting for the next tick.
+    waiting for the next hand-over of steps.
     """
     due = stored_position(next_position(policy, after), after.round)
     if not _claim_position(session, alert_id, due, None, next_fire_at=now):

@@ -24,6 +24,7 @@ from cli.stack import Stack, StackConfig
 from shared.core.db import session_scope
 from shared.core.models import Notification
 from tests.polling import wait_for
+from tests.simulator_messages import accepted_times
 
 SECONDS_PER_SMS = 5.0
 FIRST, SECOND, THIRD = "+14155550171", "+14155550172", "+14155550173"
@@ -54,12 +55,7 @@ def page(stack: Stack, number: str) -> None:
 
 
 def accepted(stack: Stack) -> dict[str, list[float]]:
-    """Each number's messages at the simulator: when each was accepted (epoch seconds)."""
-    messages = requests.get(f"{stack.simulator_url}/_sim/messages", timeout=10).json()
-    times: dict[str, list[float]] = {}
-    for message in messages:
-        times.setdefault("+" + message["dst"].lstrip("+"), []).append(message["created"])
-    return times
+    return accepted_times(stack.simulator_url)
 
 
 def waiting_row(stack: Stack, number: str) -> Notification | None:

@@ -1,7 +1,7 @@
-"""The tick hands a due escalation step to the workers once, not once a second.
+"""The hand-over of steps gives a due escalation step to the workers once, not once a second.
 
 A real database and a real Redis broker; no worker runs, so every fire_step
-task the tick publishes waits in the ingest queue, where the test counts them,
+task the hand-over publishes waits in the notify queue, where the test counts them,
 as under load when the workers are behind. A copy the broker lost is handed
 over again after REQUEUE_LOST_AFTER_S; the next step goes when it falls due.
 """
@@ -24,23 +24,15 @@ from shared.escalation.engine import start
 from shared.routing.oncall_config import parse_config
 from shared.routing.route import freeze_chain
 from tests.broker_messages import queued_tasks
+from tests.oncall_files import two_step_chain
 from tests.worker_caches import worker_environment
-from worker.queues import INGEST
+from webhooks.queue_depths import priority_lists
+from worker.queues import HAND_OVER_PRIORITY, NOTIFY, PRIORITY_STEPS
 from worker.task_names import FIRE_STEP
 
 LOST_AFTER_S = 5.0  # the shortest REQUEUE_LOST_AFTER_S the settings allow
 STEP_WAIT_S = 2
-ONCALL = f"""
-contacts:
-  ann: {{phone: "+14155550401", channels: [sms]}}
-  bob: {{phone: "+14155550402", channels: [sms]}}
-policies:
-  two:
-    steps:
-      - {{targets: [ann], channels: [sms], wait: {STEP_WAIT_S}}}
-      - {{targets: [bob], channels: [sms], wait: 600}}
-default_policy: two
-"""
+ONCALL = two_step_chain("+14155550401", "+14155550402", STEP_WAIT_S)
 
 
 @pytest.fixture
@@ -50,7 +42,7 @@ def worker_env(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[redis.Redis]:
-    """The tick's and fire_step's settings: this test's database, the broker, the file."""
+    """The hand-over's and fire_step's settings: this test's database, the broker, the file."""
     config = tmp_path / "oncall.yaml"
     config.write_text(ONCALL)
     env = {
@@ -67,7 +59,7 @@ def worker_env(
 
 def published_steps(client: redis.Redis) -> list[list[int]]:
     """The (alert id, step, round) of every fire_step task waiting in the broker."""
-    return [queued.args for queued in queued_tasks(client, INGEST, FIRE_STEP)]
+    return [queued.args for queued in queued_tasks(client, NOTIFY, FIRE_STEP)]
 
 
 def started_alert(database_url: str) -> int:
@@ -84,29 +76,32 @@ def test_a_queued_step_is_handed_over_once_until_lost_then_the_next_at_its_time(
     database_url: str, worker_env: redis.Redis
 ) -> None:
     from worker.tasks.fire_step import fire_step
-    from worker.tasks.tick import tick
+    from worker.tasks.hand_over_steps import hand_over_steps
 
     alert_id = started_alert(database_url)
     first_handover = time.monotonic()
-    for _ in range(4):  # ticks while the first copy still waits in the queue
-        tick()
+    for _ in range(4):  # runs while the first copy still waits in the queue
+        hand_over_steps()
         time.sleep(0.5)
     assert published_steps(worker_env) == [[alert_id, 0, 0]]
+    # Ahead of every page and routing waiting: the notify queue's first priority list.
+    assert worker_env.llen(priority_lists(NOTIFY)[0]) == 1
+    assert PRIORITY_STEPS[0] == HAND_OVER_PRIORITY
 
     # That copy was lost with the broker: handed over again once it counts as lost.
     worker_env.flushdb()
     time.sleep(max(0.0, first_handover + LOST_AFTER_S + 0.3 - time.monotonic()))
-    tick()
-    tick()
+    hand_over_steps()
+    hand_over_steps()
     assert published_steps(worker_env) == [[alert_id, 0, 0]]
 
     # A worker runs it: step 0 fires, step 1 is due STEP_WAIT_S later, not before.
     assert fire_step(alert_id, 0, 0) == "fired"
     worker_env.flushdb()
     fired_at = time.monotonic()
-    tick()
+    hand_over_steps()
     assert published_steps(worker_env) == []
     time.sleep(max(0.0, fired_at + STEP_WAIT_S + 0.3 - time.monotonic()))
     for _ in range(3):
-        tick()
+        hand_over_steps()
     assert published_steps(worker_env) == [[alert_id, 1, 0]]

@@ -6,6 +6,7 @@ from worker.tasks import (  # noqa: F401
     dispatch_alert,
     fire_step,
     hand_over_sends,
+    hand_over_steps,
     handoff_notices,
     hang_up_calls,
     notice_call_batch,

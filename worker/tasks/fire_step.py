@@ -1,4 +1,5 @@
-"""Fire one due escalation step (from the tick, or hurried by a failed page)."""
+"""Fire one due escalation step (handed over by worker.tasks.hand_over_steps, or
+hurried by a failed page)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def fire_step(alert_id: int, step: int, round: int) -> str:
     if result.exhausted:
         return EscalationState.EXHAUSTED.value
     if result.fired and result.step is not None and due is not None:
-        # Only the copy that fired observes: the tick's interval, the queue's
+        # Only the copy that fired observes: the hand-over's interval, the queue's
         # wait and the worker's start all show up here as lateness.
         STEP_LATENESS.observe(elapsed_s(due, firing_at))
     return "fired" if result.fired else "not-due"

@@ -70,7 +70,8 @@ def notification_ended(notification_id: int) -> str:
         alert_id = alert.id
     if due is None:
         return "nothing"
-    enqueue.fire_step(alert_id, due.step, due.round)  # the tick would, within a second
+    # Without waiting for the hand-over of steps (within a second).
+    enqueue.fire_step(alert_id, due.step, due.round)
     return "escalated"
 
 

@@ -241,7 +241,8 @@ def _fail(job: PhloJob, result: str, code: str, error: str) -> str:
         record(session, PHLO_FAILED, job.alert_id, job.position, detail, key)
     STEP_PHLO_RUNS.labels(result=result).inc()
     if due is not None:
-        enqueue.fire_step(job.alert_id, due.step, due.round)  # the tick would, within a second
+        # Without waiting for the hand-over of steps (within a second).
+        enqueue.fire_step(job.alert_id, due.step, due.round)
     then = "the chain moves on at once" if due is not None else _why_not_moved(live)
     log.error(
         "alert %s: PHLO %s run for %s at step %s failed (%s: %s); %s",

@@ -1,15 +1,15 @@
-"""The heartbeat (beat, about every second): hand over whatever is due or was lost.
+"""The heartbeat (beat, about every second): hand over whatever the broker lost.
 
-Due escalation steps, acknowledgements that timed out (paged again from the
-first step, shared.escalation.ack_timeout), and anything the broker lost (an
-alert never routed, a step enqueued long ago and still due) all live in the
-database; the tick finds them and enqueues them. What it hands over it marks,
-so a task still waiting in the queue is not published again every second: only
-once it counts as lost. Sends that are due (re-calls, booked slots, retries) are
-handed over apart, ahead of any routing backlog (worker.tasks.hand_over_sends).
-Alerts held by a maintenance window are released when it is over and routed then.
-Every task it feeds is idempotent, so enqueueing twice is harmless. What counts
-as lost or stuck is `worker.sending.handover`.
+An alert never routed (its dispatch lost with the broker) lives in the
+database; the tick finds it and enqueues it again. Alerts held by a
+maintenance window are released when it is over and routed then, and delivery
+reports left in the inbox get a drainer. What is due to page is handed over
+apart, ahead of any routing backlog: sends (worker.tasks.hand_over_sends) and
+escalation steps with timed-out acknowledgements (worker.tasks.hand_over_steps).
+The sweep of alerts never routed must wait behind such a backlog: run during
+one, it would publish every alert still queued again. Every task it feeds is
+idempotent, so enqueueing twice is harmless. What counts as lost is
+`worker.sending.handover`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from shared.alerts.maintenance_store import release_held
 from shared.core.db import session_scope
 from shared.core.enums import AlertStatus
 from shared.core.models import Alert, utcnow
-from shared.escalation.ack_timeout import restart_ack_timeouts
-from shared.escalation.engine import claim_due_steps
 from worker import context, enqueue, task_names
 from worker.celery_app import app
 from worker.sending.handover import cutoffs_for
@@ -36,9 +34,6 @@ log = logging.getLogger(__name__)
 def tick() -> dict[str, int]:
     limits = cutoffs_for(context.settings(), utcnow())
     with session_scope(context.database_url()) as session:
-        # First: a chain restarted by an ack timeout is due now, and claimed just below.
-        timed_out = restart_ack_timeouts(session, limits.now)
-        steps = claim_due_steps(session, limits.now, limits.lost_before)
         undispatched = list(
             session.scalars(
                 select(Alert.id).where(
@@ -49,16 +44,9 @@ def tick() -> dict[str, int]:
             )
         )
         released = release_held(session, context.settings().config_file, limits.now)
-    for alert_id, step, round in steps:
-        enqueue.fire_step(alert_id, step, round)
     for alert_id in [*undispatched, *released]:
         enqueue.dispatch_alert(alert_id)
     start_if_waiting()  # delivery reports left in the inbox by a lost start or a dead drainer
     if undispatched:
         log.warning("tick re-enqueued %d alerts never routed", len(undispatched))
-    return {
-        "steps": len(steps),
-        "alerts": len(undispatched),
-        "released": len(released),
-        "ack_timeouts": len(timed_out),
-    }
+    return {"alerts": len(undispatched), "released": len(released)}
