@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import requests
 
+from bench.oncall_files import two_step_chain
 from bench.routing_backlog import RoutingBacklog
 from cli.stack import Stack, StackConfig
-from tests.oncall_files import two_step_chain
 from tests.polling import wait_for
 from tests.simulator_messages import accepted_times
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from bench.oncall_files import two_step_chain
 from cli.stack import free_port
 from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert, claim_routing
@@ -24,7 +25,6 @@ from shared.escalation.engine import start
 from shared.routing.oncall_config import parse_config
 from shared.routing.route import freeze_chain
 from tests.broker_messages import queued_tasks
-from tests.oncall_files import two_step_chain
 from tests.worker_caches import worker_environment
 from webhooks.queue_depths import priority_lists
 from worker.queues import HAND_OVER_PRIORITY, NOTIFY, PRIORITY_STEPS

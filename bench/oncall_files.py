@@ -1,4 +1,4 @@
-"""On-call files the tests share."""
+"""On-call files the benchmarks and the tests share."""
 
 from __future__ import annotations
 
