@@ -14,13 +14,14 @@ from tests.bridge_harness import BridgeProcess
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-# The 30 files that took longest in a run of the suite on a two-core machine, run
+# The 33 files that took longest in a run of the suite on a two-core machine, run
 # first, longest first. Each worker takes whole files (--dist loadfile) in collection
 # order, so a long file collected last (the two-host drill sorts near the end) kept
 # the suite waiting on one worker alone at its end.
 LONGEST_FIRST = (
     "test_openapi_contract.py",
     "test_two_hosts.py",
+    "test_long_waits_in_database.py",
     "test_bridge_dead_letters.py",
     "test_cli_papercuts.py",
     "test_resolved_while_held.py",
@@ -37,6 +38,8 @@ LONGEST_FIRST = (
     "test_slow_clients.py",
     "test_notice_sending.py",
     "test_storm.py",
+    "test_escalation_in_a_storm.py",
+    "test_worker_stop_deadline.py",
     "test_worker_killed_mid_send.py",
     "test_demo_notice.py",
     "test_notice_api.py",

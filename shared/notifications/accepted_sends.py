@@ -13,8 +13,9 @@ Safe in every order: a report that overtakes the record moves the text
 itself (its callback URL names the notification), and the record then moves
 nothing; the drainer applying a record twice moves nothing the second time
 and observes the first page once. A worker that dies between the request and
-the push leaves the text `sending`, which the tick reconciles with Plivo as
-before: never sent twice.
+the push leaves the text `sending`, which the hand-over of sends reconciles
+with Plivo as before: never sent twice. One whose record is in the inbox when
+its worker dies is left to the drainer (worker.tasks.hand_over_sends).
 """
 
 from __future__ import annotations

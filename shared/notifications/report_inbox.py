@@ -18,6 +18,7 @@ shared.notifications.delivery_reports's business.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Final
@@ -101,6 +102,26 @@ def push(client: redis.Redis, entry: str) -> Pushed:
 def waiting(client: redis.Redis) -> int:
     """How many reports wait to be applied. Raises redis.RedisError."""
     return int(client.llen(INBOX_KEY))
+
+
+def drainer_holds(client: redis.Redis) -> bool:
+    """Whether a drainer holds the inbox now (alive, or dead with its lock not yet
+    lapsed). Raises redis.RedisError."""
+    return bool(client.exists(LOCK_KEY))
+
+
+def named_notifications(client: redis.Redis) -> set[int]:
+    """Every notification an entry waiting in the inbox names: a send Plivo accepted
+    or a report about it, not yet applied. Raises redis.RedisError."""
+    named = set()
+    for raw in client.lrange(INBOX_KEY, 0, -1):
+        try:
+            notification_id = json.loads(raw).get("notification_id")
+        except (ValueError, AttributeError):
+            continue  # the drainer reports a malformed entry; it names nothing here
+        if isinstance(notification_id, int):
+            named.add(notification_id)
+    return named
 
 
 def read_batch(client: redis.Redis, limit: int = BATCH_SIZE) -> list[bytes | str]:

@@ -9,8 +9,6 @@ is covered with a worker in test_escalation_flows.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -27,6 +25,7 @@ from shared.core.settings import load_settings
 from shared.notifications.voice_xml import say_digits
 from simulator.config import SimulatorConfig
 from simulator.server import RunningSimulator, start_in_thread
+from tests.broker_messages import queued_anywhere
 from tests.conftest import ServedApp
 from tests.integration.test_security_callbacks import (
     OUR_NUMBER,
@@ -123,16 +122,7 @@ def events(url: str, kind: str) -> int:
 
 def queued(redis_client, task: str) -> list[list]:
     """The arguments of every `task` message waiting in the broker."""
-    found = []
-    for key in redis_client.scan_iter("*"):
-        if redis_client.type(key) != "list":
-            continue
-        for raw in redis_client.lrange(key, 0, -1):
-            message = json.loads(raw)
-            if message.get("headers", {}).get("task") == task:
-                args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-                found.append(args)
-    return found
+    return [queued.args for queued in queued_anywhere(redis_client, task)]
 
 
 def test_a_machine_detected_mid_menu_gets_the_voicemail_once_and_is_not_reached(

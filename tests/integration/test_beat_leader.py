@@ -8,7 +8,6 @@ plus a constant, so the gaps between two are the gaps between the sends).
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Iterator
@@ -20,8 +19,9 @@ import pytest
 import redis
 
 from cli.stack import Stack, StackConfig
+from tests.broker_messages import queued_tasks
 from tests.polling import wait_for
-from webhooks.live_gauges import LiveGauges, priority_lists
+from webhooks.live_gauges import LiveGauges
 from worker.beat_leader import LAST_TICK_KEY, LEADER_KEY, LOCK_TTL_S
 from worker.queues import INGEST
 from worker.task_names import TICK
@@ -39,13 +39,9 @@ class Tick:
 def sent_ticks(client: redis.Redis) -> list[Tick]:
     """Every tick message waiting in the ingest queue, oldest first."""
     ticks = []
-    for name in priority_lists(INGEST):
-        for raw in client.lrange(name, 0, -1):
-            headers = json.loads(raw)["headers"]
-            if headers["task"] != TICK:
-                continue
-            pid = int(headers["origin"].split("@")[0].removeprefix("gen"))
-            ticks.append(Tick(pid, datetime.fromisoformat(headers["expires"]).timestamp()))
+    for queued in queued_tasks(client, INGEST, TICK):
+        pid = int(queued.headers["origin"].split("@")[0].removeprefix("gen"))
+        ticks.append(Tick(pid, datetime.fromisoformat(queued.headers["expires"]).timestamp()))
     return sorted(ticks, key=lambda tick: tick.at)
 
 

@@ -20,14 +20,16 @@ from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert
 from shared.core.db import session_scope
 from shared.core.models import Notification, utcnow
+from shared.notifications import report_inbox
+from shared.notifications.accepted_sends import AcceptedSend, accepted_entry
 from shared.notifications.state import NotificationState
 from tests.broker_messages import queued_tasks
 from tests.polling import wait_for
 from tests.worker_caches import clear_worker_caches, worker_environment
-from worker.queues import NOTIFY
+from worker.queues import CALLBACKS, NOTIFY
 from worker.sending import liveness
 from worker.sending.handover import cutoffs
-from worker.task_names import RECONCILE
+from worker.task_names import APPLY_DELIVERY_REPORTS, RECONCILE
 from worker.tasks.hand_over_sends import settle_stuck_sends
 
 LIVE = "host-a:101:aaaaaaaa"
@@ -167,3 +169,27 @@ def test_the_hand_over_of_sends_looks_up_a_send_whose_claimer_died(worker_env, d
 def queued_reconciles(client: redis.Redis) -> list[int]:
     """The notification of every reconcile task waiting in the broker."""
     return [queued.args[0] for queued in queued_tasks(client, NOTIFY, RECONCILE)]
+
+
+def test_a_dead_claimers_send_whose_record_waits_in_the_report_inbox_is_not_lost(
+    worker_env, database_url
+):
+    """Plivo accepted it and the worker left the record in the inbox before it died: the
+    drainer moves it on, and no look-up at Plivo is spent on it (hundreds at once
+    after a crash in a backlog of reports ran into Plivo's API limit)."""
+    from worker.tasks.hand_over_sends import hand_over_sends
+
+    worker_env.delete(liveness.alive_key(DEAD))
+    recorded, lost = sending_rows(database_url, [DEAD, DEAD])
+    accepted = AcceptedSend(recorded, "uuid-recorded", {}, utcnow())
+    report_inbox.push(worker_env, accepted_entry(accepted))
+    report_inbox.acquire(worker_env)  # the drainer holding the inbox died with the worker
+    assert hand_over_sends() == {"notifications": 0, "reconcile": 1}
+    assert states(database_url, [recorded, lost]) == ["sending", "unknown"]
+    assert queued_reconciles(worker_env) == [lost]
+    assert queued_tasks(worker_env, CALLBACKS, APPLY_DELIVERY_REPORTS) == []  # lock held
+
+    worker_env.delete(report_inbox.LOCK_KEY)  # the dead drainer's lock lapses
+    hand_over_sends()
+    assert len(queued_tasks(worker_env, CALLBACKS, APPLY_DELIVERY_REPORTS)) == 1
+    assert states(database_url, [recorded]) == ["sending"]  # still the drainer's to move

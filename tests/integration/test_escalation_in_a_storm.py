@@ -18,7 +18,7 @@ from tests.polling import wait_for
 from tests.simulator_messages import accepted_times
 
 ANN, BOB = "+14155550281", "+14155550282"
-STEP_WAIT_S = 8  # long enough for the backlog to stand before the next step is due
+STEP_WAIT_S = 5  # long enough for the backlog to stand before the next step is due
 CONFIG = two_step_chain(ANN, BOB, STEP_WAIT_S)
 
 

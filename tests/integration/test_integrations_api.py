@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import time
@@ -18,6 +17,7 @@ from shared.alerts.integration_auth import grafana_signature
 from shared.core.db import get_engine, session_scope
 from shared.core.models import Alert, Event
 from shared.notifications.priority import page_priority
+from tests.broker_messages import queued_anywhere
 from tests.conftest import FIXTURES, ServedApp
 from tests.integration.test_formats import GRAFANA
 from worker.task_names import DISPATCH_ALERT, DISPATCH_ALERTS
@@ -211,16 +211,11 @@ def am_group(count: int) -> dict:
 def routing_messages(client: redis.Redis) -> list[tuple[list[int], int]]:
     """(alert ids, priority) of every routing task waiting in the broker."""
     found = []
-    for key in client.scan_iter():
-        if client.type(key) != "list":
-            continue
-        for raw in client.lrange(key, 0, -1):
-            message = json.loads(raw)
-            task = message["headers"].get("task")
-            if task in (DISPATCH_ALERT, DISPATCH_ALERTS):
-                [argument] = json.loads(base64.b64decode(message["body"]))[0]
-                ids = argument if task == DISPATCH_ALERTS else [argument]
-                found.append((ids, message["properties"]["priority"]))
+    for queued in queued_anywhere(client):
+        if queued.task in (DISPATCH_ALERT, DISPATCH_ALERTS):
+            [argument] = queued.args
+            ids = argument if queued.task == DISPATCH_ALERTS else [argument]
+            found.append((ids, queued.priority))
     return found
 
 

@@ -7,7 +7,6 @@ the attacker would see and what the database and the broker then hold.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import uuid
@@ -22,6 +21,7 @@ from shared.core.models import AckCode, Alert, Event, Notification, OptOut
 from shared.core.settings import load_settings
 from shared.plivo.signature import sign_request_headers
 from shared.replies.code_store import code_for
+from tests.broker_messages import queued_anywhere
 from tests.conftest import ServedApp
 from webhooks.app import create_app
 
@@ -105,16 +105,10 @@ def opted_out(url, number=PERSON):
 
 def queued_replies(redis_client):
     """The notify.send_reply tasks waiting in the broker: (args, argsrepr) each."""
-    found = []
-    for key in redis_client.scan_iter("notify*"):
-        if redis_client.type(key) != "list":
-            continue
-        for raw in redis_client.lrange(key, 0, -1):
-            message = json.loads(raw)
-            if message["headers"]["task"] == "notify.send_reply":
-                args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-                found.append((args, message["headers"].get("argsrepr", "")))
-    return found
+    return [
+        (queued.args, queued.headers.get("argsrepr", ""))
+        for queued in queued_anywhere(redis_client, "notify.send_reply")
+    ]
 
 
 def metric(receiver, name, **labels):
@@ -461,16 +455,9 @@ def bundled_call(url, lead_alert_id, lead_id):
 
 def ended_notifications(redis_client):
     """The notification ids of every queued escalation.notification_ended task."""
-    found = []
-    for key in redis_client.scan_iter("*"):
-        if redis_client.type(key) != "list":
-            continue
-        for raw in redis_client.lrange(key, 0, -1):
-            message = json.loads(raw)
-            if message.get("headers", {}).get("task") == "escalation.notification_ended":
-                args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-                found.append(args[0])
-    return found
+    return [
+        queued.args[0] for queued in queued_anywhere(redis_client, "escalation.notification_ended")
+    ]
 
 
 def moves(url, notification_id):

@@ -8,7 +8,6 @@ it handed over is still in the broker to be read.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 
@@ -21,6 +20,7 @@ from shared.core.models import Alert, Notification
 from shared.core.settings import load_settings
 from shared.notifications import report_inbox
 from shared.notifications.delivery_reports import record_sms_reports
+from tests.broker_messages import queued_anywhere
 from tests.conftest import ServedApp
 from tests.integration.test_ingest_outages import dead_broker  # noqa: F401 (a fixture)
 from tests.integration.test_security_callbacks import (
@@ -57,15 +57,7 @@ def post_report(receiver, notification_id, params):
 
 def published(redis_client):
     """(task name, args) of every task waiting in the broker, in no particular order."""
-    found = []
-    for key in redis_client.scan_iter("*"):
-        if redis_client.type(key) != "list" or key == report_inbox.INBOX_KEY:
-            continue
-        for raw in redis_client.lrange(key, 0, -1):
-            message = json.loads(raw)
-            args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-            found.append((message["headers"]["task"], args))
-    return found
+    return [(queued.task, queued.args) for queued in queued_anywhere(redis_client)]
 
 
 def ended(redis_client):
@@ -165,7 +157,7 @@ def test_a_temporary_carrier_error_plans_a_resend_instead(
     drain()
 
     assert moves(database_url, nid)[:2] == ("failed", "80")
-    assert retries_of(database_url, nid) == [(1, "pending")]  # the tick sends it when due
+    assert retries_of(database_url, nid) == [(1, "pending")]  # handed over when due
     assert ended(redis_client) == []
 
 
@@ -243,18 +235,20 @@ def test_reports_pushed_while_a_drainer_reads_start_no_other_and_join_its_next_b
     assert inbox(redis_client) == []
 
 
-def test_a_report_pushed_while_a_dead_drainer_holds_the_inbox_waits_for_the_tick(
+def test_a_report_pushed_while_a_dead_drainer_holds_the_inbox_waits_for_its_lock_to_lapse(
     receiver, redis_client, database_url, drain
 ):
-    from worker.tasks.tick import tick
+    from worker.tasks.hand_over_sends import hand_over_sends
 
     _alert, nid, _ = page(database_url, state="sent", provider_uuid="msg-h")
     report_inbox.acquire(redis_client)  # a drainer that died holding the lock
     assert post_report(receiver, nid, report("msg-h", "delivered")) == (200, "ok\n")
     assert drains_started(redis_client) == 0  # it looked as if the holder would read it
+    hand_over_sends()
+    assert drains_started(redis_client) == 0  # the lock may be a live drainer's: left alone
 
     redis_client.delete(report_inbox.LOCK_KEY)  # the dead drainer's lock runs out
-    tick()
+    hand_over_sends()
     assert drains_started(redis_client) == 1
     assert drain() == 1
     assert moves(database_url, nid)[0] == "delivered"
@@ -390,10 +384,10 @@ def test_a_report_redis_will_not_take_is_503_and_plivos_retry_is_taken(
     assert moves(database_url, nid)[0] == "delivered"
 
 
-def test_the_tick_starts_a_drainer_for_reports_left_waiting(
+def test_the_hand_over_of_sends_starts_a_drainer_for_reports_left_waiting(
     receiver, redis_client, database_url, drain
 ):
-    from worker.tasks.tick import tick
+    from worker.tasks.hand_over_sends import hand_over_sends
 
     _alert, nid, _ = page(database_url, state="sent", provider_uuid="msg-w")
     post_report(receiver, nid, report("msg-w", "delivered"))
@@ -401,10 +395,10 @@ def test_the_tick_starts_a_drainer_for_reports_left_waiting(
     report_inbox.push(redis_client, inbox_entry_for(nid, report("msg-w", "delivered")))
     assert drains_started(redis_client) == 0
 
-    tick()
+    hand_over_sends()
     assert drains_started(redis_client) == 1
     drain()
-    tick()
+    hand_over_sends()
 
     assert moves(database_url, nid)[0] == "delivered"
     assert drains_started(redis_client) == 1  # an empty inbox asks for nothing
@@ -439,7 +433,7 @@ def test_a_lost_follow_up_is_logged_with_its_notification(
     finally:
         served.stop()
     with caplog.at_level(logging.ERROR):
-        drain()  # the tick would start it: the receiver's start was lost with the broker
+        drain()  # the receiver's start was lost with the broker; the hand-over would start it
 
     assert answer == (200, "ok\n")
     assert moves(database_url, nid)[:2] == ("failed", "30")

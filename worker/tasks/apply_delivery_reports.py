@@ -11,8 +11,9 @@ On SQLite this is one write transaction per batch instead of one per report,
 so pages stop queueing behind reports.
 
 Started by a push that found the inbox empty and no drainer holding it
-(report_inbox.Pushed), and by the tick whenever reports wait (left by a dead
-drainer, or a lost start). A drainer reads until a read finds nothing,
+(report_inbox.Pushed), and by the hand-over of sends (every second, at the
+first priority) whenever reports wait and nobody holds the inbox (left by a
+dead drainer once its lock lapsed, or by a lost start). A drainer reads until a read finds nothing,
 pausing GATHER_S after each short batch so a stream of reports is applied in
 batches of dozens. A drainer that finds the lock taken leaves: the holder reads
 what was pushed meanwhile, and checks once more after letting go.
@@ -162,12 +163,14 @@ def _apply_alone(database_url: str, report: InboxReport | AcceptedSend) -> Entry
         return None
 
 
-def start_if_waiting() -> None:
-    """For the tick: start a drainer when reports wait (a lost start, a dead drainer)."""
+def start_if_waiting() -> bool:
+    """For the hand-over of sends (every second): start a drainer when reports wait and
+    nobody holds the inbox (its start was lost, or its drainer died and the lock
+    lapsed); whether one was started."""
+    client = context.redis_client()
     try:
-        waiting = report_inbox.waiting(context.redis_client())
+        waiting = report_inbox.waiting(client) and not report_inbox.drainer_holds(client)
     except redis.RedisError as exc:
         log.warning("could not look at the report inbox: %s", exc)
-        return
-    if waiting:
-        enqueue.apply_delivery_reports()
+        return False
+    return bool(waiting) and enqueue.apply_delivery_reports()

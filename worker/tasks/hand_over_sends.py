@@ -6,7 +6,10 @@ backoff, a bundle window) waits in the database (worker.sending.come_back);
 this task hands it over just before it is due, with a countdown to its slot,
 and hands over again a send the broker lost (worker.sending.handover). A send
 whose worker died mid-request becomes unknown and is looked up at Plivo
-(notify.reconcile), sent again only if Plivo never took it.
+(notify.reconcile), sent again only if Plivo never took it; one whose record
+(Plivo accepted it) still waits in the report inbox is not lost, and is left
+to the inbox's drainer. That drainer is started here too when reports wait and
+nobody holds the inbox (its start lost, or its drainer dead).
 
 It runs on the notify queue at the first priority, apart from the tick. As a
 part of the tick (on the ingest queue, behind every alert waiting to be
@@ -22,17 +25,20 @@ second for the receiver's commits to queue behind.
 
 from __future__ import annotations
 
+import redis
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.core.db import read_scope, session_scope
 from shared.core.models import Alert, Notification, utcnow
+from shared.notifications import report_inbox
 from shared.notifications.state import NotificationState
 from shared.notifications.store import move
 from worker import context, enqueue, task_names
 from worker.celery_app import app
 from worker.sending import liveness
 from worker.sending.handover import Cutoffs, DueSend, cutoffs_for, due_sends
+from worker.tasks.apply_delivery_reports import start_if_waiting
 
 
 @app.task(name=task_names.HAND_OVER_SENDS)
@@ -41,6 +47,9 @@ def hand_over_sends() -> dict[str, int]:
     send lost mid-request; how many of each."""
     limits = cutoffs_for(context.settings(), utcnow())
     url = context.database_url()
+    # Before anything else: what the worker's own sends left in the report inbox moves
+    # them out of "sending", so a drainer must not wait for the tick behind a backlog.
+    start_if_waiting()
     with read_scope(url) as session:
         if not _anything_to_do(session, limits):
             return {"notifications": 0, "reconcile": 0}
@@ -130,6 +139,10 @@ def settle_stuck_sends(session: Session, limits: Cutoffs) -> list[int]:
         else set()
     )
     stuck = [nid for nid, by, since in sending if since < limits.stuck_before or by in dead]
+    if stuck:
+        # Sent, with the record of it still waiting in the report inbox: not lost.
+        waiting = _named_in_inbox()
+        stuck = [nid for nid in stuck if nid not in waiting]
     for notification_id in stuck:
         move(
             session,
@@ -153,3 +166,19 @@ def settle_stuck_sends(session: Session, limits: Cutoffs) -> list[int]:
             update(Notification).where(Notification.id.in_(unknown)).values(enqueued_at=limits.now)
         )
     return [*stuck, *unknown]
+
+
+def _named_in_inbox() -> set[int]:
+    """The notifications the report inbox holds an unapplied entry for (none when Redis
+    cannot be read: the sends are judged as before).
+
+    A worker leaves the record of a send Plivo accepted in the inbox, and the row
+    stays "sending" until a drainer applies it. When that worker then dies, its
+    claims look lost. Made unknown, each is looked up at Plivo: after a crash
+    during a backlog of reports that was hundreds of look-ups at once, and
+    Plivo's 429 for the API requests over its limit slowed every page behind them
+    (seen in the chaos drill: pages a minute late)."""
+    try:
+        return report_inbox.named_notifications(context.redis_client())
+    except redis.RedisError:
+        return set()

@@ -2,10 +2,10 @@
 
 An alert never routed (its dispatch lost with the broker) lives in the
 database; the tick finds it and enqueues it again. Alerts held by a
-maintenance window are released when it is over and routed then, and delivery
-reports left in the inbox get a drainer. What is due to page is handed over
-apart, ahead of any routing backlog: sends (worker.tasks.hand_over_sends) and
-escalation steps with timed-out acknowledgements (worker.tasks.hand_over_steps).
+maintenance window are released when it is over and routed then. What is due
+to page is handed over apart, ahead of any backlog: sends and the drainer of
+delivery reports (worker.tasks.hand_over_sends), and escalation steps with
+timed-out acknowledgements (worker.tasks.hand_over_steps).
 The sweep of alerts never routed must wait behind such a backlog: run during
 one, it would publish every alert still queued again. Every task it feeds is
 idempotent, so enqueueing twice is harmless. What counts as lost is
@@ -25,7 +25,6 @@ from shared.core.models import Alert, utcnow
 from worker import context, enqueue, task_names
 from worker.celery_app import app
 from worker.sending.handover import cutoffs_for
-from worker.tasks.apply_delivery_reports import start_if_waiting
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,6 @@ def tick() -> dict[str, int]:
         released = release_held(session, context.settings().config_file, limits.now)
     for alert_id in [*undispatched, *released]:
         enqueue.dispatch_alert(alert_id)
-    start_if_waiting()  # delivery reports left in the inbox by a lost start or a dead drainer
     if undispatched:
         log.warning("tick re-enqueued %d alerts never routed", len(undispatched))
     return {"alerts": len(undispatched), "released": len(released)}
