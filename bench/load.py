@@ -122,6 +122,15 @@ def first_arrivals(sends: Iterable[Send]) -> dict[str, float]:
     return first
 
 
+def accepted_by_number(simulator_url: str) -> dict[str, list[float]]:
+    """Every SMS Plivo accepted, by number (with its "+"), oldest first: when each
+    reached it. Counts a number paged twice as two."""
+    times: dict[str, list[float]] = {}
+    for send in accepted_sends(simulator_sends(simulator_url)):
+        times.setdefault("+" + send.destination, []).append(send.at)
+    return times
+
+
 def page_latencies(posts: Iterable[Post], arrivals: Mapping[str, float]) -> list[float]:
     """Seconds from each accepted post to its page's first arrival at Plivo."""
     return [

@@ -125,14 +125,12 @@ def recover(system: System, patience_s: float, backlog_depth: int = 0) -> Recove
     )
 
 
-def post_alert(system: System, number: str) -> None:
-    """A critical alert for one number, as a producer posts it."""
-    body = {
-        "summary": "recovery",
-        "severity": "critical",
-        "source": "bench",
-        "recipients": [number],
-    }
+def post_alert(system: System, number: str | None, summary: str = "recovery") -> None:
+    """A critical alert for one number, as a producer posts it; with no number, routed
+    by the on-call file."""
+    body: dict[str, object] = {"summary": summary, "severity": "critical", "source": "bench"}
+    if number is not None:
+        body["recipients"] = [number]
     requests.post(
         f"{system.web_url}/api/v1/alerts",
         json=body,
@@ -184,12 +182,7 @@ class Escalated:
 def escalate_in_storm(system: System, numbers_: list[str], patience_s: float) -> Escalated:
     """The first person paged, then the second step due while the backlog stands."""
     first, second = numbers_
-    requests.post(
-        f"{system.web_url}/api/v1/alerts",
-        json={"summary": "escalation in a storm", "severity": "critical", "source": "bench"},
-        headers={"Authorization": f"Bearer {system.api_token}"},
-        timeout=10,
-    ).raise_for_status()
+    post_alert(system, None, "escalation in a storm")
     sends, complete = wait_for_pages(system.simulator_url, [first], 30.0, settle_s=0.0)
     if not complete:
         raise RuntimeError(f"{system.label}: the first person was not paged")

@@ -216,8 +216,9 @@ def sms_status() -> Response:
     first, then one script claims the nonce and pushes the report together
     (one round trip to Redis). The push that finds the inbox empty and no
     drainer reading it starts one; later pushes join the batches it reads
-    (and the hand-over of sends starts one for anything left waiting). If Redis cannot
-    answer we answer 503, the nonce is given back, and Plivo retries.
+    (and the hand-over of sends starts one for anything left waiting). If
+    Redis cannot answer we answer 503, the nonce is given back, and Plivo
+    retries.
     """
     signed = _signed_params("sms_status")
     if isinstance(signed, Response):

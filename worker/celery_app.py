@@ -70,20 +70,10 @@ def celery_config() -> dict[str, object]:
         beat_scheduler="worker.beat_leader:LeaderScheduler",  # one beat sends at a time
         beat_schedule={
             "tick": {"task": task_names.TICK, "schedule": 1.0, "options": {"expires": 5}},
-            # Sends whose wait is over, on the notify queue ahead of any routing backlog
-            # (worker.tasks.hand_over_sends); a run missed is the next second's.
-            "hand-over-sends": {
-                "task": task_names.HAND_OVER_SENDS,
-                "schedule": 1.0,
-                "options": {"expires": 2, "priority": HAND_OVER_PRIORITY},
-            },
-            # Escalation steps due and acknowledgements timed out, the same way
-            # (worker.tasks.hand_over_steps).
-            "hand-over-steps": {
-                "task": task_names.HAND_OVER_STEPS,
-                "schedule": 1.0,
-                "options": {"expires": 2, "priority": HAND_OVER_PRIORITY},
-            },
+            # Sends whose wait is over (worker.tasks.hand_over_sends), and escalation
+            # steps due and acknowledgements timed out (worker.tasks.hand_over_steps).
+            "hand-over-sends": _hand_over_every_second(task_names.HAND_OVER_SENDS),
+            "hand-over-steps": _hand_over_every_second(task_names.HAND_OVER_STEPS),
             # Maintenance notices due or missed (worker.tasks.notices_tick), behind pages.
             "notices-tick": {
                 "task": task_names.NOTICES_TICK,
@@ -98,6 +88,16 @@ def celery_config() -> dict[str, object]:
             },
         },
     )
+
+
+def _hand_over_every_second(task: str) -> dict[str, object]:
+    """A beat entry for a hand-over: every second, on the notify queue at the first
+    priority, ahead of any routing backlog; a run missed is the next second's."""
+    return {
+        "task": task,
+        "schedule": 1.0,
+        "options": {"expires": 2, "priority": HAND_OVER_PRIORITY},
+    }
 
 
 class DispatchCelery(Celery):

@@ -91,8 +91,8 @@ def plan_and_claim(
     `plan(session, events)` leaves its events in `events`: they are written
     with the claim's in one INSERT, after the claim.
 
-    A step fired but lost with the database is fired again by the hand-over of steps: the
-    transaction asks for no disk flush of its own unless it claimed a page.
+    A step fired but lost with the database is fired again by the hand-over of
+    steps: the transaction asks for no disk flush of its own unless it claimed a page.
     """
     first: FirstPage | None = None
     try:

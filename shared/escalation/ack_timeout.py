@@ -2,13 +2,14 @@
 `ack_timeout` puts the alert back into escalation, as PagerDuty does.
 
 An acknowledgement under such a policy stores when it runs out in the alert's
-`next_fire_at` (shared.alerts.lifecycle.acknowledge), so the beat's hand-over of steps finds the
-due ones with the index it already uses for due steps, and a resolve (which
-clears `next_fire_at`) cancels it. It then restarts the chain here: status
-back to triggered, first step due now, in a new run of rounds
-(shared.escalation.plan.restart_position) so no page repeats an earlier one's plan.
-The restart is a compare-and-set on the acknowledgement it times out, so two hand-overs
-racing restart it once; acknowledging again arms a new timeout.
+`next_fire_at` (shared.alerts.lifecycle.acknowledge), so the hand-over of steps
+(worker.tasks.hand_over_steps) finds the due ones with the index it already
+uses for due steps, and a resolve (which clears `next_fire_at`) cancels it. It
+then restarts the chain here: status back to triggered, first step due now, in
+a new run of rounds (shared.escalation.plan.restart_position) so no page
+repeats an earlier one's plan. The restart is a compare-and-set on the
+acknowledgement it times out, so two hand-overs racing restart it once;
+acknowledging again arms a new timeout.
 """
 
 from __future__ import annotations

@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import requests
 
+from bench.load import accepted_by_number
 from bench.oncall_files import two_step_chain
 from bench.routing_backlog import RoutingBacklog
 from cli.stack import Stack, StackConfig
 from tests.polling import wait_for
-from tests.simulator_messages import accepted_times
 
 ANN, BOB = "+14155550281", "+14155550282"
 STEP_WAIT_S = 5  # long enough for the backlog to stand before the next step is due
 CONFIG = two_step_chain(ANN, BOB, STEP_WAIT_S)
-
-
-def accepted_at(stack: Stack) -> dict[str, list[float]]:
-    return accepted_times(stack.simulator_url)
 
 
 def test_the_next_step_fires_on_time_behind_a_routing_backlog(tmp_path, stack_broker):
@@ -44,11 +40,15 @@ def test_the_next_step_fires_on_time_behind_a_routing_backlog(tmp_path, stack_br
             timeout=10,
         )
         assert response.status_code == 202, response.text
-        wait_for(lambda: ANN in accepted_at(stack), timeout=20, interval=0.05)
+        wait_for(lambda: ANN in accepted_by_number(stack.simulator_url), timeout=20, interval=0.05)
         with RoutingBacklog(stack.redis_url) as backlog:
-            wait_for(lambda: BOB in accepted_at(stack), timeout=STEP_WAIT_S + 30, interval=0.1)
+            wait_for(
+                lambda: BOB in accepted_by_number(stack.simulator_url),
+                timeout=STEP_WAIT_S + 30,
+                interval=0.1,
+            )
             assert backlog.waiting() > 0  # the routings were still queued when bob was paged
-        times = accepted_at(stack)
+        times = accepted_by_number(stack.simulator_url)
     after_s = times[BOB][0] - times[ANN][0]
     # Due STEP_WAIT_S after ann's step fired; handed over within a second of that.
     assert STEP_WAIT_S - 0.5 <= after_s <= STEP_WAIT_S + 2.5, after_s

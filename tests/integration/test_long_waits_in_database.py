@@ -19,12 +19,12 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from bench.load import accepted_by_number
 from bench.routing_backlog import RoutingBacklog
 from cli.stack import Stack, StackConfig
 from shared.core.db import session_scope
 from shared.core.models import Notification
 from tests.polling import wait_for
-from tests.simulator_messages import accepted_times
 
 SECONDS_PER_SMS = 5.0
 FIRST, SECOND, THIRD = "+14155550171", "+14155550172", "+14155550173"
@@ -55,7 +55,7 @@ def page(stack: Stack, number: str) -> None:
 
 
 def accepted(stack: Stack) -> dict[str, list[float]]:
-    return accepted_times(stack.simulator_url)
+    return accepted_by_number(stack.simulator_url)
 
 
 def waiting_row(stack: Stack, number: str) -> Notification | None:

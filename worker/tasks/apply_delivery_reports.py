@@ -13,10 +13,11 @@ so pages stop queueing behind reports.
 Started by a push that found the inbox empty and no drainer holding it
 (report_inbox.Pushed), and by the hand-over of sends (every second, at the
 first priority) whenever reports wait and nobody holds the inbox (left by a
-dead drainer once its lock lapsed, or by a lost start). A drainer reads until a read finds nothing,
-pausing GATHER_S after each short batch so a stream of reports is applied in
-batches of dozens. A drainer that finds the lock taken leaves: the holder reads
-what was pushed meanwhile, and checks once more after letting go.
+dead drainer once its lock lapsed, or by a lost start). A drainer reads until
+a read finds nothing, pausing GATHER_S after each short batch so a stream of
+reports is applied in batches of dozens. A drainer that finds the lock taken
+leaves: the holder reads what was pushed meanwhile, and checks once more after
+letting go.
 """
 
 from __future__ import annotations
