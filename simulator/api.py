@@ -79,7 +79,7 @@ def gate() -> Response | None:
     g.plivo_started = time.time()
     g.plivo_body = _request_body()
     g.plivo_auth_ok = False
-    decision = sim.faults.decide(request.path)
+    decision = sim.faults.decide(request.path, request.method)
     g.plivo_fault = decision
     if decision.latency_s and sim.pause(decision.latency_s):
         return plivo_error(503, "service unavailable")

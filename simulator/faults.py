@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+HTTP_METHODS = ("GET", "POST", "DELETE")
+
 
 class FaultError(ValueError):
     """A fault body the simulator cannot apply; the message names the field."""
@@ -23,7 +25,8 @@ class FaultError(ValueError):
 
 @dataclass(frozen=True)
 class Fault:
-    """One active fault; `paths` empty means every API path."""
+    """One active fault; `paths` (fragments of the path) and `methods` empty mean every
+    API request. A method tells a send (POST /Message/) from a look-up (GET) of one path."""
 
     status: int | None = None
     rate: float = 1.0
@@ -31,6 +34,7 @@ class Fault:
     latency_ms: int = 0
     timeout_after_receive: bool = False
     paths: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
     started: float = 0.0
 
     @classmethod
@@ -60,6 +64,10 @@ class Fault:
         paths = (raw_paths,) if isinstance(raw_paths, str) else tuple(raw_paths)
         if not all(isinstance(p, str) and p for p in paths):
             raise FaultError("paths must be a string or a list of strings")
+        raw_methods = data.get("methods") or ()
+        methods = (raw_methods,) if isinstance(raw_methods, str) else tuple(raw_methods)
+        if not all(isinstance(m, str) and m.upper() in HTTP_METHODS for m in methods):
+            raise FaultError(f"methods must be one or a list of {', '.join(HTTP_METHODS)}")
         return cls(
             status=status,
             rate=rate,
@@ -67,13 +75,16 @@ class Fault:
             latency_ms=int(latency),
             timeout_after_receive=stall,
             paths=paths,
+            methods=tuple(m.upper() for m in methods),
             started=time.monotonic(),
         )
 
     def active(self, now: float) -> bool:
         return self.duration_s is None or now < self.started + self.duration_s
 
-    def covers(self, path: str) -> bool:
+    def covers(self, path: str, method: str) -> bool:
+        if self.methods and method.upper() not in self.methods:
+            return False
         return not self.paths or any(fragment in path for fragment in self.paths)
 
     def to_json(self) -> dict[str, Any]:
@@ -88,6 +99,7 @@ class Fault:
             "latency_ms": self.latency_ms,
             "timeout_after_receive": self.timeout_after_receive,
             "paths": list(self.paths),
+            "methods": list(self.methods),
         }
 
 
@@ -144,9 +156,9 @@ class FaultBook:
                 self._fault = None
             return self._fault
 
-    def decide(self, path: str) -> FaultDecision:
+    def decide(self, path: str, method: str) -> FaultDecision:
         fault = self.current()
-        if fault is None or not fault.covers(path):
+        if fault is None or not fault.covers(path, method):
             return NO_FAULT
         with self._lock:
             hit = self._random.random() < fault.rate

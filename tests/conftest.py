@@ -50,6 +50,7 @@ LONGEST_FIRST = (
     "test_broker_outage.py",
     "test_phlo_webhook_steps.py",
     "test_simulator.py",
+    "test_lookup_budget.py",
     "test_maintenance_mode.py",
     "test_queue_depth_rabbitmq.py",
 )

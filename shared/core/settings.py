@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     person_sms_per_15m: int = Field(default=5, ge=1, alias="PERSON_SMS_PER_15M")
     person_sms_per_hour: int = Field(default=11, ge=1, alias="PERSON_SMS_PER_HOUR")
     person_calls_per_15m: int = Field(default=3, ge=1, alias="PERSON_CALLS_PER_15M")
+    # Look-ups (listing an account's messages or calls to settle a send of unknown
+    # outcome) share Plivo's 300 API requests per 5 s with the sends: this many of
+    # them per account, so a storm of look-ups cannot get the sends refused (429).
+    plivo_lookups_per_5s: int = Field(default=150, ge=1, le=300, alias="PLIVO_LOOKUPS_PER_5S")
     # A notice's send found late (beat was down) still goes this long after its due
     # time; later it is missed: logged at ERROR and counted, never sent.
     notice_grace_s: float = Field(default=900.0, ge=0, alias="NOTICE_GRACE_S")

@@ -58,6 +58,9 @@ class SendLimits:
     account_sms_sent: Limit
     account_calls_sent: Limit
     sender_sms_sent: Limit
+    # Look-ups at Plivo (its message and call lists), paced under their share of the
+    # account's API requests (worker.sending.lookup_budget).
+    account_lookups: Limit
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SendLimits:
@@ -68,6 +71,7 @@ class SendLimits:
             account_sms_sent=_released("account-sms-sent", settings.sms_per_second),
             account_calls_sent=_released("account-calls-sent", settings.calls_per_second),
             sender_sms_sent=_released("sender-sms-sent", settings.sender_sms_per_second),
+            account_lookups=_pace("account-lookups", settings.plivo_lookups_per_5s / 5),
             person_sms=(
                 Limit.at_most("person-sms-15m", settings.person_sms_per_15m, 900),
                 Limit.at_most("person-sms-1h", settings.person_sms_per_hour, 3600),
@@ -102,6 +106,10 @@ class SendLimits:
 
     def call_spacing_checks(self, account: str) -> Checks:
         return [(f"account:{account}", self.account_calls_sent)]
+
+    def lookup_checks(self, account: str) -> Checks:
+        """A look-up at Plivo: paced under its share of the account's API requests."""
+        return [(f"account:{account}", self.account_lookups)]
 
     def call_checks(
         self, account: str, destination: str, *, count_for_person: bool = True

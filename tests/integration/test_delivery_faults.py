@@ -20,6 +20,7 @@ from cli.stack import Stack, StackConfig
 from shared.core.db import session_scope
 from shared.core.models import Notification
 from tests.polling import wait_for as poll
+from tests.stack_alerts import post_alert
 
 
 @pytest.fixture(scope="module")
@@ -55,17 +56,6 @@ def clean_slate(stack):
 
 def fault(url, **spec):
     requests.post(f"{url}/_sim/faults", json=spec, timeout=5).raise_for_status()
-
-
-def post_alert(stack, number, summary="fault test"):
-    response = requests.post(
-        f"{stack.web_url}/api/v1/alerts",
-        json={"summary": summary, "severity": "critical", "recipients": [number]},
-        headers={"Authorization": f"Bearer {stack.config.api_token}"},
-        timeout=10,
-    )
-    assert response.status_code == 202
-    return response.json()["id"]
 
 
 def received(url):

@@ -25,6 +25,7 @@ from cli.stack import Stack, StackConfig
 from shared.core.db import session_scope
 from shared.core.models import Notification
 from tests.polling import wait_for
+from tests.stack_alerts import post_alert
 
 SECONDS_PER_SMS = 5.0
 FIRST, SECOND, THIRD = "+14155550171", "+14155550172", "+14155550173"
@@ -42,16 +43,6 @@ def stack(tmp_path_factory, stack_broker):
     with Stack(config) as running:
         running.wait_for_workers()
         yield running
-
-
-def page(stack: Stack, number: str) -> None:
-    response = requests.post(
-        f"{stack.web_url}/api/v1/alerts",
-        json={"summary": f"disk full for {number}", "severity": "critical", "recipients": [number]},
-        headers={"Authorization": f"Bearer {stack.config.api_token}"},
-        timeout=10,
-    )
-    assert response.status_code == 202, response.text
 
 
 def accepted(stack: Stack) -> dict[str, list[float]]:
@@ -73,7 +64,7 @@ def clear_simulator(stack: Stack) -> None:
 
 def test_a_send_waiting_for_a_far_slot_waits_in_the_database_and_goes_at_its_slot(stack):
     for number in (FIRST, SECOND, THIRD):
-        page(stack, number)
+        post_alert(stack, number, f"disk full for {number}")
 
     def booked() -> bool:  # its send ran: booked its slot and went back to the database
         row = waiting_row(stack, THIRD)
@@ -99,10 +90,11 @@ def test_a_send_waiting_for_a_far_slot_waits_in_the_database_and_goes_at_its_slo
 def test_a_page_whose_worker_died_holding_its_countdown_is_out_within_15_s(stack):
     time.sleep(2 * SECONDS_PER_SMS)  # the slots of the test before are spent
     clear_simulator(stack)
-    page(stack, FIRST)
+    post_alert(stack, FIRST, f"disk full for {FIRST}")
     wait_for(lambda: FIRST in accepted(stack), timeout=10.0, interval=0.05)
     time.sleep(1.5)
-    page(stack, SECOND)  # its slot is 3.5 s away: a countdown the worker holds
+    # Its slot is 3.5 s away: a countdown the worker holds.
+    post_alert(stack, SECOND, f"disk full for {SECOND}")
     wait_for(lambda: waiting_row(stack, SECOND) is not None, timeout=10.0, interval=0.05)
     time.sleep(0.5)  # its send ran: booked its slot and went back to the broker
     held = waiting_row(stack, SECOND)
@@ -125,7 +117,7 @@ def test_a_routing_backlog_does_not_hold_back_a_send_kept_for_its_slot(stack):
     clear_simulator(stack)
     with RoutingBacklog(stack.redis_url) as backlog:
         for number in (FIRST, SECOND, THIRD):
-            page(stack, number)
+            post_alert(stack, number, f"disk full for {number}")
 
         def booked() -> bool:
             row = waiting_row(stack, THIRD)

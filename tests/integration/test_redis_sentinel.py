@@ -20,6 +20,7 @@ import requests
 from bench.scale_out_system import redis_server
 from cli.stack import Stack, StackConfig, free_port
 from tests.polling import wait_for
+from tests.stack_alerts import post_alert
 
 SERVICE = "pager"
 
@@ -77,16 +78,6 @@ def master_port(asker: redis.Redis) -> int:
     return int(asker.sentinel_get_master_addr_by_name(SERVICE)[1])
 
 
-def page(stack: Stack, number: str) -> None:
-    response = requests.post(
-        f"{stack.web_url}/api/v1/alerts",
-        json={"summary": "queue stuck", "severity": "critical", "recipients": [number]},
-        headers={"Authorization": f"Bearer {stack.config.api_token}"},
-        timeout=10,
-    )
-    assert response.status_code == 202, response.text
-
-
 def messaged(stack: Stack, number: str) -> bool:
     messages = requests.get(f"{stack.simulator_url}/_sim/messages", timeout=10).json()
     return any(str(m["dst"]) == number.lstrip("+") for m in messages)
@@ -103,14 +94,14 @@ def test_pages_go_out_through_the_master_sentinel_names_before_and_after_a_failo
     with Stack(config) as stack:
         log = stack.logs_dir / "worker1.log"
         wait_for(lambda: " ready." in log.read_text(), 90, what="the worker ready")
-        page(stack, "+14155550191")
+        post_alert(stack, "+14155550191", "queue stuck")
         wait_for(lambda: messaged(stack, "+14155550191"), 60, what="the first page")
 
         asker = redis.Redis(port=sentinel_port, socket_timeout=2)
         asker.execute_command("SENTINEL", "FAILOVER", SERVICE)
         wait_for(lambda: master_port(asker) == replica_port, 60, what="the replica promoted")
 
-        page(stack, "+14155550192")
+        post_alert(stack, "+14155550192", "queue stuck")
         wait_for(lambda: messaged(stack, "+14155550192"), 90, what="a page after the failover")
         # The limiter's state lives on the new master now.
         promoted = redis.Redis(port=replica_port)

@@ -404,6 +404,17 @@ def test_injected_503_then_cleared(sim: RunningSimulator) -> None:
     assert send_sms(sim, "14155550101").status_code == 202
 
 
+def test_a_fault_on_one_method_leaves_the_other_alone(sim: RunningSimulator) -> None:
+    fault = {"status": 503, "paths": "Message", "methods": "post"}
+    requests.post(f"{sim.url}/_sim/faults", json=fault, timeout=5).raise_for_status()
+    assert send_sms(sim, "14155550101").status_code == 503
+    listed = requests.get(f"{sim.api_root}/Message/", auth=AUTH, timeout=5)
+    assert listed.status_code == 200  # a look-up of the same path is not covered
+    refused = requests.post(f"{sim.url}/_sim/faults", json={**fault, "methods": "PUT"}, timeout=5)
+    assert refused.status_code == 400 and "methods" in refused.json()["error"]
+    requests.delete(f"{sim.url}/_sim/faults", timeout=5).raise_for_status()
+
+
 def test_timeout_after_receive_creates_the_message_but_times_out(
     make_sim: Callable[..., RunningSimulator],
 ) -> None:

@@ -39,6 +39,7 @@ from shared.plivo.errors import PlivoError
 from shared.sending.limits import Checks
 from worker import context, task_names
 from worker.celery_app import app
+from worker.sending.lookup_budget import paced
 from worker.sending.providers import provider_named
 from worker.tasks.notice_reconcile import claim_timeout
 from worker.tasks.notice_single_chain import (
@@ -97,7 +98,7 @@ def _settle_call(batch: StaleBatch) -> str:
     client = provider_named(batch.provider).client
     try:
         found, complete = search(
-            client.list_calls,
+            paced(client, client.list_calls),
             lambda records: match_call(records, number=number, since=since, taken=taken),
             time_field="initiation_time",
             since=since,

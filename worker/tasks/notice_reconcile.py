@@ -39,6 +39,7 @@ from shared.plivo.errors import PlivoError
 from worker import context, task_names
 from worker.celery_app import app
 from worker.queues import NOTICE_PRIORITY
+from worker.sending.lookup_budget import paced
 from worker.sending.providers import provider_named
 
 log = logging.getLogger(__name__)
@@ -118,8 +119,9 @@ def search(
 ) -> tuple[dict[str, str], bool]:
     """Plivo's messages to `numbers` since `since`, and whether the search reached back."""
     found: dict[str, str] = {}
+    look_up = paced(client, client.list_messages)
     for page in range(MAX_PAGES):
-        records = client.list_messages(limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+        records = look_up(limit=PAGE_SIZE, offset=page * PAGE_SIZE)
         # Newest first: a later page holds older messages, and the oldest one wins.
         found.update(match_numbers(records, numbers=numbers, since=since, taken=taken))
         if len(found) == len(numbers) or reached_back(records, PAGE_SIZE, since):

@@ -29,6 +29,7 @@ from shared.plivo.errors import PlivoError
 from shared.sending.limits import Checks
 from worker import context, task_names
 from worker.celery_app import app
+from worker.sending.lookup_budget import paced
 from worker.sending.providers import provider_named
 from worker.tasks.notice_reconcile import claim_timeout
 from worker.tasks.notice_single_chain import (
@@ -80,7 +81,7 @@ def _settle(batch: StaleBatch) -> str:
 
     try:
         found, complete = search(
-            client.list_messages, match, time_field="message_time", since=since
+            paced(client, client.list_messages), match, time_field="message_time", since=since
         )
     except PlivoError as exc:
         log.warning("notice WhatsApp %s cannot be settled now (%s)", batch.batch_id, exc)

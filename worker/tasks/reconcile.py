@@ -22,6 +22,7 @@ from shared.sending.reconcile import Found, find_sent, older_than
 from worker import context, enqueue, task_names
 from worker.celery_app import app
 from worker.sending.gate import release_bundle_window
+from worker.sending.lookup_budget import LookupBudgetSpent, paced
 from worker.sending.providers import Provider, provider_named
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,9 @@ def reconcile(notification_id: int) -> str:
         return "settled"
     try:
         found, complete = _search(unknown)
+    except LookupBudgetSpent as exc:  # the sends keep the rest of the API limit
+        enqueue.reconcile(notification_id, countdown=exc.retry_after_s)
+        return "retry"
     except PlivoError as exc:
         log.warning("cannot reconcile notification %s now (%s); trying again", notification_id, exc)
         enqueue.reconcile(notification_id, countdown=RETRY_S)
@@ -116,6 +120,7 @@ def _search(unknown: Unknown) -> tuple[Found | None, bool]:
         uuid_field, time_field, lister = "message_uuid", "message_time", client.list_messages
     else:
         uuid_field, time_field, lister = "call_uuid", "initiation_time", client.list_calls
+    lister = paced(client, lister)
     for page in range(MAX_PAGES):
         records = lister(limit=PAGE_SIZE, offset=page * PAGE_SIZE)
         found = find_sent(
