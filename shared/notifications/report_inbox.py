@@ -9,7 +9,10 @@ entries to be applied again, which is harmless: each report is recorded once
 
 One drainer at a time, by a short lock. The trim checks the lock in the same
 script, so a drainer whose lock ran out (and whose entries a newer drainer
-has read too) can never trim entries it did not read.
+has read too) can never trim entries it did not read. The lock names its
+holder's liveness token (worker.sending.liveness) when it has one, so a
+drainer that died with its worker is replaced in seconds, not when its lock
+lapses; a second drainer is harmless in any case (each report is recorded once).
 
 Only Redis operations live here, with every key, so the receiver, the worker
 and the tick agree on one spelling. What an entry holds is
@@ -29,10 +32,13 @@ from shared.plivo import replay
 
 INBOX_KEY: Final = "plivo:sms-reports"
 LOCK_KEY: Final = "plivo:sms-reports:drainer"
-# Long enough for a batch on a slow SQLite disk; short enough that a dead
-# drainer's lock is gone before the next tick (every second) has tried many times.
+# Long enough for a batch on a slow SQLite disk. A dead drainer that named its
+# liveness token is replaced sooner (worker.tasks.apply_delivery_reports.start_if_waiting);
+# one that could not (Redis had not confirmed its token lately) holds the inbox this long.
 LOCK_TTL_MS: Final = 30_000
 BATCH_SIZE: Final = 500
+# Between the holder's liveness token and the lock's own random part.
+_HOLDER_END: Final = "/"
 
 # Trim `count` entries off the head, and keep the lock, only while it is ours.
 _TRIM_IF_HELD = """
@@ -104,12 +110,6 @@ def waiting(client: redis.Redis) -> int:
     return int(client.llen(INBOX_KEY))
 
 
-def drainer_holds(client: redis.Redis) -> bool:
-    """Whether a drainer holds the inbox now (alive, or dead with its lock not yet
-    lapsed). Raises redis.RedisError."""
-    return bool(client.exists(LOCK_KEY))
-
-
 def named_notifications(client: redis.Redis) -> set[int]:
     """Every notification an entry waiting in the inbox names: a send Plivo accepted
     or a report about it, not yet applied. Raises redis.RedisError."""
@@ -129,10 +129,25 @@ def read_batch(client: redis.Redis, limit: int = BATCH_SIZE) -> list[bytes | str
     return list(client.lrange(INBOX_KEY, 0, limit - 1))
 
 
-def acquire(client: redis.Redis, ttl_ms: int = LOCK_TTL_MS) -> str | None:
-    """The drainer's lock: a token to trim and release with, or None when another holds it."""
-    token = uuid.uuid4().hex
+def acquire(
+    client: redis.Redis, holder: str | None = None, ttl_ms: int = LOCK_TTL_MS
+) -> str | None:
+    """The drainer's lock: a token to trim and release with, or None when another holds it.
+    `holder`: the process's liveness token, named in the lock (`holder_of`)."""
+    token = uuid.uuid4().hex if holder is None else f"{holder}{_HOLDER_END}{uuid.uuid4().hex}"
     return token if client.set(LOCK_KEY, token, nx=True, px=ttl_ms) else None
+
+
+def lock_token(client: redis.Redis) -> str | None:
+    """The lock as its drainer holds it now; None when free. Raises redis.RedisError."""
+    value = client.get(LOCK_KEY)
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def holder_of(token: str) -> str | None:
+    """The liveness token a lock names; None for a lock taken without one. Pure."""
+    holder, found, _ = token.rpartition(_HOLDER_END)
+    return holder if found and holder else None
 
 
 def trim(client: redis.Redis, token: str, count: int, ttl_ms: int = LOCK_TTL_MS) -> bool:

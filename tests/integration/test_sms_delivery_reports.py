@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import pytest
 from sqlalchemy import Engine, event, select
@@ -34,6 +35,7 @@ from tests.integration.test_security_callbacks import (
 )
 from tests.sql_events import listening
 from webhooks.app import create_app
+from worker.sending import liveness
 
 NOTIFICATION_ENDED = "escalation.notification_ended"
 APPLY_DELIVERY_REPORTS = "callbacks.apply_delivery_reports"
@@ -235,21 +237,34 @@ def test_reports_pushed_while_a_drainer_reads_start_no_other_and_join_its_next_b
     assert inbox(redis_client) == []
 
 
-def test_a_report_pushed_while_a_dead_drainer_holds_the_inbox_waits_for_its_lock_to_lapse(
+def test_a_drainer_that_died_holding_the_inbox_is_replaced_at_the_next_hand_over(
     receiver, redis_client, database_url, drain
 ):
+    """The lock names its drainer's liveness token: a dead holder's lock is freed at the
+    next hand-over of sends (every second), not when it lapses 30 s later. A live
+    holder, or one that named no token, keeps it."""
     from worker.tasks.hand_over_sends import hand_over_sends
 
+    redis_client.set(liveness.EPOCH_KEY, f"{time.time() - 60:.3f}")  # keys kept a minute
+    live, dead = "host-a:201:aaaaaaaa", "host-a:202:bbbbbbbb"
+    redis_client.set(liveness.alive_key(live), "1", px=5000)
     _alert, nid, _ = page(database_url, state="sent", provider_uuid="msg-h")
-    report_inbox.acquire(redis_client)  # a drainer that died holding the lock
+    report_inbox.acquire(redis_client, live)
     assert post_report(receiver, nid, report("msg-h", "delivered")) == (200, "ok\n")
-    assert drains_started(redis_client) == 0  # it looked as if the holder would read it
+    assert drains_started(redis_client) == 0  # the holder reads it
     hand_over_sends()
-    assert drains_started(redis_client) == 0  # the lock may be a live drainer's: left alone
+    assert drains_started(redis_client) == 0  # alive: left alone
 
-    redis_client.delete(report_inbox.LOCK_KEY)  # the dead drainer's lock runs out
+    redis_client.delete(report_inbox.LOCK_KEY)
+    report_inbox.acquire(redis_client)  # a holder that named no token
+    hand_over_sends()
+    assert drains_started(redis_client) == 0  # may be alive: only its lapse frees it
+
+    redis_client.delete(report_inbox.LOCK_KEY)
+    report_inbox.acquire(redis_client, dead)  # died with its worker: its key lapsed
     hand_over_sends()
     assert drains_started(redis_client) == 1
+    assert redis_client.get(report_inbox.LOCK_KEY) is None
     assert drain() == 1
     assert moves(database_url, nid)[0] == "delivered"
 

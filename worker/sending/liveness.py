@@ -6,7 +6,9 @@ renewed every RENEW_S by a daemon thread and lapsing ALIVE_TTL_S after the last
 renewal. The claim writes the token on the notification (`claimed_by`), and the
 hand-over of sends (every second) moves a "sending" row whose claimer's key has
 lapsed to "unknown" at once (worker.tasks.hand_over_sends), where it is looked up
-at Plivo and sent again if Plivo never took it.
+at Plivo and sent again if Plivo never took it. The drainer of the report inbox
+names the same token in its lock, and a lapsed one frees the inbox for a new
+drainer (worker.tasks.apply_delivery_reports.start_if_waiting).
 
 A false "dead" would send a page twice, so a token is only handed out while its
 key is known to be fresh (renewed less than FRESH_S ago, with ALIVE_TTL_S - FRESH_S

@@ -12,8 +12,10 @@ so pages stop queueing behind reports.
 
 Started by a push that found the inbox empty and no drainer holding it
 (report_inbox.Pushed), and by the hand-over of sends (every second, at the
-first priority) whenever reports wait and nobody holds the inbox (left by a
-dead drainer once its lock lapsed, or by a lost start). A drainer reads until
+first priority) whenever reports wait and nobody holds the inbox (a lost
+start), or its holder has died: the lock names the drainer's liveness token
+(worker.sending.liveness), and a lapsed one frees the inbox at once instead of
+after the lock's 30 s. A drainer reads until
 a read finds nothing, pausing GATHER_S after each short batch so a stream of
 reports is applied in batches of dozens. A drainer that finds the lock taken
 leaves: the holder reads what was pushed meanwhile, and checks once more after
@@ -45,6 +47,7 @@ from shared.notifications.delivery_reports import (
 )
 from worker import context, enqueue, task_names
 from worker.celery_app import app
+from worker.sending import liveness
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ _ENTRY_ERRORS: Final = (DataError, IntegrityError)
 def apply_delivery_reports() -> int:
     """Drain the report inbox; how many reports this run took off it. Safe to run at any time."""
     client = context.redis_client()
-    token = report_inbox.acquire(client)
+    token = report_inbox.acquire(client, liveness.claimer_token(context.redis_client))
     if token is None:
         return 0  # another drainer holds the inbox and reads what is pushed meanwhile
     taken = 0
@@ -166,12 +169,25 @@ def _apply_alone(database_url: str, report: InboxReport | AcceptedSend) -> Entry
 
 def start_if_waiting() -> bool:
     """For the hand-over of sends (every second): start a drainer when reports wait and
-    nobody holds the inbox (its start was lost, or its drainer died and the lock
-    lapsed); whether one was started."""
+    nobody holds the inbox (its start was lost, or its drainer's lock lapsed), or its
+    drainer died (its liveness key lapsed: the lock is freed); whether one was started."""
     client = context.redis_client()
     try:
-        waiting = report_inbox.waiting(client) and not report_inbox.drainer_holds(client)
+        if not report_inbox.waiting(client):
+            return False
+        held = report_inbox.lock_token(client)
+        if held is not None:
+            if not _holder_died(client, held):
+                return False  # alive, or it named no token: its lock runs out on its own
+            report_inbox.release(client, held)  # only that lock: a newer one is left alone
+            log.warning("the report inbox's drainer died: its lock is freed for a new drainer")
     except redis.RedisError as exc:
         log.warning("could not look at the report inbox: %s", exc)
         return False
-    return bool(waiting) and enqueue.apply_delivery_reports()
+    return enqueue.apply_delivery_reports()
+
+
+def _holder_died(client: redis.Redis, token: str) -> bool:
+    """Whether the lock `token` names a process whose liveness key has lapsed."""
+    holder = report_inbox.holder_of(token)
+    return holder is not None and holder in liveness.dead_claimers(client, [holder], time.time())
