@@ -14,45 +14,56 @@ from tests.bridge_harness import BridgeProcess
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-# The 33 files that took longest in a run of the suite on a two-core machine, run
-# first, longest first. Each worker takes whole files (--dist loadfile) in collection
-# order, so a long file collected last (the two-host drill sorts near the end) kept
-# the suite waiting on one worker alone at its end.
+# The 45 files that took longest (13 s or more, setup included) in a run of the
+# suite on a two-core machine, run first, longest first. Each worker takes whole files
+# (--dist loadfile) in collection order, so a long file collected last (the two-host
+# drill sorts near the end) kept the suite waiting on one worker alone at its end.
 LONGEST_FIRST = (
-    "test_openapi_contract.py",
-    "test_two_hosts.py",
     "test_long_waits_in_database.py",
+    "test_openapi_contract.py",
     "test_bridge_dead_letters.py",
-    "test_cli_papercuts.py",
     "test_resolved_while_held.py",
-    "test_escalation_flows.py",
     "test_log_masking.py",
-    "test_bridge.py",
+    "test_escalation_flows.py",
+    "test_cli_papercuts.py",
     "test_notice_worker_killed.py",
+    "test_storm.py",
     "test_security_ingest.py",
-    "test_security_startup.py",
+    "test_bridge.py",
+    "test_two_hosts.py",
+    "test_metrics_as_deployed.py",
     "test_escalation_snapshot.py",
     "test_prometheus_as_deployed.py",
-    "test_metrics_as_deployed.py",
-    "test_ack_timeout.py",
-    "test_slow_clients.py",
+    "test_security_startup.py",
     "test_notice_sending.py",
-    "test_storm.py",
-    "test_escalation_in_a_storm.py",
-    "test_worker_stop_deadline.py",
-    "test_worker_killed_mid_send.py",
-    "test_demo_notice.py",
+    "test_ack_timeout.py",
     "test_notice_api.py",
-    "test_group_paging.py",
-    "test_end_to_end.py",
-    "test_hang_up_calls.py",
-    "test_celery_tools.py",
     "test_broker_outage.py",
-    "test_phlo_webhook_steps.py",
-    "test_simulator.py",
-    "test_lookup_budget.py",
-    "test_maintenance_mode.py",
+    "test_slow_clients.py",
+    "test_hang_up_calls.py",
     "test_queue_depth_rabbitmq.py",
+    "test_worker_killed_mid_send.py",
+    "test_simulator.py",
+    "test_demo_notice.py",
+    "test_maintenance_mode.py",
+    "test_lookup_budget.py",
+    "test_end_to_end.py",
+    "test_phlo_webhook_steps.py",
+    "test_group_paging.py",
+    "test_delivery_faults.py",
+    "test_celery_tools.py",
+    "test_beat_leader.py",
+    "test_escalation_in_a_storm.py",
+    "test_send_handover.py",
+    "test_notice_whatsapp_phlo.py",
+    "test_notice_voice.py",
+    "test_step_handover.py",
+    "test_rabbitmq_broker.py",
+    "test_sms_delivery_reports.py",
+    "test_no_send_after_ack.py",
+    "test_bridge_step.py",
+    "test_notice_replies.py",
+    "test_prometheus_rules.py",
 )
 
 
