@@ -293,6 +293,11 @@ BREAKER_TRANSITIONS = Counter(
     "Circuit breaker of the primary Plivo account opening and closing.",
     ["provider", "state"],
 )
+LOOKUPS_DEFERRED = Counter(
+    "alert_dispatch_lookups_deferred",
+    "Look-ups at Plivo sent back to wait for their share of the account's API requests "
+    "(PLIVO_LOOKUPS_PER_5S): steady growth means unknown sends settle slowly.",
+)
 RECONCILED = Counter(
     "alert_dispatch_reconciled",
     "Sends of unknown outcome looked up at Plivo: found there, or resent.",

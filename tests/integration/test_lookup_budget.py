@@ -9,6 +9,7 @@ from the sends in the chaos drill. Counted here at the simulator.
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
 import pytest
@@ -88,3 +89,7 @@ def test_a_burst_of_unknown_sends_is_looked_up_within_the_lookup_budget(stack):
     assert most_in_any_window(look_ups, 5.0) <= LOOKUPS_PER_5S
     assert not [r for r in log if r["status"] == 429]
     assert sorted(received(stack)) == sorted(numbers)  # adopted, never sent again
+    # Twelve due at once against ten per 5 s: some were sent back to wait, and counted.
+    metrics = requests.get(f"{stack.web_url}/metrics", timeout=5).text
+    deferred = re.search(r"^alert_dispatch_lookups_deferred_total (\S+)$", metrics, re.M)
+    assert deferred is not None and float(deferred.group(1)) >= 1

@@ -385,6 +385,7 @@ NOT_DRIVEN_HERE: frozenset[str] = frozenset(
         "alert_dispatch_bundled_alerts_total",  # test_storm
         "alert_dispatch_bundles_sent_total",  # test_storm
         "alert_dispatch_reconciled_total",  # test_delivery_faults (timeout, reconciled)
+        "alert_dispatch_lookups_deferred_total",  # test_lookup_budget
         "alert_dispatch_replies_withheld_total",  # the reply caps tests
         "alert_dispatch_notice_calls_total",  # test_notice_voice
         "alert_dispatch_notice_whatsapp_total",  # test_notice_whatsapp_phlo

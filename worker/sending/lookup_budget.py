@@ -24,6 +24,7 @@ from typing import Any
 
 import redis
 
+from shared.core.metrics import LOOKUPS_DEFERRED
 from shared.plivo.client import PlivoClient
 from shared.plivo.errors import PlivoRateLimited
 from worker import context
@@ -58,6 +59,7 @@ def take_lookup_slot(client: PlivoClient) -> None:
         log.warning("look-up at Plivo not paced (Redis: %s)", exc)
         return
     if not slot.booked:
+        LOOKUPS_DEFERRED.inc()
         raise LookupBudgetSpent(max(slot.delay_s, 0.1))
     if slot.delay_s > 0:
         time.sleep(slot.delay_s)
