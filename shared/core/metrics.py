@@ -295,8 +295,7 @@ BREAKER_TRANSITIONS = Counter(
 )
 LOOKUPS_DEFERRED = Counter(
     "alert_dispatch_lookups_deferred",
-    "Look-ups at Plivo sent back to wait for their share of the account's API requests "
-    "(PLIVO_LOOKUPS_PER_5S): steady growth means unknown sends settle slowly.",
+    "Look-ups at Plivo sent back to wait for their share of API requests (PLIVO_LOOKUPS_PER_5S).",
 )
 RECONCILED = Counter(
     "alert_dispatch_reconciled",

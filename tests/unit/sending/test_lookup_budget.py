@@ -23,8 +23,10 @@ def test_look_ups_never_exceed_their_share_in_any_5_s(
     monkeypatch: pytest.MonkeyPatch, per_5s: int
 ) -> None:
     limit = limits(monkeypatch, PLIVO_LOOKUPS_PER_5S=str(per_5s)).account_lookups
-    assert max_in_window(limit, 5.0) <= per_5s
-    assert max_in_window(limit, 5.0) >= 0.9 * per_5s  # the share is used, not wasted
+    assert max_in_window(limit, 5.0) >= int(0.9 * per_5s)  # used, but for its headroom
+    # Look-ups leaving up to half a second after their slots still put no more than
+    # the share in any 5 s window at Plivo: as if exactly paced over 5.5 s.
+    assert max_in_window(limit, 5.5) <= per_5s
 
 
 def test_by_default_look_ups_and_sends_together_stay_under_plivos_limit(
