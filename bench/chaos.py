@@ -63,6 +63,7 @@ from bench.common import (
     machine,
     source_state,
 )
+from bench.load import silence_reports
 from cli.stack import Stack, StackConfig
 from shared.sending.retry import MAX_SEND_ATTEMPTS
 
@@ -872,12 +873,7 @@ def scenario_timeouts(ctx: Context) -> Outcome:
     try:
         stack.start()
         stack.wait_for_workers()
-        for number in sorted(silent):
-            requests.post(
-                f"{stack.simulator_url}/_sim/scenarios",
-                json={"number": number, "sms": "no-callback"},
-                timeout=5,
-            ).raise_for_status()
+        silence_reports(stack.simulator_url, sorted(silent))
         run.fault(timeout_after_receive=True, rate=TIMEOUT_RATE, duration_s=TIMEOUT_FAULT_S)
         posts = run.post_all(numbers, "timeout")
         settled = run.wait_until_settled(numbers, timeout_s=ctx.patience_s)

@@ -27,12 +27,10 @@ from multiprocessing import get_context
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import requests
-
 from bench import stats
 from bench.common import get_json
 from bench.cpu_use import CpuUse, measuring
-from bench.load import alert_posters, offer, wait_for_pages
+from bench.load import alert_posters, offer, silence_reports, wait_for_pages
 from bench.perf_context import (
     RAISED_LIMIT,
     WARM_UP_ALERTS,
@@ -159,12 +157,7 @@ class Received:
 def page_quietly(system: System, count: int) -> list[dict[str, Any]]:
     """Page `count` numbers whose phones send no reports; the simulator's messages to them."""
     keys = numbers(count)
-    for key in keys:
-        requests.post(
-            f"{system.simulator_url}/_sim/scenarios",
-            json={"number": key, "sms": "no-callback"},
-            timeout=10,
-        ).raise_for_status()
+    silence_reports(system.simulator_url, keys)
     offer(keys, alert_posters(system.web_url, system.api_token, "callbacks"), threads=8)
     _, complete = wait_for_pages(system.simulator_url, keys, timeout=120 + count / 10)
     if not complete:

@@ -60,12 +60,10 @@ class Fault:
             raise FaultError("timeout_after_receive must be true or false")
         if status is None and not stall and not latency:
             raise FaultError("give a status, latency_ms or timeout_after_receive")
-        raw_paths = data.get("paths") or ()
-        paths = (raw_paths,) if isinstance(raw_paths, str) else tuple(raw_paths)
+        paths = _one_or_many(data, "paths")
         if not all(isinstance(p, str) and p for p in paths):
             raise FaultError("paths must be a string or a list of strings")
-        raw_methods = data.get("methods") or ()
-        methods = (raw_methods,) if isinstance(raw_methods, str) else tuple(raw_methods)
+        methods = _one_or_many(data, "methods")
         if not all(isinstance(m, str) and m.upper() in HTTP_METHODS for m in methods):
             raise FaultError(f"methods must be one or a list of {', '.join(HTTP_METHODS)}")
         return cls(
@@ -101,6 +99,12 @@ class Fault:
             "paths": list(self.paths),
             "methods": list(self.methods),
         }
+
+
+def _one_or_many(data: Mapping[str, Any], key: str) -> tuple[Any, ...]:
+    """A field given as one value or a list of them, as a tuple (empty when absent)."""
+    raw = data.get(key) or ()
+    return (raw,) if isinstance(raw, str) else tuple(raw)
 
 
 def _number(data: Mapping[str, Any], key: str, default: float) -> float:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 import pytest
 from sqlalchemy import Engine, event, select
@@ -23,6 +22,7 @@ from shared.notifications import report_inbox
 from shared.notifications.delivery_reports import record_sms_reports
 from tests.broker_messages import queued_anywhere
 from tests.conftest import ServedApp
+from tests.integration.test_dead_claimer import settle
 from tests.integration.test_ingest_outages import dead_broker  # noqa: F401 (a fixture)
 from tests.integration.test_security_callbacks import (
     OUR_NUMBER,
@@ -245,7 +245,7 @@ def test_a_drainer_that_died_holding_the_inbox_is_replaced_at_the_next_hand_over
     holder, or one that named no token, keeps it."""
     from worker.tasks.hand_over_sends import hand_over_sends
 
-    redis_client.set(liveness.EPOCH_KEY, f"{time.time() - 60:.3f}")  # keys kept a minute
+    settle(redis_client)  # liveness keys kept a minute: an absent one means dead
     live, dead = "host-a:201:aaaaaaaa", "host-a:202:bbbbbbbb"
     redis_client.set(liveness.alive_key(live), "1", px=5000)
     _alert, nid, _ = page(database_url, state="sent", provider_uuid="msg-h")
