@@ -39,7 +39,8 @@ def web(host: str, port: int) -> None:
     from webhooks.app import create_app
 
     upgrade(settings.effective_database_url)
-    server = make_server(host, port, create_app(settings), threaded=True)
+    app = create_app(settings, route_on_arrival=settings.route_on_arrival)
+    server = make_server(host, port, app, threaded=True)
     click.echo(f"receiver listening on http://{host}:{server.server_port}")
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

@@ -34,11 +34,19 @@ from webhooks.openapi import bp as openapi_bp
 from webhooks.subscribers_api import bp as subscribers_api_bp
 
 
-def create_app(settings: Settings | None = None, *, enqueue: ModuleType | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    enqueue: ModuleType | None = None,
+    route_on_arrival: bool = False,
+) -> Flask:
     """Build the app from one settings object; nothing is read from globals later.
 
     `enqueue` is the module that hands work to the broker (worker.enqueue);
     it is a parameter so the app can be built without importing the worker.
+    `route_on_arrival`: this process routes a new alert itself while idle
+    (worker.route_on_arrival); only for a receiver whose settings are the
+    environment's, as the workers read them.
     """
     settings = settings or load_settings()
     app = Flask(__name__)
@@ -51,6 +59,10 @@ def create_app(settings: Settings | None = None, *, enqueue: ModuleType | None =
 
         enqueue = worker_enqueue
     app.config["ENQUEUE"] = enqueue
+    if route_on_arrival:
+        from worker.route_on_arrival import ArrivalRouter
+
+        app.config["ROUTE_ON_ARRIVAL"] = ArrivalRouter()
     after_close.register(
         "hang_up_calls", lambda alert_id: app.config["ENQUEUE"].hang_up_calls(alert_id)
     )

@@ -63,6 +63,10 @@ class GroupCommit:
             raise job.error
         return job.result  # type: ignore[return-value]
 
+    def busy(self) -> bool:
+        """Whether a request of this process is storing alerts now (or waits to)."""
+        return self._writing or bool(self._waiting)
+
     def _write_round(self) -> None:
         with self._guard:
             batch, self._waiting = self._waiting[:MAX_ROUND], self._waiting[MAX_ROUND:]

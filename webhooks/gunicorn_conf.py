@@ -106,14 +106,32 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """Put the body deadline in front of the app each worker loaded; then keep what
-    the app loaded out of full garbage collections (shared.core.startup_objects)."""
+    """Put the body deadline in front of the app each worker loaded; load what routing on
+    arrival needs (worker.route_on_arrival); then keep what was loaded out of full
+    garbage collections (shared.core.startup_objects)."""
     from shared.core.startup_objects import freeze_startup_objects
 
     app_config = getattr(worker.wsgi, "config", {})
     max_bytes = app_config.get("MAX_CONTENT_LENGTH") or DEFAULT_MAX_BODY_BYTES
+    worker.arrival_router = app_config.get("ROUTE_ON_ARRIVAL")
     worker.wsgi = BodyDeadline(worker.wsgi, BODY_TIMEOUT_S, max_bytes)
+    if worker.arrival_router is not None:
+        from worker.route_on_arrival import warm
+
+        warm()
     freeze_startup_objects()
+
+
+# A worker about to exit gives the alerts it is routing this long to reach Plivo.
+ROUTING_GRACE_S = 5.0
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """A worker exits (a restart, a scale-down): let the alerts it routes on arrival finish
+    first. One cut short is not lost (its routing task is the backup), only slower."""
+    router = getattr(worker, "arrival_router", None)
+    if router is not None and not router.wait(ROUTING_GRACE_S):
+        log.warning("receiver exiting with alerts still being routed; the workers route them")
 
 
 # -- the body deadline -----------------------------------------------------------

@@ -185,16 +185,20 @@ def _enqueue_new(events: Sequence[AlertIn], results: Sequence[IngestResult]) -> 
 
     The new alerts of one request are routed together (most urgent first, at the
     priority of the most urgent), so one person's share of a group is paged as one
-    message (worker.tasks.dispatch_alert).
+    message (worker.tasks.dispatch_alert). An idle receiver routes them itself, the
+    task then published as a backup (worker.route_on_arrival).
     """
     enqueue = current_app.config["ENQUEUE"]
+    router = current_app.config.get("ROUTE_ON_ARRIVAL")
     order = [i for i in dispatch_order(events, results) if results[i].alert_id is not None]
     queued: dict[int, bool] = {}
     for begin in range(0, len(order), DISPATCH_CHUNK):
         chunk = order[begin : begin + DISPATCH_CHUNK]
         ids = [results[i].alert_id for i in chunk]
         priority = page_priority(events[chunk[0]].severity)
-        if len(ids) == 1:
+        if router is not None:
+            took = router.hand_over(ids, priority, storing_elsewhere=group_commit().busy())
+        elif len(ids) == 1:
             took = enqueue.dispatch_alert(ids[0], priority=priority)
         else:
             took = enqueue.dispatch_alerts(ids, priority=priority)

@@ -54,4 +54,4 @@ except StartupRefused as refused:
         exit_with(refused.lines, APP_LOAD_ERROR)
     sys.exit(QUIET_REFUSAL)
 configure_logging(settings.log_level)
-app = create_app(settings)
+app = create_app(settings, route_on_arrival=settings.route_on_arrival)

@@ -55,15 +55,20 @@ def publish(
     return True
 
 
-def dispatch_alert(alert_id: int, priority: int | None = None) -> bool:
-    """Routing comes before paging: a new critical alert is routed ahead of a backlog."""
-    return publish(task_names.DISPATCH_ALERT, [alert_id], priority=priority)
+def dispatch_alert(
+    alert_id: int, priority: int | None = None, countdown: float | None = None
+) -> bool:
+    """Routing comes before paging: a new critical alert is routed ahead of a backlog.
+    `countdown`: a backup for an alert routed on arrival (worker.route_on_arrival)."""
+    return publish(task_names.DISPATCH_ALERT, [alert_id], countdown=countdown, priority=priority)
 
 
-def dispatch_alerts(alert_ids: list[int], priority: int | None = None) -> bool:
+def dispatch_alerts(
+    alert_ids: list[int], priority: int | None = None, countdown: float | None = None
+) -> bool:
     """Alerts that arrived in one request, routed together (worker.tasks.dispatch_alert):
     one person's share of them then leaves as one message."""
-    return publish(task_names.DISPATCH_ALERTS, [alert_ids], priority=priority)
+    return publish(task_names.DISPATCH_ALERTS, [alert_ids], countdown=countdown, priority=priority)
 
 
 def send_sms(

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # (shared.incident_bridge); INCIDENT_BRIDGE_RECORD records it (the URL in the timeline).
     incident_bridge: bool = Field(default=False, alias="INCIDENT_BRIDGE")
     incident_bridge_record: bool = Field(default=False, alias="INCIDENT_BRIDGE_RECORD")
+    # The receiver routes a new alert itself while it has nothing else in hand, saving
+    # the first page a trip through the broker (worker.route_on_arrival).
+    route_on_arrival: bool = Field(default=True, alias="ROUTE_ON_ARRIVAL")
     plivo_connect_timeout: float = Field(default=3.05, gt=0, alias="PLIVO_CONNECT_TIMEOUT")
     plivo_read_timeout: float = Field(default=8.0, gt=0, alias="PLIVO_READ_TIMEOUT")
     call_ring_timeout: int = Field(default=30, ge=5, le=120, alias="CALL_RING_TIMEOUT")
