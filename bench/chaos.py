@@ -1,6 +1,6 @@
 """Chaos benchmark of issue 5: crashes and outages, counted where Plivo would count them.
 
-`python -m bench.chaos [--only N] [--workdir DIR] [--seed S]` runs six
+`python -m bench.chaos [--only N] [--workdir DIR] [--seed S]` runs seven
 scenarios, each on a fresh system of real OS processes (`cli.stack.Stack`:
 Redis, the Plivo simulator, the receiver, two worker instances of two prefork
 processes each, beat) on loopback:
@@ -12,6 +12,8 @@ processes each, beat) on loopback:
 4. 30 % of Plivo requests fail with 500.
 5. 30 % of Plivo requests time out after Plivo acted on them.
 6. The primary Plivo account answers 503 for 30 s while a backup account exists.
+7. SIGKILL the receiver the moment it answered a post, while it routes that
+   alert itself (routing on arrival), and start it again.
 
 Every alert pages its own number with one SMS, so the simulators' message logs
 answer the two questions that matter for a pager exactly: a number never
@@ -990,6 +992,88 @@ def scenario_failover(ctx: Context) -> Outcome:
 # -- the run -----------------------------------------------------------------------
 
 Scenario = Callable[[Context], Outcome]
+# -- 7. receiver crashes ---------------------------------------------------------------
+
+RECEIVER_ALERTS = 120
+RECEIVER_KILLS = 8
+# Slow enough that the receiver is idle at each post, so it routes the alert itself.
+RECEIVER_POST_EVERY_S = 0.25
+# The kill comes this long at most after the answer (a warm routing takes about 10 ms).
+RECEIVER_KILL_WITHIN_S = 0.02
+
+
+def scenario_receiver_kills(ctx: Context) -> Outcome:
+    """SIGKILL the receiver the moment it answered a post, while it routes that alert.
+
+    An idle receiver routes a new alert itself (worker.route_on_arrival). Killed
+    then, the alert is routed by the routing task published as its backup (2 s
+    later) if the routing had not committed, and a page the dead receiver had
+    claimed is settled by the hand-over of sends (looked up at Plivo, sent if
+    it never got there). Alerts are posted one by one, 4 a second; after some
+    of them the receiver is killed at once and started again. Every alert the
+    receiver accepted must be paged exactly once.
+    """
+    numbers = destinations(RECEIVER_ALERTS)
+    outcome = Outcome(7, "SIGKILL the receiver as it routes an alert", len(numbers))
+    kill_after = set(ctx.rng.sample(range(5, RECEIVER_ALERTS - 5), RECEIVER_KILLS))
+    stack = Stack(chaos_config(ctx.directory))
+    run = Run(stack)
+    posts: list[tuple[str, float, str]] = []
+    kills: dict[str, float] = {}  # number posted just before a kill -> when
+    try:
+        stack.start()
+        stack.wait_for_workers()
+        poster = AlertPoster(stack.web_url, stack.config.api_token)
+        for index, number in enumerate(numbers):
+            time.sleep(RECEIVER_POST_EVERY_S)
+            posts.append((number, time.time(), _post_outcome(poster, number, index)))
+            if index in kill_after and posts[-1][2] == "queued":
+                # Somewhere in its routing: before its commit, or with its page claimed.
+                time.sleep(ctx.rng.uniform(0.0, RECEIVER_KILL_WITHIN_S))
+                stack.kill("web", signal.SIGKILL)
+                kills[number] = time.time()
+                stack.start_web()
+                poster = AlertPoster(stack.web_url, stack.config.api_token)
+        accepted = [number for number, _, how in posts if how in ("queued", "stored")]
+        settled = run.wait_until_settled(accepted, timeout_s=ctx.patience_s)
+    finally:
+        stack.stop()
+    save_run(ctx.directory / "result", settled, posts)
+    finish(outcome, settled, accepted)
+    outcome.notifications = len(accepted)
+    firsts = first_messages(settled.messages)
+    after_kill = [firsts[digits(n)].at - at for n, at in kills.items() if digits(n) in firsts]
+    outcome.recovery = (
+        f"pages of the alerts being routed at the kill: out {fmt_s(min(after_kill))} "
+        f"to {fmt_s(max(after_kill))} after it"
+        if after_kill
+        else "no page of an alert being routed at a kill"
+    )
+    cut_off = [u for u in settled.db.unknowns if u.cause == "worker lost"]
+    outcome.notes += [
+        f"{len(kills)} kills, each 0-{RECEIVER_KILL_WITHIN_S * 1000:.0f} ms after the receiver "
+        f"answered a post; posts: {outcome_counts(posts)}",
+        f"pages the dead receiver had claimed (made unknown by the hand-over of sends): "
+        f"{len(cut_off)}, settled by {settled.db.settled_by(cut_off)}",
+        f"database: {settled.db.states_text()}",
+    ]
+    return outcome
+
+
+def _post_outcome(poster: AlertPoster, number: str, index: int) -> str:
+    """One alert posted: "queued" or "stored" as the receiver answered, else what failed."""
+    try:
+        return (
+            "queued"
+            if poster.post(number, f"chaos benchmark receiver {index}").queued
+            else ("stored")
+        )
+    except AlertRefused as exc:
+        return f"refused {exc.status}"
+    except requests.RequestException as exc:
+        return f"error {type(exc).__name__}"
+
+
 SCENARIOS: dict[int, tuple[str, Scenario]] = {
     1: ("worker SIGKILLs", scenario_worker_kills),
     2: ("Redis restart", scenario_redis_restart),
@@ -997,6 +1081,7 @@ SCENARIOS: dict[int, tuple[str, Scenario]] = {
     4: ("30 % server errors", scenario_server_errors),
     5: ("timeouts after receive", scenario_timeouts),
     6: ("failover to the backup", scenario_failover),
+    7: ("receiver SIGKILLs", scenario_receiver_kills),
 }
 
 

@@ -235,6 +235,11 @@ class Stack:
             raise
         return self
 
+    def start_web(self) -> None:
+        """The receiver again (after a kill), on its port, answering when this returns."""
+        self._spawn("web", ["web", "--port", str(self.web_port)])
+        self._wait_http(f"{self.web_url}/healthz", "web")
+
     def start_worker(self, name: str = "worker1") -> None:
         self._spawn(name, ["worker", "-c", str(self.config.worker_concurrency), "--name", name])
 
