@@ -40,6 +40,10 @@ def web(host: str, port: int) -> None:
 
     upgrade(settings.effective_database_url)
     app = create_app(settings, route_on_arrival=settings.route_on_arrival)
+    if settings.route_on_arrival:
+        from worker.route_on_arrival import warm
+
+        warm()
     server = make_server(host, port, app, threaded=True)
     click.echo(f"receiver listening on http://{host}:{server.server_port}")
     with contextlib.suppress(KeyboardInterrupt):

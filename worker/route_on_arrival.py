@@ -148,14 +148,18 @@ class ArrivalRouter:
 
 
 def warm() -> None:
-    """Load what routing needs before the first alert arrives (a gunicorn worker's start):
-    the worker's modules, the Plivo session, Redis and this process's liveness key.
-    The first alert routed in a cold process waited 120-160 ms for them."""
-    import worker.celery_app  # noqa: F401 - the Celery app the routing publishes through
-    import worker.tasks.dispatch_alert  # noqa: F401
-    from worker import context
-    from worker.sending import liveness
+    """Load what routing needs before the first alert arrives (a receiver's start): the
+    worker's modules, the Plivo session, Redis and this process's liveness key. The
+    first alert routed in a cold process waited 120-160 ms for them. Never stops the
+    start: what could not be loaded now is loaded by the first routing."""
+    try:
+        import worker.celery_app  # noqa: F401 - the Celery app the routing publishes through
+        import worker.tasks.dispatch_alert  # noqa: F401
+        from worker import context
+        from worker.sending import liveness
 
-    context.plivo_client()
-    context.limiter()
-    liveness.claimer_token(context.redis_client)
+        context.plivo_client()
+        context.limiter()
+        liveness.claimer_token(context.redis_client)
+    except Exception as exc:  # the first routing will meet the same and say so
+        log.warning("routing on arrival: not warmed at start: %s", exc)

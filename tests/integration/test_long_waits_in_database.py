@@ -1,9 +1,9 @@
 """A send waiting longer than a few seconds waits in the database, not in the broker.
 
 The account is limited to one SMS every 5 s. Three alerts to three people: the
-first page goes at once, the second waits 5 s as a countdown in the broker, the
-third waits for a slot 10 s ahead in the database (its slot booked) and is
-handed over just before that slot (worker.tasks.hand_over_sends), even while
+first page goes at once, the others wait for slots 5 and 10 s ahead; one more
+than 5 s ahead waits in the database (its slot booked) and is handed over just
+before that slot (worker.tasks.hand_over_sends), even while
 thousands of alerts wait to be routed. A worker that dies while holding a
 countdown loses nothing for long: the send is handed over again after
 REQUEUE_LOST_AFTER_S (10 s), within 15 s of the death. Real processes.
@@ -66,25 +66,26 @@ def test_a_send_waiting_for_a_far_slot_waits_in_the_database_and_goes_at_its_slo
     for number in (FIRST, SECOND, THIRD):
         post_alert(stack, number, f"disk full for {number}")
 
-    def booked() -> bool:  # its send ran: booked its slot and went back to the database
-        row = waiting_row(stack, THIRD)
-        return row is not None and row.slot_booked
+    def held_far() -> Notification | None:  # booked its slot, kept in the database for it
+        rows = (waiting_row(stack, number) for number in (FIRST, SECOND, THIRD))
+        kept = (row for row in rows if row is not None and row.slot_booked)
+        return next((row for row in kept if row.enqueued_at is None), None)
 
-    wait_for(booked, timeout=10.0, interval=0.05)
-    held = waiting_row(stack, THIRD)
-    assert held is not None and held.enqueued_at is None
+    # Which of the three waits is not fixed: the receiver routes the first alert
+    # itself while the workers route the others (worker.route_on_arrival).
+    held = wait_for(held_far, timeout=10.0, interval=0.05)
     wait_s = (held.due_at - datetime.now(UTC)).total_seconds()
     assert wait_s > 5.0  # well beyond any countdown the broker holds
-
     wait_for(lambda: len(accepted(stack)) == 3, timeout=30.0, interval=0.1)
     times = accepted(stack)
     assert all(len(each) == 1 for each in times.values()), times
-    first, second, third = times[FIRST][0], times[SECOND][0], times[THIRD][0]
+    first, second, third = sorted(each[0] for each in times.values())
     # The limit holds (the limiter's slots, 5 s apart), and the slot booked in the
     # database is kept: out within a second of it, not a tick or a queue later.
     assert second - first >= SECONDS_PER_SMS - 0.5
     assert third - second >= SECONDS_PER_SMS - 0.5
-    assert abs(third - held.due_at.timestamp()) < 1.0, third - held.due_at.timestamp()
+    [sent] = times[held.destination]
+    assert abs(sent - held.due_at.timestamp()) < 1.0, (sent - held.due_at.timestamp(), times)
 
 
 def test_a_page_whose_worker_died_holding_its_countdown_is_out_within_15_s(stack):
