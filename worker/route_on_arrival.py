@@ -1,11 +1,12 @@
 """Route a new alert in the receiver process that stored it, while that process is idle.
 
 Why: on a quiet system a page's way to Plivo is the receiver's commit, a trip
-through the broker (publish, a worker's fetch, the task's start: about 3-4 ms on
+through the broker (publish, a worker's fetch, the task's start: about 3 ms on
 a 2-core machine) and the worker's routing and send. The trip is the one part
 the page does not need: the receiver has the alert in hand. Routed here, the
-first page of an alert posted at 4 a second reached Plivo 13-15 ms after its
-POST left the client instead of 17-19 ms (three runs each way, same hour).
+first page of an alert posted at 4 a second reached Plivo 13-15 ms (median)
+after its POST left the client instead of 16-17 ms (160 alerts a run, two runs
+each way in one hour; bench/results/performance.md, sixteenth pass).
 
 Why it stays safe:
 - The routing task is still published, `BACKUP_DELAY_S` later. It is the
