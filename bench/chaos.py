@@ -54,6 +54,7 @@ from typing import Any
 import requests
 from sqlalchemy.exc import SQLAlchemyError
 
+from bench import databases
 from bench.common import (
     RESULTS_DIR,
     AlertPoster,
@@ -998,43 +999,50 @@ RECEIVER_ALERTS = 120
 RECEIVER_KILLS = 8
 # Slow enough that the receiver is idle at each post, so it routes the alert itself.
 RECEIVER_POST_EVERY_S = 0.25
-# The kill comes this long at most after the answer (a warm routing takes about 10 ms).
-RECEIVER_KILL_WITHIN_S = 0.02
+# The kill comes this long after the post left: the receiver stores the alert within
+# about 4 ms and its first page leaves about 6 ms later, then it publishes the backup
+# and answers; a kill anywhere in there is what this scenario is about.
+RECEIVER_KILL_AFTER_S = (0.002, 0.016)
 
 
 def scenario_receiver_kills(ctx: Context) -> Outcome:
-    """SIGKILL the receiver the moment it answered a post, while it routes that alert.
+    """SIGKILL the receiver while it stores and routes an alert, before it answered.
 
-    An idle receiver routes a new alert itself (worker.route_on_arrival). Killed
-    then, the alert is routed by the routing task published as its backup (2 s
-    later) if the routing had not committed, and a page the dead receiver had
-    claimed is settled by the hand-over of sends (looked up at Plivo, sent if
-    it never got there). Alerts are posted one by one, 4 a second; after some
-    of them the receiver is killed at once and started again. Every alert the
-    receiver accepted must be paged exactly once.
+    An idle receiver routes a new alert itself (worker.route_on_arrival), and
+    publishes the routing task as a backup and answers only once the first page
+    left. Killed before its routing committed, the alert is in the database
+    unrouted, and the tick hands it over (10 s after it was stored); killed with
+    the page claimed, the hand-over of sends settles it (looked up at Plivo, sent
+    if it never got there); killed before its own commit, nothing was accepted.
+    Alerts are posted one by one, 4 a second; some posts are cut short by a kill
+    and the receiver started again. Every alert the receiver stored (answered or
+    not) must be paged exactly once.
     """
     numbers = destinations(RECEIVER_ALERTS)
     outcome = Outcome(7, "SIGKILL the receiver as it routes an alert", len(numbers))
-    kill_after = set(ctx.rng.sample(range(5, RECEIVER_ALERTS - 5), RECEIVER_KILLS))
+    kill_at = set(ctx.rng.sample(range(5, RECEIVER_ALERTS - 5), RECEIVER_KILLS))
     stack = Stack(chaos_config(ctx.directory))
     run = Run(stack)
     posts: list[tuple[str, float, str]] = []
-    kills: dict[str, float] = {}  # number posted just before a kill -> when
+    kills: dict[str, float] = {}  # number whose post was cut short -> when
     try:
         stack.start()
         stack.wait_for_workers()
         poster = AlertPoster(stack.web_url, stack.config.api_token)
         for index, number in enumerate(numbers):
             time.sleep(RECEIVER_POST_EVERY_S)
-            posts.append((number, time.time(), _post_outcome(poster, number, index)))
-            if index in kill_after and posts[-1][2] == "queued":
-                # Somewhere in its routing: before its commit, or with its page claimed.
-                time.sleep(ctx.rng.uniform(0.0, RECEIVER_KILL_WITHIN_S))
-                stack.kill("web", signal.SIGKILL)
-                kills[number] = time.time()
-                stack.start_web()
-                poster = AlertPoster(stack.web_url, stack.config.api_token)
-        accepted = [number for number, _, how in posts if how in ("queued", "stored")]
+            if index not in kill_at:
+                posts.append((number, time.time(), _post_outcome(poster, number, index)))
+                continue
+            posts.append(_post_cut_short(ctx, stack, poster, number, index))
+            kills[number] = time.time()
+            stack.start_web()
+            poster = AlertPoster(stack.web_url, stack.config.api_token)
+        answered = [number for number, _, how in posts if how in ("queued", "stored")]
+        unanswered_but_stored = stored_among(
+            stack.database_url, [n for n, _, how in posts if n in kills and n not in answered]
+        )
+        accepted = answered + unanswered_but_stored
         settled = run.wait_until_settled(accepted, timeout_s=ctx.patience_s)
     finally:
         stack.stop()
@@ -1044,20 +1052,47 @@ def scenario_receiver_kills(ctx: Context) -> Outcome:
     firsts = first_messages(settled.messages)
     after_kill = [firsts[digits(n)].at - at for n, at in kills.items() if digits(n) in firsts]
     outcome.recovery = (
-        f"pages of the alerts being routed at the kill: out {fmt_s(min(after_kill))} "
+        f"pages of the alerts being stored or routed at the kill: out {fmt_s(min(after_kill))} "
         f"to {fmt_s(max(after_kill))} after it"
         if after_kill
-        else "no page of an alert being routed at a kill"
+        else "no alert being routed at a kill had been stored"
     )
     cut_off = [u for u in settled.db.unknowns if u.cause == "worker lost"]
+    lo, hi = RECEIVER_KILL_AFTER_S
     outcome.notes += [
-        f"{len(kills)} kills, each 0-{RECEIVER_KILL_WITHIN_S * 1000:.0f} ms after the receiver "
-        f"answered a post; posts: {outcome_counts(posts)}",
+        f"{len(kills)} kills, each {lo * 1000:.0f}-{hi * 1000:.0f} ms after a post left; "
+        f"posts: {outcome_counts(posts)}; of the {len(kills)} cut short, "
+        f"{sum(1 for n in kills if n in answered)} answered before the kill, "
+        f"{len(unanswered_but_stored)} stored but not answered",
         f"pages the dead receiver had claimed (made unknown by the hand-over of sends): "
         f"{len(cut_off)}, settled by {settled.db.settled_by(cut_off)}",
         f"database: {settled.db.states_text()}",
     ]
     return outcome
+
+
+def _post_cut_short(
+    ctx: Context, stack: Stack, poster: AlertPoster, number: str, index: int
+) -> tuple[str, float, str]:
+    """Post in a thread and SIGKILL the receiver a few milliseconds after the post left."""
+    outcome: list[str] = []
+    sent_at = time.time()
+    posting = threading.Thread(target=lambda: outcome.append(_post_outcome(poster, number, index)))
+    posting.start()
+    time.sleep(ctx.rng.uniform(*RECEIVER_KILL_AFTER_S))
+    stack.kill("web", signal.SIGKILL)
+    posting.join(timeout=30)
+    return number, sent_at, outcome[0] if outcome else "error no answer"
+
+
+def stored_among(database_url: str, numbers: Sequence[str]) -> list[str]:
+    """The numbers an alert in the database pages (its recipients), of `numbers`."""
+    if not numbers:
+        return []
+    stored = " ".join(
+        str(r[0]) for r in databases.rows(database_url, "SELECT recipients FROM alerts")
+    )
+    return [n for n in numbers if n in stored]
 
 
 def _post_outcome(poster: AlertPoster, number: str, index: int) -> str:

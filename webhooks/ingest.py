@@ -198,10 +198,8 @@ def _enqueue_new(events: Sequence[AlertIn], results: Sequence[IngestResult]) -> 
         priority = page_priority(events[chunk[0]].severity)
         if router is not None:
             took = router.hand_over(ids, priority, storing_elsewhere=group_commit().busy())
-        elif len(ids) == 1:
-            took = enqueue.dispatch_alert(ids[0], priority=priority)
         else:
-            took = enqueue.dispatch_alerts(ids, priority=priority)
+            took = enqueue.route_alerts(ids, priority)
         queued.update(dict.fromkeys(chunk, took))
     return queued
 

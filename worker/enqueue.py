@@ -55,20 +55,34 @@ def publish(
     return True
 
 
-def dispatch_alert(
-    alert_id: int, priority: int | None = None, countdown: float | None = None
-) -> bool:
-    """Routing comes before paging: a new critical alert is routed ahead of a backlog.
-    `countdown`: a backup for an alert routed on arrival (worker.route_on_arrival)."""
-    return publish(task_names.DISPATCH_ALERT, [alert_id], countdown=countdown, priority=priority)
+def dispatch_alert(alert_id: int, priority: int | None = None) -> bool:
+    """Routing comes before paging: a new critical alert is routed ahead of a backlog."""
+    return publish(task_names.DISPATCH_ALERT, [alert_id], priority=priority)
 
 
-def dispatch_alerts(
-    alert_ids: list[int], priority: int | None = None, countdown: float | None = None
-) -> bool:
+def dispatch_alerts(alert_ids: list[int], priority: int | None = None) -> bool:
     """Alerts that arrived in one request, routed together (worker.tasks.dispatch_alert):
     one person's share of them then leaves as one message."""
-    return publish(task_names.DISPATCH_ALERTS, [alert_ids], countdown=countdown, priority=priority)
+    return publish(task_names.DISPATCH_ALERTS, [alert_ids], priority=priority)
+
+
+def route_alerts(
+    alert_ids: list[int], priority: int | None = None, *, backup_after_s: float | None = None
+) -> bool:
+    """The routing of the new alerts of one request: one alert's task or the group's.
+    `backup_after_s`: the backup of alerts the receiver routes itself
+    (worker.route_on_arrival), published to run that much later; it first reads
+    whether they were routed."""
+    if backup_after_s is None:
+        if len(alert_ids) == 1:
+            return dispatch_alert(alert_ids[0], priority=priority)
+        return dispatch_alerts(alert_ids, priority=priority)
+    backup = {"backup": True}
+    if len(alert_ids) == 1:
+        name, args = task_names.DISPATCH_ALERT, [alert_ids[0]]
+    else:
+        name, args = task_names.DISPATCH_ALERTS, [alert_ids]
+    return publish(name, args, backup_after_s, backup, priority)
 
 
 def send_sms(

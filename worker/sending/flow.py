@@ -68,6 +68,7 @@ from worker.sending.gate import (
     space_before_request,
 )
 from worker.sending.providers import Provider, choose_provider, report
+from worker.sending.request_leaving import request_leaving
 
 log = logging.getLogger(__name__)
 
@@ -293,6 +294,7 @@ def _deliver(send: Send, claimed: Claimed) -> Delivery | str:
             stopped,
         )
         return "cancelled"
+    request_leaving()
     try:
         delivery = claimed.perform(claimed.provider.client)
     except PlivoError as exc:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from worker.route_on_arrival import (
     BACKUP_DELAY_S,
+    LEAVING_WAIT_S,
     MOST_ALERTS_HERE,
     QUIET_S,
     ArrivalRouter,
@@ -56,23 +58,88 @@ class Recorder:
         return self.takes
 
 
+class Routes:
+    """Routing as the router runs it: the alerts routed, each page's request leaving at once."""
+
+    def __init__(self) -> None:
+        self.routed: list[list[int]] = []
+
+    def __call__(self, alert_ids: list[int], leaving) -> None:
+        self.routed.append(alert_ids)
+        leaving()
+
+
 def test_an_idle_process_routes_the_alert_and_publishes_its_backup_for_later():
-    routed = []
+    routes = Routes()
     broker = Recorder()
-    router = ArrivalRouter(route=routed.append, publish=broker, clock=Clock())
+    router = ArrivalRouter(route=routes, publish=broker, clock=Clock())
 
     assert router.hand_over([7], 0, storing_elsewhere=False) is True
     assert router.wait(5)
-    assert routed == [[7]]
+    assert routes.routed == [[7]]
     assert broker.published == [([7], 0, BACKUP_DELAY_S)]
+
+
+def test_the_answer_and_the_backup_wait_for_the_first_page_to_leave():
+    """The publish (and so the answer) comes after the page's request left, not before."""
+    order: list[str] = []
+    go_on = threading.Event()
+
+    def route(alert_ids: list[int], leaving) -> None:
+        order.append("routing")
+        leaving()
+        order.append("request left")
+        go_on.wait(5)  # Plivo's answer is awaited after the publish
+        order.append("answer recorded")
+
+    def publish(alert_ids, priority, countdown) -> bool:
+        order.append("backup published")
+        go_on.set()
+        return True
+
+    router = ArrivalRouter(route=route, publish=publish, clock=Clock())
+    assert router.hand_over([8], 0, storing_elsewhere=False) is True
+    assert router.wait(5)
+    assert order.index("request left") < order.index("backup published")
+    assert order[-1] == "answer recorded"
+
+
+def test_a_routing_that_sends_nothing_here_is_published_for_once_it_ends():
+    """Held, delayed or failed before any request: the publish follows the routing's end."""
+    order: list[str] = []
+
+    def route(alert_ids: list[int], leaving) -> None:
+        order.append("routed, page held")
+
+    router = ArrivalRouter(
+        route=route, publish=lambda *args: order.append("published") is None, clock=Clock()
+    )
+    router.hand_over([11], 0, storing_elsewhere=False)
+    assert order == ["routed, page held", "published"]
+
+
+def test_a_slow_routing_holds_the_answer_no_longer_than_the_leaving_wait():
+    release = threading.Event()
+    broker = Recorder()
+    router = ArrivalRouter(
+        route=lambda alert_ids, leaving: release.wait(5), publish=broker, clock=Clock()
+    )
+    started = time.monotonic()
+    assert router.hand_over([12], 0, storing_elsewhere=False) is True
+    waited = time.monotonic() - started
+    assert broker.published == [([12], 0, BACKUP_DELAY_S)]
+    assert LEAVING_WAIT_S <= waited < LEAVING_WAIT_S + 2
+    release.set()
+    assert router.wait(5)
 
 
 def test_while_one_alert_is_routed_here_the_next_goes_to_the_workers_at_once():
     release = threading.Event()
     routed = []
 
-    def slow_route(alert_ids: list[int]) -> None:
+    def slow_route(alert_ids: list[int], leaving) -> None:
         routed.append(alert_ids)
+        leaving()  # the page left; Plivo's answer is slow
         release.wait(5)
 
     broker = Recorder()
@@ -87,18 +154,18 @@ def test_while_one_alert_is_routed_here_the_next_goes_to_the_workers_at_once():
 
 
 def test_a_process_storing_other_alerts_leaves_routing_to_the_workers():
-    routed = []
+    routes = Routes()
     broker = Recorder()
-    router = ArrivalRouter(route=routed.append, publish=broker, clock=Clock())
+    router = ArrivalRouter(route=routes, publish=broker, clock=Clock())
 
     router.hand_over([4], 6, storing_elsewhere=True)
     assert router.wait(5)
-    assert routed == []
+    assert routes.routed == []
     assert broker.published == [([4], 6, None)]
 
 
 def test_routing_that_fails_here_is_left_to_the_backup_and_the_router_stays_usable(caplog):
-    def broken_route(alert_ids: list[int]) -> None:
+    def broken_route(alert_ids: list[int], leaving) -> None:
         raise RuntimeError("database went away")
 
     broker = Recorder()
@@ -107,26 +174,25 @@ def test_routing_that_fails_here_is_left_to_the_backup_and_the_router_stays_usab
     assert router.wait(5)
     assert "alerts [9]: routing on arrival failed" in caplog.text
     assert broker.published == [([9], 0, BACKUP_DELAY_S)]
-    routed_after = []
-    router._route = routed_after.append  # the next idle alert is routed here again
+    routes_after = Routes()
+    router._route = routes_after  # the next idle alert is routed here again
     router.hand_over([10], 0, storing_elsewhere=False)
     assert router.wait(5)
-    assert routed_after == [[10]]
+    assert routes_after.routed == [[10]]
 
 
 def test_the_answer_says_whether_the_broker_took_the_hand_over():
-    routed = []
-    router = ArrivalRouter(route=routed.append, publish=Recorder(takes=False), clock=Clock())
+    router = ArrivalRouter(route=Routes(), publish=Recorder(takes=False), clock=Clock())
     assert router.hand_over([5], 0, storing_elsewhere=False) is False  # queued: false
     assert router.hand_over([6], 0, storing_elsewhere=True) is False
     assert router.wait(5)
 
 
 def test_posts_in_quick_succession_are_left_to_the_workers_after_the_first():
-    routed = []
+    routes = Routes()
     broker = Recorder()
     clock = Clock()
-    router = ArrivalRouter(route=routed.append, publish=broker, clock=clock)
+    router = ArrivalRouter(route=routes, publish=broker, clock=clock)
     router.hand_over([1], 0, storing_elsewhere=False)
     assert router.wait(5)
     clock.step = QUIET_S / 5  # 250 a second: the stream of an incident
@@ -135,7 +201,7 @@ def test_posts_in_quick_succession_are_left_to_the_workers_after_the_first():
     clock.step = 1.0  # quiet again
     router.hand_over([5], 0, storing_elsewhere=False)
     assert router.wait(5)
-    assert routed == [[1], [5]]
+    assert routes.routed == [[1], [5]]
     assert [countdown for _, _, countdown in broker.published] == [
         BACKUP_DELAY_S,
         None,
