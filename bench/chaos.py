@@ -1008,9 +1008,9 @@ RECEIVER_KILL_AFTER_S = (0.002, 0.016)
 def scenario_receiver_kills(ctx: Context) -> Outcome:
     """SIGKILL the receiver while it stores and routes an alert, before it answered.
 
-    An idle receiver routes a new alert itself (worker.route_on_arrival), and
-    publishes the routing task as a backup and answers only once the first page
-    left. Killed before its routing committed, the alert is in the database
+    An idle receiver routes a new alert itself (worker.route_on_arrival) and
+    answers only once the first page left (nothing is handed to the workers
+    then). Killed before its routing committed, the alert is in the database
     unrouted, and the tick hands it over (10 s after it was stored); killed with
     the page claimed, the hand-over of sends settles it (looked up at Plivo, sent
     if it never got there); killed before its own commit, nothing was accepted.

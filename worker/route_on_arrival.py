@@ -11,23 +11,26 @@ each way in one hour; bench/results/performance.md, sixteenth pass).
 The order inside the request: the routing runs in a thread (a greenlet under
 gunicorn's gevent) and the request waits until the first page's request leaves
 (worker.sending.request_leaving), or the routing ends without one, or
-LEAVING_WAIT_S passes. Only then is the backup published and the producer
-answered. Publishing first and answering meanwhile put about 2 ms of the
-receiver's CPU in the middle of the routing: at 4 alerts a second, first pages
-took 14/22 and 14/23 ms (p50/p95) that way against 13/20 and 12/19 ms this way,
-the naive pager 9-10/12-14 ms in the same runs (seventeenth pass). The answer
-comes a few milliseconds later, and never waits for Plivo's answer.
+LEAVING_WAIT_S passes; only then does it answer the producer. Publishing the
+backup first and answering meanwhile put about 2 ms of the receiver's CPU in the
+middle of the routing: at 4 alerts a second, first pages took 14/22 and 14/23
+ms (p50/p95) that way against 13/20 and 12/19 ms this way, the naive pager
+9-10/12-14 ms in the same runs (seventeenth pass). The answer comes a few
+milliseconds later, and never waits for Plivo's answer.
 
 Why it stays safe:
-- The routing task is still published, as a backup to run `BACKUP_DELAY_S`
-  later. If routing here fails, a worker routes the alert then; once routing here
-  committed, the task reads that the alert was routed and does nothing (a read
-  that takes no write lock). If this process dies before the backup is published
-  (in the few milliseconds of the routing, before it answered), the alert is in
-  the database unrouted and the tick hands it over (worker.sending.handover:
-  UNROUTED_AFTER, 10 s). The producer got no answer: posted again with its
-  `dedup_key` (Alertmanager's alerts carry one), it is counted on the same alert.
-  When the broker refuses the backup, the answer says
+- A page's request leaves only after the routing's commit, so once it left the
+  alerts are routed and the database drives the rest (steps, sends and their
+  hand-overs), as for an alert a worker routed: nothing is published. When the
+  routing ends without a page leaving (held by maintenance, a slot further
+  ahead, no route, an error) or takes longer than LEAVING_WAIT_S, the routing
+  task is published as a backup, to run `BACKUP_DELAY_S` later: it reads that
+  the alerts were routed (a read that takes no write lock) or routes them. If
+  this process dies before either (in the few milliseconds before it answered),
+  the alert is in the database unrouted and the tick hands it over
+  (worker.sending.handover: UNROUTED_AFTER, 10 s). The producer got no answer:
+  posted again with its `dedup_key` (Alertmanager's alerts carry one), it is
+  counted on the same alert. When the broker refuses a backup, the answer says
   `queued: false` as before.
 - Routing is a compare-and-set (`shared.alerts.store.claim_routings`): an
   alert is routed here or by the task, never both.
@@ -63,8 +66,8 @@ log = logging.getLogger(__name__)
 BACKUP_DELAY_S = 2.0
 
 
-# The answer and the backup's publish wait at most this long for the first page's
-# request to leave: a routing slowed by a busy database does not hold them longer.
+# The answer waits at most this long for the first page's request to leave: a routing
+# slowed by a busy database does not hold it longer (the backup is published then).
 LEAVING_WAIT_S = 0.25
 
 # Routed here only when this process's previous hand-over was at least this long ago:
@@ -105,6 +108,19 @@ def _publish(alert_ids: list[int], priority: int | None, backup_after_s: float |
     return enqueue.route_alerts(alert_ids, priority, backup_after_s=backup_after_s)
 
 
+class _Routing:
+    """One routing here, as the request that started it waits for it: settled once its
+    first page's request leaves (`page_left`) or it ends without one."""
+
+    def __init__(self) -> None:
+        self.settled = threading.Event()
+        self.page_left = False
+
+    def page_leaves(self) -> None:
+        self.page_left = True
+        self.settled.set()
+
+
 class ArrivalRouter:
     """One per receiver process: hands new alerts over, and routes them here when idle."""
 
@@ -125,10 +141,11 @@ class ArrivalRouter:
     def hand_over(
         self, alert_ids: list[int], priority: int | None, *, storing_elsewhere: bool
     ) -> bool:
-        """Publish the routing of alerts that arrived together, and route them here first
-        when this process is idle (the published task then waits BACKUP_DELAY_S);
-        whether the broker took it. `storing_elsewhere`: another request of this
-        process is storing alerts now."""
+        """Hand over alerts that arrived together: route them here when this process is
+        idle, else (and as a backup when routing here sent nothing in time) publish
+        their routing task; whether they are in hand (routed here, or the broker took
+        the task). `storing_elsewhere`: another request of this process is storing
+        alerts now."""
         with self._guard:
             now = self._clock()
             since_last_s, self._last_hand_over = now - self._last_hand_over, now
@@ -137,22 +154,26 @@ class ArrivalRouter:
                 self._routing += 1
         if not here:
             return self._publish(alert_ids, priority, None)
-        # The first page's request leaves before the publish and the answer: their work
-        # ran in the middle of the routing and delayed the page (worker.sending.request_leaving).
-        leaving = threading.Event()
+        routing = _Routing()
         threading.Thread(
-            target=self._run, args=(alert_ids, leaving.set), name="route-on-arrival", daemon=True
+            target=self._run, args=(alert_ids, routing), name="route-on-arrival", daemon=True
         ).start()
-        leaving.wait(LEAVING_WAIT_S)
+        # Nothing else runs before the first page's request leaves: work done meanwhile
+        # (a publish, the answer) delayed the page (worker.sending.request_leaving).
+        routing.settled.wait(LEAVING_WAIT_S)
+        if routing.page_left:
+            # A request leaves only after the routing's commit: the alerts are routed,
+            # and what happens next is the database's to drive. No backup is needed.
+            return True
         return self._publish(alert_ids, priority, BACKUP_DELAY_S)
 
-    def _run(self, alert_ids: list[int], leaving: Callable[[], None]) -> None:
+    def _run(self, alert_ids: list[int], routing: _Routing) -> None:
         try:
-            self._route(alert_ids, leaving)
+            self._route(alert_ids, routing.page_leaves)
         except Exception:  # the backup task routes them in BACKUP_DELAY_S
             log.exception("alerts %s: routing on arrival failed; the workers route them", alert_ids)
         finally:
-            leaving()  # nothing was sent here (held, delayed, failed): publish now
+            routing.settled.set()  # nothing was sent here (held, delayed, failed): back it up
             with self._guard:
                 self._routing -= 1
                 self._done.notify_all()

@@ -29,7 +29,12 @@ NODE = f"worker1@{socket.gethostname()}"  # the stack names its worker worker1@%
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with Stack(StackConfig(data_dir=tmp_path_factory.mktemp("celery-tools"))) as s:
+    # Alerts are routed by the worker, where Flower sees the task: an idle receiver
+    # routing one itself hands no task over (worker.route_on_arrival).
+    config = StackConfig(
+        data_dir=tmp_path_factory.mktemp("celery-tools"), extra_env={"ROUTE_ON_ARRIVAL": "false"}
+    )
+    with Stack(config) as s:
         s.wait_for_workers()
         yield s
 

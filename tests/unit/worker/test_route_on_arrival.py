@@ -69,53 +69,49 @@ class Routes:
         leaving()
 
 
-def test_an_idle_process_routes_the_alert_and_publishes_its_backup_for_later():
+def test_an_idle_process_routes_the_alert_and_publishes_nothing_once_its_page_left():
     routes = Routes()
     broker = Recorder()
     router = ArrivalRouter(route=routes, publish=broker, clock=Clock())
 
-    assert router.hand_over([7], 0, storing_elsewhere=False) is True
+    assert router.hand_over([7], 0, storing_elsewhere=False) is True  # in hand
     assert router.wait(5)
     assert routes.routed == [[7]]
-    assert broker.published == [([7], 0, BACKUP_DELAY_S)]
+    assert broker.published == []  # routed and committed before its page left
 
 
-def test_the_answer_and_the_backup_wait_for_the_first_page_to_leave():
-    """The publish (and so the answer) comes after the page's request left, not before."""
+def test_the_answer_waits_for_the_first_page_to_leave_and_not_for_plivo():
     order: list[str] = []
-    go_on = threading.Event()
+    plivo_answers = threading.Event()
 
     def route(alert_ids: list[int], leaving) -> None:
-        order.append("routing")
+        order.append("routed and committed")
         leaving()
-        order.append("request left")
-        go_on.wait(5)  # Plivo's answer is awaited after the publish
-        order.append("answer recorded")
+        plivo_answers.wait(5)
+        order.append("Plivo's answer recorded")
 
-    def publish(alert_ids, priority, countdown) -> bool:
-        order.append("backup published")
-        go_on.set()
-        return True
-
-    router = ArrivalRouter(route=route, publish=publish, clock=Clock())
+    router = ArrivalRouter(route=route, publish=Recorder(), clock=Clock())
     assert router.hand_over([8], 0, storing_elsewhere=False) is True
+    order.append("answered")
+    plivo_answers.set()
     assert router.wait(5)
-    assert order.index("request left") < order.index("backup published")
-    assert order[-1] == "answer recorded"
+    assert order == ["routed and committed", "answered", "Plivo's answer recorded"]
 
 
-def test_a_routing_that_sends_nothing_here_is_published_for_once_it_ends():
-    """Held, delayed or failed before any request: the publish follows the routing's end."""
+def test_a_routing_that_sends_nothing_here_is_backed_up_once_it_ends():
+    """Held, delayed or failed before any request: the backup follows the routing's end."""
     order: list[str] = []
 
     def route(alert_ids: list[int], leaving) -> None:
         order.append("routed, page held")
 
-    router = ArrivalRouter(
-        route=route, publish=lambda *args: order.append("published") is None, clock=Clock()
-    )
-    router.hand_over([11], 0, storing_elsewhere=False)
-    assert order == ["routed, page held", "published"]
+    def publish(alert_ids, priority, countdown) -> bool:
+        order.append(f"backup published to run in {countdown} s")
+        return True
+
+    router = ArrivalRouter(route=route, publish=publish, clock=Clock())
+    assert router.hand_over([11], 0, storing_elsewhere=False) is True
+    assert order == ["routed, page held", f"backup published to run in {BACKUP_DELAY_S} s"]
 
 
 def test_a_slow_routing_holds_the_answer_no_longer_than_the_leaving_wait():
@@ -150,7 +146,7 @@ def test_while_one_alert_is_routed_here_the_next_goes_to_the_workers_at_once():
     release.set()
     assert router.wait(5)
     assert routed == [[1, 2]]
-    assert broker.published == [([1, 2], 0, BACKUP_DELAY_S), ([3], 3, None)]
+    assert broker.published == [([3], 3, None)]
 
 
 def test_a_process_storing_other_alerts_leaves_routing_to_the_workers():
@@ -181,11 +177,17 @@ def test_routing_that_fails_here_is_left_to_the_backup_and_the_router_stays_usab
     assert routes_after.routed == [[10]]
 
 
-def test_the_answer_says_whether_the_broker_took_the_hand_over():
-    router = ArrivalRouter(route=Routes(), publish=Recorder(takes=False), clock=Clock())
-    assert router.hand_over([5], 0, storing_elsewhere=False) is False  # queued: false
+def test_the_answer_says_whether_the_alerts_are_in_hand():
+    """Routed here with the page gone: in hand whatever the broker does. Otherwise
+    only if the broker took the task (`queued: false` tells the producer it did not)."""
+    refusing = Recorder(takes=False)
+    router = ArrivalRouter(route=Routes(), publish=refusing, clock=Clock())
+    assert router.hand_over([5], 0, storing_elsewhere=False) is True
     assert router.hand_over([6], 0, storing_elsewhere=True) is False
+    router._route = lambda alert_ids, leaving: None  # routed, its page held
+    assert router.hand_over([7], 0, storing_elsewhere=False) is False
     assert router.wait(5)
+    assert [alert_ids for alert_ids, _, _ in refusing.published] == [[6], [7]]
 
 
 def test_posts_in_quick_succession_are_left_to_the_workers_after_the_first():
@@ -202,10 +204,4 @@ def test_posts_in_quick_succession_are_left_to_the_workers_after_the_first():
     router.hand_over([5], 0, storing_elsewhere=False)
     assert router.wait(5)
     assert routes.routed == [[1], [5]]
-    assert [countdown for _, _, countdown in broker.published] == [
-        BACKUP_DELAY_S,
-        None,
-        None,
-        None,
-        BACKUP_DELAY_S,
-    ]
+    assert broker.published == [([2], 0, None), ([3], 0, None), ([4], 0, None)]
