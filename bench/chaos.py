@@ -1003,6 +1003,8 @@ RECEIVER_POST_EVERY_S = 0.25
 # about 4 ms and its first page leaves about 6 ms later, then it publishes the backup
 # and answers; a kill anywhere in there is what this scenario is about.
 RECEIVER_KILL_AFTER_S = (0.002, 0.016)
+# The default bundle window (shared.core.settings).
+RECEIVER_BUNDLE_WINDOW_S = 60
 
 
 def scenario_receiver_kills(ctx: Context) -> Outcome:
@@ -1021,7 +1023,11 @@ def scenario_receiver_kills(ctx: Context) -> Outcome:
     numbers = destinations(RECEIVER_ALERTS)
     outcome = Outcome(7, "SIGKILL the receiver as it routes an alert", len(numbers))
     kill_at = set(ctx.rng.sample(range(5, RECEIVER_ALERTS - 5), RECEIVER_KILLS))
-    stack = Stack(chaos_config(ctx.directory))
+    # Bundling on, as deployed (each alert pages its own number, so nothing is bundled):
+    # a receiver killed before its commit leaves the person's bundle window open in
+    # Redis, which must not hold the alert's page once the tick hands it over.
+    window = {"BUNDLE_WINDOW_S": str(RECEIVER_BUNDLE_WINDOW_S)}
+    stack = Stack(chaos_config(ctx.directory, extra_env=window))
     run = Run(stack)
     posts: list[tuple[str, float, str]] = []
     kills: dict[str, float] = {}  # number whose post was cut short -> when
@@ -1060,6 +1066,7 @@ def scenario_receiver_kills(ctx: Context) -> Outcome:
     cut_off = [u for u in settled.db.unknowns if u.cause == "worker lost"]
     lo, hi = RECEIVER_KILL_AFTER_S
     outcome.notes += [
+        f"bundle window {RECEIVER_BUNDLE_WINDOW_S} s (the default) in this scenario; "
         f"{len(kills)} kills, each {lo * 1000:.0f}-{hi * 1000:.0f} ms after a post left; "
         f"posts: {outcome_counts(posts)}; of the {len(kills)} cut short, "
         f"{sum(1 for n in kills if n in answered)} answered before the kill, "

@@ -40,7 +40,11 @@ default_policy: p
 
 @pytest.fixture
 def worker_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, broker_env: str
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    database_url: str,
+    broker_env: str,
+    redis_client: object,  # the test Redis, emptied: no report an earlier test left waits
 ) -> Iterator[tuple[str, RunningSimulator]]:
     sim = start_in_thread(SimulatorConfig(sms_per_second=1000))
     config = tmp_path / "oncall.yaml"

@@ -14,6 +14,7 @@ from shared.core.models import Notification, utcnow
 from shared.sending.limits import Checks
 from shared.sending.rate_limiter import Guard, Limit
 from worker import context
+from worker.sending.window_takeover import may_be_orphaned, take_over_if_orphaned
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +128,15 @@ def bundle_hold(channel: str, destination: str, notification_id: int) -> float:
     client = context.redis_client()
     if client.set(guard.key, guard.owner, nx=True, px=guard.ttl_ms):
         return coalesce
-    held_by, remaining_ms = client.get(guard.key), client.pttl(guard.key)
-    if remaining_ms is None or remaining_ms < 0 or _as_text(held_by) == guard.owner:
+    held_by, remaining_ms = _as_text(client.get(guard.key)), client.pttl(guard.key)
+    if remaining_ms is None or remaining_ms < 0 or held_by == guard.owner:
         return 0.0  # no window (it just closed), or ours: back from coalescing
+    if (
+        held_by is not None
+        and may_be_orphaned(window, remaining_ms / 1000)
+        and take_over_if_orphaned(client, guard, held_by, channel, destination)
+    ):
+        return coalesce  # its owner was never stored: this send opens it now
     # However short the coalescing window, a send that lost the race for a window
     # opened a moment ago (two held sends for one person released by the same
     # tick) waits only until the winner's claim has taken it along.
