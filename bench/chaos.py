@@ -1010,22 +1010,21 @@ RECEIVER_BUNDLE_WINDOW_S = 60
 def scenario_receiver_kills(ctx: Context) -> Outcome:
     """SIGKILL the receiver while it stores and routes an alert, before it answered.
 
-    An idle receiver routes a new alert itself (worker.route_on_arrival) and
-    answers only once the first page left (nothing is handed to the workers
-    then). Killed before its routing committed, the alert is in the database
-    unrouted, and the tick hands it over (10 s after it was stored); killed with
-    the page claimed, the hand-over of sends settles it (looked up at Plivo, sent
-    if it never got there); killed before its own commit, nothing was accepted.
-    Alerts are posted one by one, 4 a second; some posts are cut short by a kill
-    and the receiver started again. Every alert the receiver stored (answered or
-    not) must be paged exactly once.
+    An idle receiver stores, routes and claims the first page of a new alert in
+    one transaction (worker.route_on_arrival) and answers only once that page
+    left. Killed before the commit, nothing was stored (the producer got no
+    answer); killed after it, the claimed page is settled by the hand-over of
+    sends (looked up at Plivo, sent if it never got there). Alerts are posted one
+    by one, 4 a second; some posts are cut short by a kill and the receiver
+    started again. Every alert the receiver stored (answered or not) must be
+    paged exactly once.
     """
     numbers = destinations(RECEIVER_ALERTS)
     outcome = Outcome(7, "SIGKILL the receiver as it routes an alert", len(numbers))
     kill_at = set(ctx.rng.sample(range(5, RECEIVER_ALERTS - 5), RECEIVER_KILLS))
     # Bundling on, as deployed (each alert pages its own number, so nothing is bundled):
     # a receiver killed before its commit leaves the person's bundle window open in
-    # Redis, which must not hold the alert's page once the tick hands it over.
+    # Redis, which must not hold a later page to that person for the whole window.
     window = {"BUNDLE_WINDOW_S": str(RECEIVER_BUNDLE_WINDOW_S)}
     stack = Stack(chaos_config(ctx.directory, extra_env=window))
     run = Run(stack)

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from shared.alerts.ingest import IngestResult, ingest_all
 from shared.alerts.schemas import AlertAction, AlertIn
@@ -18,6 +19,7 @@ from shared.notifications.priority import page_priority
 from webhooks.auth import authenticate
 from webhooks.errors import ApiError
 from webhooks.group_commit import GroupCommit
+from worker.route_on_arrival import ArrivalRouter, RoutedHere
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +92,7 @@ def validation_fields(exc: ValidationError) -> list[dict[str, Any]]:
 @dataclass(frozen=True)
 class Accepted:
     result: IngestResult
-    queued: bool  # False: stored, but the broker was down; the tick hands it over
+    queued: bool  # False: stored, not routed here and the broker down; the tick hands it over
 
 
 def accept_event(alert_in: AlertIn, *, via: str, scope: str) -> Accepted:
@@ -111,13 +113,33 @@ def accept_events(events: Sequence[AlertIn], *, via: str, scope: str) -> list[Ac
     never dispatched). `scope` is what `authenticate` returned: the events act
     only on alerts of that scope.
     """
-    results = group_commit().run(
-        lambda session: ingest_all(session, events, via=via, integration=scope)
-    )
+    router: ArrivalRouter | None = current_app.config.get("ROUTE_ON_ARRIVAL")
+    if router is not None and not router.reserve(
+        len(events), storing_elsewhere=group_commit().busy()
+    ):
+        router = None  # the workers route them
+    routed: list[RoutedHere | None] = [None]
+
+    def store(session: Session) -> list[IngestResult]:
+        results = ingest_all(session, events, via=via, integration=scope)
+        new = _new_alert_ids(events, results)
+        if router is not None and new:
+            routed[0] = router.route_in(session, new)
+        return results
+
+    try:
+        results = group_commit().run(store)
+    except BaseException:
+        if router is not None:
+            router.abandon(routed[0])
+        raise
     for result in results:
         count_accepted(via, result.outcome)
     _log_accepted(events, results, via)
-    queued = _enqueue_new(events, results)
+    if router is not None and not _new_alert_ids(events, results):
+        router.abandon(None)  # nothing new to route (a deduplicated trigger, a resolve)
+        router = None
+    queued = _enqueue_new(events, results, router, routed[0])
     return [Accepted(result, queued.get(index, False)) for index, result in enumerate(results)]
 
 
@@ -180,24 +202,38 @@ def dispatch_order(events: Sequence[AlertIn], results: Sequence[IngestResult]) -
 DISPATCH_CHUNK = 50
 
 
-def _enqueue_new(events: Sequence[AlertIn], results: Sequence[IngestResult]) -> dict[int, bool]:
-    """Publish the routing of the new alerts; by event index, whether the broker took it.
+def _new_order(events: Sequence[AlertIn], results: Sequence[IngestResult]) -> list[int]:
+    return [i for i in dispatch_order(events, results) if results[i].alert_id is not None]
+
+
+def _new_alert_ids(events: Sequence[AlertIn], results: Sequence[IngestResult]) -> list[int]:
+    """The alerts the request created, in the order they are routed."""
+    return [results[i].alert_id for i in _new_order(events, results)]  # type: ignore[misc]
+
+
+def _enqueue_new(
+    events: Sequence[AlertIn],
+    results: Sequence[IngestResult],
+    router: ArrivalRouter | None,
+    routed: RoutedHere | None,
+) -> dict[int, bool]:
+    """Hand the new alerts over; by event index, whether they are in hand.
 
     The new alerts of one request are routed together (most urgent first, at the
     priority of the most urgent), so one person's share of a group is paged as one
-    message (worker.tasks.dispatch_alert). An idle receiver routes them itself, the
-    task then published as a backup (worker.route_on_arrival).
+    message (worker.tasks.dispatch_alert). An idle receiver routed them itself in
+    the storing transaction (`router`, `routed`: worker.route_on_arrival) and sends
+    their first page now; otherwise their routing task goes to the workers.
     """
     enqueue = current_app.config["ENQUEUE"]
-    router = current_app.config.get("ROUTE_ON_ARRIVAL")
-    order = [i for i in dispatch_order(events, results) if results[i].alert_id is not None]
+    order = _new_order(events, results)
     queued: dict[int, bool] = {}
     for begin in range(0, len(order), DISPATCH_CHUNK):
         chunk = order[begin : begin + DISPATCH_CHUNK]
         ids = [results[i].alert_id for i in chunk]
         priority = page_priority(events[chunk[0]].severity)
-        if router is not None:
-            took = router.hand_over(ids, priority, storing_elsewhere=group_commit().busy())
+        if router is not None:  # one chunk: a request routed here has few alerts
+            took = router.hand_over(ids, priority, routed)
         else:
             took = enqueue.route_alerts(ids, priority)
         queued.update(dict.fromkeys(chunk, took))

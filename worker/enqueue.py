@@ -66,23 +66,11 @@ def dispatch_alerts(alert_ids: list[int], priority: int | None = None) -> bool:
     return publish(task_names.DISPATCH_ALERTS, [alert_ids], priority=priority)
 
 
-def route_alerts(
-    alert_ids: list[int], priority: int | None = None, *, backup_after_s: float | None = None
-) -> bool:
-    """The routing of the new alerts of one request: one alert's task or the group's.
-    `backup_after_s`: the backup of alerts the receiver routes itself
-    (worker.route_on_arrival), published to run that much later; it first reads
-    whether they were routed."""
-    if backup_after_s is None:
-        if len(alert_ids) == 1:
-            return dispatch_alert(alert_ids[0], priority=priority)
-        return dispatch_alerts(alert_ids, priority=priority)
-    backup = {"backup": True}
+def route_alerts(alert_ids: list[int], priority: int | None = None) -> bool:
+    """The routing of the new alerts of one request: one alert's task or the group's."""
     if len(alert_ids) == 1:
-        name, args = task_names.DISPATCH_ALERT, [alert_ids[0]]
-    else:
-        name, args = task_names.DISPATCH_ALERTS, [alert_ids]
-    return publish(name, args, backup_after_s, backup, priority)
+        return dispatch_alert(alert_ids[0], priority=priority)
+    return dispatch_alerts(alert_ids, priority=priority)
 
 
 def send_sms(

@@ -97,10 +97,25 @@ def plan_and_claim(
     first: FirstPage | None = None
     try:
         with session_scope(context.database_url(), flush_to_disk=False) as session:
-            events: list[dict[str, Any]] = []
-            fired = plan(session, events)
-            first = claim_first(session, fired, events)
-            record_events(session, events)
+            fired, first = plan_and_claim_in(session, plan)
+    except BaseException:
+        if first is not None:
+            first.rolled_back()  # the commit failed
+        raise
+    return fired, first
+
+
+def plan_and_claim_in(
+    session: Session, plan: Callable[[Session, list[dict[str, Any]]], FiredAlerts]
+) -> tuple[FiredAlerts, FirstPage | None]:
+    """`plan_and_claim` in the caller's transaction, which must commit before the claimed
+    page's `after_commit` (and call its `rolled_back` if it does not)."""
+    events: list[dict[str, Any]] = []
+    first: FirstPage | None = None
+    try:
+        fired = plan(session, events)
+        first = claim_first(session, fired, events)
+        record_events(session, events)
     except BaseException:
         if first is not None:
             first.rolled_back()

@@ -1,42 +1,41 @@
-"""Route a new alert in the receiver process that stored it, while that process is idle.
+"""Route a new alert in the receiver that stores it, in the same transaction, while idle.
 
-Why: on a quiet system a page's way to Plivo is the receiver's commit, a trip
+Why: on a quiet system a page's way to Plivo was the receiver's commit, a trip
 through the broker (publish, a worker's fetch, the task's start: about 3 ms on
-a 2-core machine) and the worker's routing and send. The trip is the one part
-the page does not need: the receiver has the alert in hand. Routed here, the
-first page of an alert posted at 4 a second reached Plivo 13-15 ms (median)
-after its POST left the client instead of 16-17 ms (160 alerts a run, two runs
-each way in one hour; bench/results/performance.md, sixteenth pass).
+a 2-core machine) and the worker's own transaction: routing, planning and the
+first page's claim. The receiver has the alert in hand. Here it routes the
+alert, plans its first step and claims its first page in the transaction that
+stores it, commits once, and sends that page; it answers the producer once the
+page's request has left. Routed in the receiver, the first page of an alert
+posted at 4 a second reached Plivo 13-15 ms (median) after its POST left the
+client instead of 16-17 ms through the workers (sixteenth pass,
+bench/results/performance.md). Routing in the storing transaction rather than
+in one of its own after it measured the same within this machine's noise
+(seventeenth pass: 11.1-11.4 against 11.4-11.7 ms median, 120 alerts a run); it
+is kept for what it guarantees: an alert is never stored unrouted by a receiver
+that dies, so none waits for the tick to be handed over.
 
-The order inside the request: the routing runs in a thread (a greenlet under
-gunicorn's gevent) and the request waits until the first page's request leaves
-(worker.sending.request_leaving), or the routing ends without one, or
-LEAVING_WAIT_S passes; only then does it answer the producer. Publishing the
-backup first and answering meanwhile put about 2 ms of the receiver's CPU in the
-middle of the routing: at 4 alerts a second, first pages took 14/22 and 14/23
-ms (p50/p95) that way against 13/20 and 12/19 ms this way, the naive pager
-9-10/12-14 ms in the same runs (seventeenth pass). The answer comes a few
-milliseconds later, and never waits for Plivo's answer.
+The order inside the request: store and route (one transaction), commit, then
+send the first page from a thread (a greenlet under gunicorn's gevent) while the
+request waits until that page's request leaves (worker.sending.request_leaving),
+or the sending ends without one, or LEAVING_WAIT_S passes; only then does it
+answer. Work done meanwhile (an answer, a publish: about 2 ms of CPU) ran in the
+middle of the routing and delayed the page. The answer never waits for Plivo's.
 
 Why it stays safe:
-- A page's request leaves only after the routing's commit, so once it left the
-  alerts are routed and the database drives the rest (steps, sends and their
-  hand-overs), as for an alert a worker routed: nothing is published. When the
-  routing ends without a page leaving (held by maintenance, a slot further
-  ahead, no route, an error) or takes longer than LEAVING_WAIT_S, the routing
-  task is published as a backup, to run `BACKUP_DELAY_S` later: it reads that
-  the alerts were routed (a read that takes no write lock) or routes them. If
-  this process dies before either (in the few milliseconds before it answered),
-  the alert is in the database unrouted and the tick hands it over
-  (worker.sending.handover: UNROUTED_AFTER, 10 s). The producer got no answer:
-  posted again with its `dedup_key` (Alertmanager's alerts carry one), it is
-  counted on the same alert. When the broker refuses a backup, the answer says
-  `queued: false` as before.
-- Routing is a compare-and-set (`shared.alerts.store.claim_routings`): an
-  alert is routed here or by the task, never both.
-- The first page's claim names this process's liveness token
-  (worker.sending.liveness), so a receiver killed in the middle of a request is
+- A 2xx still means stored: the routing runs in a savepoint of the storing
+  transaction. If it fails, it is rolled back alone (and logged), the alerts are
+  stored as ever, and their routing task is published for the workers.
+- Routed in the transaction that stored them, the alerts are never in the
+  database unrouted: nothing is handed to the workers afterwards, and the
+  database drives the rest (steps, sends and their hand-overs), as for an alert
+  a worker routed. A receiver killed before the commit stored nothing (the
+  producer got no answer and posts again); killed after it, the claimed first
+  page names this process's liveness token (worker.sending.liveness) and is
   settled by the hand-over of sends exactly as a dead worker's page is.
+- A bundle window opened for the first page is released if the transaction
+  does not commit (and one left by a killed process is taken over:
+  worker.sending.window_takeover).
 - One request's alerts at a time per process (at most MOST_ALERTS_HERE), and
   only when nothing else is being stored and the process was quiet for QUIET_S:
   under load the workers route, at their priorities, and the receiver's time
@@ -56,18 +55,21 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
 
 from worker import enqueue
 
+if TYPE_CHECKING:
+    from worker.escalation_runner import FiredAlerts
+    from worker.sending.first_page import FirstPage
+
 log = logging.getLogger(__name__)
 
-# The routing task published as the hand-over waits this long, so it does not race the
-# routing here (which has normally committed within milliseconds) for the claim.
-BACKUP_DELAY_S = 2.0
-
-
-# The answer waits at most this long for the first page's request to leave: a routing
-# slowed by a busy database does not hold it longer (the backup is published then).
+# The answer waits at most this long for the first page's request to leave: a send
+# slowed by a busy database or Redis does not hold it longer.
 LEAVING_WAIT_S = 0.25
 
 # Routed here only when this process's previous hand-over was at least this long ago:
@@ -92,45 +94,66 @@ def routes_here(
     )
 
 
-def _route(alert_ids: list[int], leaving: Callable[[], None]) -> None:
-    """The routing task's own work (worker.tasks.dispatch_alert), run in this process;
-    `leaving` is called as the first page's request leaves."""
+@dataclass(frozen=True)
+class RoutedHere:
+    """Alerts routed in the storing transaction: what fired, and the first page claimed."""
+
+    fired: FiredAlerts
+    first: FirstPage | None
+
+    def rolled_back(self) -> None:
+        if self.first is not None:
+            self.first.rolled_back()
+
+
+def _route_in(session: Session, alert_ids: list[int]) -> RoutedHere:
+    """The routing task's own work (worker.tasks.dispatch_alert) in the caller's
+    transaction, up to the first page's claim."""
+    from worker.escalation_runner import plan_and_claim_in
+    from worker.tasks.dispatch_alert import routing_of
+
+    fired, first = plan_and_claim_in(session, routing_of(alert_ids, []))
+    return RoutedHere(fired, first)
+
+
+def _send(routed: RoutedHere, leaving: Callable[[], None]) -> None:
+    """After the commit: the first page from here, the others to the workers, as the
+    routing task hands them over; `leaving` is called as the first page's request leaves."""
+    from worker.escalation_runner import hand_over_all
     from worker.sending.request_leaving import on_request_leaving
-    from worker.tasks.dispatch_alert import dispatch_alerts
 
     with on_request_leaving(leaving):
-        dispatch_alerts.run(alert_ids)
+        hand_over_all(routed.fired, routed.first)
 
 
-def _publish(alert_ids: list[int], priority: int | None, backup_after_s: float | None) -> bool:
-    """The routing task of the alerts of one request, as the receiver always published it;
-    `backup_after_s`: as the backup of a routing here, to run that much later."""
-    return enqueue.route_alerts(alert_ids, priority, backup_after_s=backup_after_s)
+def _publish(alert_ids: list[int], priority: int | None) -> bool:
+    """The routing task of the alerts of one request, for the workers."""
+    return enqueue.route_alerts(alert_ids, priority)
 
 
-class _Routing:
-    """One routing here, as the request that started it waits for it: settled once its
-    first page's request leaves (`page_left`) or it ends without one."""
+class _Sending:
+    """One send here, as the request that started it waits for it: settled once its first
+    page's request leaves or it ends without one."""
 
     def __init__(self) -> None:
         self.settled = threading.Event()
-        self.page_left = False
 
     def page_leaves(self) -> None:
-        self.page_left = True
         self.settled.set()
 
 
 class ArrivalRouter:
-    """One per receiver process: hands new alerts over, and routes them here when idle."""
+    """One per receiver process: routes new alerts in their storing transaction when idle."""
 
     def __init__(
         self,
-        route: Callable[[list[int], Callable[[], None]], None] = _route,
-        publish: Callable[[list[int], int | None, float | None], bool] = _publish,
+        route_in: Callable[[Session, list[int]], RoutedHere] = _route_in,
+        send: Callable[[RoutedHere, Callable[[], None]], None] = _send,
+        publish: Callable[[list[int], int | None], bool] = _publish,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._route = route
+        self._route_in = route_in
+        self._send = send
         self._publish = publish
         self._clock = clock
         self._last_hand_over = -math.inf
@@ -138,45 +161,63 @@ class ArrivalRouter:
         self._routing = 0
         self._done = threading.Condition(self._guard)
 
-    def hand_over(
-        self, alert_ids: list[int], priority: int | None, *, storing_elsewhere: bool
-    ) -> bool:
-        """Hand over alerts that arrived together: route them here when this process is
-        idle, else (and as a backup when routing here sent nothing in time) publish
-        their routing task; whether they are in hand (routed here, or the broker took
-        the task). `storing_elsewhere`: another request of this process is storing
-        alerts now."""
+    def reserve(self, count: int, *, storing_elsewhere: bool) -> bool:
+        """Before a request stores `count` events: whether this process routes its new
+        alerts itself. True must be followed by `hand_over` (or `abandon`).
+        `storing_elsewhere`: another request of this process is storing alerts now."""
         with self._guard:
             now = self._clock()
             since_last_s, self._last_hand_over = now - self._last_hand_over, now
-            here = routes_here(len(alert_ids), self._routing, storing_elsewhere, since_last_s)
+            here = routes_here(count, self._routing, storing_elsewhere, since_last_s)
             if here:
                 self._routing += 1
-        if not here:
-            return self._publish(alert_ids, priority, None)
-        routing = _Routing()
-        threading.Thread(
-            target=self._run, args=(alert_ids, routing), name="route-on-arrival", daemon=True
-        ).start()
-        # Nothing else runs before the first page's request leaves: work done meanwhile
-        # (a publish, the answer) delayed the page (worker.sending.request_leaving).
-        routing.settled.wait(LEAVING_WAIT_S)
-        if routing.page_left:
-            # A request leaves only after the routing's commit: the alerts are routed,
-            # and what happens next is the database's to drive. No backup is needed.
-            return True
-        return self._publish(alert_ids, priority, BACKUP_DELAY_S)
+        return here
 
-    def _run(self, alert_ids: list[int], routing: _Routing) -> None:
+    def route_in(self, session: Session, alert_ids: list[int]) -> RoutedHere | None:
+        """Route the new alerts in the storing transaction, in a savepoint; None when it
+        failed (logged, rolled back alone: the alerts stay stored, the workers route them)."""
         try:
-            self._route(alert_ids, routing.page_leaves)
-        except Exception:  # the backup task routes them in BACKUP_DELAY_S
+            with session.begin_nested():
+                return self._route_in(session, alert_ids)
+        except Exception:
             log.exception("alerts %s: routing on arrival failed; the workers route them", alert_ids)
+            return None
+
+    def hand_over(
+        self, alert_ids: list[int], priority: int | None, routed: RoutedHere | None
+    ) -> bool:
+        """After the commit of a reserved request: send what was routed here, or publish
+        the routing of what was not; whether the alerts are in hand (routed here, or
+        the broker took their task)."""
+        if routed is None:
+            self._release()
+            return self._publish(alert_ids, priority)
+        sending = _Sending()
+        threading.Thread(
+            target=self._run, args=(routed, sending), name="route-on-arrival", daemon=True
+        ).start()
+        sending.settled.wait(LEAVING_WAIT_S)
+        return True
+
+    def abandon(self, routed: RoutedHere | None) -> None:
+        """A reserved request stored nothing (its transaction failed) or nothing new."""
+        if routed is not None:
+            routed.rolled_back()
+        self._release()
+
+    def _run(self, routed: RoutedHere, sending: _Sending) -> None:
+        try:
+            self._send(routed, sending.page_leaves)
+        except Exception:  # routed and committed: the hand-overs of the database take it
+            log.exception("routed on arrival, sending failed; the hand-over of sends takes it")
         finally:
-            routing.settled.set()  # nothing was sent here (held, delayed, failed): back it up
-            with self._guard:
-                self._routing -= 1
-                self._done.notify_all()
+            sending.settled.set()
+            self._release()
+
+    def _release(self) -> None:
+        with self._guard:
+            self._routing -= 1
+            self._done.notify_all()
 
     def wait(self, timeout_s: float) -> bool:
         """Wait for the routings in hand to end (a receiver process about to exit);

@@ -135,18 +135,6 @@ def claim_routings(session: Session, alert_ids: Sequence[int]) -> dict[int, Aler
     return {alert.id: alert for alert in claimed}
 
 
-def all_routed(session: Session, alert_ids: Sequence[int]) -> bool:
-    """Whether every one of the alerts exists and its routing was claimed already: what a
-    backup routing task finds when the receiver routed its alerts (worker.route_on_arrival),
-    read without a write lock, so the backup does not queue behind writers, nor they
-    behind it."""
-    wanted = set(alert_ids)
-    routed = session.scalars(
-        select(Alert.id).where(Alert.id.in_(wanted), Alert.dispatched_at.is_not(None))
-    )
-    return set(routed) == wanted
-
-
 # Built once (shared.core.row_writes says why); RETURNING loads the row into the session
 # (populate_existing), so the ORM's evaluation of the WHERE against loaded copies is skipped.
 _CLAIM_ROUTING = (

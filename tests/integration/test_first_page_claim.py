@@ -9,10 +9,8 @@ simulator received the request.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -263,52 +261,3 @@ def test_alerts_routed_together_are_claimed_and_logged_in_one_statement_each(
         with session_scope(url) as session:
             kinds = [e["kind"] for e in timeline(session, alert_id) or []]
         assert kinds[:3] == ["alert.accepted", "notification.planned", "escalation.step_fired"]
-
-
-def test_a_backup_finds_a_routed_alert_without_queueing_for_the_write_lock(
-    worker_env: tuple[str, RunningSimulator],
-) -> None:
-    """The backup published behind a receiver that routed the alert itself reads that it
-    was routed: it neither waits behind another writer nor pages again."""
-    url, sim = worker_env
-    from worker.tasks.dispatch_alert import dispatch_alert, dispatch_alerts
-
-    number = "+16285550131"
-    alert_id = accepted(url, number)
-    assert dispatch_alerts([alert_id]) == ["fired"]  # routed as the receiver does
-    with _writer_holding_the_lock(url):
-        started = time.monotonic()
-        assert dispatch_alert(alert_id, backup=True) == "already"
-        assert time.monotonic() - started < 2.0  # SQLite's lock wait is 30 s
-    assert len(request_times(sim, number)) == 1
-
-
-def test_a_backup_routes_an_alert_the_receiver_did_not(
-    worker_env: tuple[str, RunningSimulator],
-) -> None:
-    """The receiver died (or failed) before its routing committed: the backup routes it."""
-    url, sim = worker_env
-    from worker.tasks.dispatch_alert import dispatch_alerts
-
-    numbers = ["+16285550132", "+16285550133"]
-    alert_ids = [accepted(url, number) for number in numbers]
-    assert dispatch_alerts([alert_ids[0]]) == ["fired"]
-    # One of the group was routed, the other not: the backup routes what is left.
-    assert dispatch_alerts(alert_ids, backup=True) == ["already", "fired"]
-    assert [len(request_times(sim, number)) for number in numbers] == [1, 1]
-
-
-@contextmanager
-def _writer_holding_the_lock(url: str) -> Iterator[None]:
-    """Another process's write transaction, open for the block: SQLite's one write lock,
-    which every writer queues for (PostgreSQL has no such lock: nothing to hold there)."""
-    if not url.startswith("sqlite"):
-        yield
-        return
-    connection = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        connection.execute("ROLLBACK")
-        connection.close()

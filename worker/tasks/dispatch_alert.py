@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from shared.alerts.maintenance import ActiveRule
 from shared.alerts.maintenance_store import hold_or_downgrade, running_rules
-from shared.alerts.store import all_routed, claim_routings
-from shared.core.db import read_scope
+from shared.alerts.store import claim_routings
 from shared.core.enums import AlertStatus
 from shared.core.events import record_event
 from shared.core.metrics import ALERTS_UNROUTED
 from shared.core.models import Alert, utcnow
+from shared.escalation.engine import FireResult
 from shared.escalation.plan import START
 from shared.routing.route import route_alert
 from worker import context, task_names
@@ -23,22 +24,19 @@ from worker.escalation_runner import Fired, fire_in, hand_over_all, plan_and_cla
 
 log = logging.getLogger(__name__)
 
+# A plan for plan_and_claim: routes and fires in the given transaction, events to the list.
+RoutingPlan = Callable[[Session, list[dict[str, Any]]], list[tuple[int, Fired | None]]]
+
 
 @app.task(name=task_names.DISPATCH_ALERT)
-def dispatch_alert(alert_id: int, backup: bool = False) -> str:
+def dispatch_alert(alert_id: int) -> str:
     """One alert: routed and paged as `dispatch_alerts` does for several."""
-    return dispatch_alerts([alert_id], backup)[0]
+    return dispatch_alerts([alert_id])[0]
 
 
 @app.task(name=task_names.DISPATCH_ALERTS)
-def dispatch_alerts(alert_ids: list[int], backup: bool = False) -> list[str]:
+def dispatch_alerts(alert_ids: list[int]) -> list[str]:
     """Choose each alert's policy, put it on its chain, fire step 0 without waiting for a tick.
-
-    `backup`: published behind a receiver that routes the alerts itself
-    (worker.route_on_arrival). It nearly always finds them routed, and says so
-    from a read that takes no write lock: taking it only to learn that cost every
-    alert a second write transaction, which a writer routing the next alert then
-    waited for.
 
     Alerts that arrived in one request (an Alertmanager group) are routed in one
     transaction and handed over together: a person paged for three of them gets
@@ -51,9 +49,16 @@ def dispatch_alerts(alert_ids: list[int], backup: bool = False) -> list[str]:
     A running maintenance window that matches holds the alert (nothing is routed
     until the tick releases it) or lowers its severity before routing.
     """
-    if backup and _all_routed(alert_ids):
-        return ["already"] * len(alert_ids)
     outcomes: list[str] = []
+    # Routing, planning and the first page's claim in one transaction (plan_and_claim).
+    fired, first = plan_and_claim(routing_of(alert_ids, outcomes))
+    return task_outcomes(outcomes, hand_over_all(fired, first))
+
+
+def routing_of(alert_ids: list[int], outcomes: list[str]) -> RoutingPlan:
+    """The routing of alerts that arrived together, as a plan for `plan_and_claim` (or, in
+    a receiver that stores and routes them in one transaction, `plan_and_claim_in`);
+    each alert's outcome is appended to `outcomes`."""
 
     def route_and_plan_all(
         session: Session, events: list[dict[str, Any]]
@@ -71,18 +76,16 @@ def dispatch_alerts(alert_ids: list[int], backup: bool = False) -> list[str]:
                 fired.append((alert_id, planned))
         return fired  # its events are written with the first page's claim (plan_and_claim)
 
-    # Routing, planning and the first page's claim in one transaction (plan_and_claim).
-    fired, first = plan_and_claim(route_and_plan_all)
-    results = iter(hand_over_all(fired, first))
+    return route_and_plan_all
+
+
+def task_outcomes(outcomes: list[str], handed_over: list[FireResult]) -> list[str]:
+    """Each alert's outcome, a routed one as whether its first step fired."""
+    results = iter(handed_over)
     return [
         ("fired" if next(results).fired else "not-fired") if outcome == "routed" else outcome
         for outcome in outcomes
     ]
-
-
-def _all_routed(alert_ids: list[int]) -> bool:
-    with read_scope(context.database_url()) as session:
-        return all_routed(session, alert_ids)
 
 
 def _route_and_plan(

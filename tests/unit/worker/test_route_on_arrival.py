@@ -1,18 +1,20 @@
-"""Routing on arrival: when a receiver routes an alert itself, and what it always publishes."""
+"""Routing on arrival: when a receiver routes alerts in their storing transaction, what it
+sends after the commit, and what it leaves to the workers."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
 import pytest
 
 from worker.route_on_arrival import (
-    BACKUP_DELAY_S,
     LEAVING_WAIT_S,
     MOST_ALERTS_HERE,
     QUIET_S,
     ArrivalRouter,
+    RoutedHere,
     routes_here,
 )
 
@@ -35,7 +37,7 @@ def test_only_a_quiet_idle_process_routes_a_few_alerts_here(
 
 
 class Clock:
-    """Time as the router reads it: each hand-over a second after the last unless told."""
+    """Time as the router reads it: each reservation a second after the last unless told."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -46,162 +48,164 @@ class Clock:
         return self.now
 
 
-class Recorder:
+class Broker:
     """The broker as the router sees it: every publish, and whether it takes them."""
 
     def __init__(self, takes: bool = True) -> None:
         self.takes = takes
-        self.published: list[tuple[list[int], int | None, float | None]] = []
+        self.published: list[tuple[list[int], int | None]] = []
 
-    def __call__(self, alert_ids: list[int], priority: int | None, countdown) -> bool:
-        self.published.append((alert_ids, priority, countdown))
+    def __call__(self, alert_ids: list[int], priority: int | None) -> bool:
+        self.published.append((alert_ids, priority))
         return self.takes
 
 
-class Routes:
-    """Routing as the router runs it: the alerts routed, each page's request leaving at once."""
+class Savepoints:
+    """The storing transaction as routing here sees it: savepoints, and which rolled back."""
 
     def __init__(self) -> None:
-        self.routed: list[list[int]] = []
+        self.rolled_back = 0
 
-    def __call__(self, alert_ids: list[int], leaving) -> None:
-        self.routed.append(alert_ids)
+    @contextlib.contextmanager
+    def begin_nested(self):  # type: ignore[no-untyped-def]
+        try:
+            yield
+        except Exception:
+            self.rolled_back += 1
+            raise
+
+
+class FirstPageStub:
+    """The first page's claim: its bundle window released when the commit fails."""
+
+    def __init__(self) -> None:
+        self.released = False
+
+    def rolled_back(self) -> None:
+        self.released = True
+
+
+def routed_here() -> RoutedHere:
+    return RoutedHere(fired=[], first=FirstPageStub())  # type: ignore[arg-type]
+
+
+def sends_at_once(routed: RoutedHere, leaving) -> None:
+    leaving()
+
+
+def router(**overrides) -> ArrivalRouter:
+    parts = {
+        "route_in": lambda session, alert_ids: routed_here(),
+        "send": sends_at_once,
+        "publish": Broker(),
+        "clock": Clock(),
+    }
+    return ArrivalRouter(**{**parts, **overrides})
+
+
+def test_an_idle_process_reserves_one_request_at_a_time():
+    arrival = router()
+    assert arrival.reserve(1, storing_elsewhere=False) is True
+    assert arrival.reserve(1, storing_elsewhere=False) is False  # the first is in hand
+    arrival.abandon(None)
+    assert arrival.reserve(MOST_ALERTS_HERE + 1, storing_elsewhere=False) is False
+    assert arrival.reserve(1, storing_elsewhere=True) is False
+    assert arrival.wait(1)
+
+
+def test_posts_in_quick_succession_are_left_to_the_workers_after_the_first():
+    clock = Clock()
+    arrival = router(clock=clock)
+    assert arrival.reserve(1, storing_elsewhere=False)
+    arrival.abandon(None)
+    clock.step = QUIET_S / 5  # 250 a second: the stream of an incident
+    assert [arrival.reserve(1, storing_elsewhere=False) for _ in range(3)] == [False] * 3
+    clock.step = 1.0  # quiet again
+    assert arrival.reserve(1, storing_elsewhere=False)
+
+
+def test_routed_here_the_page_is_sent_and_nothing_is_published():
+    broker = Broker(takes=False)  # even a broker that is down changes nothing
+    sent: list[RoutedHere] = []
+
+    def send(routed: RoutedHere, leaving) -> None:
+        sent.append(routed)
         leaving()
 
-
-def test_an_idle_process_routes_the_alert_and_publishes_nothing_once_its_page_left():
-    routes = Routes()
-    broker = Recorder()
-    router = ArrivalRouter(route=routes, publish=broker, clock=Clock())
-
-    assert router.hand_over([7], 0, storing_elsewhere=False) is True  # in hand
-    assert router.wait(5)
-    assert routes.routed == [[7]]
-    assert broker.published == []  # routed and committed before its page left
+    arrival = router(send=send, publish=broker)
+    assert arrival.reserve(1, storing_elsewhere=False)
+    routed = arrival.route_in(Savepoints(), [7])
+    assert routed is not None
+    assert arrival.hand_over([7], 0, routed) is True  # in hand: routed and committed
+    assert arrival.wait(5)
+    assert sent == [routed]
+    assert broker.published == []
 
 
 def test_the_answer_waits_for_the_first_page_to_leave_and_not_for_plivo():
     order: list[str] = []
     plivo_answers = threading.Event()
 
-    def route(alert_ids: list[int], leaving) -> None:
-        order.append("routed and committed")
+    def send(routed: RoutedHere, leaving) -> None:
         leaving()
         plivo_answers.wait(5)
         order.append("Plivo's answer recorded")
 
-    router = ArrivalRouter(route=route, publish=Recorder(), clock=Clock())
-    assert router.hand_over([8], 0, storing_elsewhere=False) is True
+    arrival = router(send=send)
+    assert arrival.reserve(1, storing_elsewhere=False)
+    arrival.hand_over([8], 0, routed_here())
     order.append("answered")
     plivo_answers.set()
-    assert router.wait(5)
-    assert order == ["routed and committed", "answered", "Plivo's answer recorded"]
+    assert arrival.wait(5)
+    assert order == ["answered", "Plivo's answer recorded"]
 
 
-def test_a_routing_that_sends_nothing_here_is_backed_up_once_it_ends():
-    """Held, delayed or failed before any request: the backup follows the routing's end."""
-    order: list[str] = []
-
-    def route(alert_ids: list[int], leaving) -> None:
-        order.append("routed, page held")
-
-    def publish(alert_ids, priority, countdown) -> bool:
-        order.append(f"backup published to run in {countdown} s")
-        return True
-
-    router = ArrivalRouter(route=route, publish=publish, clock=Clock())
-    assert router.hand_over([11], 0, storing_elsewhere=False) is True
-    assert order == ["routed, page held", f"backup published to run in {BACKUP_DELAY_S} s"]
-
-
-def test_a_slow_routing_holds_the_answer_no_longer_than_the_leaving_wait():
+def test_a_slow_send_holds_the_answer_no_longer_than_the_leaving_wait():
     release = threading.Event()
-    broker = Recorder()
-    router = ArrivalRouter(
-        route=lambda alert_ids, leaving: release.wait(5), publish=broker, clock=Clock()
-    )
+    arrival = router(send=lambda routed, leaving: release.wait(5))
+    assert arrival.reserve(1, storing_elsewhere=False)
     started = time.monotonic()
-    assert router.hand_over([12], 0, storing_elsewhere=False) is True
-    waited = time.monotonic() - started
-    assert broker.published == [([12], 0, BACKUP_DELAY_S)]
-    assert LEAVING_WAIT_S <= waited < LEAVING_WAIT_S + 2
+    assert arrival.hand_over([12], 0, routed_here()) is True
+    assert LEAVING_WAIT_S <= time.monotonic() - started < LEAVING_WAIT_S + 2
+    assert arrival.wait(0.1) is False  # still sending
     release.set()
-    assert router.wait(5)
+    assert arrival.wait(5)
 
 
-def test_while_one_alert_is_routed_here_the_next_goes_to_the_workers_at_once():
-    release = threading.Event()
-    routed = []
+def test_routing_that_fails_is_rolled_back_alone_and_left_to_the_workers(caplog):
+    def broken(session, alert_ids):
+        raise RuntimeError("no route table")
 
-    def slow_route(alert_ids: list[int], leaving) -> None:
-        routed.append(alert_ids)
-        leaving()  # the page left; Plivo's answer is slow
-        release.wait(5)
-
-    broker = Recorder()
-    router = ArrivalRouter(route=slow_route, publish=broker, clock=Clock())
-    router.hand_over([1, 2], 0, storing_elsewhere=False)
-    router.hand_over([3], 3, storing_elsewhere=False)
-    assert router.wait(0.2) is False  # the first is still being routed
-    release.set()
-    assert router.wait(5)
-    assert routed == [[1, 2]]
-    assert broker.published == [([3], 3, None)]
+    broker = Broker()
+    transaction = Savepoints()
+    arrival = router(route_in=broken, publish=broker)
+    assert arrival.reserve(2, storing_elsewhere=False)
+    assert arrival.route_in(transaction, [9, 10]) is None
+    assert transaction.rolled_back == 1  # the savepoint: the alerts stay stored
+    assert "alerts [9, 10]: routing on arrival failed" in caplog.text
+    assert arrival.hand_over([9, 10], 3, None) is True  # the broker took the task
+    assert broker.published == [([9, 10], 3)]
+    assert arrival.wait(1)
+    assert arrival.reserve(1, storing_elsewhere=False)  # usable again
 
 
-def test_a_process_storing_other_alerts_leaves_routing_to_the_workers():
-    routes = Routes()
-    broker = Recorder()
-    router = ArrivalRouter(route=routes, publish=broker, clock=Clock())
+def test_a_failing_send_is_logged_and_the_router_stays_usable(caplog):
+    def broken_send(routed, leaving):
+        raise RuntimeError("Redis went away")
 
-    router.hand_over([4], 6, storing_elsewhere=True)
-    assert router.wait(5)
-    assert routes.routed == []
-    assert broker.published == [([4], 6, None)]
-
-
-def test_routing_that_fails_here_is_left_to_the_backup_and_the_router_stays_usable(caplog):
-    def broken_route(alert_ids: list[int], leaving) -> None:
-        raise RuntimeError("database went away")
-
-    broker = Recorder()
-    router = ArrivalRouter(route=broken_route, publish=broker, clock=Clock())
-    router.hand_over([9], 0, storing_elsewhere=False)
-    assert router.wait(5)
-    assert "alerts [9]: routing on arrival failed" in caplog.text
-    assert broker.published == [([9], 0, BACKUP_DELAY_S)]
-    routes_after = Routes()
-    router._route = routes_after  # the next idle alert is routed here again
-    router.hand_over([10], 0, storing_elsewhere=False)
-    assert router.wait(5)
-    assert routes_after.routed == [[10]]
+    arrival = router(send=broken_send)
+    assert arrival.reserve(1, storing_elsewhere=False)
+    assert arrival.hand_over([11], 0, routed_here()) is True
+    assert arrival.wait(5)
+    assert "sending failed; the hand-over of sends takes it" in caplog.text
+    assert arrival.reserve(1, storing_elsewhere=False)
 
 
-def test_the_answer_says_whether_the_alerts_are_in_hand():
-    """Routed here with the page gone: in hand whatever the broker does. Otherwise
-    only if the broker took the task (`queued: false` tells the producer it did not)."""
-    refusing = Recorder(takes=False)
-    router = ArrivalRouter(route=Routes(), publish=refusing, clock=Clock())
-    assert router.hand_over([5], 0, storing_elsewhere=False) is True
-    assert router.hand_over([6], 0, storing_elsewhere=True) is False
-    router._route = lambda alert_ids, leaving: None  # routed, its page held
-    assert router.hand_over([7], 0, storing_elsewhere=False) is False
-    assert router.wait(5)
-    assert [alert_ids for alert_ids, _, _ in refusing.published] == [[6], [7]]
-
-
-def test_posts_in_quick_succession_are_left_to_the_workers_after_the_first():
-    routes = Routes()
-    broker = Recorder()
-    clock = Clock()
-    router = ArrivalRouter(route=routes, publish=broker, clock=clock)
-    router.hand_over([1], 0, storing_elsewhere=False)
-    assert router.wait(5)
-    clock.step = QUIET_S / 5  # 250 a second: the stream of an incident
-    for alert_id in (2, 3, 4):
-        router.hand_over([alert_id], 0, storing_elsewhere=False)
-    clock.step = 1.0  # quiet again
-    router.hand_over([5], 0, storing_elsewhere=False)
-    assert router.wait(5)
-    assert routes.routed == [[1], [5]]
-    assert broker.published == [([2], 0, None), ([3], 0, None), ([4], 0, None)]
+def test_a_storing_transaction_that_failed_releases_the_first_pages_window():
+    arrival = router()
+    assert arrival.reserve(1, storing_elsewhere=False)
+    routed = arrival.route_in(Savepoints(), [13])
+    assert routed is not None
+    arrival.abandon(routed)  # the commit failed: nothing was stored, nobody paged
+    assert routed.first.released  # type: ignore[union-attr]
+    assert arrival.wait(1)
