@@ -127,11 +127,14 @@ ROUTING_GRACE_S = 5.0
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """A worker exits (a restart, a scale-down): let the alerts it routes on arrival finish
-    first. One cut short is not lost (its routing task is the backup), only slower."""
+    """A worker exits (a restart, a scale-down): let the first pages it sends for alerts it
+    routed on arrival leave first. One cut short is not lost, only slower: its alert was
+    stored routed, and its claimed page is settled by the hand-over of sends."""
     router = getattr(worker, "arrival_router", None)
     if router is not None and not router.wait(ROUTING_GRACE_S):
-        log.warning("receiver exiting with alerts still being routed; the workers route them")
+        log.warning(
+            "receiver exiting with first pages still being sent; the hand-over of sends takes them"
+        )
 
 
 # -- the body deadline -----------------------------------------------------------

@@ -41,7 +41,7 @@ def test_with_no_worker_running_the_receiver_pages_and_hands_the_workers_nothing
         )
         stack.start_worker()
         stack.wait_for_workers()
-        # The tick runs every second; a backup would have run 2 s after the post.
+        # The tick runs every second: a routing task handed over would have run by now.
         time.sleep(4.0)
         assert _routing_tasks_run(stack) == []
         assert len(accepted_by_number(stack.simulator_url)[NUMBER]) == 1
