@@ -119,12 +119,13 @@ def accept_events(events: Sequence[AlertIn], *, via: str, scope: str) -> list[Ac
     ):
         router = None  # the workers route them
     routed: list[RoutedHere | None] = [None]
+    new_ids: list[int] = []
 
     def store(session: Session) -> list[IngestResult]:
         results = ingest_all(session, events, via=via, integration=scope)
-        new = _new_alert_ids(events, results)
-        if router is not None and new:
-            routed[0] = router.route_in(session, new)
+        new_ids[:] = _new_alert_ids(events, results)
+        if router is not None and new_ids:
+            routed[0] = router.route_in(session, new_ids)
         return results
 
     try:
@@ -136,7 +137,7 @@ def accept_events(events: Sequence[AlertIn], *, via: str, scope: str) -> list[Ac
     for result in results:
         count_accepted(via, result.outcome)
     _log_accepted(events, results, via)
-    if router is not None and not _new_alert_ids(events, results):
+    if router is not None and not new_ids:
         router.abandon(None)  # nothing new to route (a deduplicated trigger, a resolve)
         router = None
     queued = _enqueue_new(events, results, router, routed[0])

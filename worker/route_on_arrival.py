@@ -131,17 +131,6 @@ def _publish(alert_ids: list[int], priority: int | None) -> bool:
     return enqueue.route_alerts(alert_ids, priority)
 
 
-class _Sending:
-    """One send here, as the request that started it waits for it: settled once its first
-    page's request leaves or it ends without one."""
-
-    def __init__(self) -> None:
-        self.settled = threading.Event()
-
-    def page_leaves(self) -> None:
-        self.settled.set()
-
-
 class ArrivalRouter:
     """One per receiver process: routes new alerts in their storing transaction when idle."""
 
@@ -192,11 +181,12 @@ class ArrivalRouter:
         if routed is None:
             self._release()
             return self._publish(alert_ids, priority)
-        sending = _Sending()
+        # Set once the first page's request leaves, or the sending ends without one.
+        settled = threading.Event()
         threading.Thread(
-            target=self._run, args=(routed, sending), name="route-on-arrival", daemon=True
+            target=self._run, args=(routed, settled), name="route-on-arrival", daemon=True
         ).start()
-        sending.settled.wait(LEAVING_WAIT_S)
+        settled.wait(LEAVING_WAIT_S)
         return True
 
     def abandon(self, routed: RoutedHere | None) -> None:
@@ -205,13 +195,13 @@ class ArrivalRouter:
             routed.rolled_back()
         self._release()
 
-    def _run(self, routed: RoutedHere, sending: _Sending) -> None:
+    def _run(self, routed: RoutedHere, settled: threading.Event) -> None:
         try:
-            self._send(routed, sending.page_leaves)
+            self._send(routed, settled.set)
         except Exception:  # routed and committed: the hand-overs of the database take it
             log.exception("routed on arrival, sending failed; the hand-over of sends takes it")
         finally:
-            sending.settled.set()
+            settled.set()
             self._release()
 
     def _release(self) -> None:
