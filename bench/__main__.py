@@ -11,7 +11,7 @@ the markdown is rendered; --quick runs write performance-quick.*).
     python -m bench first-page callbacks --profile   # and py-spy profiles of the project
     python -m bench --list
 
-`chaos`, `rate-limit`, `notices` and `scale_out` are listed and run only when
+`chaos`, `rate-limit`, `history`, `notices` and `scale_out` are listed and run only when
 named (they take their own options: run `python -m bench.chaos --help`).
 """
 
@@ -94,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if benchmark.module in (
                 "bench.chaos",
                 "bench.rate_limit",
+                "bench.history",
                 "bench.notices",
                 "bench.scale_out",
             ):

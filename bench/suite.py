@@ -53,6 +53,12 @@ BENCHMARKS = (
     Benchmark(
         "rate-limit", "bench.rate_limit", "one sender held to its rate (own results file)", False
     ),
+    Benchmark(
+        "history",
+        "bench.history",
+        "a page's and a resolve's database work with 100,000 past alerts (own results file)",
+        False,
+    ),
     Benchmark("notices", "bench.notices", "10,000 SMS notice at 500/s (own results file)", False),
     Benchmark(
         "scale_out",

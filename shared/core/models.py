@@ -181,6 +181,9 @@ class AckCode(Base):
             sqlite_where=text("active"),
             postgresql_where=text("active"),
         ),
+        # A page reads its person's codes, active or retired lately, whatever the
+        # number of codes ever made (shared.replies.code_store._person_codes).
+        Index("ix_ack_codes_destination_retired_at", "destination", "retired_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, or_, select, update
+from sqlalchemy import Row, bindparam, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from shared.core.db import insert_unless_duplicate
 from shared.core.enums import AlertStatus
-from shared.core.models import AckCode, Alert, utcnow
+from shared.core.models import AckCode, Alert, Notification, utcnow
 from shared.replies.codes import (
     CODE_REUSE_AFTER,
     Reply,
@@ -84,11 +84,26 @@ def _person_codes(session: Session, destination: str, now: datetime) -> Sequence
 
 
 # Built once, as the statements of every page are (shared.core.row_writes says why).
-_PERSON_CODES = select(
-    _CODES.c.code, _CODES.c.alert_id, _CODES.c.alert_ids, _CODES.c.active, _CODES.c.retired_at
-).where(
-    _CODES.c.destination == bindparam("destination"),
-    or_(_CODES.c.active, _CODES.c.retired_at >= bindparam("since")),
+# Two index ranges, one per kind of code: a person's codes ever made may be
+# thousands, and a read of "active OR retired lately" walked all of them.
+# An active code has no retirement time, so the two halves never overlap.
+_CODE_COLUMNS = (
+    _CODES.c.code,
+    _CODES.c.alert_id,
+    _CODES.c.alert_ids,
+    _CODES.c.active,
+    _CODES.c.retired_at,
+)
+_PERSON_CODES = union_all(
+    select(*_CODE_COLUMNS).where(
+        _CODES.c.destination == bindparam("destination"),
+        _CODES.c.retired_at.is_(None),
+        _CODES.c.active,
+    ),
+    select(*_CODE_COLUMNS).where(
+        _CODES.c.destination == bindparam("destination"),
+        _CODES.c.retired_at >= bindparam("since"),
+    ),
 )
 
 
@@ -106,8 +121,24 @@ def alerts_for_code(session: Session, destination: str, reply: Reply) -> list[in
 
 
 def retire_codes_of(session: Session, alert_id: int) -> None:
-    """Deactivate the codes that answered for `alert_id` and now answer for nothing open."""
-    for row in session.scalars(select(AckCode).where(AckCode.active)):
+    """Deactivate the codes that answered for `alert_id` and now answer for nothing open.
+
+    Only the codes of the people paged for the alert are read (and any whose first
+    alert it is): a code answers for alerts of messages to its own person, so no
+    other code can name it. Reading every active code instead made each
+    acknowledgement cost as much as the number of open alerts."""
+    paged = session.scalars(
+        select(Notification.destination).where(Notification.alert_id == alert_id).distinct()
+    ).all()
+    # The people as a list, not a subquery: PostgreSQL scans the whole table for an
+    # IN (subquery) beside an OR, and uses the indexes for a list.
+    rows = session.execute(
+        select(_CODES.c.id, _CODES.c.alert_id, _CODES.c.alert_ids).where(
+            _CODES.c.active,
+            or_(_CODES.c.alert_id == alert_id, _CODES.c.destination.in_(paged)),
+        )
+    )
+    for row in rows.all():
         ids = row.alert_ids or [row.alert_id]
         if alert_id not in ids:
             continue

@@ -10,6 +10,7 @@ import pytest
 from shared.alerts.lifecycle import resolve
 from shared.core.db import session_scope
 from shared.core.models import Alert
+from shared.notifications.store import plan_notification
 from shared.replies.code_store import alerts_for_code, code_for
 from shared.replies.codes import (
     CODE_REUSE_AFTER,
@@ -207,3 +208,53 @@ def test_a_code_taken_between_the_read_and_the_insert_is_not_given_twice(
     with session_scope(database_url) as session:
         assert alerts_for_code(session, PERSON, Reply("ack", 1)) == [first]
         assert alerts_for_code(session, PERSON, Reply("ack", 2)) == [second]
+
+
+def _paged(session, alert_id: int, destination: str) -> None:
+    plan_notification(
+        session, alert_id=alert_id, channel="sms", destination=destination, text="page"
+    )
+
+
+def test_a_bundle_code_answers_until_its_last_alert_closes(database_url: str) -> None:
+    """Closing an alert retires only codes of the people paged for it, and a bundle's
+    code only once none of its alerts is open; another person's codes stay."""
+    with session_scope(database_url) as session:
+        first, second, other = _open_alerts(session, 3)
+        for alert_id in (first, second):
+            _paged(session, alert_id, PERSON)
+        _paged(session, other, OTHER_PERSON)
+        bundle = code_for(session, [first, second], PERSON)
+        others = code_for(session, [other], OTHER_PERSON)
+    with session_scope(database_url) as session:
+        resolve(session, first, by="test", via="api")
+    with session_scope(database_url) as session:
+        # The bundle still names its open alert: "1A" must still acknowledge it.
+        assert alerts_for_code(session, PERSON, Reply("ack", bundle)) == [first, second]
+        resolve(session, second, by="test", via="api")
+    with session_scope(database_url) as session:
+        assert alerts_for_code(session, PERSON, Reply("ack", bundle)) == []
+        assert alerts_for_code(session, OTHER_PERSON, Reply("ack", others)) == [other]
+
+
+def test_a_person_s_codes_are_read_by_index_whatever_the_codes_ever_made(
+    database_url: str,
+) -> None:
+    """Every page reads its person's codes: the read must not scan every code ever
+    made (it did, and a page grew slower with each alert kept)."""
+    import shared.replies.code_store as code_store
+
+    with session_scope(database_url) as session:
+        connection = session.connection()
+        compiled = code_store._PERSON_CODES.compile(dialect=connection.dialect)
+        params = {"destination": PERSON, "since": NOW}
+        if connection.dialect.name == "sqlite":
+            positional = tuple(params[name] for name in compiled.positiontup)
+            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", positional)
+            plan = [row[-1] for row in rows]
+        else:
+            # An empty table is cheapest to scan: forbid scans to see which index serves.
+            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = list(connection.exec_driver_sql(f"EXPLAIN {compiled}", params).scalars())
+        assert any("ix_ack_codes_destination_retired_at" in line for line in plan), plan
+        assert not any(line.startswith("SCAN ack_codes") for line in plan), plan
