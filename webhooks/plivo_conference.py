@@ -53,8 +53,9 @@ from shared.incident_bridge.step_calls import (
     with_intro,
 )
 from shared.incident_bridge.store import bridge_events
+from shared.notifications.bundle_members import members_of
 from shared.notifications.state import NotificationState as S
-from shared.notifications.store import members_of, move
+from shared.notifications.store import move
 from shared.notifications.voice_xml import announcement, bridge_xml
 from shared.plivo.callback_urls import callback_url, notification_id_from
 from shared.routing.route import config_and_policy

@@ -38,8 +38,8 @@ from shared.core.events import record_event
 from shared.core.models import Alert, Event, Notification
 from shared.core.phone import mask
 from shared.core.settings import Settings
+from shared.notifications.bundle_members import members_of
 from shared.notifications.bundling import most_severe_first
-from shared.notifications.store import members_of
 from shared.notifications.voice_xml import hangup_xml, voicemail_xml
 from shared.notifications.voicemail import voicemail_words
 from shared.plivo.callback_urls import callback_url

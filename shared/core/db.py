@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.core.pool_ping import ping_when_idle
 from shared.core.sqlite_lock import STATEMENT_BUSY_TIMEOUT_MS, begin_immediate
 
 MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"
@@ -91,7 +92,9 @@ def get_engine(url: str) -> Engine:
         return engine
     # hide_parameters: a database error's text never carries a row's values
     # (phone numbers, alert text) into a log line.
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
+    engine = create_engine(url, pool_size=5, max_overflow=5, hide_parameters=True)
+    ping_when_idle(engine)
+    return engine
 
 
 @lru_cache(maxsize=8)

@@ -35,13 +35,13 @@ from shared.notifications.accepted_sends import (
     record_accepted,
     zoned_time,
 )
+from shared.notifications.bundle_members import members_of, remember_members
 from shared.notifications.paging_metrics import count_sms_outcome, observe_reached
 from shared.notifications.state import PLIVO_SMS_STATUS, NotificationState
 from shared.notifications.store import (
     ReportOutcome,
     apply_sms_report,
     find_notification,
-    members_of,
     plan_sms_retry,
 )
 
@@ -213,11 +213,13 @@ def _runs(
 
 
 def _read_texts(session: Session, entries: Sequence[InboxReport | AcceptedSend]) -> None:
-    """Load the texts the entries name into the session: one SELECT, where each
-    report's lookup (`find_notification`) and move would otherwise read its own."""
+    """Load the texts the entries name into the session, and their bundles' members: a
+    SELECT each, where each report's lookup (`find_notification`), move and members
+    would otherwise read their own."""
     ids = {entry.notification_id for entry in entries if entry.notification_id is not None}
     if ids:
         session.scalars(select(Notification).where(Notification.id.in_(ids))).all()
+        remember_members(session, ids)
 
 
 def _apply_run(session: Session, reports: Sequence[InboxReport]) -> list[EntryResult]:

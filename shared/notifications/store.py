@@ -15,6 +15,7 @@ from shared.core.events import event_row, record_events
 from shared.core.models import Notification, utcnow
 from shared.core.row_writes import set_params, sync_loaded
 from shared.notifications import statements
+from shared.notifications.bundle_members import forget_members, members_of
 from shared.notifications.message_record import learn_provider_uuid
 from shared.notifications.state import (
     RETRYABLE_SMS_ERROR_CODES,
@@ -125,6 +126,8 @@ def move(
     if moved is None:
         return False
     alert_id, values["send_attempts"] = moved  # the count as the database left it
+    if "bundle_lead_id" in fields:
+        forget_members(session)
     sync_loaded(session, Notification, notification_id, values)
     event = event_row(
         f"notification.{target.value}",
@@ -311,12 +314,6 @@ def _bundle_candidates(
                 "room": MAX_BUNDLE - 1,
             },
         ).all()
-    )
-
-
-def members_of(session: Session, lead_id: int) -> list[int]:
-    return list(
-        session.scalars(select(Notification.id).where(Notification.bundle_lead_id == lead_id))
     )
 
 
