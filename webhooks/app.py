@@ -7,6 +7,7 @@ from types import ModuleType
 from flask import Flask
 
 from shared.alerts import after_close
+from shared.core.db import one_writer_at_a_time
 from shared.core.embedded_redis import resolve_redis_url
 from shared.core.redis_url import redis_from_url
 from shared.core.settings import Settings, load_settings
@@ -62,7 +63,9 @@ def create_app(
     if route_on_arrival:
         from worker.route_on_arrival import ArrivalRouter
 
-        app.config["ROUTE_ON_ARRIVAL"] = ArrivalRouter()
+        app.config["ROUTE_ON_ARRIVAL"] = ArrivalRouter(
+            one_writer=one_writer_at_a_time(settings.effective_database_url)
+        )
     after_close.register(
         "hang_up_calls", lambda alert_id: app.config["ENQUEUE"].hang_up_calls(alert_id)
     )

@@ -1,4 +1,4 @@
-"""Route a new alert in the receiver that stores it, in the same transaction, while idle.
+"""Route a new alert in the receiver that stores it, in the same transaction.
 
 Why: on a quiet system a page's way to Plivo was the receiver's commit, a trip
 through the broker (publish, a worker's fetch, the task's start: about 3 ms on
@@ -36,11 +36,21 @@ Why it stays safe:
 - A bundle window opened for the first page is released if the transaction
   does not commit (and one left by a killed process is taken over:
   worker.sending.window_takeover).
-- One request's alerts at a time per process (at most MOST_ALERTS_HERE), and
-  only when nothing else is being stored and the process was quiet for QUIET_S:
-  under load the workers route, at their priorities, and the receiver's time
-  stays with accepting alerts. (Without the quiet rule, 8 threads posting
-  alerts one by one were accepted at 52 a second instead of 83 on SQLite.)
+- At most MOST_ALERTS_HERE alerts of one request (a larger body goes to the
+  workers). On SQLite, whose one write lock the receivers share with the
+  workers, only one request at a time per process, when nothing else is being
+  stored and the process was quiet for QUIET_S: under load the workers route, at
+  their priorities, and the receiver's time stays with accepting alerts.
+  (Without that rule, 8 threads posting alerts one by one were accepted at 52 a
+  second instead of 83 on SQLite.) On PostgreSQL every such request is routed
+  where it is stored: a second transaction in a worker and the trip through
+  the broker cost more than the routing. At 100 alerts a second for 30 s on two
+  cores, the pages reached Plivo p99 0.3 s after their POST where the workers'
+  routing fell 12 s behind (28.2 against 20.9 ms of CPU per alert); 8 threads
+  posting unpaced are accepted at about 110 a second instead of 224, but every
+  alert is paged as it is answered, where the workers were still routing the
+  backlog 20 s after the last answer (eighteenth pass,
+  bench/results/performance.md).
 
 Only the deployed receivers route on arrival (gunicorn through `webhooks.wsgi`,
 and `alert-dispatch web`), where the process's settings are the workers'
@@ -81,17 +91,22 @@ MOST_ALERTS_HERE = 10
 
 
 def routes_here(
-    count: int, routing_here: int, storing_elsewhere: bool, since_last_s: float
+    count: int,
+    routing_here: int,
+    storing_elsewhere: bool,
+    since_last_s: float,
+    *,
+    one_writer: bool = True,
 ) -> bool:
-    """Pure: route `count` alerts of one request in this process only when it has nothing
-    else in hand (no alert being routed here, no other request storing alerts) and has
-    been quiet for QUIET_S, and they are few (MOST_ALERTS_HERE)."""
-    return (
-        count <= MOST_ALERTS_HERE
-        and routing_here == 0
-        and not storing_elsewhere
-        and since_last_s >= QUIET_S
-    )
+    """Pure: route `count` alerts of one request in this process when they are few
+    (MOST_ALERTS_HERE) and, on a database with one writer at a time (`one_writer`:
+    SQLite), only when the process has nothing else in hand (no alert being routed
+    here, no other request storing alerts) and has been quiet for QUIET_S."""
+    if count > MOST_ALERTS_HERE:
+        return False
+    if not one_writer:
+        return True
+    return routing_here == 0 and not storing_elsewhere and since_last_s >= QUIET_S
 
 
 @dataclass(frozen=True)
@@ -132,7 +147,8 @@ def _publish(alert_ids: list[int], priority: int | None) -> bool:
 
 
 class ArrivalRouter:
-    """One per receiver process: routes new alerts in their storing transaction when idle."""
+    """One per receiver process: routes new alerts in their storing transaction (on
+    SQLite only when idle)."""
 
     def __init__(
         self,
@@ -140,7 +156,11 @@ class ArrivalRouter:
         send: Callable[[RoutedHere, Callable[[], None]], None] = _send,
         publish: Callable[[list[int], int | None], bool] = _publish,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        one_writer: bool = True,
     ) -> None:
+        """`one_writer`: the database lets one transaction write at a time (SQLite)."""
+        self._one_writer = one_writer
         self._route_in = route_in
         self._send = send
         self._publish = publish
@@ -157,7 +177,9 @@ class ArrivalRouter:
         with self._guard:
             now = self._clock()
             since_last_s, self._last_hand_over = now - self._last_hand_over, now
-            here = routes_here(count, self._routing, storing_elsewhere, since_last_s)
+            here = routes_here(
+                count, self._routing, storing_elsewhere, since_last_s, one_writer=self._one_writer
+            )
             if here:
                 self._routing += 1
         return here

@@ -77,6 +77,12 @@ def _sqlite_pool_options() -> dict[str, int]:
     return {}
 
 
+def one_writer_at_a_time(url: str) -> bool:
+    """Whether the database lets one transaction write at a time (SQLite's one lock):
+    work that writes is then better done where it queues least."""
+    return make_url(normalize_database_url(url)).get_backend_name() == "sqlite"
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
     """One engine (one pool) per URL per process."""

@@ -30,10 +30,25 @@ from worker.route_on_arrival import (
         (1, 0, False, QUIET_S / 2, False),  # a steady stream of posts
     ],
 )
-def test_only_a_quiet_idle_process_routes_a_few_alerts_here(
+def test_on_sqlite_only_a_quiet_idle_process_routes_a_few_alerts_here(
     count, routing_here, storing_elsewhere, since_last_s, expected
 ):
     assert routes_here(count, routing_here, storing_elsewhere, since_last_s) is expected
+
+
+@pytest.mark.parametrize(
+    ("count", "routing_here", "storing_elsewhere", "since_last_s", "expected"),
+    [
+        (1, 0, False, 10.0, True),
+        (MOST_ALERTS_HERE, 3, True, 0.0, True),  # busy and in a stream: still here
+        (MOST_ALERTS_HERE + 1, 0, False, 10.0, False),  # a large body: the workers route it
+    ],
+)
+def test_on_postgresql_every_request_of_a_few_alerts_is_routed_here(
+    count, routing_here, storing_elsewhere, since_last_s, expected
+):
+    routed = routes_here(count, routing_here, storing_elsewhere, since_last_s, one_writer=False)
+    assert routed is expected
 
 
 class Clock:
@@ -110,6 +125,18 @@ def test_an_idle_process_reserves_one_request_at_a_time():
     arrival.abandon(None)
     assert arrival.reserve(MOST_ALERTS_HERE + 1, storing_elsewhere=False) is False
     assert arrival.reserve(1, storing_elsewhere=True) is False
+    assert arrival.wait(1)
+
+
+def test_with_many_writers_posts_in_quick_succession_are_all_routed_here():
+    clock = Clock()
+    clock.step = QUIET_S / 5  # 250 a second: the stream of an incident
+    arrival = router(clock=clock, one_writer=False)
+    reserved = [arrival.reserve(1, storing_elsewhere=True) for _ in range(3)]
+    assert reserved == [True] * 3
+    assert arrival.reserve(MOST_ALERTS_HERE + 1, storing_elsewhere=False) is False
+    for _ in reserved:
+        arrival.abandon(None)
     assert arrival.wait(1)
 
 
