@@ -119,13 +119,13 @@ def accept_events(events: Sequence[AlertIn], *, via: str, scope: str) -> list[Ac
     ):
         router = None  # the workers route them
     routed: list[RoutedHere | None] = [None]
-    new_ids: list[int] = []
+    order: list[tuple[int, int]] = []  # (event index, new alert), in routing order
 
     def store(session: Session) -> list[IngestResult]:
         results = ingest_all(session, events, via=via, integration=scope)
-        new_ids[:] = _new_alert_ids(events, results)
-        if router is not None and new_ids:
-            routed[0] = router.route_in(session, new_ids)
+        order[:] = _new_order(events, results)
+        if router is not None and order:
+            routed[0] = router.route_in(session, [alert_id for _, alert_id in order])
         return results
 
     try:
@@ -137,10 +137,10 @@ def accept_events(events: Sequence[AlertIn], *, via: str, scope: str) -> list[Ac
     for result in results:
         count_accepted(via, result.outcome)
     _log_accepted(events, results, via)
-    if router is not None and not new_ids:
+    if router is not None and not order:
         router.abandon(None)  # nothing new to route (a deduplicated trigger, a resolve)
         router = None
-    queued = _enqueue_new(events, results, router, routed[0])
+    queued = _enqueue_new(events, order, router, routed[0])
     return [Accepted(result, queued.get(index, False)) for index, result in enumerate(results)]
 
 
@@ -203,41 +203,41 @@ def dispatch_order(events: Sequence[AlertIn], results: Sequence[IngestResult]) -
 DISPATCH_CHUNK = 50
 
 
-def _new_order(events: Sequence[AlertIn], results: Sequence[IngestResult]) -> list[int]:
-    return [i for i in dispatch_order(events, results) if results[i].alert_id is not None]
-
-
-def _new_alert_ids(events: Sequence[AlertIn], results: Sequence[IngestResult]) -> list[int]:
-    """The alerts the request created, in the order they are routed."""
-    return [results[i].alert_id for i in _new_order(events, results)]  # type: ignore[misc]
+def _new_order(events: Sequence[AlertIn], results: Sequence[IngestResult]) -> list[tuple[int, int]]:
+    """Each event that created an alert, with that alert, in the order they are routed."""
+    return [
+        (index, alert_id)
+        for index in dispatch_order(events, results)
+        if (alert_id := results[index].alert_id) is not None
+    ]
 
 
 def _enqueue_new(
     events: Sequence[AlertIn],
-    results: Sequence[IngestResult],
+    order: Sequence[tuple[int, int]],
     router: ArrivalRouter | None,
     routed: RoutedHere | None,
 ) -> dict[int, bool]:
-    """Hand the new alerts over; by event index, whether they are in hand.
+    """Hand the new alerts over (`order`: `_new_order`, worked out once in the storing
+    transaction); by event index, whether they are in hand.
 
     The new alerts of one request are routed together (most urgent first, at the
     priority of the most urgent), so one person's share of a group is paged as one
-    message (worker.tasks.dispatch_alert). An idle receiver routed them itself in
+    message (worker.tasks.dispatch_alert). A receiver that routed them itself in
     the storing transaction (`router`, `routed`: worker.route_on_arrival) and sends
     their first page now; otherwise their routing task goes to the workers.
     """
     enqueue = current_app.config["ENQUEUE"]
-    order = _new_order(events, results)
     queued: dict[int, bool] = {}
     for begin in range(0, len(order), DISPATCH_CHUNK):
         chunk = order[begin : begin + DISPATCH_CHUNK]
-        ids = [results[i].alert_id for i in chunk]
-        priority = page_priority(events[chunk[0]].severity)
+        ids = [alert_id for _, alert_id in chunk]
+        priority = page_priority(events[chunk[0][0]].severity)
         if router is not None:  # one chunk: a request routed here has few alerts
             took = router.hand_over(ids, priority, routed)
         else:
             took = enqueue.route_alerts(ids, priority)
-        queued.update(dict.fromkeys(chunk, took))
+        queued.update(dict.fromkeys((index for index, _ in chunk), took))
     return queued
 
 
