@@ -19,7 +19,7 @@ from shared.notifications.priority import page_priority
 from webhooks.auth import authenticate
 from webhooks.errors import ApiError
 from webhooks.group_commit import GroupCommit
-from worker.route_on_arrival import ArrivalRouter, RoutedHere
+from worker.route_on_arrival import ArrivalRouter, RoutedHere, RoutingFailed
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,13 @@ def accept_events(events: Sequence[AlertIn], *, via: str, scope: str) -> list[Ac
         return results
 
     try:
-        results = group_commit().run(store)
+        try:
+            results = group_commit().run(store)
+        except RoutingFailed:  # rolled back with the routing: stored again, for the workers
+            if router is not None:
+                router.abandon(None)
+            router = None
+            results = group_commit().run(store)
     except BaseException:
         if router is not None:
             router.abandon(routed[0])

@@ -23,9 +23,12 @@ answer. Work done meanwhile (an answer, a publish: about 2 ms of CPU) ran in the
 middle of the routing and delayed the page. The answer never waits for Plivo's.
 
 Why it stays safe:
-- A 2xx still means stored: the routing runs in a savepoint of the storing
-  transaction. If it fails, it is rolled back alone (and logged), the alerts are
-  stored as ever, and their routing task is published for the workers.
+- A 2xx still means stored. If the routing fails (logged), the storing
+  transaction is rolled back with it (in a shared round of the group commit, the
+  request's own savepoint), the request is stored again without routing, and its
+  routing task is published for the workers. No savepoint of its own around the
+  routing: its SAVEPOINT and RELEASE were two of the 21 statements before a
+  first page, for a failure that is rare; the second storing costs only then.
 - Routed in the transaction that stored them, the alerts are never in the
   database unrouted: nothing is handed to the workers afterwards, and the
   database drives the rest (steps, sends and their hand-overs), as for an alert
@@ -109,6 +112,11 @@ def routes_here(
     return routing_here == 0 and not storing_elsewhere and since_last_s >= QUIET_S
 
 
+class RoutingFailed(Exception):
+    """Routing in the storing transaction failed (logged): that transaction must not
+    commit; the request is stored again without routing, for the workers to route."""
+
+
 @dataclass(frozen=True)
 class RoutedHere:
     """Alerts routed in the storing transaction: what fired, and the first page claimed."""
@@ -184,15 +192,15 @@ class ArrivalRouter:
                 self._routing += 1
         return here
 
-    def route_in(self, session: Session, alert_ids: list[int]) -> RoutedHere | None:
-        """Route the new alerts in the storing transaction, in a savepoint; None when it
-        failed (logged, rolled back alone: the alerts stay stored, the workers route them)."""
+    def route_in(self, session: Session, alert_ids: list[int]) -> RoutedHere:
+        """Route the new alerts in the storing transaction. Raises RoutingFailed (logged)
+        when it fails: the caller rolls that transaction back and stores the request
+        again without routing (the workers route it)."""
         try:
-            with session.begin_nested():
-                return self._route_in(session, alert_ids)
-        except Exception:
+            return self._route_in(session, alert_ids)
+        except Exception as exc:
             log.exception("alerts %s: routing on arrival failed; the workers route them", alert_ids)
-            return None
+            raise RoutingFailed(alert_ids) from exc
 
     def hand_over(
         self, alert_ids: list[int], priority: int | None, routed: RoutedHere | None

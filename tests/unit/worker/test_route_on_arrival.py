@@ -3,7 +3,6 @@ sends after the commit, and what it leaves to the workers."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 
@@ -15,6 +14,7 @@ from worker.route_on_arrival import (
     QUIET_S,
     ArrivalRouter,
     RoutedHere,
+    RoutingFailed,
     routes_here,
 )
 
@@ -75,19 +75,8 @@ class Broker:
         return self.takes
 
 
-class Savepoints:
-    """The storing transaction as routing here sees it: savepoints, and which rolled back."""
-
-    def __init__(self) -> None:
-        self.rolled_back = 0
-
-    @contextlib.contextmanager
-    def begin_nested(self):  # type: ignore[no-untyped-def]
-        try:
-            yield
-        except Exception:
-            self.rolled_back += 1
-            raise
+# The storing transaction: the stand-ins of these tests route without touching it.
+TRANSACTION = object()
 
 
 class FirstPageStub:
@@ -161,7 +150,7 @@ def test_routed_here_the_page_is_sent_and_nothing_is_published():
 
     arrival = router(send=send, publish=broker)
     assert arrival.reserve(1, storing_elsewhere=False)
-    routed = arrival.route_in(Savepoints(), [7])
+    routed = arrival.route_in(TRANSACTION, [7])
     assert routed is not None
     assert arrival.hand_over([7], 0, routed) is True  # in hand: routed and committed
     assert arrival.wait(5)
@@ -199,16 +188,15 @@ def test_a_slow_send_holds_the_answer_no_longer_than_the_leaving_wait():
     assert arrival.wait(5)
 
 
-def test_routing_that_fails_is_rolled_back_alone_and_left_to_the_workers(caplog):
+def test_routing_that_fails_says_so_and_leaves_the_alerts_to_the_workers(caplog):
     def broken(session, alert_ids):
         raise RuntimeError("no route table")
 
     broker = Broker()
-    transaction = Savepoints()
     arrival = router(route_in=broken, publish=broker)
     assert arrival.reserve(2, storing_elsewhere=False)
-    assert arrival.route_in(transaction, [9, 10]) is None
-    assert transaction.rolled_back == 1  # the savepoint: the alerts stay stored
+    with pytest.raises(RoutingFailed):  # the caller rolls back and stores them again
+        arrival.route_in(TRANSACTION, [9, 10])
     assert "alerts [9, 10]: routing on arrival failed" in caplog.text
     assert arrival.hand_over([9, 10], 3, None) is True  # the broker took the task
     assert broker.published == [([9, 10], 3)]
@@ -231,7 +219,7 @@ def test_a_failing_send_is_logged_and_the_router_stays_usable(caplog):
 def test_a_storing_transaction_that_failed_releases_the_first_pages_window():
     arrival = router()
     assert arrival.reserve(1, storing_elsewhere=False)
-    routed = arrival.route_in(Savepoints(), [13])
+    routed = arrival.route_in(TRANSACTION, [13])
     assert routed is not None
     arrival.abandon(routed)  # the commit failed: nothing was stored, nobody paged
     assert routed.first.released  # type: ignore[union-attr]
