@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from shared.core.embedded_redis import ensure_embedded_redis
+from shared.core.settings import Settings, load_settings
 from tests.bridge_harness import BridgeProcess
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -191,23 +192,37 @@ class ServedApp:
         self.thread.join(timeout=5)
 
 
+def receiver_settings(
+    database_url: str, broker_url: str, data_dir: Path, port: int, **overrides: str
+) -> Settings:
+    """Settings of an in-process receiver served on `port`: this test's database and
+    broker, Plivo's signatures checked with the simulator's token; `overrides` add or
+    replace settings (API_TOKENS is the tests' pair unless given)."""
+    from cli.stack import SIMULATOR_AUTH_TOKEN
+
+    return load_settings(
+        **{
+            "DATABASE_URL": database_url,
+            "REDIS_URL": broker_url,
+            "DATA_DIR": str(data_dir),
+            "API_TOKENS": "token-one,token-two",
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            "PLIVO_AUTH_TOKEN": SIMULATOR_AUTH_TOKEN,
+            **overrides,
+        }
+    )
+
+
 @pytest.fixture
 def receiver(database_url: str, broker_env: str, tmp_path: Path) -> Iterator[ServedApp]:
     """The Flask receiver over HTTP, on a real database and the real broker."""
-    from cli.stack import SIMULATOR_AUTH_TOKEN, free_port
-    from shared.core.settings import load_settings
+    from cli.stack import free_port
     from webhooks.app import create_app
     from worker import enqueue
 
     port = free_port()
-    settings = load_settings(
-        DATABASE_URL=database_url,
-        REDIS_URL=broker_env,
-        DATA_DIR=str(tmp_path),
-        API_TOKENS="token-one,token-two",
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-        PLIVO_AUTH_TOKEN=SIMULATOR_AUTH_TOKEN,
-        MAX_BODY_BYTES=1024 * 1024,
+    settings = receiver_settings(
+        database_url, broker_env, tmp_path, port, MAX_BODY_BYTES=str(1024 * 1024)
     )
     served = ServedApp(create_app(settings, enqueue=enqueue), port)
     served.settings = settings  # type: ignore[attr-defined]

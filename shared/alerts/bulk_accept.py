@@ -128,19 +128,16 @@ def _insert_from_arrays(session: Session, rows: list[dict[str, Any]], now: Any) 
     their ids ascend with it.
     """
     columns = tuple(rows[0])
-    params: dict[str, Any] = {
-        column: [_array_item(column, row[column]) for row in rows] for column in columns
-    }
-    return sorted(session.scalars(_from_arrays(columns), {**params, "now": now}))
+    params: dict[str, Any] = {"now": now}
+    for column in columns:
+        values = [row[column] for row in rows]
+        # A JSON column's values travel as their text: a list would be read as a nested array.
+        params[column] = [json.dumps(v) for v in values] if _is_json(column) else values
+    return sorted(session.scalars(_from_arrays(columns), params))
 
 
 def _is_json(column: str) -> bool:
     return isinstance(_ALERT_COLUMNS[column].type, JSON)
-
-
-def _array_item(column: str, value: Any) -> Any:
-    """A JSON column's value travels as its text (a list would be read as a nested array)."""
-    return json.dumps(value) if _is_json(column) else value
 
 
 @lru_cache(maxsize=4)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from shared.core.db import session_scope
 from shared.core.events import record_event
 from shared.core.models import Alert, Event, utcnow
-from tests.conftest import ServedApp
+from tests.conftest import ServedApp, receiver_settings
 from worker.route_on_arrival import ArrivalRouter
 
 TOKEN = "token-one"
@@ -48,19 +48,11 @@ def routing_that_fails_half_way(session: Session, alert_ids: list[int]) -> None:
 def failing_receiver(
     database_url: str, broker_env: str, tmp_path: Path
 ) -> Iterator[tuple[ServedApp, RoutingTasks]]:
-    from cli.stack import SIMULATOR_AUTH_TOKEN, free_port
-    from shared.core.settings import load_settings
+    from cli.stack import free_port
     from webhooks.app import create_app
 
     port = free_port()
-    settings = load_settings(
-        DATABASE_URL=database_url,
-        REDIS_URL=broker_env,
-        DATA_DIR=str(tmp_path),
-        API_TOKENS=TOKEN,
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-        PLIVO_AUTH_TOKEN=SIMULATOR_AUTH_TOKEN,
-    )
+    settings = receiver_settings(database_url, broker_env, tmp_path, port, API_TOKENS=TOKEN)
     tasks = RoutingTasks()
     app = create_app(settings, enqueue=tasks, route_on_arrival=False)
     app.config["ROUTE_ON_ARRIVAL"] = ArrivalRouter(
