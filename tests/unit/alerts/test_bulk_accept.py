@@ -72,8 +72,9 @@ def test_a_body_that_repeats_a_key_is_applied_event_by_event(database_url: str) 
 
 
 def test_one_by_one_and_together_store_the_same_alert(database_url: str) -> None:
-    """The stored row is the same whichever path took it (on PostgreSQL a body's alerts
-    go in from one array per column: a list-valued JSON column stays a list)."""
+    """The stored row and its event are the same whichever path took them (on PostgreSQL
+    a body's alerts and events go in as one JSON document: a list-valued JSON column
+    stays a list, a nested one stays nested, a missing key stays NULL)."""
     columns = (
         *("summary", "severity", "source", "integration", "details", "labels", "recipients"),
         *("status", "esc_step", "esc_round", "escalation", "dispatched_at", "policy"),
@@ -90,8 +91,8 @@ def test_one_by_one_and_together_store_the_same_alert(database_url: str) -> None
     together = alone.model_copy(update={"dedup_key": "pair"})
     with session_scope(database_url) as session:
         one = ingest(session, alone, via="alertmanager", integration="am")
-        [two, _] = ingest_all(
-            session, [together, trigger("z")], via="alertmanager", integration="am"
+        [two, third] = ingest_all(
+            session, [together, trigger(None, summary="z")], via="alertmanager", integration="am"
         )
     with session_scope(database_url) as session:
         a, b = session.get(Alert, one.alert_id), session.get(Alert, two.alert_id)
@@ -99,3 +100,31 @@ def test_one_by_one_and_together_store_the_same_alert(database_url: str) -> None
         assert [getattr(a, c) for c in columns] == [getattr(b, c) for c in columns]
         assert a.occurrences == b.occurrences == 1
         assert a.created_at.tzinfo is not None and b.created_at.tzinfo is not None
+        assert a.dedup_key == "solo" and b.dedup_key == "pair"
+        c = session.get(Alert, third.alert_id)  # posted without a dedup key
+        assert c is not None and c.dedup_key is None and c.summary == "z"
+        first_events = [
+            session.execute(
+                select(Event.kind, Event.detail, Event.notification_id, Event.dedup_key).where(
+                    Event.alert_id == alert_id
+                )
+            ).all()
+            for alert_id in (one.alert_id, two.alert_id)
+        ]
+        assert first_events[0] == first_events[1]
+        assert first_events[0][0].kind == "alert.accepted"
+
+
+def test_keys_with_quotes_backslashes_and_braces_find_their_open_alerts(database_url: str) -> None:
+    """The keys of a body travel to PostgreSQL as one array's text (shared.core.many_values):
+    every key that is open is found, whatever characters it holds, and no other."""
+    odd = ['say "hi"', "back\\slash", "{braces,comma}", "NULL", " spaced ", "ünï", 'a\\"b']
+    with session_scope(database_url) as session:
+        opened = ingest_all(
+            session, [trigger(k) for k in odd], via="alertmanager", integration="am"
+        )
+    body = [trigger(k) for k in odd] + [trigger("new"), trigger("Null")]
+    with session_scope(database_url) as session:
+        results = ingest_all(session, body, via="alertmanager", integration="am")
+    assert [r.outcome for r in results] == ["deduplicated"] * len(odd) + ["created"] * 2
+    assert [r.alert_id for r in results[: len(odd)]] == [r.alert_id for r in opened]
