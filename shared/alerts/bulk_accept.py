@@ -5,7 +5,10 @@ firing alerts, each with its own fingerprint. Stored one by one, each took a
 lookup of its key, an insert in a savepoint and an event insert: about six
 round trips per alert, in the one transaction that holds SQLite's write lock.
 Here the keys are looked up together, the new alerts inserted in one
-statement (ids returned in order) and their events in another.
+statement (ids returned in order) and their events in another. On PostgreSQL
+each of the three takes its many values as one parameter (shared.core.many_values):
+the keys as one array probed key by key on the unique index, the rows as one JSON
+document.
 
 Only the plain body takes this path: every event a trigger, no dedup key
 twice. Anything else (a resolve in the body, a key repeated) goes through
@@ -139,7 +142,11 @@ def _insert_from_json(session: Session, rows: list[dict[str, Any]], now: Any) ->
     statement = insert_rows(
         Alert.__table__, tuple(rows[0]), ("created_at", "last_occurrence_at"), returning="id"
     )
-    params = {"rows": json_document(rows), "created_at": now, "last_occurrence_at": now}
+    params = {
+        "rows": json_document(Alert.__table__, rows),
+        "created_at": now,
+        "last_occurrence_at": now,
+    }
     return sorted(session.scalars(statement, params))
 
 
@@ -150,6 +157,7 @@ def _record_accepted(session: Session, stored: list[tuple[int, AlertIn]], now: A
     rows = [{"alert_id": alert_id, "detail": accepted_detail(e)} for alert_id, e in stored]
     if session.get_bind().dialect.name == "postgresql":
         statement = insert_rows(Event.__table__, ("alert_id", "detail"), ("at", "kind"))
-        session.execute(statement, {"rows": json_document(rows), "at": now, "kind": ACCEPTED_EVENT})
+        params = {"rows": json_document(Event.__table__, rows), "at": now, "kind": ACCEPTED_EVENT}
+        session.execute(statement, params)
         return
     session.execute(_INSERT_EVENTS, [{**row, "at": now, "kind": ACCEPTED_EVENT} for row in rows])

@@ -12,14 +12,15 @@ once cost the receiver more than the database's work:
   receiver's samples storing Alertmanager bodies);
 - executemany: one bind and execute per row, each read back in a pipeline.
 One JSON document is encoded by the standard library's C encoder in one call,
-travels as one string, and PostgreSQL takes it apart (`json_to_record`). Rows
+travels as one string, and PostgreSQL takes it apart (`->` and `->>`). Rows
 are inserted in the order given (ORDER BY their ordinality), so generated ids
 ascend with it.
 
-A list of keys to look up (`= ANY(...)`) goes as a text array's literal written
-here with two C-level replaces per key: the planner then matches the keys on an
-index, which it does not for keys unpacked from JSON in the statement (it cannot
-tell how many there are, and scanned every open alert instead).
+A list of keys to look up goes as a text array's literal, written here with two
+C-level replaces per key, which the statement unnests and probes one key at a
+time on an index (shared.alerts.bulk_accept). Keys unpacked from JSON in the
+statement were not matched on the index: the planner cannot tell how many there
+are, and scanned every open alert instead.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Insert, Table, bindparam, insert, literal_column, select, text
+from sqlalchemy import JSON, Insert, Table, bindparam, insert, literal_column, select, text
 from sqlalchemy.dialects import postgresql
 
 _DIALECT = postgresql.dialect()
@@ -45,13 +46,21 @@ def insert_rows(
     """PostgreSQL: INSERT into `table` the rows of the JSON document bound as `rows`
     (a list of objects with the keys `columns`), with `constants` bound once by name
     for every row; RETURNING the column `returning` when given. Built once per shape.
-    JSON columns keep nested values as JSON; a JSON null in any column is SQL NULL."""
+    A row stores what the ORM would have stored from the same values."""
     return _built(table, tuple(columns), tuple(constants), returning)
 
 
-def json_document(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The `rows` parameter of `insert_rows`: the rows as one JSON text."""
-    return json.dumps(rows, separators=(",", ":"))
+def json_document(table: Table, rows: Sequence[Mapping[str, Any]]) -> str:
+    """The `rows` parameter of `insert_rows` for `table`: the rows as one JSON text.
+    A JSON column's value goes as its own JSON text, a string in the document:
+    PostgreSQL refuses to take apart a document holding an escaped NUL (`\\u0000`)
+    anywhere, and a JSON column may hold one (its json type keeps it escaped)."""
+    json_columns = _json_columns(table)
+    encoded = [
+        {name: json.dumps(value) if name in json_columns else value for name, value in row.items()}
+        for row in rows
+    ]
+    return json.dumps(encoded, separators=(",", ":"))
 
 
 def text_array(values: Sequence[str]) -> str:
@@ -65,15 +74,23 @@ def text_array(values: Sequence[str]) -> str:
 def _built(
     table: Table, columns: tuple[str, ...], constants: tuple[str, ...], returning: str | None
 ) -> Insert:
-    record = ", ".join(f"{name} {table.c[name].type.compile(dialect=_DIALECT)}" for name in columns)
     source = text(
         "json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS given(v, ordinal)"
-        f" CROSS JOIN LATERAL json_to_record(given.v) AS item({record})"
     ).bindparams(bindparam("rows"))
     values = [
-        *(literal_column(f"item.{name}") for name in columns),
+        *(literal_column(_field(table, name)) for name in columns),
         *(bindparam(name, type_=table.c[name].type) for name in constants),
     ]
     chosen = select(*values).select_from(source).order_by(literal_column("given.ordinal"))
     statement = insert(table).from_select([*columns, *constants], chosen, include_defaults=True)
     return statement.returning(table.c[returning]) if returning else statement
+
+
+def _field(table: Table, name: str) -> str:
+    """One row's field (its text, `->>`: JSON's null is NULL) cast to its column's type;
+    a JSON column's field is its JSON text (`json_document`)."""
+    return f"CAST(given.v ->> '{name}' AS {table.c[name].type.compile(dialect=_DIALECT)})"
+
+
+def _json_columns(table: Table) -> frozenset[str]:
+    return frozenset(column.name for column in table.c if isinstance(column.type, JSON))

@@ -131,6 +131,19 @@ def test_alertmanager_firing_group_becomes_two_alerts_with_labels_and_annotation
     assert stored[KEY_DB2].summary == "Replica database unreachable"
 
 
+def test_alertmanager_annotation_holding_a_nul_is_stored_as_sent(receiver):
+    """A NUL escaped in an annotation (a text pasted from a binary log) is kept in the
+    alert's details as JSON keeps it, on every database: the body is not refused."""
+    body = json.loads(am_body("webhook-firing"))
+    body["alerts"][0]["annotations"]["description"] = "log line: \x00 end"
+    response = post_am(receiver, json.dumps(body).encode())
+    assert response.status_code == 202, response.text
+    assert response.json()["accepted"] == 2
+    stored = by_key(receiver)
+    assert stored[KEY_DB1].details["annotations"]["description"] == "log line: \x00 end"
+    assert stored[KEY_DB1].summary == "Primary database unreachable"
+
+
 def test_alertmanager_repeat_notification_is_deduplicated(receiver):
     post_am(receiver, am_body("webhook-firing"))
     response = post_am(receiver, am_body("webhook-firing"))

@@ -74,7 +74,8 @@ def test_a_body_that_repeats_a_key_is_applied_event_by_event(database_url: str) 
 def test_one_by_one_and_together_store_the_same_alert(database_url: str) -> None:
     """The stored row and its event are the same whichever path took them (on PostgreSQL
     a body's alerts and events go in as one JSON document: a list-valued JSON column
-    stays a list, a nested one stays nested, a missing key stays NULL)."""
+    stays a list, a nested one stays nested, a NUL in a detail is kept as on its own,
+    a missing key stays NULL)."""
     columns = (
         *("summary", "severity", "source", "integration", "details", "labels", "recipients"),
         *("status", "esc_step", "esc_round", "escalation", "dispatched_at", "policy"),
@@ -85,7 +86,7 @@ def test_one_by_one_and_together_store_the_same_alert(database_url: str) -> None
         severity="warning",
         source="alertmanager",
         labels={"team": "db"},
-        details={"value": 97, "nested": {"list": [1, "two"]}},
+        details={"value": 97, "nested": {"list": [1, "two"]}, "raw": "nul \x00 kept", "n": None},
         recipients=["+14155550100", "+14155550101"],
     )
     together = alone.model_copy(update={"dedup_key": "pair"})
