@@ -12,9 +12,9 @@ once cost the receiver more than the database's work:
   receiver's samples storing Alertmanager bodies);
 - executemany: one bind and execute per row, each read back in a pipeline.
 One JSON document is encoded by the standard library's C encoder in one call,
-travels as one string, and PostgreSQL takes it apart (`->` and `->>`). Rows
-are inserted in the order given (ORDER BY their ordinality), so generated ids
-ascend with it.
+travels as one string, and PostgreSQL takes it apart (`->>`, each field cast to
+its column's type). Rows are inserted in the order given (ORDER BY their
+ordinality), so generated ids ascend with it.
 
 A list of keys to look up goes as a text array's literal, written here with two
 C-level replaces per key, which the statement unnests and probes one key at a
