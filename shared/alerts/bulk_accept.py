@@ -23,7 +23,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, literal_column, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal_column,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,6 +48,7 @@ from shared.alerts.store import (
     add_occurrence,
     alert_row,
 )
+from shared.core.db import is_postgresql
 from shared.core.many_values import insert_rows, json_document, text_array
 from shared.core.models import Alert, Event, utcnow
 
@@ -59,12 +72,14 @@ def accept_triggers(
     None when a racing request took one of the keys first: nothing of this
     call is left behind, and the caller stores the body one event at a time.
     """
-    open_ids = _open_alerts(session, [e.dedup_key for e in events if e.dedup_key], integration)
+    postgresql = is_postgresql(session)
+    keys = [e.dedup_key for e in events if e.dedup_key]
+    open_ids = _open_alerts(session, keys, integration, postgresql=postgresql)
     new = [e for e in events if not (e.dedup_key and e.dedup_key in open_ids)]
     now = utcnow()
     try:
         with session.begin_nested():
-            new_ids = _insert_alerts(session, new, integration, now)
+            new_ids = _insert_alerts(session, new, integration, now, postgresql=postgresql)
     except IntegrityError:
         return None
     created = dict(zip((id(e) for e in new), new_ids, strict=True))
@@ -74,7 +89,7 @@ def accept_triggers(
             results.append(Accepted(alert_id=created[id(event)], created=True))
         else:
             results.append(add_occurrence(session, open_ids[event.dedup_key or ""]))
-    _record_accepted(session, [(created[id(e)], e) for e in new], now)
+    _record_accepted(session, [(created[id(e)], e) for e in new], now, postgresql=postgresql)
     return results
 
 
@@ -86,11 +101,13 @@ _INSERT_ALERTS = insert(Alert.__table__).returning(
 _INSERT_EVENTS = insert(Event.__table__)
 
 
-def _open_alerts(session: Session, keys: list[str], integration: str) -> dict[str, int]:
+def _open_alerts(
+    session: Session, keys: list[str], integration: str, *, postgresql: bool
+) -> dict[str, int]:
     """Open alert id by dedup key, for the keys given, in the caller's scope."""
     if not keys:
         return {}
-    if session.get_bind().dialect.name == "postgresql":
+    if postgresql:
         params = {"integration": integration, "keys": text_array(keys)}
         return {key: alert_id for key, alert_id in session.execute(_OPEN_BY_EACH_KEY, params)}
     found: dict[str, int] = {}
@@ -98,39 +115,53 @@ def _open_alerts(session: Session, keys: list[str], integration: str) -> dict[st
         chunk = keys[start : start + KEYS_PER_LOOKUP]
         rows = session.execute(
             select(Alert.dedup_key, Alert.id).where(
-                Alert.integration == integration,
-                Alert.dedup_key.in_(chunk),
-                Alert.status.in_(OPEN_STATUSES),
-                Alert.status != literal_column("'resolved'"),  # the unique index's condition
+                *_open_in(integration), Alert.dedup_key.in_(chunk)
             )
         ).all()
         found.update({key: alert_id for key, alert_id in rows if key is not None})
     return found
 
 
-# PostgreSQL: one probe of the unique index on (integration, dedup_key) per key, the keys
-# as one array (shared.core.many_values). Written as `dedup_key IN (...)` the planner,
-# misled by statistics older than a burst of new alerts, filtered every open alert of
-# the integration against the list instead: 5 to 400 ms a body once a few thousand
-# were open. LIMIT 1 (the index is unique) keeps each probe its own.
-_OPEN_BY_EACH_KEY = text(
-    "SELECT given.key, found.id"
-    " FROM unnest(CAST(:keys AS VARCHAR[])) AS given(key)"
-    " CROSS JOIN LATERAL (SELECT alerts.id FROM alerts"
-    "  WHERE alerts.integration = :integration AND alerts.dedup_key = given.key"
-    "  AND alerts.status <> 'resolved'"
-    f"  AND alerts.status IN ({', '.join(repr(s.value) for s in OPEN_STATUSES)})"
-    "  LIMIT 1) AS found"
-)
+def _open_in(integration: Any) -> tuple[ColumnElement[bool], ...]:
+    """The open alerts of one integration, as the unique index on (integration,
+    dedup_key) takes them."""
+    return (
+        Alert.integration == integration,
+        Alert.status.in_(OPEN_STATUSES),
+        Alert.status != literal_column("'resolved'"),  # the unique index's condition
+    )
+
+
+def _open_by_each_key() -> Select[tuple[str, int]]:
+    """PostgreSQL: one probe of the unique index on (integration, dedup_key) per key, the
+    keys as one array (shared.core.many_values). Written as `dedup_key IN (...)` the
+    planner, misled by statistics older than a burst of new alerts, filtered every open
+    alert of the integration against the list instead: 5 to 400 ms a body once a few
+    thousand were open. LIMIT 1 (the index is unique) keeps each probe its own."""
+    given = (
+        func.unnest(cast(bindparam("keys", type_=String), ARRAY(String)))
+        .table_valued("key")
+        .render_derived(name="given")
+    )
+    found = (
+        select(Alert.id)
+        .where(*_open_in(bindparam("integration")), Alert.dedup_key == given.c.key)
+        .limit(1)
+        .lateral("found")
+    )
+    return select(given.c.key, found.c.id).select_from(given.join(found, true()))
+
+
+_OPEN_BY_EACH_KEY = _open_by_each_key()
 
 
 def _insert_alerts(
-    session: Session, events: Sequence[AlertIn], integration: str, now: Any
+    session: Session, events: Sequence[AlertIn], integration: str, now: Any, *, postgresql: bool
 ) -> list[int]:
     if not events:
         return []
     rows = [alert_row(e, integration) for e in events]
-    if session.get_bind().dialect.name == "postgresql":
+    if postgresql:
         return _insert_from_json(session, rows, now)
     stamped = [{**row, "created_at": now, "last_occurrence_at": now} for row in rows]
     return list(session.scalars(_INSERT_ALERTS, stamped))
@@ -150,12 +181,14 @@ def _insert_from_json(session: Session, rows: list[dict[str, Any]], now: Any) ->
     return sorted(session.scalars(statement, params))
 
 
-def _record_accepted(session: Session, stored: list[tuple[int, AlertIn]], now: Any) -> None:
+def _record_accepted(
+    session: Session, stored: list[tuple[int, AlertIn]], now: Any, *, postgresql: bool
+) -> None:
     """The `alert.accepted` event of each new alert, as `accept_alert` records it."""
     if not stored:
         return
     rows = [{"alert_id": alert_id, "detail": accepted_detail(e)} for alert_id, e in stored]
-    if session.get_bind().dialect.name == "postgresql":
+    if postgresql:
         statement = insert_rows(Event.__table__, ("alert_id", "detail"), ("at", "kind"))
         params = {"rows": json_document(Event.__table__, rows), "at": now, "kind": ACCEPTED_EVENT}
         session.execute(statement, params)

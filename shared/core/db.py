@@ -198,8 +198,14 @@ def _relax_commit_unless_durable(session: Session) -> None:
     off at the start and back on for a claim cost two round trips on every first page."""
     if session.info.get(_FLUSH_TO_DISK, True) or not session.in_transaction():
         return
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
+def is_postgresql(session: Session) -> bool:
+    """Whether the session's database is PostgreSQL (where a statement may take a
+    shape SQLite does not know)."""
+    return session.get_bind().dialect.name == "postgresql"
 
 
 @lru_cache(maxsize=8)

@@ -92,5 +92,6 @@ def _field(table: Table, name: str) -> str:
     return f"CAST(given.v ->> '{name}' AS {table.c[name].type.compile(dialect=_DIALECT)})"
 
 
+@lru_cache(maxsize=16)
 def _json_columns(table: Table) -> frozenset[str]:
     return frozenset(column.name for column in table.c if isinstance(column.type, JSON))
