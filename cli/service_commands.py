@@ -80,6 +80,12 @@ def worker(concurrency: int, queues: str, name: str, beat: bool, supervise: bool
         f"{name}@%h",
         "--loglevel",
         settings.log_level,
+        # Mingle waits a second at every start for other workers' revoked tasks and
+        # clocks, and gossip follows their events: nothing here revokes a task or reads
+        # another worker's events, and a worker restarted after a death pages again
+        # that second sooner.
+        "--without-mingle",
+        "--without-gossip",
     ]
     if beat:
         argv += ["--beat", "--schedule", str(Path(settings.data_dir) / "beat-schedule")]

@@ -283,7 +283,9 @@ class Stack:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 try:
-                    replies = probe.control.ping(timeout=0.5) or []
+                    # Returns as soon as every worker answered (`limit`), not after the
+                    # whole timeout; a ping sent before a starting worker listens is lost.
+                    replies = probe.control.ping(timeout=0.5, limit=len(names)) or []
                 except Exception:  # a broker that just restarted: ask again
                     probe.pool.force_close_all()
                     time.sleep(0.2)
@@ -291,7 +293,7 @@ class Stack:
                 answered = {next(iter(r)).split("@")[0] for r in replies}
                 if names <= answered:
                     return
-                time.sleep(0.2)
+                time.sleep(0.1)
         finally:
             probe.close()
         raise RuntimeError(f"workers {sorted(names)} did not answer within {timeout:.0f}s")
