@@ -30,6 +30,7 @@ from bench.routing_backlog import RoutingBacklog
 from cli.stack import Stack, StackConfig
 from shared.core.db import session_scope
 from shared.core.models import Notification
+from shared.core.settings import Settings
 from tests.polling import wait_for
 from tests.stack_alerts import post_alert
 from worker.broker_config import VISIBILITY_TIMEOUT_S
@@ -38,7 +39,8 @@ from worker.sending.handover import BROKER_HOLD_MAX_S, HANDOVER_LEAD_S
 SECONDS_PER_SMS = 5.0
 FIRST, SECOND, THIRD = "+14155550171", "+14155550172", "+14155550173"
 FOURTH = "+14155550174"
-LOST_AFTER_S = 10.0  # REQUEUE_LOST_AFTER_S's default
+# REQUEUE_LOST_AFTER_S as the stack runs it: the settings' default, read, not restated.
+LOST_AFTER_S: float = Settings.model_fields["requeue_lost_after_s"].default
 RECOVERED_WITHIN_S = LOST_AFTER_S + 30.0
 assert RECOVERED_WITHIN_S < VISIBILITY_TIMEOUT_S / 10
 
