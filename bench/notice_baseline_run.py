@@ -38,7 +38,7 @@ from bench.notice_figures import (
 )
 from bench.notice_processes import RssSampler
 from bench.processes import ProcessGroup
-from cli.stack import SIMULATOR_AUTH_ID, SIMULATOR_AUTH_TOKEN, Stack
+from cli.stack import SIMULATOR_AUTH_ID, SIMULATOR_AUTH_TOKEN, Stack, wait_for_celery_workers
 from shared.core.embedded_redis import broker_url_for
 
 LABEL = "one Celery task per SMS"
@@ -63,20 +63,6 @@ class BaselineRun:
     figures: Figures
     enqueue_s: float  # how long publishing one task per recipient took
     completed: bool  # every recipient accepted before the deadline
-
-
-def _wait_for_worker(broker_url: str, timeout: float = 60.0) -> None:
-    probe = Celery(broker=broker_url)
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            replies = probe.control.ping(timeout=0.5) or []
-            if any(next(iter(r)).startswith(f"{WORKER}@") for r in replies):
-                return
-            time.sleep(0.2)
-    finally:
-        probe.close()
-    raise RuntimeError(f"the baseline worker did not answer within {timeout:.0f}s")
 
 
 def _worker_env(stack: Stack, plan: BaselinePlan) -> dict[str, str]:
@@ -152,7 +138,7 @@ def run_baseline(stack: Stack, plan: BaselinePlan, logs_dir: Path) -> BaselineRu
     producer = Celery(broker=broker_url)
     wanted = len(plan.numbers) + 1  # and the page
     try:
-        _wait_for_worker(broker_url)
+        wait_for_celery_workers(broker_url, [WORKER], timeout=60)
         with RssSampler(group.pid(WORKER)) as rss:
             due = time.time()
             until = due + plan.deadline_s

@@ -313,29 +313,12 @@ def _stop_process(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
 
 
-def _wait_for_celery(broker_url: str, names: Sequence[str], timeout: float = 60.0) -> None:
-    """Until every named worker answers a ping, so the backlog meets ready workers."""
-    from celery import Celery
-
-    probe = Celery(broker=broker_url)
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            replies = probe.control.ping(timeout=0.5) or []
-            answered = {next(iter(r)).split("@")[0] for r in replies}
-            if set(names) <= answered:
-                return
-            time.sleep(0.2)
-    finally:
-        probe.close()
-    raise RuntimeError(f"baseline workers {list(names)} did not answer within {timeout:.0f}s")
-
-
 def run_baseline(rate: float, seconds: float, workdir: Path) -> Summary:
     """The same backlog paced only by Celery's `rate_limit`, on 2 instances x 2 processes."""
     from celery import Celery
 
     from bench.celery_baseline import QUEUE, TASK_NAME
+    from cli.stack import wait_for_celery_workers
     from shared.core.embedded_redis import broker_url_for, ensure_embedded_redis
     from simulator.server import start_in_thread
 
@@ -388,7 +371,7 @@ def run_baseline(rate: float, seconds: float, workdir: Path) -> Summary:
                     start_new_session=True,
                 )
             )
-        _wait_for_celery(broker_url, BASELINE_WORKERS)
+        wait_for_celery_workers(broker_url, BASELINE_WORKERS, timeout=60)
         print(f"baseline: workers up, logs in {logs}", flush=True)
         deadline = run_deadline(len(numbers), rate)
         producer = Celery(broker=broker_url)

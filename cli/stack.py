@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -273,30 +274,10 @@ class Stack:
 
     def wait_for_workers(self, timeout: float = 30.0) -> None:
         """Until every worker answers a ping over the broker."""
-        from celery import Celery
-
         from shared.core.embedded_redis import broker_url_for
 
         names = {n for n in self.processes if n.startswith("worker")}
-        probe = Celery(broker=broker_url_for(self.redis_url))
-        try:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                try:
-                    # Returns as soon as every worker answered (`limit`), not after the
-                    # whole timeout; a ping sent before a starting worker listens is lost.
-                    replies = probe.control.ping(timeout=0.5, limit=len(names)) or []
-                except Exception:  # a broker that just restarted: ask again
-                    probe.pool.force_close_all()
-                    time.sleep(0.2)
-                    continue
-                answered = {next(iter(r)).split("@")[0] for r in replies}
-                if names <= answered:
-                    return
-                time.sleep(0.1)
-        finally:
-            probe.close()
-        raise RuntimeError(f"workers {sorted(names)} did not answer within {timeout:.0f}s")
+        wait_for_celery_workers(broker_url_for(self.redis_url), names, timeout)
 
     def restart_redis(self, down_s: float = 0.0) -> None:
         """Stop the embedded Redis (losing everything it held: it keeps nothing on
@@ -345,3 +326,31 @@ class Stack:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def wait_for_celery_workers(broker_url: str, names: Collection[str], timeout: float = 30.0) -> None:
+    """Until every Celery worker named (the part of its node name before "@") answers a
+    ping over the broker; RuntimeError after `timeout`. The one wait for started workers:
+    the stack, the benchmarks' baselines and the naive pager use it."""
+    from celery import Celery
+
+    wanted = set(names)
+    probe = Celery(broker=broker_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                # Returns as soon as every worker answered (`limit`), not after the
+                # whole timeout; a ping sent before a starting worker listens is lost.
+                replies = probe.control.ping(timeout=0.5, limit=len(wanted)) or []
+            except Exception:  # a broker that just restarted: ask again
+                probe.pool.force_close_all()
+                time.sleep(0.2)
+                continue
+            answered = {next(iter(r)).split("@")[0] for r in replies}
+            if wanted <= answered:
+                return
+            time.sleep(0.1)
+    finally:
+        probe.close()
+    raise RuntimeError(f"workers {sorted(wanted)} did not answer within {timeout:.0f}s")

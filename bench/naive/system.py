@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import databases
 from bench.processes import ProcessGroup
-from cli.stack import SIMULATOR_AUTH_ID, SIMULATOR_AUTH_TOKEN, free_port
+from cli.stack import SIMULATOR_AUTH_ID, SIMULATOR_AUTH_TOKEN, free_port, wait_for_celery_workers
 from shared.core.embedded_redis import EmbeddedRedis, broker_url_for, ensure_embedded_redis
 
 LABEL = "naive pager"
@@ -127,22 +126,7 @@ class NaiveSystem:
         command += ["-c", str(WORKER_CONCURRENCY), "-n", f"{WORKER_NAME}@%h"]
         command += ["--loglevel", "INFO"]
         self.group.spawn(WORKER, command, self.env())
-        self._wait_for_worker()
-
-    def _wait_for_worker(self, timeout: float = 60.0) -> None:
-        from celery import Celery
-
-        probe = Celery(broker=broker_url_for(self.redis_url))
-        try:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                replies = probe.control.ping(timeout=0.5) or []
-                if any(next(iter(r)).startswith(f"{WORKER_NAME}@") for r in replies):
-                    return
-                time.sleep(0.2)
-        finally:
-            probe.close()
-        raise RuntimeError(f"the naive worker did not answer within {timeout:.0f}s")
+        wait_for_celery_workers(broker_url_for(self.redis_url), [WORKER_NAME], timeout=60)
 
     def worker_pid(self) -> int:
         return self.group.pid(WORKER)

@@ -161,3 +161,13 @@ def test_the_worker_starts_without_a_second_spent_waiting_for_neighbours(stack: 
     log = (stack.logs_dir / "worker1.log").read_text(errors="replace")
     assert "ready." in log
     assert "mingle" not in log
+
+
+def test_waiting_for_a_worker_that_never_answers_names_it_and_gives_up(stack: Stack) -> None:
+    from cli.stack import wait_for_celery_workers
+    from shared.core.embedded_redis import broker_url_for
+
+    broker = broker_url_for(stack.redis_url)
+    wait_for_celery_workers(broker, ["worker1"], timeout=10)  # the running worker answers
+    with pytest.raises(RuntimeError, match=r"\['worker1', 'worker9'\] did not answer within 2s"):
+        wait_for_celery_workers(broker, ["worker1", "worker9"], timeout=2)
