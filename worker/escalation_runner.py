@@ -249,7 +249,7 @@ def hand_over(pages: Sequence[Page], first: FirstPage | None = None) -> None:
 
     Pages to a person already being paged here (alerts that arrived together)
     are not sent on their own: the lead's claim takes every due page of that
-    person and channel into one message (shared.notifications.store.claim_bundle).
+    person and channel into one message (shared.notifications.bundle_claim.claim_bundle).
     They are still enqueued, a little later, in case the lead never claims them
     (its alert closed first): one task per person for all of them, and a page
     it finds already claimed costs it one read.

@@ -1,7 +1,7 @@
 """Several alerts for one person in one message: the words, most severe first.
 
 Pure. Which notifications join a bundle is decided where they are claimed
-(shared.notifications.store.claim_bundle); this module only orders and words.
+(shared.notifications.bundle_claim.claim_bundle); this module only orders and words.
 """
 
 from __future__ import annotations

@@ -43,14 +43,19 @@ def plan(dialect: str) -> Insert:
     return insert.values(set_clause(PLANNED_COLUMNS))
 
 
-@lru_cache(maxsize=64)
-def move(columns: tuple[str, ...], counts_attempt: bool, while_triggered: bool) -> Update:
+@lru_cache(maxsize=128)
+def move(
+    columns: tuple[str, ...], counts_attempt: bool, while_triggered: bool, many: bool = False
+) -> Update:
     """`move`'s compare-and-set writing `columns`, one per shape: the source states an
     expanding parameter; the attempt count raised by the database for a send's claim;
-    RETURNING the alert and the count."""
+    RETURNING the row, its alert and the count. `many`: the rows named by the
+    expanding parameter `notification_ids` (`move_many`), else the one `notification_id`."""
     table = _NOTIFICATIONS
     conditions = [
-        table.c.id == bindparam("notification_id"),
+        table.c.id.in_(bindparam("notification_ids", expanding=True))
+        if many
+        else table.c.id == bindparam("notification_id"),
         table.c.state.in_(bindparam("sources", expanding=True)),
     ]
     if while_triggered:
@@ -66,7 +71,7 @@ def move(columns: tuple[str, ...], counts_attempt: bool, while_triggered: bool) 
         table.update()
         .where(*conditions)
         .values(values)
-        .returning(table.c.alert_id, table.c.send_attempts)
+        .returning(table.c.id, table.c.alert_id, table.c.send_attempts)
     )
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Executable, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ClauseElement
 
@@ -86,60 +87,75 @@ def move(
     target: NotificationState,
     *,
     reason: str,
-    detail: dict[str, Any] | None = None,
-    only_while_alert_triggered: bool = False,
-    from_state: NotificationState | None = None,
-    events: list[dict[str, Any]] | None = None,
-    **fields: Any,
+    **options: Any,
 ) -> bool:
     """Compare-and-set the state; True only for the one caller whose move applied.
 
     The WHERE on every allowed source state makes concurrent workers and
     repeated callbacks safe without row locks, on SQLite and PostgreSQL alike.
-    `only_while_alert_triggered` guards a send: an acknowledgement cancels
-    pending rows in its own transaction, so a send either claimed its row
-    before the ack or finds it cancelled, never both. `from_state` narrows the
-    compare-and-set to one source state, where a target is reachable from
-    several (CANCELLED: a pending row may be cancelled by anyone, a claimed one
-    only by its own send). `events`: where the move's event goes, for a caller
-    that writes it with others in one INSERT; else it is written here.
+    `options` are `move_many`'s: `only_while_alert_triggered` guards a send: an
+    acknowledgement cancels pending rows in its own transaction, so a send either
+    claimed its row before the ack or finds it cancelled, never both. `from_state`
+    narrows the compare-and-set to one source state, where a target is reachable
+    from several (CANCELLED: a pending row may be cancelled by anyone, a claimed
+    one only by its own send). `events`: where the move's event goes, for a caller
+    that writes it with others in one INSERT; else it is written here. `detail`
+    joins the event's reason; any other option is a column the move writes.
     """
+    return bool(move_many(session, [notification_id], target, reason=reason, **options))
+
+
+def move_many(
+    session: Session,
+    notification_ids: Sequence[int],
+    target: NotificationState,
+    *,
+    reason: str,
+    detail: dict[str, Any] | None = None,
+    only_while_alert_triggered: bool = False,
+    from_state: NotificationState | None = None,
+    events: list[dict[str, Any]] | None = None,
+    **fields: Any,
+) -> list[int]:
+    """`move` for many notifications in one compare-and-set; the ids whose move applied,
+    in the order given, each with its own event.
+
+    A bundle of a hundred pages was claimed, and later recorded, one UPDATE per
+    member: on SQLite two hundred statements inside the write lock that every
+    receiver storing alerts waits for. The WHERE is the one of a single move, so
+    each row still moves at most once, whoever else tries.
+    """
+    if not notification_ids:
+        return []
     values: dict[str, Any] = {"state": target.value, "state_changed_at": utcnow(), **fields}
-    narrowed = set(NotificationState) if from_state is None else {from_state}
-    sources = sources_for(target) & narrowed
-    # A value the database computes (`send_attempts - 1`) is a rare shape: built per call.
-    computed = {k: v for k, v in values.items() if isinstance(v, ClauseElement)}
-    plain = sorted(values.keys() - computed.keys())
-    statement = statements.move(
-        tuple(plain), target is NotificationState.SENDING, only_while_alert_triggered
+    statement, params = _move_statement(
+        notification_ids, target, values, from_state, only_while_alert_triggered
     )
-    if computed:
-        statement = statement.values(computed)
-    params = {
-        "notification_id": notification_id,
-        "sources": sorted(s.value for s in sources),
-        "triggered": AlertStatus.TRIGGERED,
-        **set_params({column: values[column] for column in plain}),
-    }
-    # The compare-and-set RETURNING whose row it was and its attempt count: one statement.
-    moved = session.execute(statement, params).one_or_none()
-    if moved is None:
-        return False
-    alert_id, values["send_attempts"] = moved  # the count as the database left it
+    # The compare-and-set RETURNING which rows moved, their alerts and attempt counts.
+    moved = {row[0]: (row[1], row[2]) for row in session.execute(statement, params)}
+    if not moved:
+        return []
     if "bundle_lead_id" in fields:
         forget_members(session)
-    sync_loaded(session, Notification, notification_id, values)
-    event = event_row(
-        f"notification.{target.value}",
-        alert_id,
-        notification_id,
-        {"reason": reason, **(detail or {})},
-    )
+    applied = [n for n in dict.fromkeys(notification_ids) if n in moved]
+    moved_events: list[dict[str, Any]] = []
+    for notification_id in applied:
+        alert_id, attempts = moved[notification_id]
+        # The count as the database left it.
+        sync_loaded(session, Notification, notification_id, {**values, "send_attempts": attempts})
+        moved_events.append(
+            event_row(
+                f"notification.{target.value}",
+                alert_id,
+                notification_id,
+                {"reason": reason, **(detail or {})},
+            )
+        )
     if events is None:
-        record_events(session, [event])
+        record_events(session, moved_events)
     else:
-        events.append(event)
-    return True
+        events.extend(moved_events)
+    return applied
 
 
 @dataclass(frozen=True)
@@ -239,82 +255,36 @@ def plan_sms_retry(session: Session, notification_id: int, report: dict[str, str
     )
 
 
-MAX_BUNDLE = 500  # one message can stand for a whole storm; the text lists the worst
-
-
-def claim_bundle(
-    session: Session,
-    lead_id: int,
-    channel: str,
-    destination: str,
-    now: datetime,
-    events: list[dict[str, Any]] | None = None,
-    claimed_by: str | None = None,
-    **lead_fields: Any,
-) -> list[Notification]:
-    """Claim the lead and every other due, pending notification for the same person
-    and channel: one message or call then carries them all (their events into
-    `events` when given, as `move` does).
-
-    Each is claimed with the same compare-and-set as a single send, so a
-    notification is in exactly one bundle, and a send task that later finds
-    its own notification taken by a bundle simply does nothing. `lead_fields`
-    are set on the lead by its claim (the provider it goes through); `claimed_by`
-    on the lead and its members: the sending process (worker.sending.liveness).
-    """
-    if not move(
-        session,
-        lead_id,
-        NotificationState.SENDING,
-        reason="send attempt",
-        detail={"channel": channel},
-        only_while_alert_triggered=True,
-        events=events,
-        claimed_by=claimed_by,
-        **lead_fields,
-    ):
-        return []
-    lead = session.get(Notification, lead_id)
-    if lead is None:
-        # Claimed just above in this transaction: gone means the row was deleted
-        # under us, and there is nothing to send.
-        return []
-    bundled: dict[str, Any] = {
-        "reason": f"bundled with {lead_id}",
-        "only_while_alert_triggered": True,
-        "bundle_lead_id": lead_id,
-        "events": events,
-        "claimed_by": claimed_by,
-    }
-    candidates = _bundle_candidates(session, lead_id, channel, destination, now)
-    members = [
-        candidate
-        for candidate in candidates
-        if move(session, candidate, NotificationState.SENDING, **bundled)
-    ]
-    # Every move synchronised the session's copies (shared.core.row_writes.sync_loaded),
-    # so nothing is expired and read again here.
-    return [lead, *(session.get(Notification, m) for m in members)]  # type: ignore[list-item]
-
-
-def _bundle_candidates(
-    session: Session, lead_id: int, channel: str, destination: str, now: datetime
-) -> list[int]:
-    """The due, pending notifications a claim of `lead_id` takes along, oldest first."""
-    return list(
-        session.scalars(
-            statements.BUNDLE_CANDIDATES,
-            {
-                "destination": destination,
-                "channel": channel,
-                "pending": NotificationState.PENDING.value,
-                "now": now,
-                "lead_id": lead_id,
-                "triggered": AlertStatus.TRIGGERED,
-                "room": MAX_BUNDLE - 1,
-            },
-        ).all()
+def _move_statement(
+    notification_ids: Sequence[int],
+    target: NotificationState,
+    values: dict[str, Any],
+    from_state: NotificationState | None,
+    while_triggered: bool,
+) -> tuple[Executable, dict[str, Any]]:
+    """`move_many`'s compare-and-set (built once per shape) and its parameters."""
+    narrowed = set(NotificationState) if from_state is None else {from_state}
+    sources = sources_for(target) & narrowed
+    # A value the database computes (`send_attempts - 1`) is a rare shape: built per call.
+    computed = {k: v for k, v in values.items() if isinstance(v, ClauseElement)}
+    plain = sorted(values.keys() - computed.keys())
+    many = len(notification_ids) > 1
+    statement = statements.move(
+        tuple(plain), target is NotificationState.SENDING, while_triggered, many
     )
+    if computed:
+        statement = statement.values(computed)
+    ids: dict[str, Any] = (
+        {"notification_ids": list(notification_ids)}
+        if many
+        else {"notification_id": notification_ids[0]}
+    )
+    return statement, {
+        **ids,
+        "sources": sorted(s.value for s in sources),
+        "triggered": AlertStatus.TRIGGERED,
+        **set_params({column: values[column] for column in plain}),
+    }
 
 
 def move_members(
@@ -326,11 +296,7 @@ def move_members(
     **fields: Any,
 ) -> list[int]:
     """Move a bundle's members as their lead moved; the ids that moved."""
-    return [
-        member
-        for member in members_of(session, lead_id)
-        if move(session, member, target, reason=reason, **fields)
-    ]
+    return move_many(session, members_of(session, lead_id), target, reason=reason, **fields)
 
 
 @dataclass(frozen=True)
@@ -384,12 +350,11 @@ def move_bundle(
 
 def release_members(session: Session, lead_id: int) -> None:
     """The lead's send failed before reaching Plivo: members go back to wait on their own."""
-    for member in members_of(session, lead_id):
-        move(
-            session,
-            member,
-            NotificationState.PENDING,
-            reason="bundle send failed",
-            bundle_lead_id=None,
-            enqueued_at=None,
-        )
+    move_many(
+        session,
+        members_of(session, lead_id),
+        NotificationState.PENDING,
+        reason="bundle send failed",
+        bundle_lead_id=None,
+        enqueued_at=None,
+    )

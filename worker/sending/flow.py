@@ -42,9 +42,9 @@ from shared.core.models import Alert, Notification, utcnow
 from shared.core.phone import mask
 from shared.notifications import report_inbox
 from shared.notifications.accepted_sends import AcceptedSend, accepted_entry, record_accepted
+from shared.notifications.bundle_claim import claim_bundle
 from shared.notifications.state import NotificationState as S
 from shared.notifications.store import (
-    claim_bundle,
     move,
     move_bundle,
     with_opt_out,
