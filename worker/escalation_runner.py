@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -14,8 +16,16 @@ from shared.core.enums import AlertStatus, Channel
 from shared.core.events import record_events
 from shared.core.metrics import ESCALATION_STEPS, ESCALATIONS_EXHAUSTED
 from shared.core.models import Alert, utcnow
-from shared.escalation.engine import END_OF_CHAIN, FireResult, Planned, end_chain, fire
-from shared.escalation.plan import Position, has_position
+from shared.escalation.engine import (
+    END_OF_CHAIN,
+    FireResult,
+    Planned,
+    end_chain,
+    fire,
+    position_after,
+    start_many,
+)
+from shared.escalation.plan import START, Position, has_position, plan_step
 from shared.notifications.priority import page_priority
 from shared.notifications.sms_text import alert_sms_text
 from shared.routing.oncall_config import Contact, OncallConfig, Policy
@@ -143,6 +153,7 @@ def fire_in(
     position: Position,
     events: list[dict[str, Any]],
     starting: Routed | None = None,
+    started: Started | None = None,
 ) -> Fired | None:
     """Fire the position in the caller's transaction (None: nothing to fire).
 
@@ -150,8 +161,8 @@ def fire_in(
     transaction: on SQLite each transaction queues for the one write lock.
     `events`: where the step's events go, for the caller to write with those of
     the other alerts fired and the first page's claim (`plan_and_claim`).
-    `starting`: the route of an alert not yet on its chain, started by the same
-    compare-and-set that fires `position` (its first).
+    `starting`: the route of an alert not yet on its chain, started by the compare-and-set
+    that fires `position` (its first), or by `start_chains` (`started`: which, and when).
     """
     alert = session.get(Alert, alert_id)
     if alert is None or alert.status != AlertStatus.TRIGGERED:
@@ -162,7 +173,7 @@ def fire_in(
         return None
     config, policy = found
     report = policy.name != DIRECT_POLICY
-    now = utcnow()
+    now = utcnow() if started is None else started.at
 
     def text_for(contact: Contact, channel: str) -> str:
         # The final words (with the reply code, or as part of a bundle) are
@@ -193,8 +204,37 @@ def fire_in(
             severity=alert.severity,
             events=events,
             starting=starting,
+            started=None if started is None else alert_id in started.ids,
         )
     return Fired(result, policy, alert.severity)
+
+
+@dataclass(frozen=True)
+class Started:
+    """Alerts `start_chains` put on their chains together: their ids, and the time their
+    first step fired, which firing each of them uses."""
+
+    ids: frozenset[int]
+    at: datetime
+
+
+def start_chains(session: Session, routes: Sequence[tuple[int, Routed]]) -> Started:
+    """Start the chains of alerts routed together, each with its first step fired: one
+    compare-and-set for the alerts on one chain (`start_many`), where each alert took
+    its own. The firing of each (`fire_in` with `started`) then plans its pages."""
+    now = utcnow()
+    by_chain: dict[str, tuple[Routed, list[int]]] = {}
+    for alert_id, routed in routes:
+        key = json.dumps([routed.policy, routed.snapshot], sort_keys=True, default=str)
+        by_chain.setdefault(key, (routed, []))[1].append(alert_id)
+    ids: set[int] = set()
+    for routed, alert_ids in by_chain.values():
+        config, policy = thaw_chain(routed.snapshot)
+        overrides = active_overrides(session, now) if config.schedules else ()
+        plan = plan_step(config, policy, START, now, overrides)
+        then = position_after(plan, START, now, report_exhaustion=policy.name != DIRECT_POLICY)
+        ids |= start_many(session, alert_ids, routed, then)
+    return Started(frozenset(ids), now)
 
 
 def _chain_of(alert: Alert, starting: Routed | None) -> tuple[OncallConfig, Policy] | None:

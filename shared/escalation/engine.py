@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from shared.core.enums import AlertStatus, EscalationState
 from shared.core.events import record_event, record_events
 from shared.core.models import Alert, Notification
-from shared.core.row_writes import update_row
+from shared.core.row_writes import set_params, sync_loaded, update_row
 from shared.escalation import position_statements as statements
 from shared.escalation.plan import Exhausted, Position, StepPlan, next_position, plan_step
 from shared.escalation.quiet_hours import hold_for
@@ -73,6 +73,16 @@ def start(
 def _claim_start(session: Session, alert_id: int, routed: Routed, **position: object) -> bool:
     """The compare-and-set from "routed, not started" to `position` on the `routed`
     chain: the step it names is the next to fire."""
+    return bool(start_many(session, [alert_id], routed, position))
+
+
+def start_many(
+    session: Session, alert_ids: Sequence[int], routed: Routed, position: dict[str, Any]
+) -> set[int]:
+    """`_claim_start` for alerts on one chain at one position (the alerts of a request
+    routed together), in one statement: the ids started. An Alertmanager group of
+    100 alerts took 100 UPDATEs inside the routing's transaction (on SQLite, inside
+    the write lock every receiver waits for). The WHERE is the single start's."""
     values = {
         "policy": routed.policy,
         "escalation_snapshot": routed.snapshot,
@@ -80,8 +90,38 @@ def _claim_start(session: Session, alert_id: int, routed: Routed, **position: ob
         "step_enqueued_at": None,
         **position,
     }
-    where = {"alert_id": alert_id, "pending": EscalationState.PENDING, **statements.TRIGGERED}
-    return update_row(session, statements.START, Alert, alert_id, values, where)
+    if len(alert_ids) == 1:
+        where = {"alert_id": alert_ids[0], "pending": EscalationState.PENDING}
+        one = update_row(
+            session, statements.START, Alert, alert_ids[0], values, where | statements.TRIGGERED
+        )
+        return set(alert_ids) if one else set()
+    params = {"alert_ids": list(alert_ids), "pending": EscalationState.PENDING}
+    rows = session.execute(
+        statements.START_MANY, params | statements.TRIGGERED | set_params(values)
+    )
+    started = {row[0] for row in rows}
+    for alert_id in started:
+        sync_loaded(session, Alert, alert_id, values)
+    return started
+
+
+def position_after(
+    plan: StepPlan, position: Position, now: datetime, *, report_exhaustion: bool
+) -> dict[str, Any]:
+    """Pure: what firing `position` by `plan` stores as the chain's next position.
+
+    Explicit recipients with no wait: nothing follows their page, so the chain
+    completes in the compare-and-set that fires the step (not in one more task a
+    tick later, nor in a second UPDATE)."""
+    after = stored_position(plan.next, position.round)
+    completes = not report_exhaustion and after.step == END_OF_CHAIN and plan.due_at <= now
+    then: dict[str, Any] = (
+        {"next_fire_at": None, "escalation": EscalationState.COMPLETED}
+        if completes
+        else {"next_fire_at": plan.due_at}
+    )
+    return then | {"esc_step": after.step, "esc_round": after.round}
 
 
 def due_step_filter(now: datetime, lost_before: datetime) -> tuple[ColumnElement[bool], ...]:
@@ -133,6 +173,7 @@ def fire(
     severity: str | None = None,
     events: list[dict[str, Any]] | None = None,
     starting: Routed | None = None,
+    started: bool | None = None,
 ) -> FireResult:
     """Fire `position` if it is still the one due; plan its notifications.
 
@@ -151,23 +192,17 @@ def fire(
     frozen chain keeps every position it ever stored. `events`: see `_plan_step`.
     `starting` (the alert's route): the alert is not on its chain yet, and
     starting it and firing its first step are one compare-and-set, so the first
-    page waits for one UPDATE of the alert, not two.
+    page waits for one UPDATE of the alert, not two. `started`: that compare-and-set
+    was already made by the caller for several alerts at once (`start_many`), and
+    whether it applied to this one.
     """
     if position.step == END_OF_CHAIN:
         return end_chain(session, alert_id, position, policy, now, report=report_exhaustion)
     plan = plan_step(config, policy, position, now, overrides)
-    after = stored_position(plan.next, position.round)
-    # Explicit recipients with no wait: nothing follows their page, so the chain
-    # completes in the compare-and-set that fires the step (not in one more task a
-    # tick later, nor in a second UPDATE).
-    completes = not report_exhaustion and after.step == END_OF_CHAIN and plan.due_at <= now
-    then: dict[str, Any] = (
-        {"next_fire_at": None, "escalation": EscalationState.COMPLETED}
-        if completes
-        else {"next_fire_at": plan.due_at}
-    )
-    then |= {"esc_step": after.step, "esc_round": after.round}
-    if starting is not None:
+    then = position_after(plan, position, now, report_exhaustion=report_exhaustion)
+    if started is not None:
+        claimed = started  # the caller started it (`start_many`), with `position_after`
+    elif starting is not None:
         claimed = _claim_start(session, alert_id, starting, **then)
     else:
         claimed = _claim_position(session, alert_id, position, now, **then)

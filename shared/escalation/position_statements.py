@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy import Update, bindparam
+from sqlalchemy import ColumnElement, Update, bindparam
 
 from shared.core.enums import AlertStatus
 from shared.core.models import Alert
@@ -18,26 +18,37 @@ from shared.core.row_writes import set_clause
 
 _ALERTS = Alert.__table__
 TRIGGERED = {"triggered": AlertStatus.TRIGGERED}
-START = (
-    _ALERTS.update()
-    .where(
-        _ALERTS.c.id == bindparam("alert_id"),
-        _ALERTS.c.escalation == bindparam("pending"),
-        _ALERTS.c.status == bindparam("triggered"),
-    )
-    .values(
-        set_clause(
-            (
-                "policy",
-                "escalation_snapshot",
-                "esc_step",
-                "esc_round",
-                "next_fire_at",
-                "step_enqueued_at",
-                "escalation",
+
+
+def _start(*which: ColumnElement[bool]) -> Update:
+    """The start's compare-and-set of the alerts `which` names: routed, not started."""
+    return (
+        _ALERTS.update()
+        .where(
+            *which,
+            _ALERTS.c.escalation == bindparam("pending"),
+            _ALERTS.c.status == bindparam("triggered"),
+        )
+        .values(
+            set_clause(
+                (
+                    "policy",
+                    "escalation_snapshot",
+                    "esc_step",
+                    "esc_round",
+                    "next_fire_at",
+                    "step_enqueued_at",
+                    "escalation",
+                )
             )
         )
     )
+
+
+START = _start(_ALERTS.c.id == bindparam("alert_id"))
+# The alerts of one request (an Alertmanager group) on one chain, started together.
+START_MANY = _start(_ALERTS.c.id.in_(bindparam("alert_ids", expanding=True))).returning(
+    _ALERTS.c.id
 )
 
 

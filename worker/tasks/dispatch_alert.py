@@ -17,10 +17,10 @@ from shared.core.metrics import ALERTS_UNROUTED
 from shared.core.models import Alert, utcnow
 from shared.escalation.engine import FireResult
 from shared.escalation.plan import START
-from shared.routing.route import route_alert
+from shared.routing.route import Routed, route_alert
 from worker import context, task_names
 from worker.celery_app import app
-from worker.escalation_runner import Fired, fire_in, hand_over_all, plan_and_claim
+from worker.escalation_runner import Fired, fire_in, hand_over_all, plan_and_claim, start_chains
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +63,23 @@ def routing_of(alert_ids: list[int], outcomes: list[str]) -> RoutingPlan:
     def route_and_plan_all(
         session: Session, events: list[dict[str, Any]]
     ) -> list[tuple[int, Fired | None]]:
-        fired: list[tuple[int, Fired | None]] = []
         rules = running_rules(session, context.settings().config_file, utcnow())
-        # A group's alerts are claimed in one statement and their steps' events
-        # written in one: two statements per group where each alert cost two.
+        # A group's alerts are claimed in one statement, started on their chains in
+        # one per chain, and their steps' events written in one.
         claimed = claim_routings(session, alert_ids)
+        routes: list[tuple[int, Routed]] = []
         for alert_id in alert_ids:
             alert = claimed.pop(alert_id, None)  # an id twice: the second is "already"
-            outcome, planned = _route_and_plan(session, alert_id, alert, rules, events)
+            outcome, routed = _route(session, alert_id, alert, rules)
             outcomes.append(outcome)
-            if outcome == "routed":
-                fired.append((alert_id, planned))
-        return fired  # its events are written with the first page's claim (plan_and_claim)
+            if routed is not None:
+                routes.append((alert_id, routed))
+        started = start_chains(session, routes)
+        # Each started alert's first step fired by the same start: its pages planned.
+        return [
+            (alert_id, fire_in(session, alert_id, START, events, starting=routed, started=started))
+            for alert_id, routed in routes
+        ]  # their events are written with the first page's claim (plan_and_claim)
 
     return route_and_plan_all
 
@@ -88,18 +93,17 @@ def task_outcomes(outcomes: list[str], handed_over: list[FireResult]) -> list[st
     ]
 
 
-def _route_and_plan(
+def _route(
     session: Session,
     alert_id: int,
     alert: Alert | None,
     rules: list[ActiveRule] | None,
-    events: list[dict[str, Any]],
-) -> tuple[str, Fired | None]:
-    """Route one alert and plan its first step in the caller's transaction.
+) -> tuple[str, Routed | None]:
+    """Route one alert in the caller's transaction: its outcome, and its route when it is
+    to be started on its chain ("routed").
 
     `alert`: the alert as its routing was claimed, None when it was not;
-    `rules`: the maintenance rules running now; `events`: where its step's
-    events go, for the caller to write.
+    `rules`: the maintenance rules running now.
     """
     if alert is None:
         if session.get(Alert, alert_id) is None:
@@ -121,6 +125,6 @@ def _route_and_plan(
         ALERTS_UNROUTED.inc()
         log.error("alert %s has no recipients and no route: nobody will be paged", alert_id)
         return "unrouted", None
-    # Started and its first step fired by one compare-and-set, planned in the same
-    # transaction: one UPDATE of the alert and one commit before the first page.
-    return "routed", fire_in(session, alert_id, START, events, starting=routed)
+    # Started and its first step fired by one compare-and-set (start_chains), planned
+    # in the same transaction: one UPDATE of the alert and one commit before the first page.
+    return "routed", routed
