@@ -218,10 +218,16 @@ class Started:
     at: datetime
 
 
-def start_chains(session: Session, routes: Sequence[tuple[int, Routed]]) -> Started:
+def start_chains(session: Session, routes: Sequence[tuple[int, Routed]]) -> Started | None:
     """Start the chains of alerts routed together, each with its first step fired: one
     compare-and-set for the alerts on one chain (`start_many`), where each alert took
-    its own. The firing of each (`fire_in` with `started`) then plans its pages."""
+    its own. The firing of each (`fire_in` with `started`) then plans its pages.
+
+    None for a lone alert (the first page of most alerts): its firing starts it in
+    its own compare-and-set, as before, without thawing its chain and planning its
+    step a second time here."""
+    if len(routes) < 2:
+        return None
     now = utcnow()
     by_chain: dict[str, tuple[Routed, list[int]]] = {}
     for alert_id, routed in routes:

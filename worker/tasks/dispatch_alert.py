@@ -75,7 +75,7 @@ def routing_of(alert_ids: list[int], outcomes: list[str]) -> RoutingPlan:
             if routed is not None:
                 routes.append((alert_id, routed))
         started = start_chains(session, routes)
-        # Each started alert's first step fired by the same start: its pages planned.
+        # Each alert's pages planned (a lone alert is started by its own firing).
         return [
             (alert_id, fire_in(session, alert_id, START, events, starting=routed, started=started))
             for alert_id, routed in routes
@@ -125,6 +125,7 @@ def _route(
         ALERTS_UNROUTED.inc()
         log.error("alert %s has no recipients and no route: nobody will be paged", alert_id)
         return "unrouted", None
-    # Started and its first step fired by one compare-and-set (start_chains), planned
-    # in the same transaction: one UPDATE of the alert and one commit before the first page.
+    # Started and its first step fired by one compare-and-set (start_chains, or the
+    # firing's own for a lone alert), planned in the same transaction: one UPDATE of
+    # the alert and one commit before the first page.
     return "routed", routed

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert
@@ -15,6 +15,7 @@ from shared.core.models import Event, Notification, utcnow
 from shared.notifications.bundle_claim import claim_bundle
 from shared.notifications.state import NotificationState as S
 from shared.notifications.store import move, move_members, plan_notification, release_members
+from tests.sql_events import listening
 
 PERSON = "+14155550101"
 
@@ -38,17 +39,14 @@ def _pending_pages(url: str, count: int) -> list[int]:
 
 @contextmanager
 def _counting(url: str) -> Iterator[list[str]]:
+    """The SQL sent to the database while the block runs."""
     statements: list[str] = []
 
-    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
         statements.append(statement)
 
-    engine = get_engine(url)
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with listening(get_engine(url), "before_cursor_execute", count):
         yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def _claim(url: str, lead: int) -> tuple[list[int], int]:
