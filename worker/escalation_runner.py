@@ -6,7 +6,6 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,10 +21,10 @@ from shared.escalation.engine import (
     Planned,
     end_chain,
     fire,
-    position_after,
-    start_many,
+    start_and_fire_many,
 )
-from shared.escalation.plan import START, Position, has_position, plan_step
+from shared.escalation.plan import Position, has_position
+from shared.escalation.step_pages import StepAlert
 from shared.notifications.priority import page_priority
 from shared.notifications.sms_text import alert_sms_text
 from shared.routing.oncall_config import Contact, OncallConfig, Policy
@@ -153,7 +152,6 @@ def fire_in(
     position: Position,
     events: list[dict[str, Any]],
     starting: Routed | None = None,
-    started: Started | None = None,
 ) -> Fired | None:
     """Fire the position in the caller's transaction (None: nothing to fire).
 
@@ -162,7 +160,7 @@ def fire_in(
     `events`: where the step's events go, for the caller to write with those of
     the other alerts fired and the first page's claim (`plan_and_claim`).
     `starting`: the route of an alert not yet on its chain, started by the compare-and-set
-    that fires `position` (its first), or by `start_chains` (`started`: which, and when).
+    that fires `position` (its first); alerts routed together start by `fire_together`.
     """
     alert = session.get(Alert, alert_id)
     if alert is None or alert.status != AlertStatus.TRIGGERED:
@@ -173,13 +171,8 @@ def fire_in(
         return None
     config, policy = found
     report = policy.name != DIRECT_POLICY
-    now = utcnow() if started is None else started.at
-
-    def text_for(contact: Contact, channel: str) -> str:
-        # The final words (with the reply code, or as part of a bundle) are
-        # composed when the message leaves; this is the alert's own line.
-        return alert_sms_text(alert) if channel == Channel.SMS else ""
-
+    now = utcnow()
+    step_alert = _step_alert(alert)
     if lost_from_file(alert, policy, position):
         log.warning(
             "alert %s: the on-call file no longer has step %s of %s; the chain ends",
@@ -198,49 +191,62 @@ def fire_in(
             config,
             policy,
             now,
-            text_for,
+            step_alert.text_for,
             report_exhaustion=report,
             overrides=overrides,
             severity=alert.severity,
             events=events,
             starting=starting,
-            started=None if started is None else alert_id in started.ids,
         )
     return Fired(result, policy, alert.severity)
 
 
-@dataclass(frozen=True)
-class Started:
-    """Alerts `start_chains` put on their chains together: their ids, and the time their
-    first step fired, which firing each of them uses."""
+def fire_together(
+    session: Session, routes: Sequence[tuple[int, Routed]], events: list[dict[str, Any]]
+) -> dict[int, Fired]:
+    """Start the chains of alerts routed together and fire their first steps: one
+    compare-and-set for the alerts on one chain, and one INSERT for their pages
+    (`start_and_fire_many`), where each alert took one of each. Each alert's firing,
+    by id; its events to `events`.
 
-    ids: frozenset[int]
-    at: datetime
-
-
-def start_chains(session: Session, routes: Sequence[tuple[int, Routed]]) -> Started | None:
-    """Start the chains of alerts routed together, each with its first step fired: one
-    compare-and-set for the alerts on one chain (`start_many`), where each alert took
-    its own. The firing of each (`fire_in` with `started`) then plans its pages.
-
-    None for a lone alert (the first page of most alerts): its firing starts it in
-    its own compare-and-set, as before, without thawing its chain and planning its
-    step a second time here."""
+    Empty for a lone alert (the first page of most alerts): its firing (`fire_in`
+    with `starting`) starts it in its own compare-and-set."""
     if len(routes) < 2:
-        return None
+        return {}
     now = utcnow()
     by_chain: dict[str, tuple[Routed, list[int]]] = {}
     for alert_id, routed in routes:
         key = json.dumps([routed.policy, routed.snapshot], sort_keys=True, default=str)
         by_chain.setdefault(key, (routed, []))[1].append(alert_id)
-    ids: set[int] = set()
+    fired: dict[int, Fired] = {}
     for routed, alert_ids in by_chain.values():
         config, policy = thaw_chain(routed.snapshot)
-        overrides = active_overrides(session, now) if config.schedules else ()
-        plan = plan_step(config, policy, START, now, overrides)
-        then = position_after(plan, START, now, report_exhaustion=policy.name != DIRECT_POLICY)
-        ids |= start_many(session, alert_ids, routed, then)
-    return Started(frozenset(ids), now)
+        alerts = [alert for alert in map(lambda i: session.get(Alert, i), alert_ids) if alert]
+        results = start_and_fire_many(
+            session,
+            [_step_alert(alert) for alert in alerts],
+            routed,
+            config,
+            policy,
+            now,
+            report_exhaustion=policy.name != DIRECT_POLICY,
+            overrides=active_overrides(session, now) if config.schedules else (),
+            events=events,
+        )
+        for alert in alerts:
+            fired[alert.id] = Fired(results[alert.id], policy, alert.severity)
+    return fired
+
+
+def _step_alert(alert: Alert) -> StepAlert:
+    """What a fired step's pages take from the alert: an SMS carries the alert's own
+    line (its final words, with the reply code or as part of a bundle, are composed
+    when the message leaves); a call reads the alert when answered."""
+
+    def text_for(contact: Contact, channel: str) -> str:
+        return alert_sms_text(alert) if channel == Channel.SMS else ""
+
+    return StepAlert(alert.id, alert.severity, text_for)
 
 
 def _chain_of(alert: Alert, starting: Routed | None) -> tuple[OncallConfig, Policy] | None:

@@ -26,11 +26,16 @@ from shared.core.events import record_event, record_events
 from shared.core.models import Alert, Notification
 from shared.core.row_writes import set_params, sync_loaded, update_row
 from shared.escalation import position_statements as statements
-from shared.escalation.plan import Exhausted, Position, StepPlan, next_position, plan_step
-from shared.escalation.quiet_hours import hold_for
-from shared.escalation.step_events import held_row, nobody_on_call, step_fired
+from shared.escalation.plan import (
+    START,
+    Exhausted,
+    Position,
+    StepPlan,
+    next_position,
+    plan_step,
+)
+from shared.escalation.step_pages import Planned, StepAlert, plan_step_pages
 from shared.notifications.state import LIVE, NotificationState
-from shared.notifications.store import plan_notification
 from shared.routing.oncall_config import Contact, OncallConfig, Policy
 from shared.routing.route import Routed
 from shared.schedules.overrides import Override
@@ -39,13 +44,6 @@ log = logging.getLogger(__name__)
 
 
 END_OF_CHAIN = -1  # esc_step once the last step fired: when due, the chain is exhausted
-
-
-@dataclass(frozen=True)
-class Planned:
-    notification_id: int
-    channel: str
-    destination: str = ""  # the number: pages to one number fired together leave as one
 
 
 @dataclass(frozen=True)
@@ -173,7 +171,6 @@ def fire(
     severity: str | None = None,
     events: list[dict[str, Any]] | None = None,
     starting: Routed | None = None,
-    started: bool | None = None,
 ) -> FireResult:
     """Fire `position` if it is still the one due; plan its notifications.
 
@@ -189,20 +186,18 @@ def fire(
     alert when answered). Once the last step has fired the stored position is
     END_OF_CHAIN, due when the last wait runs out: that firing ends the chain.
     Any other position must be one the policy has (ValueError otherwise): a
-    frozen chain keeps every position it ever stored. `events`: see `_plan_step`.
+    frozen chain keeps every position it ever stored. `events`: where the step's
+    events go, for a caller that writes them with others; else they are written here.
     `starting` (the alert's route): the alert is not on its chain yet, and
     starting it and firing its first step are one compare-and-set, so the first
-    page waits for one UPDATE of the alert, not two. `started`: that compare-and-set
-    was already made by the caller for several alerts at once (`start_many`), and
-    whether it applied to this one.
+    page waits for one UPDATE of the alert, not two (several alerts routed together
+    start with one: `start_and_fire_many`).
     """
     if position.step == END_OF_CHAIN:
         return end_chain(session, alert_id, position, policy, now, report=report_exhaustion)
     plan = plan_step(config, policy, position, now, overrides)
     then = position_after(plan, position, now, report_exhaustion=report_exhaustion)
-    if started is not None:
-        claimed = started  # the caller started it (`start_many`), with `position_after`
-    elif starting is not None:
+    if starting is not None:
         claimed = _claim_start(session, alert_id, starting, **then)
     else:
         claimed = _claim_position(session, alert_id, position, now, **then)
@@ -210,38 +205,47 @@ def fire(
         return FireResult(fired=False)
     if severity is None:
         severity = session.scalar(select(Alert.severity).where(Alert.id == alert_id)) or ""
-    planned, held = _plan_step(session, alert_id, policy, plan, now, text_for, severity, events)
+    step_events: list[dict[str, Any]] = [] if events is None else events
+    alert = StepAlert(alert_id, severity, text_for)
+    [(planned, held)] = plan_step_pages(session, [alert], policy, plan, now, step_events)
+    if events is None:
+        record_events(session, step_events)
     return FireResult(True, position.step, position.round, planned=planned, held=held)
 
 
-def _plan_step(
+def start_and_fire_many(
     session: Session,
-    alert_id: int,
+    alerts: Sequence[StepAlert],
+    routed: Routed,
+    config: OncallConfig,
     policy: Policy,
-    plan: StepPlan,
     now: datetime,
-    text_for: Callable[[Contact, str], str],
-    severity: str,
-    events: list[dict[str, Any]] | None,
-) -> tuple[tuple[Planned, ...], tuple[Planned, ...]]:
-    """Plan a fired step's pages (to hand over now, held by quiet hours).
+    *,
+    report_exhaustion: bool,
+    overrides: Sequence[Override],
+    events: list[dict[str, Any]],
+) -> dict[int, FireResult]:
+    """Start alerts routed together onto one chain and fire its first step for each:
+    `fire` from START with `starting`, for many alerts in one compare-and-set
+    (`start_many`) and their pages in one INSERT (`plan_step_pages`). Each alert's
+    result, by id; one already started, or closed meanwhile, did not fire. `config` and
+    `policy`: the chain `routed` froze, thawed.
 
-    Its events (each page planned, any hold, the step fired, a gap in a rota)
-    are written in one INSERT; given `events`, they are added to it instead,
-    for a caller that fires many alerts' steps in one transaction (an
-    Alertmanager group) and writes all their events in one.
+    An Alertmanager group of 100 alerts took 100 UPDATEs and 100 INSERTs inside the
+    routing's transaction (on SQLite, inside the write lock every receiver waits for).
+    Its events go to `events`, for the caller to write.
     """
-    step_events: list[dict[str, Any]] = [] if events is None else events
-    planned, held = _plan_notifications(
-        session, alert_id, plan, now, text_for, severity, step_events
-    )
-    step_events.append(step_fired(alert_id, policy, plan))
-    if plan.empty_schedules:
-        moved_on = not (planned or held)
-        step_events.append(nobody_on_call(alert_id, policy, plan, moved_on=moved_on))
-    if events is None:
-        record_events(session, step_events)
-    return planned, held
+    plan = plan_step(config, policy, START, now, overrides)
+    then = position_after(plan, START, now, report_exhaustion=report_exhaustion)
+    started = start_many(session, [alert.alert_id for alert in alerts], routed, then)
+    fired = [alert for alert in alerts if alert.alert_id in started]
+    pages = plan_step_pages(session, fired, policy, plan, now, events)
+    results = {alert.alert_id: FireResult(fired=False) for alert in alerts}
+    for alert, (planned, held) in zip(fired, pages, strict=True):
+        results[alert.alert_id] = FireResult(
+            True, START.step, START.round, planned=planned, held=held
+        )
+    return results
 
 
 def stored_position(following: Position | Exhausted, round: int) -> Position:
@@ -250,50 +254,6 @@ def stored_position(following: Position | Exhausted, round: int) -> Position:
     if isinstance(following, Position):
         return following
     return Position(END_OF_CHAIN, round)
-
-
-def _plan_notifications(
-    session: Session,
-    alert_id: int,
-    plan: StepPlan,
-    now: datetime,
-    text_for: Callable[[Contact, str], str],
-    severity: str,
-    events: list[dict[str, Any]],
-) -> tuple[tuple[Planned, ...], tuple[Planned, ...]]:
-    """One notification row per person and channel of the step (each at most once):
-    those to hand over now, and those held by quiet hours. Their events are added
-    to `events` for the caller to write.
-
-    A held row is due when the quiet hours end and was never handed over, so
-    it is handed over then, as is any notification that comes due.
-    """
-    planned: list[Planned] = []
-    held: list[Planned] = []
-    for item in plan.notifications:
-        channel = item.channel.value
-        hold = hold_for(item.contact, severity, now)
-        notification_id = plan_notification(
-            session,
-            alert_id=alert_id,
-            channel=channel,
-            destination=item.contact.phone,
-            text=text_for(item.contact, channel),
-            step=plan.position.step,
-            round=plan.position.round,
-            contact=item.contact.name,
-            due_at=hold.until if hold else now,
-            enqueued_at=None if hold else now,
-            events=events,
-        )
-        if notification_id is None:
-            continue
-        if hold is None:
-            planned.append(Planned(notification_id, channel, item.contact.phone))
-        else:
-            events.append(held_row(alert_id, notification_id, item.contact, hold))
-            held.append(Planned(notification_id, channel))
-    return tuple(planned), tuple(held)
 
 
 def _claim_position(

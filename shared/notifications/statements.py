@@ -38,8 +38,11 @@ PLANNED_COLUMNS = (
 
 @lru_cache(maxsize=4)
 def plan(dialect: str) -> Insert:
-    """`plan_notification`'s INSERT ... ON CONFLICT DO NOTHING RETURNING the id, per dialect."""
-    insert = insert_unless_duplicate(dialect, _NOTIFICATIONS, _NOTIFICATIONS.c.id)
+    """`plan_notifications`' INSERT ... ON CONFLICT DO NOTHING RETURNING the id and the
+    unique key it was inserted under (alert, step, round, channel, number), per dialect."""
+    table = _NOTIFICATIONS
+    key = (table.c.alert_id, table.c.step, table.c.round, table.c.channel, table.c.destination)
+    insert = insert_unless_duplicate(dialect, table, table.c.id, *key)
     return insert.values(set_clause(PLANNED_COLUMNS))
 
 

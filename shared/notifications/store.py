@@ -1,10 +1,11 @@
-"""Planning notifications and moving them through their state machine in the database."""
+"""Moving notifications through their state machine in the database (planned by
+shared.notifications.planning)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Executable, select
@@ -18,67 +19,13 @@ from shared.core.row_writes import set_params, sync_loaded
 from shared.notifications import statements
 from shared.notifications.bundle_members import forget_members, members_of
 from shared.notifications.message_record import learn_provider_uuid
+from shared.notifications.planning import plan_notification
 from shared.notifications.state import (
     RETRYABLE_SMS_ERROR_CODES,
     NotificationState,
     sources_for,
     state_for_sms_status,
 )
-
-
-def plan_notification(
-    session: Session,
-    *,
-    alert_id: int,
-    channel: str,
-    destination: str,
-    text: str,
-    step: int = 0,
-    round: int = 0,
-    attempt: int = 0,
-    contact: str | None = None,
-    due_at: datetime | None = None,
-    enqueued_at: datetime | None = None,
-    events: list[dict[str, Any]] | None = None,
-) -> int | None:
-    """Insert a pending notification: its id, or None when that exact one was planned before.
-
-    Its `notification.planned` event is recorded at once, or added to `events` for
-    the caller to write with the others of its step (shared.core.events.record_events).
-
-    The unique (alert, step, round, channel, destination) key is what keeps a
-    routing task that runs twice from paging anyone twice. The id, not an object:
-    loading the row into the session cost five times the INSERT, for callers that
-    only pass the id on.
-    """
-    values = {
-        "alert_id": alert_id,
-        "channel": channel,
-        "destination": destination,
-        "text": text,
-        "step": step,
-        "round": round,
-        "attempt": attempt,
-        "contact": contact,
-        "due_at": due_at or utcnow(),
-        "enqueued_at": enqueued_at,
-        "state": NotificationState.PENDING.value,
-    }
-    # One statement that inserts (or finds the key taken), where a savepoint, a
-    # flush and a release took three round trips on every page planned.
-    planned = statements.plan(session.get_bind().dialect.name)
-    notification_id = session.execute(planned, set_params(values)).scalar_one_or_none()
-    if notification_id is None:
-        return None
-    detail = {"channel": channel, "step": step, "round": round, "attempt": attempt}
-    planned = event_row(
-        "notification.planned", alert_id, notification_id, {**detail, "contact": contact}
-    )
-    if events is None:
-        record_events(session, [planned])
-    else:
-        events.append(planned)
-    return notification_id
 
 
 def move(

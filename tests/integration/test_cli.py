@@ -19,7 +19,7 @@ from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert
 from shared.core.db import session_scope
 from shared.core.models import Alert, Notification
-from shared.notifications.store import plan_notification
+from shared.notifications.planning import plan_notification
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -261,3 +261,52 @@ def test_alerts_routed_together_are_claimed_and_logged_in_one_statement_each(
         with session_scope(url) as session:
             kinds = [e["kind"] for e in timeline(session, alert_id) or []]
         assert kinds[:3] == ["alert.accepted", "notification.planned", "escalation.step_fired"]
+
+
+def test_a_groups_alerts_on_one_chain_are_started_and_planned_in_one_statement_each(
+    worker_env: tuple[str, RunningSimulator],
+) -> None:
+    """Thirty alerts of one request for one policy: their chains start in one UPDATE, their
+    pages are planned in one INSERT, each alert has its page and its events in order, the
+    person gets one message for all of them, and routing the group again plans nothing."""
+    url, sim = worker_env
+    from shared.alerts.view import timeline
+    from worker.tasks.apply_delivery_reports import apply_delivery_reports
+    from worker.tasks.dispatch_alert import dispatch_alerts
+
+    with session_scope(url) as session:
+        together = [
+            ingest(
+                session, AlertIn(summary=f"disk {n} full"), via="api", integration="api"
+            ).alert_id
+            for n in range(30)
+        ]
+    statements: list[str] = []
+
+    def on_execute(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()[:3]))
+
+    event.listen(Engine, "before_cursor_execute", on_execute)
+    try:
+        assert dispatch_alerts(together) == ["fired"] * 30
+    finally:
+        event.remove(Engine, "before_cursor_execute", on_execute)
+
+    assert statements.count("INSERT INTO notifications") == 1
+    assert statements.count("UPDATE alerts SET") == 2  # claimed for routing, then started
+    pages = pages_of(url, together)
+    assert len(pages) == 30
+    for alert_id in together:
+        with session_scope(url) as session:
+            kinds = [e["kind"] for e in timeline(session, alert_id) or []]
+        assert kinds[:3] == ["alert.accepted", "notification.planned", "escalation.step_fired"]
+    [text] = texts_to(sim, "+16285550090")
+    assert text.startswith("30 alerts firing")
+    assert apply_delivery_reports() == 1
+    with session_scope(url) as session:
+        states = session.scalars(select(Notification.state).where(Notification.id.in_(pages)))
+        assert set(states) == {"queued"}
+
+    assert dispatch_alerts(together) == ["already"] * 30
+    assert pages_of(url, together) == pages
+    assert len(texts_to(sim, "+16285550090")) == 1

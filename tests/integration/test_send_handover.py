@@ -24,7 +24,7 @@ from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert
 from shared.core.db import session_scope
 from shared.core.models import Notification, utcnow
-from shared.notifications.store import plan_notification
+from shared.notifications.planning import plan_notification
 from tests.broker_messages import queued_tasks
 from tests.worker_caches import worker_environment
 from worker.queues import NOTIFY

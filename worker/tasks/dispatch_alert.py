@@ -20,7 +20,7 @@ from shared.escalation.plan import START
 from shared.routing.route import Routed, route_alert
 from worker import context, task_names
 from worker.celery_app import app
-from worker.escalation_runner import Fired, fire_in, hand_over_all, plan_and_claim, start_chains
+from worker.escalation_runner import Fired, fire_in, fire_together, hand_over_all, plan_and_claim
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def routing_of(alert_ids: list[int], outcomes: list[str]) -> RoutingPlan:
     ) -> list[tuple[int, Fired | None]]:
         rules = running_rules(session, context.settings().config_file, utcnow())
         # A group's alerts are claimed in one statement, started on their chains in
-        # one per chain, and their steps' events written in one.
+        # one per chain, their pages planned in one, and their events written in one.
         claimed = claim_routings(session, alert_ids)
         routes: list[tuple[int, Routed]] = []
         for alert_id in alert_ids:
@@ -74,12 +74,18 @@ def routing_of(alert_ids: list[int], outcomes: list[str]) -> RoutingPlan:
             outcomes.append(outcome)
             if routed is not None:
                 routes.append((alert_id, routed))
-        started = start_chains(session, routes)
-        # Each alert's pages planned (a lone alert is started by its own firing).
+        together = fire_together(session, routes, events)
+        # A lone alert is started by its own firing; events are written with the
+        # first page's claim (plan_and_claim).
         return [
-            (alert_id, fire_in(session, alert_id, START, events, starting=routed, started=started))
+            (
+                alert_id,
+                together[alert_id]
+                if alert_id in together
+                else fire_in(session, alert_id, START, events, starting=routed),
+            )
             for alert_id, routed in routes
-        ]  # their events are written with the first page's claim (plan_and_claim)
+        ]
 
     return route_and_plan_all
 
@@ -125,7 +131,7 @@ def _route(
         ALERTS_UNROUTED.inc()
         log.error("alert %s has no recipients and no route: nobody will be paged", alert_id)
         return "unrouted", None
-    # Started and its first step fired by one compare-and-set (start_chains, or the
+    # Started and its first step fired by one compare-and-set (fire_together, or the
     # firing's own for a lone alert), planned in the same transaction: one UPDATE of
     # the alert and one commit before the first page.
     return "routed", routed

@@ -18,7 +18,7 @@ from shared.core.phone import mask
 from shared.escalation.after_end import AfterEnd, after_end, live_channels
 from shared.escalation.engine import escalate_now, live_in_step
 from shared.escalation.plan import Position
-from shared.notifications.store import plan_notification
+from shared.notifications.planning import plan_notification
 from shared.routing.route import config_and_policy
 from worker import context, enqueue, task_names
 from worker.celery_app import app

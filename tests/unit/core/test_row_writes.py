@@ -15,8 +15,9 @@ from shared.core.db import get_engine, session_scope
 from shared.core.enums import EscalationState
 from shared.core.models import Notification, utcnow
 from shared.escalation.engine import start
+from shared.notifications.planning import plan_notification
 from shared.notifications.state import NotificationState as S
-from shared.notifications.store import move, plan_notification
+from shared.notifications.store import move
 from tests.sql_events import listening
 
 

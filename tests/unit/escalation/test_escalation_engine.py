@@ -19,8 +19,8 @@ from shared.escalation.engine import (
     start,
 )
 from shared.escalation.plan import Position
+from shared.notifications.planning import plan_notification
 from shared.notifications.state import NotificationState as S
-from shared.notifications.store import plan_notification
 from shared.routing.oncall_config import parse_config
 from shared.routing.route import freeze_chain
 

@@ -13,8 +13,9 @@ from shared.alerts.store import accept_alert
 from shared.core.db import get_engine, session_scope
 from shared.core.models import Event, Notification, utcnow
 from shared.notifications.bundle_claim import claim_bundle
+from shared.notifications.planning import plan_notification
 from shared.notifications.state import NotificationState as S
-from shared.notifications.store import move, move_members, plan_notification, release_members
+from shared.notifications.store import move, move_members, release_members
 from tests.sql_events import listening
 
 PERSON = "+14155550101"

@@ -19,7 +19,7 @@ from shared.notifications.paging_metrics import (
     observe_first_pages,
     observe_when_committed,
 )
-from shared.notifications.store import plan_notification
+from shared.notifications.planning import plan_notification
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 

@@ -5,12 +5,13 @@ from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert
 from shared.core.db import session_scope
 from shared.core.models import utcnow
+from shared.notifications.planning import plan_notification
 from shared.notifications.resolved_while_held import (
     claim_resolved_while_held,
     name_resolved_while_held,
 )
 from shared.notifications.state import NotificationState as S
-from shared.notifications.store import move, plan_notification
+from shared.notifications.store import move
 
 DEST = "+14155550171"
 

@@ -6,9 +6,10 @@ from shared.alerts.store import accept_alert
 from shared.core.db import session_scope
 from shared.core.models import Notification
 from shared.notifications.guard import may_still_send, stop_reason
+from shared.notifications.planning import plan_notification
 from shared.notifications.state import NotificationState as S
 from shared.notifications.state import sources_for
-from shared.notifications.store import move, plan_notification
+from shared.notifications.store import move
 
 
 def test_a_claimed_send_of_a_triggered_alert_may_go():

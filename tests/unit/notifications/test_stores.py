@@ -7,15 +7,13 @@ from sqlalchemy import func, select
 
 from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert, claim_routing
-from shared.core.db import session_scope
-from shared.core.models import Alert, Event, Notification
+from shared.core.db import get_engine, session_scope
+from shared.core.models import Alert, Event, Notification, utcnow
 from shared.notifications.delivery_reports import record_sms_reports
+from shared.notifications.planning import PageRow, plan_notification, plan_notifications
 from shared.notifications.state import NotificationState as S
-from shared.notifications.store import (
-    apply_sms_report,
-    move,
-    plan_notification,
-)
+from shared.notifications.store import apply_sms_report, move
+from tests.sql_events import listening
 
 
 def _alert(**overrides):
@@ -80,6 +78,42 @@ def test_planning_twice_plans_once(database_url):
         assert again is None
         count = session.scalar(select(func.count()).select_from(Notification))
     assert count == 1
+
+
+def test_pages_planned_together_take_one_insert_and_each_key_once(database_url):
+    """A group's pages go in one INSERT; each row's id comes back in its place, None for
+    a page planned before and for a key named twice, with one event per page planned."""
+    alert_id, before = _planned(database_url)
+    now = utcnow()
+
+    def row(number: str, step: int = 0) -> PageRow:
+        return PageRow(alert_id, "sms", number, "x", step, 0, now, contact="ops")
+
+    rows = [row("+14155550102"), row("+14155550101"), row("+14155550103")]
+    rows += [row("+14155550102"), row("+14155550101", step=1)]
+    inserts: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO NOTIFICATIONS"):
+            inserts.append(statement)
+
+    events: list[dict] = []
+    engine = get_engine(database_url)
+    with session_scope(database_url) as session, listening(engine, "before_cursor_execute", note):
+        ids = plan_notifications(session, rows, events)
+    assert len(inserts) == 1
+    assert ids[1] is None and ids[3] is None  # planned before; named twice
+    new = [ids[0], ids[2], ids[4]]
+    assert None not in new and before not in new and len(set(new)) == 3
+    assert [e["notification_id"] for e in events] == new
+    with session_scope(database_url) as session:
+        stored = session.execute(
+            select(Notification.id, Notification.destination, Notification.step)
+        ).all()
+    assert sorted(stored) == sorted(
+        [(before, "+14155550101", 0), (ids[0], "+14155550102", 0)]
+        + [(ids[2], "+14155550103", 0), (ids[4], "+14155550101", 1)]
+    )
 
 
 def test_only_one_claim_wins(database_url):

@@ -10,7 +10,7 @@ import pytest
 from shared.alerts.lifecycle import resolve
 from shared.core.db import session_scope
 from shared.core.models import Alert
-from shared.notifications.store import plan_notification
+from shared.notifications.planning import plan_notification
 from shared.replies.code_store import alerts_for_code, code_for
 from shared.replies.codes import (
     CODE_REUSE_AFTER,
