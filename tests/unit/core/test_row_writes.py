@@ -8,10 +8,11 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 
 from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert, claim_routing
-from shared.core.db import get_engine, session_scope
+from shared.core.db import session_scope
 from shared.core.enums import EscalationState
 from shared.core.models import Notification, utcnow
 from shared.escalation.engine import start
@@ -29,7 +30,7 @@ def _statements(database_url: str) -> Iterator[list[str]]:
     def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
         seen.append(statement)
 
-    with listening(get_engine(database_url), "before_cursor_execute", note):
+    with listening(Engine, "before_cursor_execute", note):
         yield seen
 
 

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 
 from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert, claim_routings
-from shared.core.db import get_engine, session_scope
+from shared.core.db import session_scope
 from shared.core.enums import EscalationState
 from shared.core.models import Alert, utcnow
 from shared.escalation.engine import start_many
@@ -38,7 +39,7 @@ def test_thirty_alerts_on_one_chain_start_in_one_update_and_only_once(database_u
     position = {"next_fire_at": now, "esc_step": 0, "esc_round": 0}
     with session_scope(database_url) as session:
         loaded = claim_routings(session, ids)
-        with listening(get_engine(database_url), "before_cursor_execute", note):
+        with listening(Engine, "before_cursor_execute", note):
             started = start_many(session, ids, CHAIN, position)
         assert len(updates) == 1
         assert started == set(ids) - {ids[7]}

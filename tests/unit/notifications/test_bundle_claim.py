@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 
 from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert
-from shared.core.db import get_engine, session_scope
+from shared.core.db import session_scope
 from shared.core.models import Event, Notification, utcnow
 from shared.notifications.bundle_claim import claim_bundle
 from shared.notifications.planning import plan_notification
@@ -46,7 +47,7 @@ def _counting(url: str) -> Iterator[list[str]]:
     def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
         statements.append(statement)
 
-    with listening(get_engine(url), "before_cursor_execute", count):
+    with listening(Engine, "before_cursor_execute", count):
         yield statements
 
 

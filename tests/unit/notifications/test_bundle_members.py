@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shared.core.db import get_engine, session_scope
+from sqlalchemy.engine import Engine
+
+from shared.core.db import session_scope
 from shared.core.models import Notification
 from shared.notifications.bundle_members import members_of, remember_members
 from shared.notifications.delivery_reports import InboxReport, apply_inbox_entries
@@ -18,7 +20,7 @@ def _statements(database_url: str, into: list[str]):  # type: ignore[no-untyped-
     def seen(_conn, _cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
         into.append(statement)
 
-    return listening(get_engine(database_url), "before_cursor_execute", seen)
+    return listening(Engine, "before_cursor_execute", seen)
 
 
 def test_the_leads_of_a_batch_are_read_together_at_the_first_ask(database_url: str) -> None:

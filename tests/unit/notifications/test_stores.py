@@ -4,10 +4,11 @@ import threading
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 
 from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert, claim_routing
-from shared.core.db import get_engine, session_scope
+from shared.core.db import session_scope
 from shared.core.models import Alert, Event, Notification, utcnow
 from shared.notifications.delivery_reports import record_sms_reports
 from shared.notifications.planning import PageRow, plan_notification, plan_notifications
@@ -98,8 +99,7 @@ def test_pages_planned_together_take_one_insert_and_each_key_once(database_url):
             inserts.append(statement)
 
     events: list[dict] = []
-    engine = get_engine(database_url)
-    with session_scope(database_url) as session, listening(engine, "before_cursor_execute", note):
+    with session_scope(database_url) as session, listening(Engine, "before_cursor_execute", note):
         ids = plan_notifications(session, rows, events)
     assert len(inserts) == 1
     assert ids[1] is None and ids[3] is None  # planned before; named twice
