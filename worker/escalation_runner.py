@@ -221,7 +221,8 @@ def fire_together(
     fired: dict[int, Fired] = {}
     for routed, alert_ids in by_chain.values():
         config, policy = thaw_chain(routed.snapshot)
-        alerts = [alert for alert in map(lambda i: session.get(Alert, i), alert_ids) if alert]
+        loaded = (session.get(Alert, alert_id) for alert_id in alert_ids)  # routing loaded them
+        alerts = [alert for alert in loaded if alert is not None]
         results = start_and_fire_many(
             session,
             [_step_alert(alert) for alert in alerts],
