@@ -19,12 +19,11 @@ def clear_worker_caches() -> None:
     once routed a PostgreSQL test's alerts to an empty SQLite file. So the settings
     are loaded here, again until they are this environment's (a cached value is
     never replaced: a late store cannot undo them), and what is built on them is
-    cleared once more.
+    cleared after that.
     """
     from worker import context
 
     context.settings.cache_clear()
-    _clear_built_on_settings()
     _settle_settings()
     _clear_built_on_settings()
 

@@ -40,6 +40,17 @@ def record_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         session.execute(_INSERT_EVENT, list(rows))
 
 
+def record_or_defer(
+    session: Session, rows: Sequence[dict[str, Any]], events: list[dict[str, Any]] | None
+) -> None:
+    """Write `rows` now (`record_events`), or add them to `events`, the list of a caller
+    that writes every event of its transaction in one INSERT."""
+    if events is None:
+        record_events(session, rows)
+    else:
+        events.extend(rows)
+
+
 def record_unique_event(
     session: Session,
     kind: str,

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.core.enums import AlertStatus, EscalationState
-from shared.core.events import record_event, record_events
+from shared.core.events import record_event, record_or_defer
 from shared.core.models import Alert, Notification
 from shared.core.row_writes import set_params, sync_loaded, update_row
 from shared.escalation import position_statements as statements
@@ -205,11 +205,10 @@ def fire(
         return FireResult(fired=False)
     if severity is None:
         severity = session.scalar(select(Alert.severity).where(Alert.id == alert_id)) or ""
-    step_events: list[dict[str, Any]] = [] if events is None else events
+    step_events: list[dict[str, Any]] = []
     alert = StepAlert(alert_id, severity, text_for)
     [(planned, held)] = plan_step_pages(session, [alert], policy, plan, now, step_events)
-    if events is None:
-        record_events(session, step_events)
+    record_or_defer(session, step_events, events)
     return FireResult(True, position.step, position.round, planned=planned, held=held)
 
 

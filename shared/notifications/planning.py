@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from shared.core.events import event_row, record_events
+from shared.core.events import event_row, record_or_defer
 from shared.core.models import utcnow
 from shared.core.row_writes import set_params
 from shared.notifications import statements
@@ -108,8 +108,5 @@ def plan_notifications(
             planned_events.append(
                 event_row("notification.planned", row.alert_id, notification_id, detail)
             )
-    if events is None:
-        record_events(session, planned_events)
-    else:
-        events.extend(planned_events)
+    record_or_defer(session, planned_events, events)
     return ids

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ClauseElement
 
 from shared.core.enums import AlertStatus
-from shared.core.events import event_row, record_events
+from shared.core.events import event_row, record_or_defer
 from shared.core.models import Notification, utcnow
 from shared.core.row_writes import set_params, sync_loaded
 from shared.notifications import statements
@@ -98,10 +98,7 @@ def move_many(
                 {"reason": reason, **(detail or {})},
             )
         )
-    if events is None:
-        record_events(session, moved_events)
-    else:
-        events.extend(moved_events)
+    record_or_defer(session, moved_events, events)
     return applied
 
 

@@ -23,6 +23,7 @@ from shared.core.db import session_scope
 from shared.core.models import Notification
 from simulator.config import SimulatorConfig
 from simulator.server import RunningSimulator, start_in_thread
+from tests.sql_events import statements_sent
 from tests.worker_caches import clear_worker_caches
 
 ONCALL = """
@@ -281,17 +282,10 @@ def test_a_groups_alerts_on_one_chain_are_started_and_planned_in_one_statement_e
             ).alert_id
             for n in range(30)
         ]
-    statements: list[str] = []
-
-    def on_execute(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split()[:3]))
-
-    event.listen(Engine, "before_cursor_execute", on_execute)
-    try:
+    with statements_sent() as sent:
         assert dispatch_alerts(together) == ["fired"] * 30
-    finally:
-        event.remove(Engine, "before_cursor_execute", on_execute)
 
+    statements = [" ".join(statement.split()[:3]) for statement in sent]
     assert statements.count("INSERT INTO notifications") == 1
     assert statements.count("UPDATE alerts SET") == 2  # claimed for routing, then started
     pages = pages_of(url, together)

@@ -3,12 +3,9 @@ ORM's own UPDATE did: what a later step of the same transaction reads is what wa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 
 from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert, claim_routing
@@ -19,26 +16,14 @@ from shared.escalation.engine import start
 from shared.notifications.planning import plan_notification
 from shared.notifications.state import NotificationState as S
 from shared.notifications.store import move
-from tests.sql_events import listening
-
-
-@contextmanager
-def _statements(database_url: str) -> Iterator[list[str]]:
-    """The SQL sent to the database while the block runs."""
-    seen: list[str] = []
-
-    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        seen.append(statement)
-
-    with listening(Engine, "before_cursor_execute", note):
-        yield seen
+from tests.sql_events import statements_sent
 
 
 def test_a_started_chain_is_seen_on_the_loaded_alert_without_reading_it_again(database_url):
     with session_scope(database_url) as session:
         alert_id = accept_alert(session, AlertIn(summary="disk full")).alert_id
     now = utcnow()
-    with _statements(database_url) as seen, session_scope(database_url) as session:
+    with statements_sent() as seen, session_scope(database_url) as session:
         alert = claim_routing(session, alert_id)
         assert alert is not None and alert.escalation == EscalationState.PENDING
         assert start(session, alert_id, "primary", now, snapshot={"steps": []})

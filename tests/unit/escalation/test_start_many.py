@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 
 from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert, claim_routings
@@ -13,7 +12,7 @@ from shared.core.enums import EscalationState
 from shared.core.models import Alert, utcnow
 from shared.escalation.engine import start_many
 from shared.routing.route import Routed
-from tests.sql_events import listening
+from tests.sql_events import statements_sent
 
 CHAIN = Routed("primary", {"steps": []})
 
@@ -30,18 +29,12 @@ def test_thirty_alerts_on_one_chain_start_in_one_update_and_only_once(database_u
     with session_scope(database_url) as session:
         session.get(Alert, ids[7]).status = "acknowledged"  # closed before its routing
     now = utcnow()
-    updates: list[str] = []
-
-    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if statement.lstrip().upper().startswith("UPDATE"):
-            updates.append(statement)
-
     position = {"next_fire_at": now, "esc_step": 0, "esc_round": 0}
     with session_scope(database_url) as session:
         loaded = claim_routings(session, ids)
-        with listening(Engine, "before_cursor_execute", note):
+        with statements_sent() as sent:
             started = start_many(session, ids, CHAIN, position)
-        assert len(updates) == 1
+        assert len([s for s in sent if s.lstrip().upper().startswith("UPDATE")]) == 1
         assert started == set(ids) - {ids[7]}
         # The session's copies took what was written, without being read again.
         assert {(a.policy, a.escalation) for i, a in loaded.items() if i in started} == {

@@ -3,11 +3,7 @@ each page in it still moves at most once (shared.notifications.bundle_claim, sto
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 
 from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert
@@ -17,7 +13,7 @@ from shared.notifications.bundle_claim import claim_bundle
 from shared.notifications.planning import plan_notification
 from shared.notifications.state import NotificationState as S
 from shared.notifications.store import move, move_members, release_members
-from tests.sql_events import listening
+from tests.sql_events import statements_sent
 
 PERSON = "+14155550101"
 
@@ -39,21 +35,9 @@ def _pending_pages(url: str, count: int) -> list[int]:
     return ids
 
 
-@contextmanager
-def _counting(url: str) -> Iterator[list[str]]:
-    """The SQL sent to the database while the block runs."""
-    statements: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    with listening(Engine, "before_cursor_execute", count):
-        yield statements
-
-
 def _claim(url: str, lead: int) -> tuple[list[int], int]:
     """Claim `lead`'s bundle: the ids claimed (lead first), and the statements it took."""
-    with _counting(url) as statements, session_scope(url) as session:
+    with statements_sent() as statements, session_scope(url) as session:
         bundle = claim_bundle(session, lead, "sms", PERSON, utcnow(), claimed_by="me")
         ids = [n.id for n in bundle]
         taken = len(statements)

@@ -4,31 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy.engine import Engine
-
 from shared.core.db import session_scope
 from shared.core.models import Notification
 from shared.notifications.bundle_members import members_of, remember_members
 from shared.notifications.delivery_reports import InboxReport, apply_inbox_entries
 from shared.notifications.state import NotificationState as S
 from shared.notifications.store import release_members
-from tests.sql_events import listening
+from tests.sql_events import statements_sent
 from tests.unit.notifications.test_stores import _bundle
-
-
-def _statements(database_url: str, into: list[str]):  # type: ignore[no-untyped-def]
-    def seen(_conn, _cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
-        into.append(statement)
-
-    return listening(Engine, "before_cursor_execute", seen)
 
 
 def test_the_leads_of_a_batch_are_read_together_at_the_first_ask(database_url: str) -> None:
     lead, member = _bundle(database_url)
-    statements: list[str] = []
     with session_scope(database_url) as session:
         remember_members(session, [lead, member])
-        with _statements(database_url, statements):
+        with statements_sent() as statements:
             assert members_of(session, lead) == [member]
             assert members_of(session, member) == []  # a lead of nobody: an answer too
     assert len(statements) == 1, statements
@@ -51,8 +41,7 @@ def test_a_batch_of_reports_reads_the_members_once_and_moves_them(database_url: 
         InboxReport({"MessageUUID": f"uuid-{lead}", "Status": "sent"}, lead, at)
         for lead, _ in bundles
     ]
-    statements: list[str] = []
-    with session_scope(database_url) as session, _statements(database_url, statements):
+    with session_scope(database_url) as session, statements_sent() as statements:
         apply_inbox_entries(session, reports)
     member_reads = [s for s in statements if "bundle_lead_id IN" in s or "bundle_lead_id =" in s]
     assert len(member_reads) == 1, member_reads

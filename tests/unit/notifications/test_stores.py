@@ -4,7 +4,6 @@ import threading
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
 
 from shared.alerts.schemas import AlertIn
 from shared.alerts.store import accept_alert, claim_routing
@@ -14,7 +13,7 @@ from shared.notifications.delivery_reports import record_sms_reports
 from shared.notifications.planning import PageRow, plan_notification, plan_notifications
 from shared.notifications.state import NotificationState as S
 from shared.notifications.store import apply_sms_report, move
-from tests.sql_events import listening
+from tests.sql_events import statements_sent
 
 
 def _alert(**overrides):
@@ -92,15 +91,10 @@ def test_pages_planned_together_take_one_insert_and_each_key_once(database_url):
 
     rows = [row("+14155550102"), row("+14155550101"), row("+14155550103")]
     rows += [row("+14155550102"), row("+14155550101", step=1)]
-    inserts: list[str] = []
-
-    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO NOTIFICATIONS"):
-            inserts.append(statement)
-
     events: list[dict] = []
-    with session_scope(database_url) as session, listening(Engine, "before_cursor_execute", note):
+    with session_scope(database_url) as session, statements_sent() as sent:
         ids = plan_notifications(session, rows, events)
+    inserts = [s for s in sent if s.lstrip().upper().startswith("INSERT INTO NOTIFICATIONS")]
     assert len(inserts) == 1
     assert ids[1] is None and ids[3] is None  # planned before; named twice
     new = [ids[0], ids[2], ids[4]]
