@@ -74,8 +74,9 @@ class Context:
 def running(
     ctx: Context, benchmark: str, which: str, *, database: str | None = None, **options: Any
 ) -> Iterator[System]:
-    """A started system (`which`: "project" or "naive") on a fresh database, stopped after."""
-    from bench.naive.system import NaiveSystem
+    """A started system (`which`: "project", "naive" or "floor") on a fresh database, stopped
+    after."""
+    from bench.naive.system import FLOOR_LABEL, FLOOR_WEB_APP, NaiveSystem
     from bench.project_system import ProjectSystem
 
     kind = database or ctx.database
@@ -86,6 +87,14 @@ def running(
             system = ProjectSystem(data_dir=directory, database_url=url, **options)
         elif which == "naive":
             system = NaiveSystem(data_dir=directory, database_url=url, **options)
+        elif which == "floor":
+            system = NaiveSystem(
+                data_dir=directory,
+                database_url=url,
+                label=FLOOR_LABEL,
+                web_app=FLOOR_WEB_APP,
+                **options,
+            )
         else:
             raise ValueError(f"unknown system {which!r}")
         print(f"{benchmark}: starting {system.label} on {kind} in {directory}", flush=True)

@@ -19,6 +19,10 @@ from cli.stack import SIMULATOR_AUTH_ID, SIMULATOR_AUTH_TOKEN, free_port, wait_f
 from shared.core.embedded_redis import EmbeddedRedis, broker_url_for, ensure_embedded_redis
 
 LABEL = "naive pager"
+WEB_APP = "bench.naive.web:app"
+# The floor pager (bench.naive.floor_web): the same processes, a receiver that only sends.
+FLOOR_LABEL = "floor pager"
+FLOOR_WEB_APP = "bench.naive.floor_web:app"
 API_TOKEN = "bench-token"
 ONCALL_NUMBER = "+14155550199"
 WORKER = "worker"
@@ -37,6 +41,7 @@ class NaiveSystem:
     label: str = LABEL
     api_token: str = API_TOKEN
     oncall_number: str = ONCALL_NUMBER
+    web_app: str = WEB_APP  # FLOOR_WEB_APP runs the floor pager
 
     def __post_init__(self) -> None:
         self.web_port = free_port()
@@ -118,7 +123,7 @@ class NaiveSystem:
             str(WORKER_CONNECTIONS),
             "-b",
             f"127.0.0.1:{self.web_port}",
-            "bench.naive.web:app",
+            self.web_app,
         ]
 
     def start_worker(self) -> None:

@@ -38,7 +38,7 @@ app.conf.update(
 
 
 @lru_cache(maxsize=4)
-def _client_for(pid: int) -> PlivoClient:
+def client_for(pid: int) -> PlivoClient:
     """One client per process: prefork children must not share a pooled connection."""
     settings = config()
     return PlivoClient(
@@ -52,7 +52,7 @@ def _client_for(pid: int) -> PlivoClient:
 def send_page(alert_id: int, destination: str, text: str) -> str:
     """POST the SMS, then remember its uuid for the delivery reports."""
     settings = config()
-    result = _client_for(os.getpid()).send_sms(
+    result = client_for(os.getpid()).send_sms(
         src=settings.plivo_from,
         dst=destination,
         text=text,

@@ -9,44 +9,32 @@ Plivo's documentation asks of any receiver).
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Response, jsonify, request
 from sqlalchemy.orm import Session
 
+from bench.naive.checks import (
+    authorized,
+    checked_alert,
+    invalid_signature,
+    pager_app,
+    refuse,
+    verified_report,
+)
 from bench.naive.config import STATUS_PATH
 from bench.naive.store import NaiveAlert, engine
 from bench.naive.tasks import config, record_report, send_page
-from shared.plivo.signature import verify_v3
 
-app = Flask(__name__)
-
-
-def _authorized() -> bool:
-    presented = request.headers.get("Authorization", "").removeprefix("Bearer ")
-    return hmac.compare_digest(presented.encode(), config().api_token.encode())
-
-
-def _refuse(status: int, message: str) -> tuple[Response, int]:
-    return jsonify({"error": message}), status
-
-
-@app.get("/healthz")
-def healthz() -> Response:
-    return jsonify({"ok": True})
+app = pager_app(__name__)
 
 
 @app.post("/api/v1/alerts")
 def post_alert() -> tuple[Response, int]:
-    if not _authorized():
-        return _refuse(401, "invalid token")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("summary"), str):
-        return _refuse(422, "summary is required")
+    body, refused = checked_alert()
+    if refused is not None:
+        return refused
     recipients = body.get("recipients") or []
-    if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
-        return _refuse(422, "recipients must be a list of numbers")
     alert = NaiveAlert(
         summary=body["summary"],
         severity=str(body.get("severity", "error")),
@@ -76,11 +64,11 @@ def _alertmanager_alert(item: dict[str, Any]) -> NaiveAlert:
 @app.post("/api/v1/integrations/alertmanager")
 def alertmanager() -> tuple[Response, int]:
     """Every firing alert of the group stored in one commit, then one page each."""
-    if not _authorized():
-        return _refuse(401, "invalid token")
+    if not authorized():
+        return refuse(401, "invalid token")
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("alerts"), list):
-        return _refuse(422, "alerts is required")
+        return refuse(422, "alerts is required")
     alerts = [_alertmanager_alert(a) for a in body["alerts"] if a.get("status") == "firing"]
     with Session(engine(config().database_url)) as session:
         session.add_all(alerts)
@@ -94,11 +82,8 @@ def alertmanager() -> tuple[Response, int]:
 @app.post(STATUS_PATH)
 def sms_status() -> Response:
     """Check the signature, hand the report to a task, answer at once."""
-    params = {key: request.form.get(key, "") for key in request.form}
-    url = f"{config().public_url}{request.full_path.rstrip('?')}"
-    signature = request.headers.get("X-Plivo-Signature-V3")
-    nonce = request.headers.get("X-Plivo-Signature-V3-Nonce")
-    if not verify_v3(config().plivo_auth_token, url, nonce, params, signature):
-        return Response("invalid signature\n", status=403, mimetype="text/plain")
+    params = verified_report()
+    if params is None:
+        return invalid_signature()
     record_report.apply_async((params.get("MessageUUID", ""), params.get("Status", "")))
     return Response("ok\n", status=200, mimetype="text/plain")
