@@ -140,13 +140,17 @@ def accept_events(events: Sequence[AlertIn], *, via: str, scope: str) -> list[Ac
         if router is not None:
             router.abandon(routed[0])
         raise
-    for result in results:
-        count_accepted(via, result.outcome)
-    _log_accepted(events, results, via)
     if router is not None and not order:
         router.abandon(None)  # nothing new to route (a deduplicated trigger, a resolve)
         router = None
-    queued = _enqueue_new(events, order, router, routed[0])
+    try:
+        queued = _enqueue_new(events, order, router, routed[0])
+    finally:
+        # Counted and logged once the first page's request has left (or the routing
+        # is published): a page routed here does not wait for its alert's log line.
+        for result in results:
+            count_accepted(via, result.outcome)
+        _log_accepted(events, results, via)
     return [Accepted(result, queued.get(index, False)) for index, result in enumerate(results)]
 
 

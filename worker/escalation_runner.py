@@ -270,19 +270,20 @@ def pages_of(fired: Sequence[tuple[int, Fired | None]]) -> list[Page]:
 def hand_over_all(
     fired: Sequence[tuple[int, Fired | None]], first: FirstPage | None = None
 ) -> list[FireResult]:
-    """After the commit of positions fired together: count each, then send their pages
-    as one hand-over, so one person's share of them leaves as one message.
-    `first` is the lead page when it was claimed in the firing transaction."""
-    results: list[FireResult] = []
-    for alert_id, each in fired:
-        if each is None:
-            results.append(FireResult(fired=False))
-            continue
-        _count(alert_id, each.policy, each.result)
-        results.append(each.result)
-    hand_over(pages_of(fired), first)
+    """After the commit of positions fired together: send their pages as one hand-over,
+    so one person's share of them leaves as one message, then count each step.
+    `first` is the lead page when it was claimed in the firing transaction.
+
+    Counted (and logged) after the hand-over: the first page does not wait for its
+    step's log line and metrics."""
+    try:
+        hand_over(pages_of(fired), first)
+    finally:
+        for alert_id, each in fired:
+            if each is not None:
+                _count(alert_id, each.policy, each.result)
     hand_over_actions(fired)  # PHLO runs and webhook posts: after the pages, in their tasks
-    return results
+    return [FireResult(fired=False) if each is None else each.result for _, each in fired]
 
 
 def ops_for(channel: str) -> ChannelOps:

@@ -45,6 +45,21 @@ def test_with_no_worker_running_the_receiver_pages_and_hands_the_workers_nothing
         time.sleep(4.0)
         assert _routing_tasks_run(stack) == []
         assert len(accepted_by_number(stack.simulator_url)[NUMBER]) == 1
+        _assert_logged_after_the_page(stack)
+
+
+def _assert_logged_after_the_page(stack: Stack) -> None:
+    """The alert's and its step's lines are still written, once each, and the step's comes
+    after the page's answer: the first page waited for neither."""
+    lines = (stack.logs_dir / "web.log").read_text().splitlines()
+
+    def where(pattern: str) -> list[int]:
+        return [index for index, line in enumerate(lines) if re.search(pattern, line)]
+
+    assert len(where(r"alert event via api from .*: created \(alert 1\)")) == 1
+    [step] = where(r"alert 1: step 0 \(round 0\) of .* fired, 1 notifications")
+    [answered] = where(r"sms for notification \d+ to .*: accepted")
+    assert answered < step
 
 
 def test_with_route_on_arrival_off_the_alert_waits_for_a_worker(tmp_path):
