@@ -237,13 +237,7 @@ def run(ctx: Context) -> Result:
 
 def _round_ratio(ours: FirstPages, naive: FirstPages) -> str:
     """One round's p50 and p95 ratio: `1.2x / 1.5x`."""
-    values = [
-        stats.ratio(getattr(ours.latency, name), getattr(naive.latency, name))
-        if ours.latency and naive.latency
-        else None
-        for name in ("p50", "p95")
-    ]
-    return " / ".join("-" if v is None else f"{v:.1f}x" for v in values)
+    return stats.latency_ratios(ours.latency, naive.latency, ("p50", "p95"), suffix="")
 
 
 def _post(result: FirstPages) -> str:

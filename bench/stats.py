@@ -98,15 +98,21 @@ def ratio_text(value: float | None, *, lower_is_better: bool) -> str:
     return f"{value:.2f}x ({word})"
 
 
-def latency_ratios(ours: Latency | None, naive: Latency | None) -> str:
-    """The p50 / p95 / p99 ratios of two distributions: `3.2x / 6.3x / 8.3x`."""
+def latency_ratios(
+    ours: Latency | None,
+    naive: Latency | None,
+    percentiles: tuple[str, ...] = ("p50", "p95", "p99"),
+    *,
+    suffix: str = " (lower is better)",
+) -> str:
+    """The ratios of two distributions at `percentiles`: `3.2x / 6.3x / 8.3x`, then `suffix`."""
     if ours is None or naive is None:
         return "-"
     parts = []
-    for name in ("p50", "p95", "p99"):
+    for name in percentiles:
         value = ratio(getattr(ours, name), getattr(naive, name))
         parts.append("-" if value is None else f"{value:.1f}x")
-    return " / ".join(parts) + " (lower is better)"
+    return " / ".join(parts) + suffix
 
 
 def per_second(count: int, started: float, ended: float) -> float:

@@ -66,6 +66,7 @@ def test_latency_ratios_per_percentile() -> None:
     naive = stats.latency([0.016] * 10 + [0.023] * 10)
     assert stats.latency_ratios(ours, naive) == "3.2x / 6.3x / 8.3x (lower is better)"
     assert stats.latency_ratios(ours, None) == "-"
+    assert stats.latency_ratios(ours, naive, ("p50", "p95"), suffix="") == "3.2x / 6.3x"
 
 
 def test_per_second_over_an_interval() -> None:
